@@ -1,0 +1,91 @@
+#ifndef CORDON_LAUNCHER_SANDBOX_CHILD_PLAN_H_
+#define CORDON_LAUNCHER_SANDBOX_CHILD_PLAN_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "launcher/sandbox/sandbox_spec.h"
+
+namespace cordon::sandbox {
+
+// Where the host root is reachable inside the staging mount namespace until it is detached.
+inline constexpr char kOldRootDir[] = "/.cordon-oldroot";
+
+// The child keeps one fd per mount on its stack, so the count is bounded.
+inline constexpr int kMaxPlannedMounts = 64;
+
+// A mount with every string already prepared for the child.
+struct PlannedMount {
+  MountSpec::Kind kind;
+  const char* source;       // host path (binds), nullptr for tmpfs
+  const char* destination;  // path inside the new root
+  const char* tmpfs_data;   // "size=...,mode=..." (tmpfs)
+  bool optional;
+};
+
+struct PlannedRlimit {
+  int resource;
+  uint64_t value;
+};
+
+// The sandbox spec turned into fixed arrays and C strings before fork, so that the code
+// running in the child after clone only reads memory and makes system calls. The plan is
+// immutable once built; the child gets a const reference.
+class ChildPlan {
+ public:
+  static absl::StatusOr<std::unique_ptr<ChildPlan>> Build(const SandboxSpec& spec,
+                                                          bool rootless);
+
+  ChildPlan(const ChildPlan&) = delete;
+  ChildPlan& operator=(const ChildPlan&) = delete;
+
+  const std::vector<PlannedMount>& mounts() const { return mounts_; }
+  const std::vector<PlannedRlimit>& rlimits() const { return rlimits_; }
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+  const char* workdir() const { return workdir_; }
+  const char* hostname() const { return hostname_; }
+  size_t hostname_length() const { return hostname_length_; }
+  uid_t sandbox_uid() const { return sandbox_uid_; }
+  gid_t sandbox_gid() const { return sandbox_gid_; }
+  bool rootless() const { return rootless_; }
+  int last_capability() const { return last_capability_; }
+  const sock_fprog& seccomp_program() const { return seccomp_fprog_; }
+  bool has_seccomp() const { return !seccomp_filter_.empty(); }
+  bool seccomp_user_notify() const { return seccomp_user_notify_; }
+  bool die_with_spawning_thread() const { return die_with_spawning_thread_; }
+  const std::string& DescribeMount(int index) const { return mount_descriptions_[index]; }
+
+ private:
+  ChildPlan() = default;
+  const char* Keep(std::string value);
+
+  std::deque<std::string> strings_;  // deque: stable addresses for the c_str() pointers
+  std::vector<PlannedMount> mounts_;
+  std::vector<std::string> mount_descriptions_;
+  std::vector<PlannedRlimit> rlimits_;
+  std::vector<char*> argv_;
+  std::vector<char*> envp_;
+  const char* workdir_ = "/";
+  const char* hostname_ = "cordon";
+  size_t hostname_length_ = 0;
+  uid_t sandbox_uid_ = 0;
+  gid_t sandbox_gid_ = 0;
+  bool rootless_ = false;
+  int last_capability_ = 0;
+  std::vector<sock_filter> seccomp_filter_;
+  sock_fprog seccomp_fprog_{};
+  bool seccomp_user_notify_ = false;
+  bool die_with_spawning_thread_ = true;
+};
+
+}  // namespace cordon::sandbox
+
+#endif  // CORDON_LAUNCHER_SANDBOX_CHILD_PLAN_H_

@@ -1,0 +1,34 @@
+#ifndef CORDON_LAUNCHER_SANDBOX_SANDBOX_CHILD_H_
+#define CORDON_LAUNCHER_SANDBOX_SANDBOX_CHILD_H_
+
+#include "launcher/sandbox/child_plan.h"
+
+namespace cordon::sandbox {
+
+// The fds the launcher prepared for the child, as numbers in the child right after clone.
+struct ChildFds {
+  int go_read = -1;        // launcher -> child: a byte once maps/cgroup are ready, and one
+                           // after it took the seccomp listener
+  int error_write = -1;    // child -> launcher (SOCK_SEQPACKET): SetupFailure records and the
+                           // program's pidfd; EOF once exec succeeded
+  int status_write = -1;   // init -> launcher: the program's wait status
+  int lifeline_read = -1;  // EOF when the launcher dies
+  int exec_fd = -1;        // O_PATH fd of the program
+  bool exec_fd_is_script = false;  // a #! script needs its fd to survive exec
+  const int* pass_fds = nullptr;   // become 3, 4, ... in the program
+  int pass_fd_count = 0;
+};
+
+// Code that runs in the cloned child (pid 1 of the new pid namespace) and in the program
+// process it forks. Everything here is async-signal-safe and allocation-free: it reads the
+// prepared ChildPlan and makes system calls (raw ones for credentials, since glibc's
+// set*id wrappers synchronise threads that do not exist in the child).
+class SandboxChild {
+ public:
+  // Never returns: exits with the program's status or reports a SetupFailure and exits 125.
+  [[noreturn]] static void RunInit(const ChildPlan& plan, const ChildFds& fds);
+};
+
+}  // namespace cordon::sandbox
+
+#endif  // CORDON_LAUNCHER_SANDBOX_SANDBOX_CHILD_H_

@@ -1,0 +1,68 @@
+#ifndef CORDON_LAUNCHER_SANDBOX_SANDBOX_SPEC_H_
+#define CORDON_LAUNCHER_SANDBOX_SANDBOX_SPEC_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cordon::sandbox {
+
+// One entry of the sandbox's mount tree, applied in order on top of an empty tmpfs root.
+struct MountSpec {
+  enum class Kind { kBindReadOnly, kBindReadWrite, kTmpfs };
+  Kind kind = Kind::kBindReadOnly;
+  std::string source;       // host path (binds); ignored for tmpfs
+  std::string destination;  // absolute path inside the sandbox
+  bool optional = false;    // binds: skip when the source does not exist
+  uint64_t size_bytes = 0;  // tmpfs: size cap
+};
+
+struct ResourceLimit {
+  int resource = 0;  // RLIMIT_*
+  uint64_t value = 0;  // soft = hard = value
+};
+
+// Everything the launcher decided about one sandboxed program. Plain data, built by the
+// caller (cordon run, the host library) from a profile plus flags; the spawner turns it into
+// a pre-fork plan so the child never allocates.
+struct SandboxSpec {
+  std::string program;               // host path of the executable
+  std::vector<std::string> argv;     // argv[0] included
+  std::vector<std::string> env;      // KEY=VALUE, the complete environment
+  std::string workdir = "/";
+  std::string hostname = "cordon";
+  std::vector<MountSpec> mounts;
+  std::vector<ResourceLimit> rlimits;
+
+  // Host ids the sandbox maps to (never 0) and the ids the program sees. Ignored when
+  // rootless: an unprivileged launcher can only map its own uid/gid.
+  uid_t host_uid = 65534;
+  gid_t host_gid = 65534;
+  uid_t sandbox_uid = 1000;
+  gid_t sandbox_gid = 1000;
+
+  // Compiled before fork. Empty means no filter, which only tests may ask for.
+  std::vector<sock_filter> seccomp_program;
+  // The filter answers violations with SECCOMP_RET_USER_NOTIF: the spawner then takes the
+  // listener fd from the child (pidfd_getfd) and hands it to the caller.
+  bool seccomp_user_notify = false;
+
+  // Host fds passed to the program as fds 3, 4, ... in this order (e.g. the IPC channel).
+  std::vector<int> pass_fds;
+
+  // cgroup v2: a directory fd of the plugin's cgroup, used with clone3(CLONE_INTO_CGROUP) so
+  // the child is born inside it. -1 otherwise (v1 placement is a SpawnHooks callback).
+  int cgroup_fd = -1;
+
+  // Kill the sandbox when the thread that spawned it exits (PR_SET_PDEATHSIG). Right for a
+  // single-threaded launcher such as `cordon run`; a multi-threaded host relies on the
+  // lifeline pipe alone.
+  bool die_with_spawning_thread = true;
+};
+
+}  // namespace cordon::sandbox
+
+#endif  // CORDON_LAUNCHER_SANDBOX_SANDBOX_SPEC_H_
