@@ -114,7 +114,11 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
   }
 
   for (const ResourceLimit& limit : spec.rlimits) {
-    plan->rlimits_.push_back({limit.resource, limit.value});
+    if (limit.soft > limit.hard) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("resource limit ", limit.resource, ": soft limit above hard limit"));
+    }
+    plan->rlimits_.push_back({limit.resource, limit.soft, limit.hard});
   }
 
   if (rootless) {

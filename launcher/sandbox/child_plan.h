@@ -32,7 +32,8 @@ struct PlannedMount {
 
 struct PlannedRlimit {
   int resource;
-  uint64_t value;
+  uint64_t soft;
+  uint64_t hard;
 };
 
 // The sandbox spec turned into fixed arrays and C strings before fork, so that the code

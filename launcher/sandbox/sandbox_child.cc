@@ -330,7 +330,7 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   (void)fds;
   const auto& limits = plan.rlimits();
   for (int i = 0; i < static_cast<int>(limits.size()); ++i) {
-    struct rlimit value {static_cast<rlim_t>(limits[i].value), static_cast<rlim_t>(limits[i].value)};
+    struct rlimit value {static_cast<rlim_t>(limits[i].soft), static_cast<rlim_t>(limits[i].hard)};
     if (setrlimit(limits[i].resource, &value) != 0) {
       Fail(layout.error, SetupStep::kSetRlimit, errno, i);
     }

@@ -120,7 +120,7 @@ std::string DescribeFailure(const ChildPlan& plan, const SetupFailure& failure) 
     case SetupStep::kSetRlimit:
       if (failure.detail >= 0 && failure.detail < static_cast<int>(plan.rlimits().size())) {
         detail = absl::StrCat(" (resource ", plan.rlimits()[failure.detail].resource, " = ",
-                              plan.rlimits()[failure.detail].value, ")");
+                              plan.rlimits()[failure.detail].soft, ")");
       }
       break;
     default:

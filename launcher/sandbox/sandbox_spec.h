@@ -22,7 +22,8 @@ struct MountSpec {
 
 struct ResourceLimit {
   int resource = 0;  // RLIMIT_*
-  uint64_t value = 0;  // soft = hard = value
+  uint64_t soft = 0;
+  uint64_t hard = 0;
 };
 
 // Everything the launcher decided about one sandboxed program. Plain data, built by the

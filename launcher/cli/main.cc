@@ -1,0 +1,44 @@
+// cordon: the command-line entry point. Each subcommand lives in its own class; this file
+// only dispatches.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "audit/audit_command.h"
+#include "launcher/cli/run_command.h"
+#include "sandbox-profiles/profile_command.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: cordon COMMAND [ARGS...]
+
+Commands:
+  run [OPTIONS] [--] PROGRAM [ARG...]   run a program in a fresh sandbox (cordon run --help)
+  profile check FILE                    validate a profile; errors carry line:column
+  profile show NAME|PATH                print the effective profile and its syscall allowlist
+  audit verify|query|summary|tail ...   review a cordon audit log (cordon audit --help)
+  version                               print the version
+
+See cordon(1), cordon-run(1) and cordon-profile(5).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "run") return cordon::cli::RunCommand::Main(rest);
+  if (command == "profile") return cordon::profiles::RunProfileCommand(rest, std::cout, std::cerr);
+  if (command == "audit") return cordon::audit::RunAuditCommand(rest, std::cout, std::cerr);
+  if (command == "version" || command == "--version") {
+    std::cout << "cordon " << CORDON_VERSION << "\n";
+    return 0;
+  }
+  std::cerr << "cordon: unknown command '" << command << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,210 @@
+#include "launcher/cli/run_command.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "audit/audit_log.h"
+#include "launcher/cli/run_flags.h"
+#include "launcher/cli/sandbox_spec_builder.h"
+#include "launcher/quota/plugin_cgroup.h"
+#include "launcher/quota/quota_accounting.h"
+#include "launcher/quota/stale_cgroups.h"
+#include "launcher/sandbox/sandbox_spawner.h"
+#include "launcher/supervisor/plugin_auditor.h"
+#include "launcher/supervisor/sandbox_supervisor.h"
+#include "sandbox-profiles/profile_loader.h"
+
+namespace cordon::cli {
+namespace {
+
+int SetupFailure(const absl::Status& status) {
+  std::cerr << "cordon run: " << status.message() << "\n";
+  return kExitSetupFailure;
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Quota hits visible only in how the program died (rlimits deliver signals).
+std::optional<quota::QuotaViolation> SignalQuota(const sandbox::ExitInfo& exit,
+                                                 const SandboxPlan& plan) {
+  int sig = exit.signal();
+  if (sig == SIGXCPU || (sig == SIGKILL && plan.cpu_time_seconds > 0 &&
+                         exit.cpu_time >= absl::Seconds(plan.cpu_time_seconds))) {
+    return quota::QuotaViolation{"cpu_time", plan.cpu_time_seconds,
+                                 static_cast<uint64_t>(absl::ToInt64Seconds(exit.cpu_time)),
+                                 "killed", 1};
+  }
+  if (sig == SIGXFSZ) {
+    return quota::QuotaViolation{"file_size", plan.file_size_bytes, std::nullopt, "killed", 1};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int RunCommand::Main(const std::vector<std::string>& args) {
+  absl::StatusOr<RunFlags> flags = RunFlags::Parse(args);
+  if (!flags.ok()) return SetupFailure(flags.status());
+  if (flags->help) {
+    std::cout << RunFlags::Usage();
+    return 0;
+  }
+  absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(flags->profile);
+  if (!profile.ok()) return SetupFailure(profile.status());
+  absl::StatusOr<SandboxPlan> plan = SandboxSpecBuilder::Build(*profile, *flags);
+  if (!plan.ok()) return SetupFailure(plan.status());
+
+  std::unique_ptr<audit::AuditLog> log;
+  if (!flags->audit_log.empty()) {
+    audit::AuditLogOptions options;
+    options.path = flags->audit_log;
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
+    if (!opened.ok()) {
+      return SetupFailure(absl::Status(
+          opened.status().code(),
+          absl::StrCat("audit log ", flags->audit_log, ": ", opened.status().message())));
+    }
+    log = std::move(*opened);
+  }
+  const bool rootless = geteuid() != 0;
+  supervisor::PluginIdentity identity{
+      absl::StrCat("run-", getpid(), "-", absl::ToUnixMillis(absl::Now())),
+      Basename(plan->spec.program), ""};
+  supervisor::PluginAuditor auditor(log.get(), identity);
+
+  // Quotas: a cgroup when we can have one, rlimits otherwise (and said so).
+  std::unique_ptr<quota::PluginCgroup> cgroup;
+  std::string quota_backend = "rlimits";
+  if (!rootless && plan->needs_cgroup) {
+    quota::CgroupOptions cgroup_options;
+    (void)quota::RemoveStaleCgroups(cgroup_options);
+    absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
+        quota::PluginCgroup::Create(cgroup_options, identity.name, plan->cgroup_limits);
+    if (created.ok()) {
+      cgroup = std::move(*created);
+      quota_backend = cgroup->Describe();
+    } else {
+      std::cerr << "cordon run: no usable cgroup (" << created.status().message()
+                << "); falling back to rlimits for memory and pids\n";
+    }
+  }
+  if (cgroup == nullptr) SandboxSpecBuilder::AddRlimitFallback(*plan, &plan->spec);
+  if (cgroup != nullptr) plan->spec.cgroup_fd = cgroup->clone_into_fd();
+
+  sandbox::SpawnHooks hooks;
+  hooks.before_start = [&](pid_t pid) -> absl::Status {
+    if (cgroup != nullptr && cgroup->clone_into_fd() < 0) {
+      if (absl::Status s = cgroup->AddProcess(pid); !s.ok()) return s;
+    }
+    // Written before the program starts: the record precedes what it records.
+    supervisor::PluginStartInfo start;
+    start.profile = profile->name();
+    start.program = plan->spec.program;
+    start.argv = plan->spec.argv;
+    start.host_pid = pid;
+    start.sandbox_uid = plan->spec.sandbox_uid;
+    start.host_uid = rootless ? geteuid() : plan->spec.host_uid;
+    start.quota_backend = quota_backend;
+    start.rootless = rootless;
+    return auditor.RecordStart(start);
+  };
+  absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
+      sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
+  if (!process.ok()) return SetupFailure(process.status());
+
+  supervisor::SupervisorOptions supervisor_options;
+  if (plan->wall_time_ms > 0) {
+    supervisor_options.wall_time_limit = absl::Milliseconds(plan->wall_time_ms);
+  }
+  supervisor_options.kill_on_violation = plan->kill_on_violation;
+  supervisor::SandboxSupervisor supervisor(process->get(), &auditor, supervisor_options);
+  absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
+  if (!result.ok()) {
+    (void)(*process)->Kill();
+    return SetupFailure(result.status());
+  }
+
+  // What the quotas saw, recorded before the exit record.
+  std::vector<quota::QuotaViolation> violations;
+  uint64_t peak_memory = result->exit.max_rss_bytes;
+  if (cgroup != nullptr) {
+    absl::StatusOr<quota::QuotaUsage> usage = cgroup->ReadUsage();
+    if (usage.ok()) {
+      violations = quota::DetectViolations(plan->cgroup_limits, quota::QuotaUsage{}, *usage);
+      if (usage->memory_peak_bytes > 0) peak_memory = usage->memory_peak_bytes;
+    }
+    (void)cgroup->KillAll();
+  }
+  if (std::optional<quota::QuotaViolation> by_signal = SignalQuota(result->exit, *plan)) {
+    violations.push_back(*by_signal);
+  }
+  std::string quota_killed;
+  for (const quota::QuotaViolation& v : violations) {
+    std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
+    if (absl::Status s = auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+        !s.ok()) {
+      std::cerr << "cordon run: audit log write failed: " << s.message() << "\n";
+    }
+    if (v.action == "killed" && quota_killed.empty()) {
+      quota_killed = absl::StrCat(v.quota, " (limit ", v.limit, ")");
+    }
+  }
+  std::string reason;
+  int status = result->exit.ShellStatus();
+  switch (result->kill_reason) {
+    case supervisor::KillReason::kWallTime:
+      quota_killed = absl::StrCat("wall_time (", result->kill_detail, ")");
+      break;
+    case supervisor::KillReason::kSeccompViolation:
+    case supervisor::KillReason::kForeignArchitecture:
+      reason = absl::StrCat("seccomp violation: ", result->kill_detail);
+      std::cerr << "cordon run: killed the program for a seccomp violation: "
+                << result->kill_detail << "\n";
+      status = 128 + SIGSYS;
+      break;
+    case supervisor::KillReason::kAuditFailure:
+      reason = absl::StrCat("audit log failure: ", result->kill_detail);
+      std::cerr << "cordon run: killed the program because the audit log failed: "
+                << result->kill_detail << "\n";
+      status = kExitSetupFailure;
+      break;
+    case supervisor::KillReason::kNone:
+      break;
+  }
+  // A memory or pids hit is only a kill when the program actually died of it.
+  if (!quota_killed.empty() && (result->kill_reason == supervisor::KillReason::kWallTime ||
+                                result->exit.signal() != 0)) {
+    reason = absl::StrCat("quota exceeded: ", quota_killed);
+    std::cerr << "cordon run: killed the program: quota exceeded: " << quota_killed << "\n";
+    status = kExitQuotaKill;
+  }
+  if (absl::Status s = auditor.RecordExit(result->exit, peak_memory, reason); !s.ok()) {
+    std::cerr << "cordon run: audit log write failed: " << s.message() << "\n";
+    if (status == 0) status = kExitSetupFailure;
+  }
+  if (!auditor.has_log() && !auditor.violation_counts().empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [name, count] : auditor.violation_counts()) {
+      parts.push_back(absl::StrCat(name, " x", count));
+    }
+    std::cerr << "cordon run: denied syscalls: " << absl::StrJoin(parts, ", ")
+              << " (use --audit-log for the full records)\n";
+  }
+  return status;
+}
+
+}  // namespace cordon::cli

@@ -1,0 +1,85 @@
+#include "launcher/supervisor/plugin_auditor.h"
+
+#include <sys/wait.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace cordon::supervisor {
+
+PluginAuditor::PluginAuditor(audit::AuditLog* log, PluginIdentity identity)
+    : log_(log), identity_(std::move(identity)) {}
+
+absl::Status PluginAuditor::Append(const audit::AuditRecord& record) {
+  if (log_ == nullptr) return absl::OkStatus();
+  return log_->Append(record);
+}
+
+absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info) {
+  audit::AuditRecord record("plugin.start");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  audit::AuditRecord uid_map("uid_map");
+  uid_map.Set("sandbox_uid", static_cast<uint64_t>(info.sandbox_uid))
+      .Set("host_uid", static_cast<uint64_t>(info.host_uid));
+  record.Set("profile", info.profile)
+      .Set("program", info.program)
+      .SetStrings("argv", info.argv)
+      .Set("host_pid", static_cast<int64_t>(info.host_pid))
+      .SetObject("uid_map", uid_map)
+      .Set("quota_backend", info.quota_backend)
+      .Set("rootless", info.rootless);
+  return Append(record);
+}
+
+absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
+                                            const std::string& action) {
+  ++violation_counts_[violation.name];
+  audit::AuditRecord record("seccomp.violation");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetDecision("deny");
+  std::vector<uint64_t> args(violation.args.begin(), violation.args.end());
+  record.Set("syscall", violation.name)
+      .Set("nr", static_cast<int64_t>(violation.nr))
+      .Set("arch", violation.arch_name)
+      .SetInts("args", args)
+      .Set("host_pid", static_cast<int64_t>(violation.pid))
+      .Set("ip", violation.instruction_pointer)
+      .Set("action", action);
+  return Append(record);
+}
+
+absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit,
+                                        std::optional<uint64_t> observed,
+                                        const std::string& action, const std::string& detail) {
+  audit::AuditRecord record("quota.violation");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetDecision("deny");
+  record.Set("quota", quota).Set("limit", limit).Set("action", action);
+  if (observed.has_value()) record.Set("observed", *observed);
+  if (!detail.empty()) record.Set("detail", detail);
+  return Append(record);
+}
+
+absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
+                                       const std::string& reason) {
+  audit::AuditRecord record("plugin.exit");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  if (exit.exited()) {
+    record.Set("exit_code", exit.exit_code());
+  } else {
+    record.Set("signal", exit.signal());
+    record.Set("signal_name", std::string(sigabbrev_np(exit.signal()) ? sigabbrev_np(exit.signal()) : "?"));
+  }
+  record.Set("wall_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(exit.wall_time)))
+      .Set("cpu_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(exit.cpu_time)))
+      .Set("peak_memory_bytes", peak_memory_bytes);
+  if (!reason.empty()) record.Set("reason", reason);
+  uint64_t total = 0;
+  for (const auto& [name, count] : violation_counts_) total += count;
+  record.Set("seccomp_violations", total);
+  return Append(record);
+}
+
+}  // namespace cordon::supervisor

@@ -1,0 +1,65 @@
+#ifndef CORDON_LAUNCHER_SUPERVISOR_PLUGIN_AUDITOR_H_
+#define CORDON_LAUNCHER_SUPERVISOR_PLUGIN_AUDITOR_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "audit/audit_log.h"
+#include "launcher/sandbox/sandbox_process.h"
+#include "launcher/supervisor/seccomp_notifier.h"
+
+namespace cordon::supervisor {
+
+struct PluginIdentity {
+  std::string id;       // unique per launch, e.g. "run-4242-1732531200123"
+  std::string name;     // plugin or program name
+  std::string version;  // plugin version, "" for plain programs
+};
+
+struct PluginStartInfo {
+  std::string profile;
+  std::string program;
+  std::vector<std::string> argv;
+  pid_t host_pid = 0;
+  uint32_t sandbox_uid = 0;
+  uint32_t host_uid = 0;
+  std::string quota_backend;  // e.g. "cgroup v1 (...)" or "rlimits"
+  bool rootless = false;
+};
+
+// Writes the audit records of one plugin's life (plugin.start, seccomp.violation,
+// quota.violation, plugin.exit). Each method returns only after the record is in the log, so
+// the caller performs the recorded action afterwards. Without a log it only counts.
+class PluginAuditor {
+ public:
+  PluginAuditor(audit::AuditLog* log, PluginIdentity identity);
+
+  absl::Status RecordStart(const PluginStartInfo& info);
+  absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
+  absl::Status RecordQuota(const std::string& quota, uint64_t limit,
+                           std::optional<uint64_t> observed, const std::string& action,
+                           const std::string& detail);
+  absl::Status RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
+                          const std::string& reason);
+
+  // Violations per syscall name, for the one-line summary printed at exit.
+  const std::map<std::string, uint64_t>& violation_counts() const { return violation_counts_; }
+  bool has_log() const { return log_ != nullptr; }
+
+ private:
+  absl::Status Append(const audit::AuditRecord& record);
+
+  audit::AuditLog* log_;
+  PluginIdentity identity_;
+  std::map<std::string, uint64_t> violation_counts_;
+};
+
+}  // namespace cordon::supervisor
+
+#endif  // CORDON_LAUNCHER_SUPERVISOR_PLUGIN_AUDITOR_H_

@@ -1,0 +1,92 @@
+#include "launcher/supervisor/seccomp_notifier.h"
+
+#include <linux/audit.h>
+#include <seccomp.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace cordon::supervisor {
+namespace {
+
+constexpr uint32_t kX32SyscallBit = 0x40000000;
+
+std::string ArchName(uint32_t arch, int32_t nr) {
+  switch (arch) {
+    case AUDIT_ARCH_X86_64:
+      return (static_cast<uint32_t>(nr) & kX32SyscallBit) != 0 ? "x32" : "x86_64";
+    case AUDIT_ARCH_I386:
+      return "x86";
+    case AUDIT_ARCH_AARCH64:
+      return "aarch64";
+    default:
+      return absl::StrCat("0x", absl::Hex(arch));
+  }
+}
+
+std::string SyscallName(uint32_t arch, int32_t nr) {
+  uint32_t token = arch;
+  int32_t number = nr;
+  if (arch == AUDIT_ARCH_X86_64 && (static_cast<uint32_t>(nr) & kX32SyscallBit) != 0) {
+    token = SCMP_ARCH_X32;
+  }
+  char* name = seccomp_syscall_resolve_num_arch(token, number);
+  if (name == nullptr) return "unknown";
+  std::string result(name);
+  free(name);
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  // libseccomp sizes the buffers with SECCOMP_GET_NOTIF_SIZES, so a newer kernel's larger
+  // structures never overflow them.
+  if (seccomp_notify_alloc(&request, &response) != 0) {
+    return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
+  }
+  int rc;
+  do {
+    rc = seccomp_notify_receive(listener_fd_, request);
+  } while (rc == -EINTR);
+  if (rc != 0) {
+    seccomp_notify_free(request, response);
+    if (rc == -ENOENT) return std::nullopt;
+    return absl::ErrnoToStatus(-rc, "seccomp_notify_receive");
+  }
+  SeccompViolation violation;
+  violation.id = request->id;
+  violation.pid = static_cast<pid_t>(request->pid);
+  violation.arch = request->data.arch;
+  violation.nr = request->data.nr;
+  violation.instruction_pointer = request->data.instruction_pointer;
+  for (int i = 0; i < 6; ++i) violation.args[i] = request->data.args[i];
+  seccomp_notify_free(request, response);
+  violation.arch_name = ArchName(violation.arch, violation.nr);
+  violation.name = SyscallName(violation.arch, violation.nr);
+  violation.foreign_arch = violation.arch != AUDIT_ARCH_X86_64 ||
+                           (static_cast<uint32_t>(violation.nr) & kX32SyscallBit) != 0;
+  return violation;
+}
+
+absl::Status SeccompNotifier::Deny(const SeccompViolation& violation, int error_number) {
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  if (seccomp_notify_alloc(&request, &response) != 0) {
+    return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
+  }
+  response->id = violation.id;
+  response->val = 0;
+  response->error = -error_number;
+  response->flags = 0;
+  int rc = seccomp_notify_respond(listener_fd_, response);
+  seccomp_notify_free(request, response);
+  if (rc == 0 || rc == -ENOENT) return absl::OkStatus();  // ENOENT: the caller is gone
+  return absl::ErrnoToStatus(-rc, "seccomp_notify_respond");
+}
+
+}  // namespace cordon::supervisor

@@ -1,0 +1,50 @@
+#ifndef CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
+#define CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace cordon::supervisor {
+
+// One syscall the filter sent to the launcher instead of letting it run.
+struct SeccompViolation {
+  uint64_t id = 0;          // the kernel's notification id, needed for the answer
+  pid_t pid = 0;            // host pid of the calling thread
+  uint32_t arch = 0;        // AUDIT_ARCH_* of the call
+  int32_t nr = 0;           // syscall number as the caller passed it (x32 bit included)
+  std::string name;         // libseccomp's name for (arch, nr), or "unknown"
+  std::string arch_name;    // "x86_64", "x32", "x86", ...
+  std::array<uint64_t, 6> args{};
+  uint64_t instruction_pointer = 0;
+  // i386 or x32: never answered with an error, the plugin is killed.
+  bool foreign_arch = false;
+};
+
+// Reads seccomp user notifications from a listener fd and answers them. There is no
+// "allow" answer on purpose: SECCOMP_USER_NOTIF_FLAG_CONTINUE must never implement policy
+// (the syscall's arguments can change between the check and the kernel's use of them).
+class SeccompNotifier {
+ public:
+  explicit SeccompNotifier(int listener_fd) : listener_fd_(listener_fd) {}
+
+  // Receives one notification; returns nullopt when the caller died before it could be read
+  // (ENOENT), which is normal when the sandbox is being killed.
+  absl::StatusOr<std::optional<SeccompViolation>> Receive();
+
+  // Fails the syscall with -error_number. A target that already died is not an error.
+  absl::Status Deny(const SeccompViolation& violation, int error_number);
+
+ private:
+  int listener_fd_;
+};
+
+}  // namespace cordon::supervisor
+
+#endif  // CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
