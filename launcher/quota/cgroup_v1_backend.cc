@@ -242,6 +242,11 @@ absl::StatusOr<QuotaUsage> CgroupV1Backend::ReadUsage() const {
   };
   read(mem, "memory.oom_control", "oom_kill", &u.oom_kills);
   read(mem, "memory.failcnt", "", &u.memory_max_hits);
+  // With swap accounting the memory+swap counter is charged first and takes the failures when
+  // both limits are equal, so count whichever saw more.
+  uint64_t memsw_failcnt = 0;
+  read(mem, "memory.memsw.failcnt", "", &memsw_failcnt);
+  u.memory_max_hits = std::max(u.memory_max_hits, memsw_failcnt);
   read(mem, "memory.max_usage_in_bytes", "", &u.memory_peak_bytes);
   read(mem, "memory.usage_in_bytes", "", &u.memory_current_bytes);
   read(pids, "pids.events", "max", &u.pids_max_hits);
