@@ -32,13 +32,17 @@ absl::StatusCode SanitizeCode(int32_t code) {
   return static_cast<absl::StatusCode>(code);
 }
 
-// Same code and payloads (so the violation kind survives), message prefixed.
-absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
-  absl::Status out(status.code(), absl::StrCat(prefix, status.message()));
+// Same code and payloads (so the violation kind survives), new message.
+absl::Status Reworded(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
   status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
     out.SetPayload(url, payload);
   });
   return out;
+}
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
+  return Reworded(status, absl::StrCat(prefix, status.message()));
 }
 
 int PollTimeoutMs(absl::Duration d) {
@@ -83,23 +87,24 @@ absl::Status PluginSession::status() const {
 }
 
 void PluginSession::Fail(absl::Status status) {
-  std::optional<ViolationKind> kind;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!failure_.ok()) return;
-    failure_ = status;
-    for (auto& [id, call] : pending_) {
-      call->done = true;
-      call->result = absl::Status(
-          status.code(), absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
-    }
-    pending_.clear();
-    kind = ViolationKindOf(status);
-  }
-  cv_.notify_all();
+  if (failing_.exchange(true)) return;  // the first failure is the one reported
+  // Report before waking callers, so that when a call returns the violation the launcher has
+  // already been told (and may already be killing the plugin).
+  std::optional<ViolationKind> kind = ViolationKindOf(status);
   if (kind.has_value() && options_.on_violation) {
     options_.on_violation(ProtocolViolation{*kind, std::string(status.message())});
   }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = status;
+    for (auto& [id, call] : pending_) {
+      call->done = true;
+      call->result = Reworded(
+          status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
+    }
+    pending_.clear();
+  }
+  cv_.notify_all();
 }
 
 absl::Status PluginSession::HandshakeFailure(absl::Status status) {

@@ -132,6 +132,7 @@ class PluginSession {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   absl::Status failure_;  // guarded by mu_
+  std::atomic<bool> failing_{false};
   bool handshake_done_ = false;
   bool draining_ = false;
   bool shutdown_acked_ = false;
