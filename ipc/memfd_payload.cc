@@ -1,0 +1,165 @@
+#include "ipc/memfd_payload.h"
+
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::ipc {
+namespace {
+
+static_assert(MemfdPayload::kRequiredSeals ==
+              (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE));
+
+absl::StatusOr<UniqueFd> NewMemfd(absl::string_view name) {
+  std::string n(name.substr(0, 200));
+  int fd = static_cast<int>(::syscall(SYS_memfd_create, n.c_str(),
+                                      MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (fd < 0) return absl::ErrnoToStatus(errno, "memfd_create");
+  return UniqueFd(fd);
+}
+
+}  // namespace
+
+MemfdPayload::MemfdPayload(MemfdPayload&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      map_(std::exchange(o.map_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      writable_(std::exchange(o.writable_, false)) {}
+
+MemfdPayload& MemfdPayload::operator=(MemfdPayload&& o) noexcept {
+  if (this != &o) {
+    Unmap();
+    fd_ = std::move(o.fd_);
+    map_ = std::exchange(o.map_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    writable_ = std::exchange(o.writable_, false);
+  }
+  return *this;
+}
+
+MemfdPayload::~MemfdPayload() { Unmap(); }
+
+void MemfdPayload::Unmap() {
+  if (map_ != nullptr) ::munmap(map_, size_);
+  map_ = nullptr;
+}
+
+absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name, uint64_t size) {
+  auto fd = NewMemfd(name);
+  if (!fd.ok()) return fd.status();
+  if (::ftruncate(fd->get(), static_cast<off_t>(size)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate memfd to ", size, " bytes"));
+  }
+  MemfdPayload p;
+  p.fd_ = std::move(*fd);
+  p.size_ = size;
+  p.writable_ = true;
+  if (size > 0) {
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd_.get(), 0);
+    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
+    p.map_ = m;
+  }
+  return p;
+}
+
+absl::StatusOr<UniqueFd> MemfdPayload::CreateSealed(absl::string_view name, absl::string_view data) {
+  auto fd = NewMemfd(name);
+  if (!fd.ok()) return fd.status();
+  // write() rather than a mapping: one copy either way, and no writable mapping to undo
+  // before F_SEAL_WRITE.
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd->get(), data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::ErrnoToStatus(errno, "write memfd");
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fcntl(fd->get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) !=
+      0) {
+    return absl::ErrnoToStatus(errno, "seal memfd");
+  }
+  return std::move(*fd);
+}
+
+absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expected_size,
+                                                      uint64_t max_size) {
+  int seals = ::fcntl(fd.get(), F_GET_SEALS);
+  if (seals < 0) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           "payload fd is not a sealable memfd (F_GET_SEALS failed)");
+  }
+  if ((static_cast<unsigned>(seals) & kRequiredSeals) != kRequiredSeals) {
+    return ViolationStatus(
+        ViolationKind::kBadPayload,
+        absl::StrCat("payload memfd is not fully sealed (seals 0x", absl::Hex(seals),
+                     ", need write|grow|shrink|seal 0x", absl::Hex(kRequiredSeals), ")"));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat payload memfd");
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size != expected_size) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat("payload memfd is ", size, " bytes but the message says ",
+                                        expected_size));
+  }
+  if (size > max_size) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ",
+                                        max_size));
+  }
+  MemfdPayload p;
+  p.fd_ = std::move(fd);
+  p.size_ = size;
+  if (size > 0) {
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, p.fd_.get(), 0);
+    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap payload memfd read-only");
+    p.map_ = m;
+  }
+  return p;
+}
+
+absl::Span<char> MemfdPayload::mutable_data() {
+  if (!writable_ || map_ == nullptr) return {};
+  return absl::Span<char>(static_cast<char*>(map_), size_);
+}
+
+absl::string_view MemfdPayload::data() const {
+  if (map_ == nullptr) return {};
+  return absl::string_view(static_cast<const char*>(map_), size_);
+}
+
+absl::StatusOr<UniqueFd> MemfdPayload::Seal() {
+  if (!fd_.valid()) return absl::FailedPreconditionError("memfd payload is empty");
+  if (writable_) {
+    // F_SEAL_WRITE fails with EBUSY while a writable shared mapping exists.
+    Unmap();
+    writable_ = false;
+    if (::fcntl(fd_.get(), F_ADD_SEALS,
+                F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+      return absl::ErrnoToStatus(errno, "seal memfd");
+    }
+    if (size_ > 0) {
+      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
+      if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap sealed memfd");
+      map_ = m;
+    }
+  }
+  int dup = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return absl::ErrnoToStatus(errno, "dup memfd");
+  return UniqueFd(dup);
+}
+
+}  // namespace cordon::ipc

@@ -1,0 +1,62 @@
+#ifndef CORDON_IPC_MEMFD_PAYLOAD_H_
+#define CORDON_IPC_MEMFD_PAYLOAD_H_
+
+#include <cstdint>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "ipc/unique_fd.h"
+
+namespace cordon::ipc {
+
+// A memory mapping of a memfd used to pass large payloads without copying them through the
+// socket. Writers: CreateWritable() → fill mutable_data() → Seal(). Readers: OpenSealed()
+// checks that the memfd can never change again (write, grow, shrink and seal seals all set)
+// and that its size matches and is under the cap, then maps it read-only. The seals are what
+// make the zero-copy safe: without them the sender could change the bytes after the receiver
+// validated them.
+class MemfdPayload {
+ public:
+  static constexpr unsigned kRequiredSeals = 0x1 /*F_SEAL_SEAL*/ | 0x2 /*F_SEAL_SHRINK*/ |
+                                             0x4 /*F_SEAL_GROW*/ | 0x8 /*F_SEAL_WRITE*/;
+
+  MemfdPayload() = default;
+  MemfdPayload(MemfdPayload&& o) noexcept;
+  MemfdPayload& operator=(MemfdPayload&& o) noexcept;
+  MemfdPayload(const MemfdPayload&) = delete;
+  MemfdPayload& operator=(const MemfdPayload&) = delete;
+  ~MemfdPayload();
+
+  // A sealable memfd of `size` bytes, mapped read-write.
+  static absl::StatusOr<MemfdPayload> CreateWritable(absl::string_view name, uint64_t size);
+  // Convenience: a sealed memfd holding a copy of `data`.
+  static absl::StatusOr<UniqueFd> CreateSealed(absl::string_view name, absl::string_view data);
+  // Validates seals and size of a received memfd and maps it read-only.
+  static absl::StatusOr<MemfdPayload> OpenSealed(UniqueFd fd, uint64_t expected_size,
+                                                 uint64_t max_size);
+
+  // Writable mapping (only before Seal()).
+  absl::Span<char> mutable_data();
+  absl::string_view data() const;
+  uint64_t size() const { return size_; }
+  // The memfd itself (still owned by this object), e.g. to dup for sending.
+  int fd() const { return fd_.get(); }
+  bool sealed() const { return fd_.valid() && !writable_; }
+
+  // Unmaps the writable view, applies all seals, remaps read-only, and returns a dup of the fd
+  // to send (this object keeps a read-only view).
+  absl::StatusOr<UniqueFd> Seal();
+
+ private:
+  void Unmap();
+
+  UniqueFd fd_;
+  void* map_ = nullptr;
+  uint64_t size_ = 0;
+  bool writable_ = false;
+};
+
+}  // namespace cordon::ipc
+
+#endif  // CORDON_IPC_MEMFD_PAYLOAD_H_

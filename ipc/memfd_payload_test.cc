@@ -1,0 +1,81 @@
+#include "ipc/memfd_payload.h"
+
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::ipc {
+namespace {
+
+UniqueFd RawMemfd(unsigned flags) {
+  return UniqueFd(static_cast<int>(::syscall(SYS_memfd_create, "t", MFD_CLOEXEC | flags)));
+}
+
+TEST(MemfdPayloadTest, SealedRoundTrip) {
+  auto fd = MemfdPayload::CreateSealed("t", "payload bytes");
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  auto p = MemfdPayload::OpenSealed(std::move(*fd), 13, 1024);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->data(), "payload bytes");
+}
+
+TEST(MemfdPayloadTest, WritableThenSeal) {
+  auto w = MemfdPayload::CreateWritable("t", 1 << 20);
+  ASSERT_TRUE(w.ok()) << w.status();
+  std::memset(w->mutable_data().data(), 'z', 1 << 20);
+  auto fd = w->Seal();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  // The writer's own view is now read-only, and the sent fd cannot be written.
+  EXPECT_TRUE(w->mutable_data().empty());
+  EXPECT_LT(::write(fd->get(), "x", 1), 0);
+  auto r = MemfdPayload::OpenSealed(std::move(*fd), 1 << 20, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->data()[12345], 'z');
+}
+
+TEST(MemfdPayloadTest, UnsealedMemfdIsRejected) {
+  UniqueFd fd = RawMemfd(MFD_ALLOW_SEALING);
+  ASSERT_EQ(::write(fd.get(), "abc", 3), 3);
+  auto p = MemfdPayload::OpenSealed(std::move(fd), 3, 1024);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(ViolationKindOf(p.status()), ViolationKind::kBadPayload);
+}
+
+TEST(MemfdPayloadTest, WritableMemfdMissingWriteSealIsRejected) {
+  UniqueFd fd = RawMemfd(MFD_ALLOW_SEALING);
+  ASSERT_EQ(::write(fd.get(), "abc", 3), 3);
+  // Sealed against resizing but still writable: the sender could change validated bytes.
+  ASSERT_EQ(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
+  auto p = MemfdPayload::OpenSealed(std::move(fd), 3, 1024);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(std::string(p.status().message()).find("not fully sealed"), std::string::npos);
+}
+
+TEST(MemfdPayloadTest, NonMemfdIsRejected) {
+  UniqueFd fd(::open("/dev/zero", O_RDONLY | O_CLOEXEC));
+  auto p = MemfdPayload::OpenSealed(std::move(fd), 0, 1024);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(ViolationKindOf(p.status()), ViolationKind::kBadPayload);
+}
+
+TEST(MemfdPayloadTest, SizeMismatchAndCap) {
+  auto fd = MemfdPayload::CreateSealed("t", std::string(100, 'x'));
+  ASSERT_TRUE(fd.ok());
+  int dup = ::fcntl(fd->get(), F_DUPFD_CLOEXEC, 0);
+  auto wrong = MemfdPayload::OpenSealed(std::move(*fd), 99, 1024);
+  EXPECT_FALSE(wrong.ok());
+  auto over = MemfdPayload::OpenSealed(UniqueFd(dup), 100, 50);
+  ASSERT_FALSE(over.ok());
+  EXPECT_NE(std::string(over.status().message()).find("cap"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cordon::ipc

@@ -1,0 +1,82 @@
+#include "ipc/payload.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::ipc {
+
+absl::StatusOr<Payload> Payload::FromSealedMemfd(MemfdPayload memfd) {
+  if (!memfd.sealed()) {
+    return absl::FailedPreconditionError("memfd payload must be sealed before it is sent");
+  }
+  Payload p;
+  p.memfd_.emplace(std::move(memfd));
+  return p;
+}
+
+absl::string_view Payload::data() const {
+  if (memfd_.has_value()) return memfd_->data();
+  return inline_;
+}
+
+absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
+                              std::vector<UniqueFd>* fds) const {
+  if (!memfd_.has_value() && inline_.size() <= inline_threshold) {
+    out->set_inline_(inline_);
+    return absl::OkStatus();
+  }
+  UniqueFd fd;
+  uint64_t size;
+  if (memfd_.has_value()) {
+    int dup = ::fcntl(memfd_->fd(), F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return absl::ErrnoToStatus(errno, "dup payload memfd");
+    fd.reset(dup);
+    size = memfd_->size();
+  } else {
+    auto sealed = MemfdPayload::CreateSealed("cordon-payload", inline_);
+    if (!sealed.ok()) return sealed.status();
+    fd = std::move(*sealed);
+    size = inline_.size();
+  }
+  out->mutable_memfd()->set_fd_index(static_cast<uint32_t>(fds->size()));
+  out->mutable_memfd()->set_size(size);
+  fds->push_back(std::move(fd));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Payload> Payload::FromProto(const cordon::v1::Payload& proto,
+                                           std::vector<UniqueFd>* fds, uint64_t max_bytes) {
+  switch (proto.data_case()) {
+    case cordon::v1::Payload::kInline:
+      if (proto.inline_().size() > max_bytes) {
+        return ViolationStatus(ViolationKind::kBadPayload,
+                               absl::StrCat("inline payload of ", proto.inline_().size(),
+                                            " bytes exceeds the cap of ", max_bytes));
+      }
+      return Payload(proto.inline_());
+    case cordon::v1::Payload::kMemfd: {
+      uint32_t index = proto.memfd().fd_index();
+      if (index >= fds->size() || !(*fds)[index].valid()) {
+        return ViolationStatus(ViolationKind::kBadPayload,
+                               absl::StrCat("payload refers to fd index ", index, " but the ",
+                                            "message carries ", fds->size(), " unused fds"));
+      }
+      auto mapped =
+          MemfdPayload::OpenSealed(std::move((*fds)[index]), proto.memfd().size(), max_bytes);
+      if (!mapped.ok()) return mapped.status();
+      Payload p;
+      p.memfd_.emplace(std::move(*mapped));
+      return p;
+    }
+    case cordon::v1::Payload::DATA_NOT_SET:
+      return Payload();
+  }
+  return ViolationStatus(ViolationKind::kBadPayload, "payload of unknown kind");
+}
+
+}  // namespace cordon::ipc

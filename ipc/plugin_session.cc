@@ -1,0 +1,515 @@
+#include "ipc/plugin_session.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace cordon::ipc {
+
+using cordon::v1::Envelope;
+
+struct PluginSession::PendingCall {
+  std::string method;
+  bool done = false;
+  absl::StatusOr<Payload> result = absl::UnknownError("no result");
+};
+
+namespace {
+
+absl::StatusCode SanitizeCode(int32_t code) {
+  // A plugin-chosen code must not read as success or as a value absl does not define.
+  if (code <= 0 || code > static_cast<int32_t>(absl::StatusCode::kUnauthenticated)) {
+    return absl::StatusCode::kUnknown;
+  }
+  return static_cast<absl::StatusCode>(code);
+}
+
+// Same code and payloads (so the violation kind survives), new message.
+absl::Status Reworded(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
+  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& status) {
+  return Reworded(status, absl::StrCat(prefix, status.message()));
+}
+
+int PollTimeoutMs(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return -1;
+  return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d) + 1, 0, 1 << 30));
+}
+
+}  // namespace
+
+PluginSession::PluginSession(UniqueFd channel, Options options)
+    : options_(std::move(options)),
+      channel_(std::move(channel), options_.channel),
+      codec_([&] {
+        EnvelopeLimits l = options_.envelope;
+        l.max_bytes = std::min(l.max_bytes, options_.channel.max_datagram_bytes);
+        return l;
+      }()),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+PluginSession::~PluginSession() {
+  if (reader_.joinable()) {
+    uint64_t one = 1;
+    if (::write(wake_fd_.get(), &one, sizeof(one)) < 0) {
+      // The eventfd cannot fail a write of 1 unless it overflows; closing the channel below
+      // also ends the reader's poll.
+    }
+    reader_.join();
+  }
+  Fail(absl::CancelledError(absl::StrCat(Label(), ": session closed by the host")));
+}
+
+std::string PluginSession::Label() const {
+  if (!info_.name.empty() && options_.plugin_label == "plugin") {
+    return absl::StrCat("plugin ", info_.name, " ", info_.version);
+  }
+  return options_.plugin_label;
+}
+
+absl::Status PluginSession::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+void PluginSession::Fail(absl::Status status) {
+  if (failing_.exchange(true)) return;  // the first failure is the one reported
+  // Report before waking callers, so that when a call returns the violation the launcher has
+  // already been told (and may already be killing the plugin).
+  std::optional<ViolationKind> kind = ViolationKindOf(status);
+  if (kind.has_value() && options_.on_violation) {
+    options_.on_violation(ProtocolViolation{*kind, std::string(status.message())});
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = status;
+    for (auto& [id, call] : pending_) {
+      call->done = true;
+      call->result = Reworded(
+          status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
+    }
+    pending_.clear();
+  }
+  cv_.notify_all();
+}
+
+absl::Status PluginSession::HandshakeFailure(absl::Status status) {
+  absl::Status s = Prefixed(absl::StrCat(Label(), ": handshake failed: "), status);
+  Fail(s);
+  return s;
+}
+
+absl::Status PluginSession::SendEnvelope(const Envelope& envelope, absl::Span<const int> fds) {
+  auto bytes = codec_.Encode(envelope);
+  if (!bytes.ok()) return bytes.status();
+  return channel_.Send(*bytes, fds);
+}
+
+absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& params) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (handshake_done_) return absl::FailedPreconditionError("Handshake() called twice");
+    if (!failure_.ok()) return failure_;
+    handshake_done_ = true;
+  }
+  const absl::Time deadline = absl::Now() + params.timeout;
+  auto receive = [&](absl::string_view waiting_for) -> absl::StatusOr<Envelope> {
+    auto dg = channel_.Receive(deadline);
+    if (!dg.ok()) {
+      if (absl::IsDeadlineExceeded(dg.status())) {
+        return ViolationStatus(ViolationKind::kHandshakeTimeout,
+                               absl::StrCat("no ", waiting_for, " within the handshake timeout of ",
+                                            absl::FormatDuration(params.timeout)));
+      }
+      if (absl::IsUnavailable(dg.status())) {
+        return absl::UnavailableError(
+            absl::StrCat("the plugin closed its channel (exited or crashed) before sending ",
+                         waiting_for));
+      }
+      return dg.status();
+    }
+    auto env = codec_.Decode(dg->bytes);
+    if (!env.ok()) return env.status();
+    return env;
+  };
+
+  auto hello_env = receive("hello");
+  if (!hello_env.ok()) return HandshakeFailure(hello_env.status());
+  if (!hello_env->has_hello()) {
+    return HandshakeFailure(ViolationStatus(
+        ViolationKind::kUnexpectedMessage,
+        absl::StrCat("expected hello first, got ", EnvelopeCodec::MessageName(*hello_env))));
+  }
+  const auto& hello = hello_env->hello();
+  PluginInfo info;
+  info.name = hello.name();
+  info.version = hello.version();
+  info.sdk = hello.sdk();
+  info.protocol = VersionSpan{hello.protocol().min(), hello.protocol().max()};
+  info.methods.assign(hello.methods().begin(), hello.methods().end());
+  info.requested_capabilities.assign(hello.requested_capabilities().begin(),
+                                     hello.requested_capabilities().end());
+
+  auto reject = [&](absl::Status why) -> absl::Status {
+    Envelope r;
+    r.mutable_reject()->set_reason(std::string(why.message()));
+    r.mutable_reject()->mutable_host_protocol()->set_min(params.host_versions.min);
+    r.mutable_reject()->mutable_host_protocol()->set_max(params.host_versions.max);
+    // Best effort: the plugin may already be gone; the host-side error is what matters.
+    (void)SendEnvelope(r, {});
+    return HandshakeFailure(why);
+  };
+
+  if (!IsValidPluginName(info.name)) {
+    return reject(ViolationStatus(ViolationKind::kMalformedEnvelope,
+                                  "hello.name must match [a-z0-9][a-z0-9._-]{0,63}"));
+  }
+  if (!IsValidSemver(info.version)) {
+    return reject(ViolationStatus(
+        ViolationKind::kMalformedEnvelope,
+        absl::StrCat("hello.version '", info.version, "' is not a semantic version")));
+  }
+  for (const auto& m : info.methods) {
+    if (!IsValidMethodName(m, codec_.limits().max_method_bytes)) {
+      return reject(ViolationStatus(ViolationKind::kMalformedEnvelope,
+                                    absl::StrCat("hello.methods has an invalid name '",
+                                                 m.substr(0, 64), "'")));
+    }
+  }
+  info_ = info;  // from here on errors name the plugin
+  auto version = VersionNegotiator::Negotiate(params.host_versions, info.protocol);
+  if (!version.ok()) return reject(version.status());
+  info.protocol_version = *version;
+  info_ = info;
+  if (params.accept) {
+    if (auto s = params.accept(info); !s.ok()) return reject(s);
+  }
+
+  Envelope welcome_env;
+  auto* w = welcome_env.mutable_welcome();
+  w->set_protocol_version(*version);
+  w->set_config(params.config);
+  for (const auto& [k, v] : params.config_map) (*w->mutable_config_map())[k] = v;
+  for (const auto& c : params.granted_capabilities) *w->add_granted_capabilities() = c;
+  *w->mutable_limits() = params.limits;
+  if (options_.heartbeat_timeout > absl::ZeroDuration() &&
+      w->limits().heartbeat_interval_ms() == 0) {
+    w->mutable_limits()->set_heartbeat_interval_ms(
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.heartbeat_timeout / 3)));
+  }
+  if (w->limits().max_message_bytes() == 0) {
+    w->mutable_limits()->set_max_message_bytes(channel_.options().max_datagram_bytes);
+  }
+  if (w->limits().max_payload_bytes() == 0) {
+    w->mutable_limits()->set_max_payload_bytes(options_.max_payload_bytes);
+  }
+  if (auto s = SendEnvelope(welcome_env, {}); !s.ok()) return HandshakeFailure(s);
+
+  auto ready_env = receive("ready");
+  if (!ready_env.ok()) return HandshakeFailure(ready_env.status());
+  if (!ready_env->has_ready()) {
+    return HandshakeFailure(ViolationStatus(
+        ViolationKind::kUnexpectedMessage,
+        absl::StrCat("expected ready after welcome, got ",
+                     EnvelopeCodec::MessageName(*ready_env))));
+  }
+  if (ready_env->ready().has_error()) {
+    const auto& e = ready_env->ready().error();
+    return HandshakeFailure(absl::Status(
+        absl::StatusCode::kFailedPrecondition,
+        absl::StrCat("the plugin refused its configuration: ", e.message())));
+  }
+
+  tokens_ = options_.unsolicited_burst;
+  tokens_at_ = absl::Now();
+  last_message_at_ = absl::Now();
+  reader_ = std::thread([this] { ReaderLoop(); });
+  return info;
+}
+
+bool PluginSession::ConsumeUnsolicitedToken() {
+  absl::Time now = absl::Now();
+  tokens_ = std::min<double>(options_.unsolicited_burst,
+                             tokens_ + absl::ToDoubleSeconds(now - tokens_at_) *
+                                           options_.max_unsolicited_per_second);
+  tokens_at_ = now;
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+void PluginSession::ReaderLoop() {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failure_.ok()) return;
+    }
+    absl::Duration wait = absl::InfiniteDuration();
+    if (options_.heartbeat_timeout > absl::ZeroDuration()) {
+      wait = last_message_at_ + options_.heartbeat_timeout - absl::Now();
+      if (wait <= absl::ZeroDuration()) {
+        Fail(ViolationStatus(
+            ViolationKind::kHeartbeatTimeout,
+            absl::StrCat(Label(), ": no heartbeat or other message for ",
+                         absl::FormatDuration(options_.heartbeat_timeout),
+                         "; the plugin is considered hung")));
+        return;
+      }
+    }
+    struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+    int r = ::poll(pfds, 2, PollTimeoutMs(wait));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      Fail(absl::ErrnoToStatus(errno, absl::StrCat(Label(), ": poll on channel")));
+      return;
+    }
+    if (pfds[1].revents != 0) return;  // the session is being destroyed
+    if (r == 0) continue;
+    auto dg = channel_.Receive(absl::Now());
+    if (!dg.ok()) {
+      if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) continue;
+      if (absl::IsUnavailable(dg.status())) {
+        bool acked;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          acked = shutdown_acked_;
+        }
+        Fail(absl::UnavailableError(
+            acked ? absl::StrCat(Label(), ": stopped after shutdown")
+                  : absl::StrCat(Label(), ": the plugin closed its channel (exited or crashed)")));
+        return;
+      }
+      Fail(Prefixed(absl::StrCat(Label(), ": "), dg.status()));
+      return;
+    }
+    last_message_at_ = absl::Now();
+    HandleDatagram(std::move(*dg));
+  }
+}
+
+void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
+  auto env = codec_.Decode(dg.bytes);
+  if (!env.ok()) {
+    Fail(Prefixed(absl::StrCat(Label(), ": "), env.status()));
+    return;
+  }
+  auto unsolicited_ok = [&]() -> bool {
+    if (ConsumeUnsolicitedToken()) return true;
+    Fail(ViolationStatus(
+        ViolationKind::kMessageFlood,
+        absl::StrCat(Label(), ": more than ", options_.max_unsolicited_per_second,
+                     " unsolicited messages per second (burst ", options_.unsolicited_burst,
+                     "); last was ", EnvelopeCodec::MessageName(*env))));
+    return false;
+  };
+  switch (env->msg_case()) {
+    case Envelope::kCallResult: {
+      const auto& result = env->call_result();
+      std::shared_ptr<PendingCall> call;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = pending_.find(result.id());
+        if (it != pending_.end()) {
+          call = it->second;
+          pending_.erase(it);
+        }
+      }
+      if (call == nullptr) {
+        Fail(ViolationStatus(ViolationKind::kUnknownCallId,
+                             absl::StrCat(Label(), ": result for call id ", result.id(),
+                                          " which is not outstanding")));
+        return;
+      }
+      absl::StatusOr<Payload> out = Payload();
+      if (result.has_error()) {
+        out = absl::Status(SanitizeCode(result.error().code()),
+                           absl::StrCat(Label(), ": method '", call->method,
+                                        "' failed: ", result.error().message()));
+      } else if (result.has_payload()) {
+        auto p = Payload::FromProto(result.payload(), &dg.fds, options_.max_payload_bytes);
+        if (!p.ok()) {
+          // Put the call back so Fail() answers it with the violation.
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            pending_[result.id()] = call;
+          }
+          Fail(Prefixed(absl::StrCat(Label(), ": result of '", call->method, "': "),
+                        p.status()));
+          return;
+        }
+        out = std::move(*p);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        call->result = std::move(out);
+        call->done = true;
+      }
+      cv_.notify_all();
+      return;
+    }
+    case Envelope::kHeartbeat:
+      unsolicited_ok();
+      return;
+    case Envelope::kLog:
+      if (unsolicited_ok() && options_.on_log) options_.on_log(env->log());
+      return;
+    case Envelope::kBrokerRequest:
+      if (!unsolicited_ok()) return;
+      if (options_.on_broker_request) {
+        options_.on_broker_request(env->broker_request(), std::move(dg.fds));
+      } else {
+        Envelope r;
+        r.mutable_broker_response()->set_id(env->broker_request().id());
+        r.mutable_broker_response()->mutable_error()->set_code(
+            static_cast<int32_t>(absl::StatusCode::kUnimplemented));
+        r.mutable_broker_response()->mutable_error()->set_message(
+            "this host has no broker for plugin requests");
+        (void)SendEnvelope(r, {});
+      }
+      return;
+    case Envelope::kShutdownAck: {
+      bool expected;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        expected = draining_;
+        if (expected) shutdown_acked_ = true;
+      }
+      if (!expected) {
+        Fail(ViolationStatus(ViolationKind::kUnexpectedMessage,
+                             absl::StrCat(Label(), ": shutdown_ack without a shutdown request")));
+        return;
+      }
+      cv_.notify_all();
+      return;
+    }
+    default:
+      Fail(ViolationStatus(ViolationKind::kUnexpectedMessage,
+                           absl::StrCat(Label(), ": unexpected ",
+                                        EnvelopeCodec::MessageName(*env),
+                                        " message after the handshake")));
+      return;
+  }
+}
+
+absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payload& input,
+                                            absl::Duration timeout) {
+  auto call = std::make_shared<PendingCall>();
+  call->method = std::string(method);
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failure_.ok()) {
+      return absl::Status(failure_.code(), absl::StrCat(failure_.message(), " (call '", method,
+                                                        "' not sent)"));
+    }
+    if (!reader_.joinable()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Label(), ": Call('", method, "') before a successful Handshake()"));
+    }
+    if (draining_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Label(), ": draining; call '", method, "' refused"));
+    }
+    if (pending_.size() >= options_.max_concurrent_calls) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(Label(), ": ", pending_.size(), " calls outstanding (limit ",
+                       options_.max_concurrent_calls, "); call '", method, "' refused"));
+    }
+    id = next_id_++;
+    pending_[id] = call;
+  }
+  Envelope env;
+  auto* req = env.mutable_call_request();
+  req->set_id(id);
+  req->set_method(std::string(method));
+  req->set_timeout_ms(static_cast<uint64_t>(
+      std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))))));
+  std::vector<UniqueFd> fds;
+  absl::Status sent = input.ToProto(options_.inline_threshold, req->mutable_payload(), &fds);
+  if (sent.ok()) {
+    std::vector<int> raw;
+    for (const auto& fd : fds) raw.push_back(fd.get());
+    sent = SendEnvelope(env, raw);
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!sent.ok() && !call->done) {
+    pending_.erase(id);
+    return absl::Status(sent.code(), absl::StrCat(Label(), ": sending call '", method,
+                                                  "': ", sent.message()));
+  }
+  while (!call->done) {
+    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
+        !call->done) {
+      pending_.erase(id);
+      lock.unlock();
+      absl::Status s = ViolationStatus(
+          ViolationKind::kCallDeadlineExceeded,
+          absl::StrCat(Label(), ": call '", method, "' (id ", id, ") got no result within ",
+                       absl::FormatDuration(timeout), "; the plugin is considered hung"));
+      Fail(s);
+      return s;
+    }
+  }
+  return std::move(call->result);
+}
+
+absl::StatusOr<std::string> PluginSession::CallBytes(absl::string_view method,
+                                                     absl::string_view input,
+                                                     absl::Duration timeout) {
+  auto out = Call(method, Payload(input), timeout);
+  if (!out.ok()) return out.status();
+  return out->ToString();
+}
+
+absl::Status PluginSession::SendBrokerResponse(const cordon::v1::BrokerResponse& response,
+                                               absl::Span<const int> fds) {
+  Envelope env;
+  *env.mutable_broker_response() = response;
+  return SendEnvelope(env, fds);
+}
+
+absl::Status PluginSession::Shutdown(absl::Duration grace) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failure_.ok()) return failure_;
+    if (!reader_.joinable()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Label(), ": Shutdown() before a successful Handshake()"));
+    }
+    draining_ = true;
+  }
+  Envelope env;
+  env.mutable_shutdown_request()->set_grace_ms(
+      static_cast<uint64_t>(std::max<int64_t>(0, absl::ToInt64Milliseconds(grace))));
+  if (auto s = SendEnvelope(env, {}); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(Label(), ": sending shutdown: ", s.message()));
+  }
+  const absl::Time deadline = absl::Now() + grace;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_acked_) {
+    if (!failure_.ok()) return failure_;
+    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
+        !shutdown_acked_) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          Label(), ": no shutdown acknowledgement within ", absl::FormatDuration(grace)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cordon::ipc

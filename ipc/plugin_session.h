@@ -1,0 +1,151 @@
+#ifndef CORDON_IPC_PLUGIN_SESSION_H_
+#define CORDON_IPC_PLUGIN_SESSION_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "cordon/v1/envelope.pb.h"
+#include "ipc/envelope_codec.h"
+#include "ipc/payload.h"
+#include "ipc/protocol_violation.h"
+#include "ipc/seqpacket_channel.h"
+#include "ipc/unique_fd.h"
+#include "ipc/version_negotiator.h"
+
+namespace cordon::ipc {
+
+// What the plugin announced in its Hello, plus the version chosen for it.
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string sdk;
+  VersionSpan protocol;
+  uint32_t protocol_version = 0;
+  std::vector<std::string> methods;
+  std::vector<cordon::v1::Capability> requested_capabilities;
+};
+
+struct HandshakeParams {
+  VersionSpan host_versions;
+  std::string config;
+  std::map<std::string, std::string> config_map;
+  std::vector<cordon::v1::Capability> granted_capabilities;
+  cordon::v1::PluginLimits limits;
+  // Covers Hello, Welcome/Reject and Ready. Passing it is a handshake_timeout violation.
+  absl::Duration timeout = absl::Seconds(5);
+  // Optional check of the Hello after version negotiation (e.g. the plugin's name against its
+  // manifest). A non-OK status rejects the plugin with that message as the reason.
+  std::function<absl::Status(const PluginInfo&)> accept;
+};
+
+// Host side of the plugin protocol over an already-connected channel. After Handshake() a reader
+// thread owns receiving: it matches results to calls by id, counts heartbeats, forwards logs and
+// broker requests, and turns anything hostile into a ProtocolViolation. Any violation fails the
+// session for good: every pending and later call returns an error naming the plugin and the
+// reason, on_violation runs once, and the caller (the launcher) kills the plugin. Call() is
+// thread-safe. Callbacks run on the reader thread (or the calling thread for call deadlines);
+// they must not destroy the session.
+class PluginSession {
+ public:
+  struct Options {
+    // Names the plugin in every error ("echo 1.0.0 (pid 1234)").
+    std::string plugin_label = "plugin";
+    SeqpacketChannel::Options channel;
+    EnvelopeLimits envelope;
+    // Cap on one payload (inline or memfd) the plugin sends back.
+    uint64_t max_payload_bytes = uint64_t{1} << 30;
+    // Call inputs larger than this travel as sealed memfds.
+    size_t inline_threshold = 16 * 1024;
+    size_t max_concurrent_calls = 64;
+    // Unsolicited messages (heartbeat, log, broker request): sustained rate and burst.
+    uint32_t max_unsolicited_per_second = 500;
+    uint32_t unsolicited_burst = 1000;
+    // 0: off. Otherwise the plugin must send something at least this often; Welcome then asks
+    // for a heartbeat every third of it.
+    absl::Duration heartbeat_timeout = absl::ZeroDuration();
+    std::function<void(const ProtocolViolation&)> on_violation;
+    std::function<void(const cordon::v1::LogMessage&)> on_log;
+    // Broker requests; answer with SendBrokerResponse(). Unset: answered UNIMPLEMENTED.
+    std::function<void(const cordon::v1::BrokerRequest&, std::vector<UniqueFd> fds)>
+        on_broker_request;
+  };
+
+  PluginSession(UniqueFd channel, Options options);
+  ~PluginSession();
+  PluginSession(const PluginSession&) = delete;
+  PluginSession& operator=(const PluginSession&) = delete;
+
+  // probe + configure: Hello → Welcome (or Reject) → Ready. Call once.
+  absl::StatusOr<PluginInfo> Handshake(const HandshakeParams& params);
+
+  // One call. Exceeding `timeout` is a call_deadline_exceeded violation (the plugin is hung).
+  // A structured error from the plugin comes back as a status with the plugin's code and a
+  // message naming the plugin and the method; the session stays healthy.
+  absl::StatusOr<Payload> Call(absl::string_view method, const Payload& input,
+                               absl::Duration timeout);
+  absl::StatusOr<std::string> CallBytes(absl::string_view method, absl::string_view input,
+                                        absl::Duration timeout);
+
+  absl::Status SendBrokerResponse(const cordon::v1::BrokerResponse& response,
+                                  absl::Span<const int> fds = {});
+
+  // draining: new calls are refused, the plugin answers what it has, acks and exits. OK when
+  // the ack arrived within grace; DeadlineExceeded otherwise (kill it).
+  absl::Status Shutdown(absl::Duration grace);
+
+  // OK while healthy; the first failure otherwise.
+  absl::Status status() const;
+  const PluginInfo& info() const { return info_; }
+
+ private:
+  struct PendingCall;
+
+  absl::Status SendEnvelope(const cordon::v1::Envelope& envelope, absl::Span<const int> fds);
+  void ReaderLoop();
+  void HandleDatagram(SeqpacketChannel::Datagram datagram);
+  bool ConsumeUnsolicitedToken();
+  // Records the first failure, fails pending calls, reports a violation when the status
+  // carries one. Later failures are ignored.
+  void Fail(absl::Status status);
+  absl::Status HandshakeFailure(absl::Status status);
+  std::string Label() const;
+
+  Options options_;
+  SeqpacketChannel channel_;
+  EnvelopeCodec codec_;
+  PluginInfo info_;
+  UniqueFd wake_fd_;  // eventfd: stops the reader thread
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  absl::Status failure_;  // guarded by mu_
+  std::atomic<bool> failing_{false};
+  bool handshake_done_ = false;
+  bool draining_ = false;
+  bool shutdown_acked_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<PendingCall>> pending_;
+
+  // Reader-thread state.
+  double tokens_ = 0;
+  absl::Time tokens_at_;
+  absl::Time last_message_at_;
+  std::thread reader_;
+};
+
+}  // namespace cordon::ipc
+
+#endif  // CORDON_IPC_PLUGIN_SESSION_H_

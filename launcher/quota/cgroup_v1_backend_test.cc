@@ -1,0 +1,266 @@
+// Real cgroup v1 tests: they create cgroups below this process's own cgroups and run small
+// bombs inside them. Each bomb is bounded three ways: its loop, the cgroup limit under test,
+// and an rlimit set in the child as a backstop.
+#include "launcher/quota/cgroup_v1_backend.h"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "launcher/quota/cgroup_fs.h"
+#include "launcher/quota/quota_test_support.h"
+
+namespace cordon::quota {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ScopedReaper;
+using testing::TestChild;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+// Skips when this machine has no usable cgroup v1 (e.g. a pure v2 host, or not root).
+std::unique_ptr<CgroupV1Backend> MakeV1(absl::string_view name, const QuotaLimits& limits) {
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> cg =
+      PluginCgroup::Create({}, std::string_view(name.data(), name.size()), limits);
+  if (!cg.ok()) {
+    ADD_FAILURE() << cg.status();
+    return nullptr;
+  }
+  auto* v1 = dynamic_cast<CgroupV1Backend*>(cg->get());
+  if (v1 == nullptr) return nullptr;
+  cg->release();
+  return std::unique_ptr<CgroupV1Backend>(v1);
+}
+
+bool HaveV1() {
+  if (geteuid() != 0) return false;
+  absl::StatusOr<std::vector<cgroupfs::Hierarchy>> h = cgroupfs::DiscoverHierarchies({});
+  if (!h.ok()) return false;
+  bool mem = false, pids = false;
+  for (const auto& x : *h) {
+    mem |= x.version == 1 && x.Has("memory");
+    pids |= x.version == 1 && x.Has("pids");
+  }
+  return mem && pids;
+}
+
+#define REQUIRE_V1()                                                     \
+  if (!HaveV1()) GTEST_SKIP() << "needs root and cgroup v1 memory+pids"; \
+  ScopedReaper reaper
+
+std::string IsEmpty(const PluginCgroup& cg) {
+  absl::StatusOr<bool> e = cg.IsEmpty();
+  if (!e.ok()) return std::string(e.status().message());
+  return *e ? "yes" : "no";
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  absl::StatusOr<std::string> s = cgroupfs::ReadFile(path);
+  if (!s.ok()) return "<" + std::string(s.status().message()) + ">";
+  return std::string(absl::StripAsciiWhitespace(*s));
+}
+
+TEST(CgroupV1BackendTest, CreateWritesLimitsAndAddProcessMovesChild) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg =
+      MakeV1("limits test!", {.memory_bytes = 64 * kMiB, .pids = 16, .cpu_rate_percent = 50});
+  ASSERT_NE(cg, nullptr);
+  EXPECT_THAT(cg->Describe(), HasSubstr("cgroup v1 (memory,pids,cpu"));
+  EXPECT_THAT(cg->Describe(), HasSubstr("/cordon/"));
+  EXPECT_THAT(cg->Describe(), HasSubstr("-limits_test_"));
+  EXPECT_EQ(cg->clone_into_fd(), -1);
+  const std::string mem = cg->DirOf("memory");
+  EXPECT_EQ(ReadTrimmed(mem + "/memory.limit_in_bytes"), absl::StrCat(64 * kMiB));
+  if (cgroupfs::Exists(mem + "/memory.memsw.limit_in_bytes")) {
+    EXPECT_EQ(ReadTrimmed(mem + "/memory.memsw.limit_in_bytes"), absl::StrCat(64 * kMiB));
+  }
+  EXPECT_EQ(ReadTrimmed(cg->DirOf("pids") + "/pids.max"), "16");
+  EXPECT_EQ(ReadTrimmed(cg->DirOf("cpu") + "/cpu.cfs_quota_us"), "50000");
+  EXPECT_EQ(ReadTrimmed(cg->DirOf("cpu") + "/cpu.cfs_period_us"), "100000");
+  absl::StatusOr<uint64_t> oom_disabled =
+      cgroupfs::ReadKey(mem + "/memory.oom_control", "oom_kill_disable");
+  ASSERT_TRUE(oom_disabled.ok());
+  EXPECT_EQ(*oom_disabled, 0u);
+
+  TestChild child = TestChild::Start([] { return 0; });
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  for (const char* c : {"memory", "pids", "cpu", "freezer"}) {
+    if (cg->DirOf(c).empty()) continue;
+    EXPECT_EQ(ReadTrimmed(cg->DirOf(c) + "/cgroup.procs"), absl::StrCat(child.pid())) << c;
+  }
+  absl::StatusOr<std::string> own =
+      cgroupfs::ReadFile(absl::StrCat("/proc/", child.pid(), "/cgroup"));
+  ASSERT_TRUE(own.ok());
+  EXPECT_THAT(*own, HasSubstr("/cordon/"));
+  EXPECT_EQ(IsEmpty(*cg), "no");
+  ASSERT_TRUE(child.Go());
+  int status = child.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(IsEmpty(*cg), "yes");
+}
+
+TEST(CgroupV1BackendTest, MemoryBombIsOomKilledAndCounted) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg = MakeV1("membomb", {.memory_bytes = 32 * kMiB});
+  ASSERT_NE(cg, nullptr);
+  TestChild child = TestChild::Start([] {
+    // Backstop if the cgroup limit were not applied: the address space cap stops the loop.
+    rlimit as{512 * kMiB, 512 * kMiB};
+    setrlimit(RLIMIT_AS, &as);
+    for (int i = 0; i < 256; ++i) {  // at most 256 MiB, 8x the limit
+      void* p = mmap(nullptr, kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) return 2;
+      memset(p, 0xa5, kMiB);
+    }
+    return 0;
+  });
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  ASSERT_TRUE(child.Go());
+  int status = child.Wait();
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status;
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->oom_kills, 1u);
+  EXPECT_GT(usage->memory_peak_bytes, 16 * kMiB);
+  EXPECT_LE(usage->memory_peak_bytes, 32 * kMiB);
+}
+
+TEST(CgroupV1BackendTest, ForkBombIsRefusedByPidsMax) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg = MakeV1("forkbomb", {.pids = 8});
+  ASSERT_NE(cg, nullptr);
+  TestChild child = TestChild::Start([] {
+    // Root ignores RLIMIT_NPROC, but an unprivileged run of this test would be stopped by it.
+    rlimit np{64, 64};
+    setrlimit(RLIMIT_NPROC, &np);
+    int hold[2];
+    if (pipe2(hold, O_CLOEXEC) != 0) return 3;
+    int forked = 0;
+    bool refused = false;
+    for (int i = 0; i < 64; ++i) {  // bounded even if pids.max did nothing
+      pid_t p = fork();
+      if (p == 0) {
+        close(hold[1]);
+        char c;
+        (void)!read(hold[0], &c, 1);  // lives until the bomb lets go
+        _exit(0);
+      }
+      if (p < 0) {
+        refused = errno == EAGAIN;
+        break;
+      }
+      ++forked;
+    }
+    close(hold[1]);
+    while (wait(nullptr) > 0) {
+    }
+    return refused ? 10 + forked : 1;
+  });
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  ASSERT_TRUE(child.Go());
+  int status = child.Wait();
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  // The bomb itself counts against pids.max, so 7 children fit and the 8th fork fails.
+  EXPECT_EQ(WEXITSTATUS(status), 10 + 7);
+  absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->pids_max_hits, 1u);
+}
+
+TEST(CgroupV1BackendTest, KillAllKillsWholeTreeIncludingGrandchildren) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg = MakeV1("tree", {.pids = 16});
+  ASSERT_NE(cg, nullptr);
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  const int wr = ready[1];
+  TestChild child = TestChild::Start([wr] {
+    // A forks B, B forks C; each reports its pid and then waits to be killed.
+    for (int depth = 0; depth < 2; ++depth) {
+      pid_t p = fork();
+      if (p < 0) return 4;
+      if (p > 0) break;
+    }
+    pid_t self = getpid();
+    (void)!write(wr, &self, sizeof(self));
+    while (true) pause();
+  });
+  close(ready[1]);
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  ASSERT_TRUE(child.Go());
+  pid_t pids[3];
+  size_t got = 0;
+  while (got < sizeof(pids)) {
+    ssize_t n = read(ready[0], reinterpret_cast<char*>(pids) + got, sizeof(pids) - got);
+    ASSERT_GT(n, 0);
+    got += static_cast<size_t>(n);
+  }
+  close(ready[0]);
+  absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ(usage->pids_current, 3u);
+  EXPECT_EQ(IsEmpty(*cg), "no");
+
+  absl::Status killed = cg->KillAll();
+  ASSERT_TRUE(killed.ok()) << killed;
+  EXPECT_EQ(IsEmpty(*cg), "yes");
+  // Reap in tree order: reaping a parent hands its children to us (we are the subreaper).
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  int seen = 0;
+  for (int i = 0; i < 2; ++i) {
+    int st = 0;
+    pid_t r = waitpid(-1, &st, 0);
+    ASSERT_GT(r, 0);
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << r;
+    for (pid_t p : pids) seen += (p == r);
+  }
+  EXPECT_EQ(seen, 2);
+}
+
+TEST(CgroupV1BackendTest, RemoveAndDestructorLeaveNothing) {
+  REQUIRE_V1();
+  std::vector<std::string> dirs;
+  {
+    std::unique_ptr<CgroupV1Backend> cg = MakeV1("remove", {.pids = 4});
+    ASSERT_NE(cg, nullptr);
+    for (const char* c : {"memory", "pids", "cpu", "cpuacct", "freezer"}) {
+      if (!cg->DirOf(c).empty()) dirs.push_back(cg->DirOf(c));
+    }
+    ASSERT_GE(dirs.size(), 2u);
+    for (const std::string& d : dirs) EXPECT_TRUE(cgroupfs::Exists(d)) << d;
+    ASSERT_TRUE(cg->Remove().ok());
+    for (const std::string& d : dirs) EXPECT_FALSE(cgroupfs::Exists(d)) << d;
+    EXPECT_TRUE(cg->Remove().ok());  // idempotent
+    EXPECT_FALSE(cg->AddProcess(getpid()).ok());
+  }
+  // The destructor kills a process still inside before removing the directories.
+  TestChild child = TestChild::Start([] { return 0; });
+  ASSERT_GT(child.pid(), 0);
+  dirs.clear();
+  {
+    std::unique_ptr<CgroupV1Backend> cg = MakeV1("dtor", {});
+    ASSERT_NE(cg, nullptr);
+    ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+    dirs.push_back(cg->DirOf("memory"));
+  }
+  EXPECT_FALSE(cgroupfs::Exists(dirs[0]));
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+}
+
+}  // namespace
+}  // namespace cordon::quota

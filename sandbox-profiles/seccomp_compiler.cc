@@ -1,0 +1,239 @@
+#include "sandbox-profiles/seccomp_compiler.h"
+
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sandbox-profiles/string_view_compat.h"
+#include "sandbox-profiles/syscall_groups.h"
+
+namespace cordon::profiles {
+namespace {
+
+static_assert(SeccompCompiler::kCloneNamespaceFlags ==
+                  (CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER |
+                   CLONE_NEWPID | CLONE_NEWNET),
+              "clone namespace mask out of step with <sched.h>");
+
+constexpr uint32_t kX32SyscallBit = 0x40000000;
+constexpr uint32_t kTiocsti = 0x5412;
+constexpr uint32_t kTioclinux = 0x541C;
+constexpr uint32_t kLow32 = 0xffffffffu;
+// libseccomp's output for our allowlists is a few hundred instructions; the kernel's cap is
+// BPF_MAXINSNS.
+constexpr size_t kMaxProgramBytes = BPF_MAXINSNS * sizeof(sock_filter);
+
+struct CtxDeleter {
+  void operator()(void* ctx) const { seccomp_release(ctx); }
+};
+using Ctx = std::unique_ptr<void, CtxDeleter>;
+
+absl::Status LibseccompError(std::string_view what, int rc) {
+  return absl::InternalError(
+      absl::StrCat("libseccomp: ", Av(what), " failed: ", strerror(rc < 0 ? -rc : rc)));
+}
+
+// Hand-written prefix run before libseccomp's program. libseccomp cannot express "ioctl
+// allowed except two requests compared on the low 32 bits" when the denial action equals the
+// default action, and we want the architecture/x32 answer fixed by us rather than by its
+// version-dependent code generation. Classic BPF jumps are relative, so prepending is safe;
+// libseccomp's program reloads everything it needs.
+std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
+  constexpr uint32_t kArch = offsetof(struct seccomp_data, arch);
+  constexpr uint32_t kNr = offsetof(struct seccomp_data, nr);
+  // args[1] low word: x86_64 is little-endian.
+  constexpr uint32_t kArg1Low = offsetof(struct seccomp_data, args) + sizeof(uint64_t);
+  return {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArch),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, bad_arch),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, bad_arch),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 5),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTiocsti, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTioclinux, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
+      BPF_STMT(BPF_RET | BPF_K, violation),
+  };
+}
+
+absl::StatusOr<std::vector<sock_filter>> Export(void* ctx) {
+  int fd = memfd_create("cordon-seccomp-bpf", MFD_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("memfd_create: ", strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  // Debian's libseccomp 2.5.4 has no seccomp_export_bpf_mem, so go through a memfd.
+  if (int rc = seccomp_export_bpf(ctx, fd); rc != 0) return LibseccompError("export", rc);
+  struct stat st;
+  if (fstat(fd, &st) != 0) return absl::InternalError(absl::StrCat("fstat: ", strerror(errno)));
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0 || size % sizeof(sock_filter) != 0 || size > kMaxProgramBytes) {
+    return absl::InternalError(absl::StrCat("libseccomp exported ", size,
+                                            " bytes; not a BPF program within the kernel's cap"));
+  }
+  std::vector<sock_filter> program(size / sizeof(sock_filter));
+  size_t done = 0;
+  char* dst = reinterpret_cast<char*>(program.data());
+  while (done < size) {
+    ssize_t n = pread(fd, dst + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return absl::InternalError(absl::StrCat("reading BPF back: ", strerror(errno)));
+    done += static_cast<size_t>(n);
+  }
+  return program;
+}
+
+absl::Status Add(void* ctx, uint32_t action, int nr, std::string_view name,
+                 std::initializer_list<scmp_arg_cmp> args) {
+  int rc = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned int>(args.size()),
+                                  args.size() == 0 ? nullptr : args.begin());
+  if (rc != 0) return LibseccompError(absl::StrCat("rule for ", Av(name)), rc);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const std::vector<uint32_t>& SeccompCompiler::SafePrctlOptions() {
+  // Options that only read state, name the thread, or tighten the process. Notably absent:
+  // PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
+  // PR_SET_SECUREBITS, PR_SET_KEEPCAPS.
+  static const auto* options = new std::vector<uint32_t>{
+      PR_SET_PDEATHSIG,       PR_GET_PDEATHSIG,      PR_GET_DUMPABLE,
+      PR_SET_DUMPABLE,        PR_SET_NAME,           PR_GET_NAME,
+      PR_GET_SECCOMP,         PR_CAPBSET_READ,       PR_GET_SECUREBITS,
+      PR_GET_KEEPCAPS,        PR_SET_TIMERSLACK,     PR_GET_TIMERSLACK,
+      PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS,
+      PR_GET_NO_NEW_PRIVS,    PR_GET_TID_ADDRESS,    PR_SET_THP_DISABLE,
+      PR_GET_THP_DISABLE,     PR_GET_SPECULATION_CTRL, PR_SET_VMA,
+  };
+  return *options;
+}
+
+uint32_t SeccompCompiler::ViolationAction(const cordon::v1::SeccompPolicy& policy,
+                                          const SeccompCompileOptions& options) {
+  if (options.user_notify) return SECCOMP_RET_USER_NOTIF;
+  if (policy.on_violation() == cordon::v1::SeccompPolicy::KILL) return SECCOMP_RET_KILL_PROCESS;
+  return SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
+}
+
+std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
+  std::string prctl;
+  for (uint32_t option : SafePrctlOptions()) {
+    absl::StrAppend(&prctl, prctl.empty() ? "" : ",", option);
+  }
+  return {
+      absl::StrFormat("clone: allowed only when flags & 0x%08x == 0 (no CLONE_NEWNS, "
+                      "CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, "
+                      "CLONE_NEWPID, CLONE_NEWNET; low 32 bits)",
+                      kCloneNamespaceFlags),
+      "clone3: always fails with ENOSYS (libc falls back to clone)",
+      "socket, socketpair: domain must be AF_UNIX (1) (low 32 bits)",
+      "ioctl: request TIOCSTI (0x5412) and TIOCLINUX (0x541c) refused, compared on the low 32 "
+      "bits",
+      "personality: only 0 (PER_LINUX) and 0xffffffff (query)",
+      absl::StrCat("prctl: only options ", prctl),
+      "foreign architectures (i386) and x32 syscall numbers (nr & 0x40000000): killed "
+      "(user_notify: notified, then killed by the launcher)",
+  };
+}
+
+absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::SeccompPolicy& policy,
+                                                        const SeccompCompileOptions& options) {
+  absl::StatusOr<std::vector<SyscallGroups::Entry>> entries = SyscallGroups::Resolve(policy);
+  if (!entries.ok()) return entries.status();
+
+  const uint32_t violation = ViolationAction(policy, options);
+  const uint32_t bad_arch =
+      options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
+  const uint32_t scmp_violation = options.user_notify ? SCMP_ACT_NOTIFY
+                                  : violation == SECCOMP_RET_KILL_PROCESS
+                                      ? SCMP_ACT_KILL_PROCESS
+                                      : SCMP_ACT_ERRNO(EPERM);
+
+  if (seccomp_arch_native() != SCMP_ARCH_X86_64) {
+    return absl::UnimplementedError("seccomp compiler: only x86_64 hosts are supported");
+  }
+  Ctx ctx(seccomp_init(scmp_violation));
+  if (!ctx) return absl::InternalError("libseccomp: seccomp_init failed");
+  void* c = ctx.get();
+  // The launcher sets no_new_privs itself at the right step of the recipe.
+  if (int rc = seccomp_attr_set(c, SCMP_FLTATR_CTL_NNP, 0); rc != 0) {
+    return LibseccompError("clearing CTL_NNP", rc);
+  }
+  // Binary tree: O(log n) per syscall instead of a linear scan of a ~250-entry allowlist.
+  if (int rc = seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc != 0) {
+    return LibseccompError("setting CTL_OPTIMIZE=2", rc);
+  }
+  // Unreachable behind our prologue, but keep libseccomp's own answer consistent.
+  if (int rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH,
+                                options.user_notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS);
+      rc != 0) {
+    return LibseccompError("setting ACT_BADARCH", rc);
+  }
+
+  SeccompProgram program;
+  for (const SyscallGroups::Entry& entry : *entries) {
+    const std::string& name = entry.name;
+    std::optional<int> nr = SyscallGroups::Number(name);
+    if (!nr) return absl::InvalidArgumentError(absl::StrCat("unknown syscall '", name, "'"));
+    absl::Status status;
+    if (name == "clone") {
+      status = Add(c, SCMP_ACT_ALLOW, *nr, name,
+                   {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)});
+    } else if (name == "socket" || name == "socketpair") {
+      status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
+    } else if (name == "personality") {
+      status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, 0)});
+      if (status.ok()) {
+        status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
+      }
+    } else if (name == "prctl") {
+      for (uint32_t option : SafePrctlOptions()) {
+        status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, option)});
+        if (!status.ok()) break;
+      }
+    } else {
+      // ioctl's denials live in the prologue, so its rule here is unconditional.
+      status = Add(c, SCMP_ACT_ALLOW, *nr, name, {});
+    }
+    if (!status.ok()) return status;
+    program.allowed_syscalls.push_back(name);
+  }
+  // clone3 passes its flags in memory the filter cannot read, so it can never be checked for
+  // CLONE_NEW*; ENOSYS (not EPERM) makes glibc fall back to clone, which is checked.
+  if (absl::Status s = Add(c, SCMP_ACT_ERRNO(ENOSYS), __NR_clone3, "clone3", {}); !s.ok()) {
+    return s;
+  }
+
+  absl::StatusOr<std::vector<sock_filter>> body = Export(c);
+  if (!body.ok()) return body.status();
+  program.instructions = Prologue(violation, bad_arch);
+  program.instructions.insert(program.instructions.end(), body->begin(), body->end());
+  if (program.instructions.size() > BPF_MAXINSNS) {
+    return absl::InvalidArgumentError(absl::StrCat("compiled seccomp program has ",
+                                                   program.instructions.size(),
+                                                   " instructions; the kernel allows ",
+                                                   BPF_MAXINSNS, "; allow fewer syscalls"));
+  }
+  return program;
+}
+
+}  // namespace cordon::profiles

@@ -1,0 +1,237 @@
+#include "sdk/cpp/plugin.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::sdk {
+
+using cordon::v1::Envelope;
+
+namespace {
+
+constexpr char kSdkId[] = "cordon-sdk-cpp/0.1.0";
+
+void SetError(const absl::Status& s, cordon::v1::Error* e) {
+  e->set_code(static_cast<int32_t>(s.code()));
+  // Keep the error well inside one datagram whatever the handler put in it.
+  e->set_message(std::string(s.message().substr(0, 8 * 1024)));
+}
+
+}  // namespace
+
+Plugin::Plugin(Options options)
+    : options_(std::move(options)), codec_([&] {
+        ipc::EnvelopeLimits l;
+        l.max_bytes = options_.max_datagram_bytes;
+        return l;
+      }()) {}
+
+Plugin::~Plugin() = default;
+
+void Plugin::Register(absl::string_view method, Handler handler) {
+  handlers_[std::string(method)] = std::move(handler);
+}
+
+void Plugin::OnConfigure(std::function<absl::Status(const cordon::v1::Welcome&)> hook) {
+  configure_ = std::move(hook);
+}
+
+absl::Status Plugin::Serve() {
+  int fd = 3;
+  if (const char* env = std::getenv("CORDON_CHANNEL_FD"); env != nullptr && *env != '\0') {
+    if (!absl::SimpleAtoi(env, &fd) || fd < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CORDON_CHANNEL_FD='", env, "' is not a file descriptor number"));
+    }
+  }
+  return ServeFd(fd);
+}
+
+int Plugin::Main() {
+  absl::Status s = Serve();
+  if (s.ok()) return 0;
+  std::fprintf(stderr, "%s %s: %s\n", options_.name.c_str(), options_.version.c_str(),
+               s.ToString().c_str());
+  return 1;
+}
+
+absl::Status Plugin::Send(const Envelope& env, const std::vector<ipc::UniqueFd>& fds) {
+  auto bytes = codec_.Encode(env);
+  if (!bytes.ok()) return bytes.status();
+  std::vector<int> raw;
+  raw.reserve(fds.size());
+  for (const auto& fd : fds) raw.push_back(fd.get());
+  return channel_->Send(*bytes, raw);
+}
+
+absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view message) {
+  if (channel_ == nullptr) return absl::FailedPreconditionError("Log() before Serve()");
+  Envelope env;
+  env.mutable_log()->set_level(level);
+  env.mutable_log()->set_message(std::string(message.substr(0, 8 * 1024)));
+  return Send(env, {});
+}
+
+absl::Status Plugin::ServeFd(int fd) {
+  ipc::SeqpacketChannel::Options copts;
+  copts.max_datagram_bytes = options_.max_datagram_bytes;
+  channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(fd), copts);
+  if (auto s = Handshake(); !s.ok()) return s;
+  std::thread heartbeat;
+  if (welcome_.limits().heartbeat_interval_ms() > 0) {
+    absl::Duration interval = absl::Milliseconds(welcome_.limits().heartbeat_interval_ms());
+    heartbeat = std::thread([this, interval] { HeartbeatLoop(interval); });
+  }
+  absl::Status s = Loop();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (heartbeat.joinable()) heartbeat.join();
+  return s;
+}
+
+absl::Status Plugin::Handshake() {
+  Envelope hello_env;
+  auto* hello = hello_env.mutable_hello();
+  hello->mutable_protocol()->set_min(options_.protocol.min);
+  hello->mutable_protocol()->set_max(options_.protocol.max);
+  hello->set_name(options_.name);
+  hello->set_version(options_.version);
+  hello->set_sdk(kSdkId);
+  for (const auto& [name, handler] : handlers_) hello->add_methods(name);
+  for (const auto& c : options_.requested_capabilities) *hello->add_requested_capabilities() = c;
+  if (auto s = Send(hello_env, {}); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("sending hello: ", s.message()));
+  }
+  auto dg = channel_->Receive(absl::Now() + options_.handshake_timeout);
+  if (!dg.ok()) {
+    return absl::Status(dg.status().code(),
+                        absl::StrCat("waiting for the host's welcome: ", dg.status().message()));
+  }
+  auto env = codec_.Decode(dg->bytes);
+  if (!env.ok()) return env.status();
+  if (env->has_reject()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the host rejected this plugin: ", env->reject().reason(), " (host protocol [",
+        env->reject().host_protocol().min(), ", ", env->reject().host_protocol().max(), "])"));
+  }
+  if (!env->has_welcome()) {
+    return absl::InvalidArgumentError(absl::StrCat("expected welcome or reject, got ",
+                                                   ipc::EnvelopeCodec::MessageName(*env)));
+  }
+  welcome_ = env->welcome();
+  Envelope ready;
+  ready.mutable_ready();
+  absl::Status configured = absl::OkStatus();
+  if (configure_) configured = configure_(welcome_);
+  if (!configured.ok()) SetError(configured, ready.mutable_ready()->mutable_error());
+  if (auto s = Send(ready, {}); !s.ok()) return s;
+  return configured;
+}
+
+void Plugin::HeartbeatLoop(absl::Duration interval) {
+  uint64_t seq = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (cv_.wait_for(lock, absl::ToChronoNanoseconds(interval)) == std::cv_status::timeout &&
+        !stopping_) {
+      Envelope env;
+      env.mutable_heartbeat()->set_seq(++seq);
+      lock.unlock();
+      // A failed send means the channel is gone; the main loop sees that too and returns.
+      (void)Send(env, {});
+      lock.lock();
+    }
+  }
+}
+
+absl::Status Plugin::Loop() {
+  for (;;) {
+    auto dg = channel_->Receive(absl::InfiniteFuture());
+    if (!dg.ok()) {
+      if (absl::IsUnavailable(dg.status())) {
+        return absl::UnavailableError("the host closed the channel without a shutdown request");
+      }
+      return dg.status();
+    }
+    auto env = codec_.Decode(dg->bytes);
+    if (!env.ok()) return env.status();
+    switch (env->msg_case()) {
+      case Envelope::kCallRequest:
+        HandleCall(env->call_request(), std::move(dg->fds));
+        break;
+      case Envelope::kShutdownRequest: {
+        // Calls are served in order, so everything sent before the request is answered.
+        Envelope ack;
+        ack.mutable_shutdown_ack();
+        return Send(ack, {});
+      }
+      case Envelope::kHeartbeat:
+      case Envelope::kBrokerResponse:
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unexpected ", ipc::EnvelopeCodec::MessageName(*env), " from the host"));
+    }
+  }
+}
+
+void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds) {
+  CallContext ctx;
+  ctx.id = request.id();
+  ctx.method = request.method();
+  ctx.deadline = request.timeout_ms() > 0
+                     ? absl::Now() + absl::Milliseconds(request.timeout_ms())
+                     : absl::InfiniteFuture();
+  Envelope reply;
+  auto* result = reply.mutable_call_result();
+  result->set_id(request.id());
+  std::vector<ipc::UniqueFd> out_fds;
+  absl::StatusOr<ipc::Payload> out = absl::UnknownError("handler did not run");
+  auto it = handlers_.find(request.method());
+  if (it == handlers_.end()) {
+    out = absl::UnimplementedError(
+        absl::StrCat("plugin ", options_.name, " has no method '", request.method(), "'"));
+  } else {
+    uint64_t cap = welcome_.limits().max_payload_bytes();
+    if (cap == 0) cap = uint64_t{1} << 30;
+    auto input = ipc::Payload::FromProto(request.payload(), &fds, cap);
+    if (!input.ok()) {
+      out = input.status();
+    } else {
+      try {
+        out = it->second(ctx, *input);
+      } catch (const std::exception& e) {
+        // A throwing handler fails its call, not the plugin.
+        out = absl::InternalError(absl::StrCat("handler threw: ", e.what()));
+      } catch (...) {
+        out = absl::InternalError("handler threw a non-std exception");
+      }
+    }
+  }
+  if (out.ok()) {
+    absl::Status s =
+        out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
+    if (!s.ok()) {
+      out_fds.clear();
+      SetError(s, result->mutable_error());
+    }
+  } else {
+    SetError(out.status(), result->mutable_error());
+  }
+  if (absl::Status s = Send(reply, out_fds); !s.ok()) {
+    std::fprintf(stderr, "%s: sending result of call %llu failed: %s\n", options_.name.c_str(),
+                 static_cast<unsigned long long>(request.id()), s.ToString().c_str());
+  }
+}
+
+}  // namespace cordon::sdk

@@ -1,0 +1,102 @@
+#ifndef CORDON_SDK_CPP_PLUGIN_H_
+#define CORDON_SDK_CPP_PLUGIN_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "cordon/v1/envelope.pb.h"
+#include "ipc/envelope_codec.h"
+#include "ipc/payload.h"
+#include "ipc/seqpacket_channel.h"
+#include "ipc/version_negotiator.h"
+
+namespace cordon::sdk {
+
+// What a handler knows about the call it serves.
+struct CallContext {
+  uint64_t id = 0;
+  std::string method;
+  // The host kills the plugin when this passes; long handlers should check it.
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// Returns the result bytes (ipc::Payload converts from std::string; for large results build a
+// sealed ipc::MemfdPayload and wrap it with ipc::Payload::FromSealedMemfd), or a status that
+// reaches the host as a structured error with the same code.
+using Handler =
+    std::function<absl::StatusOr<ipc::Payload>(const CallContext&, const ipc::Payload& input)>;
+
+// A cordon plugin: register handlers by method name, then Serve(). The SDK does the handshake
+// (Hello → Welcome/Reject → Ready), dispatches calls one at a time in arrival order, sends
+// heartbeats at the interval the host asks for, and stops cleanly on a shutdown request.
+class Plugin {
+ public:
+  struct Options {
+    std::string name;     // [a-z0-9][a-z0-9._-]{0,63}, as in the manifest
+    std::string version;  // semantic version, as in the manifest
+    ipc::VersionSpan protocol;
+    std::vector<cordon::v1::Capability> requested_capabilities;
+    absl::Duration handshake_timeout = absl::Seconds(30);
+    // Results larger than this travel as sealed memfds.
+    size_t inline_threshold = 16 * 1024;
+    size_t max_datagram_bytes = 64 * 1024;
+  };
+
+  explicit Plugin(Options options);
+  ~Plugin();
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  // Before Serve(). A second registration of the same method replaces the first.
+  void Register(absl::string_view method, Handler handler);
+  // Runs once with the host's Welcome (configuration, grants, limits); a non-OK status is sent
+  // back as the configure failure and Serve() returns it.
+  void OnConfigure(std::function<absl::Status(const cordon::v1::Welcome&)> hook);
+
+  // Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
+  // shutdown (OK) or the channel fails / the host rejects the plugin (error).
+  absl::Status Serve();
+  // Serves on `fd` (takes ownership).
+  absl::Status ServeFd(int fd);
+  // Serve() and turn the result into a process exit code (0 on clean shutdown), logging any
+  // error to stderr. For main(): `return plugin.Main();`.
+  int Main();
+
+  // Sends a log line to the host. Thread-safe; only after the handshake.
+  absl::Status Log(cordon::v1::LogMessage::Level level, absl::string_view message);
+
+  // Valid after the handshake.
+  const cordon::v1::Welcome& welcome() const { return welcome_; }
+
+ private:
+  absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);
+  absl::Status Handshake();
+  absl::Status Loop();
+  void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds);
+  void HeartbeatLoop(absl::Duration interval);
+
+  Options options_;
+  ipc::EnvelopeCodec codec_;
+  std::map<std::string, Handler> handlers_;
+  std::function<absl::Status(const cordon::v1::Welcome&)> configure_;
+  std::unique_ptr<ipc::SeqpacketChannel> channel_;
+  cordon::v1::Welcome welcome_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace cordon::sdk
+
+#endif  // CORDON_SDK_CPP_PLUGIN_H_

@@ -1,0 +1,328 @@
+// The host session (ipc::PluginSession) against the real SDK running in a forked child over a
+// socketpair: handshake, calls, large payloads, concurrency, deadlines, crashes, shutdown and
+// protocol version negotiation with older, newer and disjoint plugins.
+#include "sdk/cpp/plugin.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ipc/memfd_payload.h"
+#include "ipc/plugin_session.h"
+
+namespace cordon::sdk {
+namespace {
+
+using ipc::PluginSession;
+using ipc::ProtocolViolation;
+using ipc::UniqueFd;
+using ipc::ViolationKind;
+
+Plugin::Options DefaultOptions() {
+  Plugin::Options o;
+  o.name = "testplugin";
+  o.version = "1.2.3";
+  return o;
+}
+
+void RegisterStandardHandlers(Plugin& p) {
+  p.Register("echo", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+    return in.ToString();
+  });
+  p.Register("size", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+    return std::to_string(in.size()) + (in.is_memfd() ? " memfd" : " inline");
+  });
+  p.Register("fail", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+    return absl::PermissionDeniedError("not allowed");
+  });
+  p.Register("hang", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+    for (;;) ::pause();
+  });
+  p.Register("crash", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+    ::kill(::getpid(), SIGKILL);
+    return absl::InternalError("unreachable");
+  });
+  p.Register("slow", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+    // Longer than the host's heartbeat timeout in the heartbeat test.
+    absl::SleepFor(absl::Milliseconds(600));
+    return std::string("done");
+  });
+  p.Register("blob", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+    size_t n = std::stoul(in.ToString());
+    auto m = ipc::MemfdPayload::CreateWritable("blob", n);
+    if (!m.ok()) return m.status();
+    for (size_t i = 0; i < n; ++i) m->mutable_data()[i] = static_cast<char>(i % 251);
+    if (auto fd = m->Seal(); !fd.ok()) return fd.status();
+    return ipc::Payload::FromSealedMemfd(std::move(*m));
+  });
+  p.Register("config", [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+    return p.welcome().config() + "|" + p.welcome().config_map().at("k");
+  });
+  p.Register("log", [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+    if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
+    return std::string("logged");
+  });
+}
+
+// A plugin process forked from the test: the session's end of the socketpair stays here.
+class ForkedPlugin {
+ public:
+  ForkedPlugin(Plugin::Options options, PluginSession::Options session_options,
+               std::function<void(Plugin&)> setup = nullptr) {
+    auto fds = ipc::SeqpacketChannel::SocketPair();
+    EXPECT_TRUE(fds.ok());
+    // Fork before the session's reader thread exists: the child starts single-threaded.
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      fds->first.reset();
+      Plugin plugin(options);
+      RegisterStandardHandlers(plugin);
+      if (setup) setup(plugin);
+      absl::Status s = plugin.ServeFd(fds->second.release());
+      ::_exit(s.ok() ? 0 : 10 + static_cast<int>(s.code()));
+    }
+    fds->second.reset();
+    session_options.plugin_label = "plugin testplugin";
+    session_options.on_violation = [this](const ProtocolViolation& v) {
+      std::lock_guard<std::mutex> lock(mu_);
+      violations_.push_back(v);
+    };
+    session_ = std::make_unique<PluginSession>(std::move(fds->first), session_options);
+  }
+  ~ForkedPlugin() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+  PluginSession& session() { return *session_; }
+  // Exit code, or 128+signal.
+  int Wait() {
+    session_.reset();
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  void Kill() { ::kill(pid_, SIGKILL); }
+  std::vector<ProtocolViolation> violations() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return violations_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::unique_ptr<PluginSession> session_;
+  std::mutex mu_;
+  std::vector<ProtocolViolation> violations_;
+};
+
+ipc::HandshakeParams Params() {
+  ipc::HandshakeParams p;
+  p.config = "cfg";
+  p.config_map["k"] = "v";
+  return p;
+}
+
+TEST(PluginSdkTest, HandshakeCallsAndShutdown) {
+  ForkedPlugin fp(DefaultOptions(), {});
+  auto info = fp.session().Handshake(Params());
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->name, "testplugin");
+  EXPECT_EQ(info->version, "1.2.3");
+  EXPECT_EQ(info->protocol_version, ipc::kProtocolVersionMax);
+  EXPECT_NE(std::find(info->methods.begin(), info->methods.end(), "echo"), info->methods.end());
+  EXPECT_NE(info->sdk.find("cordon-sdk-cpp"), std::string::npos);
+
+  auto echo = fp.session().CallBytes("echo", "hello", absl::Seconds(5));
+  ASSERT_TRUE(echo.ok()) << echo.status();
+  EXPECT_EQ(*echo, "hello");
+  auto cfg = fp.session().CallBytes("config", "", absl::Seconds(5));
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ(*cfg, "cfg|v");
+
+  auto err = fp.session().CallBytes("fail", "", absl::Seconds(5));
+  EXPECT_TRUE(absl::IsPermissionDenied(err.status())) << err.status();
+  EXPECT_NE(std::string(err.status().message()).find("not allowed"), std::string::npos);
+  auto none = fp.session().CallBytes("nope", "", absl::Seconds(5));
+  EXPECT_TRUE(absl::IsUnimplemented(none.status())) << none.status();
+  EXPECT_TRUE(fp.session().status().ok());
+
+  EXPECT_TRUE(fp.session().Shutdown(absl::Seconds(5)).ok());
+  auto after = fp.session().CallBytes("echo", "x", absl::Seconds(5));
+  EXPECT_FALSE(after.ok());
+  EXPECT_EQ(fp.Wait(), 0);  // Serve() returned OK: a clean exit
+  EXPECT_TRUE(fp.violations().empty());
+}
+
+TEST(PluginSdkTest, LargePayloadsTravelAsMemfds) {
+  ForkedPlugin fp(DefaultOptions(), {});
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  std::string big(1 << 20, 'q');
+  auto size = fp.session().CallBytes("size", big, absl::Seconds(5));
+  ASSERT_TRUE(size.ok()) << size.status();
+  EXPECT_EQ(*size, "1048576 memfd");
+  auto small = fp.session().CallBytes("size", "abc", absl::Seconds(5));
+  EXPECT_EQ(*small, "3 inline");
+
+  auto blob = fp.session().Call("blob", ipc::Payload(std::to_string(8 << 20)), absl::Seconds(10));
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_TRUE(blob->is_memfd());
+  ASSERT_EQ(blob->size(), size_t{8} << 20);
+  EXPECT_EQ(blob->data()[1000], static_cast<char>(1000 % 251));
+  EXPECT_EQ(blob->data()[(8 << 20) - 1], static_cast<char>(((8 << 20) - 1) % 251));
+}
+
+TEST(PluginSdkTest, ResultOverPayloadCapIsAViolation) {
+  PluginSession::Options o;
+  o.max_payload_bytes = 1 << 20;
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto blob = fp.session().Call("blob", ipc::Payload(std::to_string(2 << 20)), absl::Seconds(10));
+  ASSERT_FALSE(blob.ok());
+  ASSERT_EQ(fp.violations().size(), 1u);
+  EXPECT_EQ(fp.violations()[0].kind, ViolationKind::kBadPayload);
+}
+
+TEST(PluginSdkTest, ConcurrentCallsFromManyThreads) {
+  ForkedPlugin fp(DefaultOptions(), {});
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        std::string in = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto out = fp.session().CallBytes("echo", in, absl::Seconds(10));
+        if (out.ok() && *out == in) ++good;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(good.load(), 800);
+  EXPECT_TRUE(fp.session().status().ok());
+}
+
+TEST(PluginSdkTest, HangingHandlerHitsDeadline) {
+  ForkedPlugin fp(DefaultOptions(), {});
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto out = fp.session().CallBytes("hang", "", absl::Milliseconds(200));
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(out.status())) << out.status();
+  std::string msg(out.status().message());
+  EXPECT_NE(msg.find("plugin testplugin"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'hang'"), std::string::npos) << msg;
+  ASSERT_EQ(fp.violations().size(), 1u);
+  EXPECT_EQ(fp.violations()[0].kind, ViolationKind::kCallDeadlineExceeded);
+  EXPECT_EQ(fp.violations()[0].AuditType(), "quota.violation");
+  fp.Kill();  // what the launcher does on a violation
+  EXPECT_EQ(fp.Wait(), 128 + SIGKILL);
+}
+
+TEST(PluginSdkTest, CrashMidCall) {
+  ForkedPlugin fp(DefaultOptions(), {});
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto out = fp.session().CallBytes("crash", "", absl::Seconds(10));
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(absl::IsUnavailable(out.status())) << out.status();
+  EXPECT_NE(std::string(out.status().message()).find("plugin testplugin"), std::string::npos);
+  EXPECT_EQ(fp.Wait(), 128 + SIGKILL);
+}
+
+TEST(PluginSdkTest, HeartbeatsKeepASlowCallAlive) {
+  PluginSession::Options o;
+  o.heartbeat_timeout = absl::Milliseconds(200);
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto out = fp.session().CallBytes("slow", "", absl::Seconds(5));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(fp.violations().empty());
+}
+
+TEST(PluginSdkTest, LogsReachTheHost) {
+  PluginSession::Options o;
+  std::mutex mu;
+  std::vector<std::string> logs;
+  o.on_log = [&](const cordon::v1::LogMessage& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    logs.push_back(m.message());
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  ASSERT_TRUE(fp.session().CallBytes("log", "line one", absl::Seconds(5)).ok());
+  // The log was sent before the result on the same ordered channel.
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0], "line one");
+}
+
+TEST(PluginSdkTest, ConfigureHookCanRefuse) {
+  ForkedPlugin fp(DefaultOptions(), {}, [](Plugin& p) {
+    p.OnConfigure([](const cordon::v1::Welcome& w) {
+      return w.config_map().count("required") ? absl::OkStatus()
+                                              : absl::InvalidArgumentError("missing 'required'");
+    });
+  });
+  auto info = fp.session().Handshake(Params());
+  ASSERT_FALSE(info.ok());
+  EXPECT_NE(std::string(info.status().message()).find("missing 'required'"), std::string::npos)
+      << info.status();
+  EXPECT_EQ(fp.Wait(), 10 + static_cast<int>(absl::StatusCode::kInvalidArgument));
+}
+
+// Compatibility: the host speaks [2, 3] in these tests.
+struct CompatCase {
+  const char* name;
+  uint32_t plugin_min, plugin_max;
+  int expect_version;  // 0: rejected
+};
+
+class CompatTest : public ::testing::TestWithParam<CompatCase> {};
+
+TEST_P(CompatTest, Negotiates) {
+  const CompatCase& c = GetParam();
+  Plugin::Options po = DefaultOptions();
+  po.protocol = {c.plugin_min, c.plugin_max};
+  ForkedPlugin fp(po, {});
+  ipc::HandshakeParams params = Params();
+  params.host_versions = {2, 3};
+  auto info = fp.session().Handshake(params);
+  if (c.expect_version == 0) {
+    ASSERT_FALSE(info.ok());
+    std::string msg(info.status().message());
+    EXPECT_NE(msg.find("plugin testplugin"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[2, 3]"), std::string::npos) << msg;
+    // The plugin saw the Reject and its Serve() failed with FailedPrecondition.
+    EXPECT_EQ(fp.Wait(), 10 + static_cast<int>(absl::StatusCode::kFailedPrecondition));
+    EXPECT_TRUE(fp.violations().empty());
+    return;
+  }
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->protocol_version, static_cast<uint32_t>(c.expect_version));
+  EXPECT_TRUE(fp.session().CallBytes("echo", "v", absl::Seconds(5)).ok());
+  EXPECT_TRUE(fp.session().Shutdown(absl::Seconds(5)).ok());
+  EXPECT_EQ(fp.Wait(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, CompatTest,
+                         ::testing::Values(CompatCase{"older_overlapping", 1, 2, 2},
+                                           CompatCase{"newer_overlapping", 3, 5, 3},
+                                           CompatCase{"same", 2, 3, 3},
+                                           CompatCase{"disjoint_older", 1, 1, 0},
+                                           CompatCase{"disjoint_newer", 4, 6, 0}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace cordon::sdk
