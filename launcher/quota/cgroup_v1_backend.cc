@@ -283,4 +283,16 @@ std::string CgroupV1Backend::Describe() const {
   return absl::StrCat("cgroup v1 (", absl::StrJoin(controllers, ","), ") ", where);
 }
 
+absl::Status CgroupV1Backend::WatchEvents(CgroupEventWatch& watch) {
+  if (const std::string mem = DirOf("memory"); !mem.empty()) {
+    if (absl::Status s = watch.WatchV1MemoryOom(mem); !s.ok()) return s;
+  }
+  // Current kernels count v1 pids.events without notifying it; watching costs nothing and
+  // helps where they do. Callers still read counters on exit and periodically (docs/quotas.md).
+  if (const std::string pids = DirOf("pids"); !pids.empty()) {
+    if (absl::Status s = watch.WatchFileModify(pids + "/pids.events"); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cordon::quota
