@@ -167,7 +167,9 @@ absl::Status CgroupV1Backend::AddProcess(pid_t pid) {
 absl::StatusOr<std::vector<pid_t>> CgroupV1Backend::ListPids() const {
   std::set<pid_t> all;
   for (const Dir& d : dirs_) {
-    absl::StatusOr<std::vector<pid_t>> pids = cgroupfs::ReadPids(d.path + "/cgroup.procs");
+    // "tasks" (every thread) rather than cgroup.procs: a process whose leader thread exited
+    // drops out of cgroup.procs while its other threads still run.
+    absl::StatusOr<std::vector<pid_t>> pids = cgroupfs::ReadPids(d.path + "/tasks");
     if (!pids.ok()) {
       if (absl::IsNotFound(pids.status())) continue;  // already removed in this hierarchy
       return pids.status();
