@@ -109,9 +109,10 @@ int Show(const std::string& name_or_path, std::ostream& out, std::ostream& err) 
   for (const std::string& rule : SeccompCompiler::DescribeArgumentRules()) {
     out << "#   " << rule << "\n";
   }
+  out << "#\n";
   std::vector<std::string> never(SyscallGroups::NeverAllowed().begin(),
                                  SyscallGroups::NeverAllowed().end());
-  PrintWrapped(out, "never allowed (except via danger_allow)", never);
+  PrintWrapped(out, "never allowed (only via seccomp.danger_allow)", never);
   return 0;
 }
 

@@ -109,21 +109,46 @@ absl::Status Add(void* ctx, uint32_t action, int nr, std::string_view name,
   return absl::OkStatus();
 }
 
+struct PrctlOption {
+  uint32_t value;
+  const char* name;
+};
+
+// Options that only read state, name the thread, or tighten the process. Notably absent:
+// PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
+// PR_SET_SECUREBITS, PR_SET_KEEPCAPS.
+constexpr PrctlOption kSafePrctl[] = {
+    {PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"},
+    {PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG"},
+    {PR_GET_DUMPABLE, "PR_GET_DUMPABLE"},
+    {PR_SET_DUMPABLE, "PR_SET_DUMPABLE"},
+    {PR_SET_NAME, "PR_SET_NAME"},
+    {PR_GET_NAME, "PR_GET_NAME"},
+    {PR_GET_SECCOMP, "PR_GET_SECCOMP"},
+    {PR_CAPBSET_READ, "PR_CAPBSET_READ"},
+    {PR_GET_SECUREBITS, "PR_GET_SECUREBITS"},
+    {PR_GET_KEEPCAPS, "PR_GET_KEEPCAPS"},
+    {PR_SET_TIMERSLACK, "PR_SET_TIMERSLACK"},
+    {PR_GET_TIMERSLACK, "PR_GET_TIMERSLACK"},
+    {PR_SET_CHILD_SUBREAPER, "PR_SET_CHILD_SUBREAPER"},
+    {PR_GET_CHILD_SUBREAPER, "PR_GET_CHILD_SUBREAPER"},
+    {PR_SET_NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS"},
+    {PR_GET_NO_NEW_PRIVS, "PR_GET_NO_NEW_PRIVS"},
+    {PR_GET_TID_ADDRESS, "PR_GET_TID_ADDRESS"},
+    {PR_SET_THP_DISABLE, "PR_SET_THP_DISABLE"},
+    {PR_GET_THP_DISABLE, "PR_GET_THP_DISABLE"},
+    {PR_GET_SPECULATION_CTRL, "PR_GET_SPECULATION_CTRL"},
+    {PR_SET_VMA, "PR_SET_VMA"},
+};
+
 }  // namespace
 
 const std::vector<uint32_t>& SeccompCompiler::SafePrctlOptions() {
-  // Options that only read state, name the thread, or tighten the process. Notably absent:
-  // PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
-  // PR_SET_SECUREBITS, PR_SET_KEEPCAPS.
-  static const auto* options = new std::vector<uint32_t>{
-      PR_SET_PDEATHSIG,       PR_GET_PDEATHSIG,      PR_GET_DUMPABLE,
-      PR_SET_DUMPABLE,        PR_SET_NAME,           PR_GET_NAME,
-      PR_GET_SECCOMP,         PR_CAPBSET_READ,       PR_GET_SECUREBITS,
-      PR_GET_KEEPCAPS,        PR_SET_TIMERSLACK,     PR_GET_TIMERSLACK,
-      PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS,
-      PR_GET_NO_NEW_PRIVS,    PR_GET_TID_ADDRESS,    PR_SET_THP_DISABLE,
-      PR_GET_THP_DISABLE,     PR_GET_SPECULATION_CTRL, PR_SET_VMA,
-  };
+  static const auto* options = [] {
+    auto* v = new std::vector<uint32_t>;
+    for (const PrctlOption& o : kSafePrctl) v->push_back(o.value);
+    return v;
+  }();
   return *options;
 }
 
@@ -136,8 +161,8 @@ uint32_t SeccompCompiler::ViolationAction(const cordon::v1::SeccompPolicy& polic
 
 std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
   std::string prctl;
-  for (uint32_t option : SafePrctlOptions()) {
-    absl::StrAppend(&prctl, prctl.empty() ? "" : ",", option);
+  for (const PrctlOption& o : kSafePrctl) {
+    absl::StrAppend(&prctl, prctl.empty() ? "" : " ", o.name);
   }
   return {
       absl::StrFormat("clone: allowed only when flags & 0x%08x == 0 (no CLONE_NEWNS, "

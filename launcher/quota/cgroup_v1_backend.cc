@@ -167,7 +167,9 @@ absl::Status CgroupV1Backend::AddProcess(pid_t pid) {
 absl::StatusOr<std::vector<pid_t>> CgroupV1Backend::ListPids() const {
   std::set<pid_t> all;
   for (const Dir& d : dirs_) {
-    absl::StatusOr<std::vector<pid_t>> pids = cgroupfs::ReadPids(d.path + "/cgroup.procs");
+    // "tasks" (every thread) rather than cgroup.procs: a process whose leader thread exited
+    // drops out of cgroup.procs while its other threads still run.
+    absl::StatusOr<std::vector<pid_t>> pids = cgroupfs::ReadPids(d.path + "/tasks");
     if (!pids.ok()) {
       if (absl::IsNotFound(pids.status())) continue;  // already removed in this hierarchy
       return pids.status();
@@ -281,6 +283,18 @@ std::string CgroupV1Backend::Describe() const {
   std::string where = DirOf("memory");
   if (where.empty() && !dirs_.empty()) where = dirs_[0].path;
   return absl::StrCat("cgroup v1 (", absl::StrJoin(controllers, ","), ") ", where);
+}
+
+absl::Status CgroupV1Backend::WatchEvents(CgroupEventWatch& watch) {
+  if (const std::string mem = DirOf("memory"); !mem.empty()) {
+    if (absl::Status s = watch.WatchV1MemoryOom(mem); !s.ok()) return s;
+  }
+  // Current kernels count v1 pids.events without notifying it; watching costs nothing and
+  // helps where they do. Callers still read counters on exit and periodically (docs/quotas.md).
+  if (const std::string pids = DirOf("pids"); !pids.empty()) {
+    if (absl::Status s = watch.WatchFileModify(pids + "/pids.events"); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace cordon::quota

@@ -45,6 +45,7 @@ class CgroupV1Backend : public PluginCgroup {
   std::string DirOf(absl::string_view controller) const;
 
  private:
+  absl::Status WatchEvents(CgroupEventWatch& watch) override;
   CgroupV1Backend(const CgroupOptions& options, const QuotaLimits& limits)
       : PluginCgroup(options, limits) {}
   absl::Status WriteLimits();

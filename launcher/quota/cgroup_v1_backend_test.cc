@@ -3,6 +3,7 @@
 // and an rlimit set in the child as a backstop.
 #include "launcher/quota/cgroup_v1_backend.h"
 
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 
@@ -62,6 +63,14 @@ std::string IsEmpty(const PluginCgroup& cg) {
   return *e ? "yes" : "no";
 }
 
+// Waits on the event fd (bounded), as the supervisor's epoll loop would.
+bool EventFires(PluginCgroup& cg, int timeout_ms) {
+  absl::StatusOr<int> fd = cg.EventFd();
+  if (!fd.ok()) return false;
+  pollfd p{*fd, POLLIN, 0};
+  return poll(&p, 1, timeout_ms) == 1;
+}
+
 std::string ReadTrimmed(const std::string& path) {
   absl::StatusOr<std::string> s = cgroupfs::ReadFile(path);
   if (!s.ok()) return "<" + std::string(s.status().message()) + ">";
@@ -112,10 +121,14 @@ TEST(CgroupV1BackendTest, MemoryBombIsOomKilledAndCounted) {
   REQUIRE_V1();
   std::unique_ptr<CgroupV1Backend> cg = MakeV1("membomb", {.memory_bytes = 32 * kMiB});
   ASSERT_NE(cg, nullptr);
+  ASSERT_TRUE(cg->EventFd().ok()) << cg->EventFd().status();
+  EXPECT_FALSE(EventFires(*cg, 0));
   TestChild child = TestChild::Start([] {
-    // Backstop if the cgroup limit were not applied: the address space cap stops the loop.
+  // Backstop if the cgroup limit were not applied: the address space cap stops the loop.
+#ifndef __SANITIZE_ADDRESS__  // ASan's shadow mappings alone exceed any sensible RLIMIT_AS
     rlimit as{512 * kMiB, 512 * kMiB};
     setrlimit(RLIMIT_AS, &as);
+#endif
     for (int i = 0; i < 256; ++i) {  // at most 256 MiB, 8x the limit
       void* p = mmap(nullptr, kMiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) return 2;
@@ -132,6 +145,9 @@ TEST(CgroupV1BackendTest, MemoryBombIsOomKilledAndCounted) {
   absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
   ASSERT_TRUE(usage.ok()) << usage.status();
   EXPECT_GE(usage->oom_kills, 1u);
+  EXPECT_TRUE(EventFires(*cg, 5000));
+  cg->DrainEvents();
+  EXPECT_FALSE(EventFires(*cg, 0));
   EXPECT_GT(usage->memory_peak_bytes, 16 * kMiB);
   EXPECT_LE(usage->memory_peak_bytes, 32 * kMiB);
 }
@@ -140,6 +156,8 @@ TEST(CgroupV1BackendTest, ForkBombIsRefusedByPidsMax) {
   REQUIRE_V1();
   std::unique_ptr<CgroupV1Backend> cg = MakeV1("forkbomb", {.pids = 8});
   ASSERT_NE(cg, nullptr);
+  ASSERT_TRUE(cg->EventFd().ok()) << cg->EventFd().status();
+  EXPECT_FALSE(EventFires(*cg, 0));
   TestChild child = TestChild::Start([] {
     // Root ignores RLIMIT_NPROC, but an unprivileged run of this test would be stopped by it.
     rlimit np{64, 64};
@@ -177,6 +195,8 @@ TEST(CgroupV1BackendTest, ForkBombIsRefusedByPidsMax) {
   absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
   ASSERT_TRUE(usage.ok()) << usage.status();
   EXPECT_GE(usage->pids_max_hits, 1u);
+  // No EventFires check here: v1 kernels count pids.events but do not notify it (v2 does),
+  // so on v1 a refusal is found by reading the counters (docs/quotas.md).
 }
 
 TEST(CgroupV1BackendTest, KillAllKillsWholeTreeIncludingGrandchildren) {

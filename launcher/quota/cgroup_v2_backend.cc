@@ -291,4 +291,13 @@ std::string CgroupV2Backend::Describe() const {
   return absl::StrCat("cgroup v2 (", controllers_, ") ", dir_);
 }
 
+absl::Status CgroupV2Backend::WatchEvents(CgroupEventWatch& watch) {
+  // memory.events covers oom_kill and max; pids.events covers pids.max refusals.
+  for (const char* file : {"memory.events", "pids.events"}) {
+    absl::Status s = watch.WatchFileModify(absl::StrCat(dir_, "/", file));
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace cordon::quota

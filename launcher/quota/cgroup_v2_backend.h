@@ -39,6 +39,7 @@ class CgroupV2Backend : public PluginCgroup {
   const std::string& dir() const { return dir_; }
 
  private:
+  absl::Status WatchEvents(CgroupEventWatch& watch) override;
   CgroupV2Backend(const CgroupOptions& options, const QuotaLimits& limits)
       : PluginCgroup(options, limits) {}
   absl::Status WriteLimits();

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -279,6 +280,24 @@ TEST_F(FakeCgroupV2Test, ReadUsageParsesEventAndStatFiles) {
   u = cg->ReadUsage();
   EXPECT_EQ(u.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(u.status().message(), HasSubstr("memory.events"));
+}
+
+TEST_F(FakeCgroupV2Test, EventFdFiresWhenEventFilesChange) {
+  std::unique_ptr<PluginCgroup> cg = MustCreate({.memory_bytes = 1 << 20, .pids = 4});
+  ASSERT_NE(cg, nullptr);
+  const std::string dir = dynamic_cast<CgroupV2Backend*>(cg.get())->dir();
+  absl::StatusOr<int> fd = cg->EventFd();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_EQ(*cg->EventFd(), *fd);  // one watch per cgroup
+  EXPECT_EQ(fcntl(*fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  pollfd p{*fd, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0);
+  Put(dir + "/memory.events", "max 0\noom_kill 1\n");
+  EXPECT_EQ(poll(&p, 1, 5000), 1);
+  cg->DrainEvents();
+  EXPECT_EQ(poll(&p, 1, 0), 0);
+  Put(dir + "/pids.events", "max 1\n");
+  EXPECT_EQ(poll(&p, 1, 5000), 1);
 }
 
 TEST_F(FakeCgroupV2Test, RemoveAndDestructorDeleteTheLeafOnly) {

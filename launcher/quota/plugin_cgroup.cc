@@ -13,6 +13,20 @@ namespace cordon::quota {
 
 PluginCgroup::~PluginCgroup() = default;
 
+absl::StatusOr<int> PluginCgroup::EventFd() {
+  if (events_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<CgroupEventWatch>> w = CgroupEventWatch::Create();
+    if (!w.ok()) return w.status();
+    if (absl::Status s = WatchEvents(**w); !s.ok()) return s;
+    events_ = std::move(*w);
+  }
+  return events_->fd();
+}
+
+void PluginCgroup::DrainEvents() {
+  if (events_ != nullptr) events_->Drain();
+}
+
 absl::StatusOr<std::string> PluginCgroup::NewLeafName(const CgroupOptions& options,
                                                       absl::string_view plugin_name) {
   // The start time makes the name unique to this launcher incarnation, so the stale sweeper

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "launcher/quota/cgroup_event_watch.h"
 #include "launcher/quota/quota_types.h"
 
 namespace cordon::quota {
@@ -50,6 +51,12 @@ class PluginCgroup {
   virtual absl::Status Remove() = 0;
   // e.g. "cgroup v1 (memory,pids,cpu,cpuacct,freezer) /sys/fs/cgroup/memory/x/cordon/1.2.3-echo"
   virtual std::string Describe() const = 0;
+  // fd (owned by this object) that polls readable when a quota event may have happened in the
+  // cgroup: an OOM kill, a pids.max refusal, memory.max pressure. Put it in the supervisor's
+  // epoll set; when it fires, call DrainEvents(), then ReadUsage() and DetectViolations().
+  // Created on first call. See CgroupEventWatch for the sources per backend.
+  absl::StatusOr<int> EventFd();
+  void DrainEvents();
   // The limits this cgroup was created with.
   const QuotaLimits& limits() const { return limits_; }
 
@@ -60,8 +67,12 @@ class PluginCgroup {
   static absl::StatusOr<std::string> NewLeafName(const CgroupOptions& options,
                                                  absl::string_view plugin_name);
 
+  // Registers this backend's event sources with `watch`.
+  virtual absl::Status WatchEvents(CgroupEventWatch& watch) = 0;
+
   CgroupOptions options_;
   QuotaLimits limits_;
+  std::unique_ptr<CgroupEventWatch> events_;
 };
 
 }  // namespace cordon::quota
