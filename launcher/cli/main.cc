@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "audit/audit_command.h"
+#include "launcher/cli/call_command.h"
 #include "launcher/cli/run_command.h"
 #include "sandbox-profiles/profile_command.h"
 
@@ -14,6 +15,7 @@ constexpr char kUsage[] = R"(usage: cordon COMMAND [ARGS...]
 
 Commands:
   run [OPTIONS] [--] PROGRAM [ARG...]   run a program in a fresh sandbox (cordon run --help)
+  call [OPTIONS] BUNDLE METHOD          load a plugin bundle, call one method (cordon call --help)
   profile check FILE                    validate a profile; errors carry line:column
   profile show NAME|PATH                print the effective profile and its syscall allowlist
   audit verify|query|summary|tail ...   review a cordon audit log (cordon audit --help)
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   std::string command = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "run") return cordon::cli::RunCommand::Main(rest);
+  if (command == "call") return cordon::cli::CallCommand::Main(rest);
   if (command == "profile") return cordon::profiles::RunProfileCommand(rest, std::cout, std::cerr);
   if (command == "audit") return cordon::audit::RunAuditCommand(rest, std::cout, std::cerr);
   if (command == "version" || command == "--version") {

@@ -16,10 +16,8 @@
 #include "absl/time/clock.h"
 #include "audit/audit_log.h"
 #include "launcher/cli/run_flags.h"
-#include "launcher/cli/sandbox_spec_builder.h"
-#include "launcher/quota/plugin_cgroup.h"
-#include "launcher/quota/quota_accounting.h"
-#include "launcher/quota/stale_cgroups.h"
+#include "launcher/host/plugin_quotas.h"
+#include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/sandbox/sandbox_spawner.h"
 #include "launcher/supervisor/plugin_auditor.h"
 #include "launcher/supervisor/sandbox_supervisor.h"
@@ -38,22 +36,6 @@ std::string Basename(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Quota hits visible only in how the program died (rlimits deliver signals).
-std::optional<quota::QuotaViolation> SignalQuota(const sandbox::ExitInfo& exit,
-                                                 const SandboxPlan& plan) {
-  int sig = exit.signal();
-  if (sig == SIGXCPU || (sig == SIGKILL && plan.cpu_time_seconds > 0 &&
-                         exit.cpu_time >= absl::Seconds(plan.cpu_time_seconds))) {
-    return quota::QuotaViolation{"cpu_time", plan.cpu_time_seconds,
-                                 static_cast<uint64_t>(absl::ToInt64Seconds(exit.cpu_time)),
-                                 "killed", 1};
-  }
-  if (sig == SIGXFSZ) {
-    return quota::QuotaViolation{"file_size", plan.file_size_bytes, std::nullopt, "killed", 1};
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 int RunCommand::Main(const std::vector<std::string>& args) {
@@ -65,7 +47,8 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   }
   absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(flags->profile);
   if (!profile.ok()) return SetupFailure(profile.status());
-  absl::StatusOr<SandboxPlan> plan = SandboxSpecBuilder::Build(*profile, *flags);
+  absl::StatusOr<host::SandboxPlan> plan =
+      host::SandboxSpecBuilder::Build(*profile, flags->ToOverrides());
   if (!plan.ok()) return SetupFailure(plan.status());
 
   std::unique_ptr<audit::AuditLog> log;
@@ -87,29 +70,14 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   supervisor::PluginAuditor auditor(log.get(), identity);
 
   // Quotas: a cgroup when we can have one, rlimits otherwise (and said so).
-  std::unique_ptr<quota::PluginCgroup> cgroup;
-  std::string quota_backend = "rlimits";
-  if (!rootless && plan->needs_cgroup) {
-    quota::CgroupOptions cgroup_options;
-    (void)quota::RemoveStaleCgroups(cgroup_options);
-    absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
-        quota::PluginCgroup::Create(cgroup_options, identity.name, plan->cgroup_limits);
-    if (created.ok()) {
-      cgroup = std::move(*created);
-      quota_backend = cgroup->Describe();
-    } else {
-      std::cerr << "cordon run: no usable cgroup (" << created.status().message()
-                << "); falling back to rlimits for memory and pids\n";
-    }
-  }
-  if (cgroup == nullptr) SandboxSpecBuilder::AddRlimitFallback(*plan, &plan->spec);
-  if (cgroup != nullptr) plan->spec.cgroup_fd = cgroup->clone_into_fd();
+  std::string fallback_note;
+  std::unique_ptr<host::PluginQuotas> quotas =
+      host::PluginQuotas::Attach(&*plan, identity.name, &fallback_note);
+  if (!fallback_note.empty() && !rootless) std::cerr << "cordon run: " << fallback_note << "\n";
 
   sandbox::SpawnHooks hooks;
   hooks.before_start = [&](pid_t pid) -> absl::Status {
-    if (cgroup != nullptr && cgroup->clone_into_fd() < 0) {
-      if (absl::Status s = cgroup->AddProcess(pid); !s.ok()) return s;
-    }
+    if (absl::Status s = quotas->PlaceInCgroup(pid); !s.ok()) return s;
     // Written before the program starts: the record precedes what it records.
     supervisor::PluginStartInfo start;
     start.profile = profile->name();
@@ -118,7 +86,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     start.host_pid = pid;
     start.sandbox_uid = plan->spec.sandbox_uid;
     start.host_uid = rootless ? geteuid() : plan->spec.host_uid;
-    start.quota_backend = quota_backend;
+    start.quota_backend = quotas->backend();
     start.rootless = rootless;
     return auditor.RecordStart(start);
   };
@@ -139,19 +107,8 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   }
 
   // What the quotas saw, recorded before the exit record.
-  std::vector<quota::QuotaViolation> violations;
-  uint64_t peak_memory = result->exit.max_rss_bytes;
-  if (cgroup != nullptr) {
-    absl::StatusOr<quota::QuotaUsage> usage = cgroup->ReadUsage();
-    if (usage.ok()) {
-      violations = quota::DetectViolations(plan->cgroup_limits, quota::QuotaUsage{}, *usage);
-      if (usage->memory_peak_bytes > 0) peak_memory = usage->memory_peak_bytes;
-    }
-    (void)cgroup->KillAll();
-  }
-  if (std::optional<quota::QuotaViolation> by_signal = SignalQuota(result->exit, *plan)) {
-    violations.push_back(*by_signal);
-  }
+  uint64_t peak_memory = 0;
+  std::vector<quota::QuotaViolation> violations = quotas->Collect(result->exit, &peak_memory);
   std::string quota_killed;
   for (const quota::QuotaViolation& v : violations) {
     std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";

@@ -7,26 +7,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "launcher/host/launch_overrides.h"
 
 namespace cordon::cli {
 
-struct BindFlag {
-  std::string source;
-  std::string destination;
-  bool writable = false;
-};
-
-// Quota overrides from the command line; unset fields keep the profile's value.
-struct QuotaFlags {
-  std::optional<uint64_t> memory_bytes;
-  std::optional<uint64_t> pids;
-  std::optional<uint64_t> cpu_time_seconds;
-  std::optional<uint32_t> cpu_rate_percent;
-  std::optional<uint64_t> wall_time_ms;
-  std::optional<uint64_t> open_files;
-  std::optional<uint64_t> file_size_bytes;
-  std::optional<uint64_t> tmp_size_bytes;
-};
+using BindFlag = host::BindMount;
+using QuotaFlags = host::QuotaOverrides;
 
 // The parsed command line of `cordon run`.
 struct RunFlags {
@@ -39,6 +25,8 @@ struct RunFlags {
   std::vector<std::string> command;  // PROGRAM [ARG...]
 
   // Parses the arguments after "run". Errors name the flag and the expected form.
+  host::LaunchOverrides ToOverrides() const { return {command, env, binds, quotas, {}}; }
+
   static absl::StatusOr<RunFlags> Parse(const std::vector<std::string>& args);
   static const char* Usage();
 };

@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <csignal>
 #include <optional>
@@ -63,7 +64,7 @@ class SandboxProcess {
   int lifeline_fd_;
   int listener_fd_;
   absl::Time started_;
-  bool reaped_ = false;
+  std::atomic<bool> reaped_{false};
 };
 
 }  // namespace cordon::sandbox

@@ -62,6 +62,29 @@ absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit
   return Append(record);
 }
 
+absl::Status PluginAuditor::RecordLifecycle(
+    const std::string& type, const std::vector<std::pair<std::string, std::string>>& fields) {
+  audit::AuditRecord record(type);
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  for (const auto& [key, value] : fields) record.Set(key, value);
+  return Append(record);
+}
+
+absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
+                                                    const std::string& kind,
+                                                    const std::string& detail) {
+  audit::AuditRecord record(type);
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetDecision("deny");
+  if (type == "quota.violation") {
+    record.Set("quota", kind);
+  } else {
+    record.Set("violation", kind);
+  }
+  record.Set("detail", detail).Set("action", "killed");
+  return Append(record);
+}
+
 absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                                        const std::string& reason) {
   audit::AuditRecord record("plugin.exit");

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -45,6 +46,12 @@ class PluginAuditor {
   absl::Status RecordQuota(const std::string& quota, uint64_t limit,
                            std::optional<uint64_t> observed, const std::string& action,
                            const std::string& detail);
+  // A lifecycle transition, e.g. type "plugin.ready"; fields are added as strings.
+  absl::Status RecordLifecycle(const std::string& type,
+                               const std::vector<std::pair<std::string, std::string>>& fields);
+  // A hostile or broken channel: type is "protocol.violation" or "quota.violation".
+  absl::Status RecordProtocolViolation(const std::string& type, const std::string& kind,
+                                       const std::string& detail);
   absl::Status RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                           const std::string& reason);
 

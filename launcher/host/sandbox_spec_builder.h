@@ -1,16 +1,16 @@
-#ifndef CORDON_LAUNCHER_CLI_SANDBOX_SPEC_BUILDER_H_
-#define CORDON_LAUNCHER_CLI_SANDBOX_SPEC_BUILDER_H_
+#ifndef CORDON_LAUNCHER_HOST_SANDBOX_SPEC_BUILDER_H_
+#define CORDON_LAUNCHER_HOST_SANDBOX_SPEC_BUILDER_H_
 
 #include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "cordon/v1/profile.pb.h"
-#include "launcher/cli/run_flags.h"
+#include "launcher/host/launch_overrides.h"
 #include "launcher/quota/quota_types.h"
 #include "launcher/sandbox/sandbox_spec.h"
 
-namespace cordon::cli {
+namespace cordon::host {
 
 // The effective profile plus flags, resolved into what the launcher needs.
 struct SandboxPlan {
@@ -23,14 +23,14 @@ struct SandboxPlan {
   bool kill_on_violation = false;
 };
 
-// Turns an effective profile and the `cordon run` flags into a SandboxPlan: the mount tree
-// (profile mounts, then --ro-bind/--bind), the clean environment (profile env, then --env),
-// limits (flags override the profile), and the seccomp program compiled before fork with
+// Turns an effective profile and a launch's overrides into a SandboxPlan: the mount tree
+// (profile mounts, then the extra binds), the clean environment (profile env, then the extra
+// env), limits (overrides win), and the seccomp program compiled before fork with
 // user notification so that every violation reaches the launcher.
 class SandboxSpecBuilder {
  public:
   static absl::StatusOr<SandboxPlan> Build(const cordon::v1::Profile& profile,
-                                           const RunFlags& flags);
+                                           const LaunchOverrides& overrides);
 
   // Without a cgroup, memory and pids fall back to RLIMIT_AS and RLIMIT_NPROC.
   static void AddRlimitFallback(const SandboxPlan& plan, sandbox::SandboxSpec* spec);
@@ -39,6 +39,6 @@ class SandboxSpecBuilder {
   static absl::StatusOr<std::string> ResolveProgram(const std::string& program);
 };
 
-}  // namespace cordon::cli
+}  // namespace cordon::host
 
-#endif  // CORDON_LAUNCHER_CLI_SANDBOX_SPEC_BUILDER_H_
+#endif  // CORDON_LAUNCHER_HOST_SANDBOX_SPEC_BUILDER_H_

@@ -1,4 +1,4 @@
-#include "launcher/cli/sandbox_spec_builder.h"
+#include "launcher/host/sandbox_spec_builder.h"
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "sandbox-profiles/seccomp_compiler.h"
 
-namespace cordon::cli {
+namespace cordon::host {
 namespace {
 
 // Syscalls the launcher's own hand-off needs between loading the filter and exec: the
@@ -48,13 +48,13 @@ absl::StatusOr<std::string> SandboxSpecBuilder::ResolveProgram(const std::string
 }
 
 absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile& profile,
-                                                      const RunFlags& flags) {
+                                                      const LaunchOverrides& overrides) {
   SandboxPlan plan;
   sandbox::SandboxSpec& spec = plan.spec;
-  absl::StatusOr<std::string> program = ResolveProgram(flags.command[0]);
+  absl::StatusOr<std::string> program = ResolveProgram(overrides.command[0]);
   if (!program.ok()) return program.status();
   spec.program = *program;
-  spec.argv = flags.command;
+  spec.argv = overrides.command;
   spec.workdir = profile.workdir().empty() ? "/" : profile.workdir();
   spec.hostname = profile.hostname().empty() ? "cordon" : profile.hostname();
 
@@ -66,7 +66,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
     if (!env.count(key)) order.push_back(key);
     env[key] = entry;
   }
-  for (const std::string& entry : flags.env) {
+  for (const std::string& entry : overrides.env) {
     std::string key = entry.substr(0, entry.find('='));
     if (!env.count(key)) order.push_back(key);
     env[key] = entry;
@@ -81,12 +81,12 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
     m.optional = mount.optional();
     m.size_bytes = mount.size_bytes();
     if (m.kind == sandbox::MountSpec::Kind::kTmpfs && m.destination == "/tmp" &&
-        flags.quotas.tmp_size_bytes.has_value()) {
-      m.size_bytes = *flags.quotas.tmp_size_bytes;
+        overrides.quotas.tmp_size_bytes.has_value()) {
+      m.size_bytes = *overrides.quotas.tmp_size_bytes;
     }
     spec.mounts.push_back(m);
   }
-  for (const BindFlag& bind : flags.binds) {
+  for (const BindMount& bind : overrides.binds) {
     sandbox::MountSpec m;
     m.kind = bind.writable ? sandbox::MountSpec::Kind::kBindReadWrite
                            : sandbox::MountSpec::Kind::kBindReadOnly;
@@ -99,6 +99,8 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
     spec.mounts.push_back(m);
   }
 
+  spec.pass_fds = overrides.pass_fds;
+
   const cordon::v1::UserMapping& user = profile.user();
   spec.host_uid = user.host_uid() != 0 ? user.host_uid() : 65534;
   spec.host_gid = user.host_gid() != 0 ? user.host_gid() : 65534;
@@ -106,7 +108,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   spec.sandbox_gid = user.sandbox_gid() != 0 ? user.sandbox_gid() : 1000;
 
   const cordon::v1::Limits& limits = profile.limits();
-  const QuotaFlags& q = flags.quotas;
+  const QuotaOverrides& q = overrides.quotas;
   plan.cgroup_limits.memory_bytes = q.memory_bytes.value_or(limits.memory_bytes());
   plan.cgroup_limits.pids = q.pids.value_or(limits.pids());
   plan.cgroup_limits.cpu_rate_percent = q.cpu_rate_percent.value_or(limits.cpu_rate_percent());
@@ -155,4 +157,4 @@ void SandboxSpecBuilder::AddRlimitFallback(const SandboxPlan& plan, sandbox::San
   }
 }
 
-}  // namespace cordon::cli
+}  // namespace cordon::host

@@ -1,0 +1,113 @@
+#include "launcher/cli/call_command.h"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "audit/audit_log.h"
+#include "launcher/cli/run_flags.h"
+#include "launcher/host/loaded_plugin.h"
+
+namespace cordon::cli {
+namespace {
+
+constexpr uint64_t kMaxInputBytes = uint64_t{1} << 30;
+
+int Fail(const std::string& message, int status = 125) {
+  std::cerr << "cordon call: " << message << "\n";
+  return status;
+}
+
+}  // namespace
+
+const char* CallCommand::Usage() {
+  return R"(usage: cordon call [OPTIONS] BUNDLE METHOD
+
+Loads the plugin bundle BUNDLE (a directory with manifest.textproto) in a sandbox, performs
+the handshake, calls METHOD once and writes the result bytes to stdout.
+
+Options:
+  --profile NAME|PATH   profile bounding the plugin (default: "default")
+  --input FILE          call input read from FILE ("-" for stdin; default: empty)
+  --config TEXT         host configuration passed to the plugin
+  --timeout DURATION    call deadline (default: the manifest's call_timeout_ms, else 30s)
+  --audit-log PATH      append the plugin's audit records to PATH
+  -h, --help            this text
+
+Exit status: 0 on success; 1 when the plugin returned an error or failed during the call
+(the message names the plugin and the reason); 125 when the plugin could not be loaded.
+)";
+}
+
+int CallCommand::Main(const std::vector<std::string>& args) {
+  std::string profile = "default", input_file, config, audit_path;
+  absl::Duration timeout = absl::ZeroDuration();
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      std::cout << Usage();
+      return 0;
+    }
+    if (arg == "--profile" || arg == "--input" || arg == "--config" || arg == "--timeout" ||
+        arg == "--audit-log") {
+      if (i + 1 >= args.size()) return Fail(absl::StrCat(arg, " needs a value"));
+      const std::string& value = args[++i];
+      if (arg == "--profile") profile = value;
+      if (arg == "--input") input_file = value;
+      if (arg == "--config") config = value;
+      if (arg == "--audit-log") audit_path = value;
+      if (arg == "--timeout") {
+        absl::StatusOr<uint64_t> ms = ParseDurationMs(arg, value);
+        if (!ms.ok()) return Fail(std::string(ms.status().message()));
+        timeout = absl::Milliseconds(*ms);
+      }
+      continue;
+    }
+    if (arg.starts_with("--")) return Fail(absl::StrCat("unknown option '", arg, "'; see --help"));
+    positional.push_back(arg);
+  }
+  if (positional.size() != 2) return Fail("expected BUNDLE METHOD; see cordon call --help");
+
+  std::string input;
+  if (!input_file.empty()) {
+    std::ifstream stream;
+    std::istream* in = &std::cin;
+    if (input_file != "-") {
+      stream.open(input_file, std::ios::binary);
+      if (!stream) return Fail(absl::StrCat("cannot read --input file '", input_file, "'"));
+      in = &stream;
+    }
+    std::ostringstream buffer;
+    buffer << in->rdbuf();
+    input = buffer.str();
+    if (input.size() > kMaxInputBytes) return Fail("--input is larger than 1 GiB");
+  }
+
+  std::unique_ptr<audit::AuditLog> log;
+  if (!audit_path.empty()) {
+    audit::AuditLogOptions options;
+    options.path = audit_path;
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
+    if (!opened.ok()) return Fail(absl::StrCat("audit log: ", opened.status().message()));
+    log = std::move(*opened);
+  }
+  host::LoadRequest request;
+  request.bundle_dir = positional[0];
+  request.profile = profile;
+  request.config = config;
+  request.audit_log = log.get();
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
+  if (!plugin.ok()) return Fail(std::string(plugin.status().message()));
+  absl::StatusOr<std::string> result = (*plugin)->Call(positional[1], input, timeout);
+  absl::Status stopped = (*plugin)->Shutdown(absl::Seconds(5));
+  if (!result.ok()) return Fail(std::string(result.status().message()), 1);
+  std::cout.write(result->data(), static_cast<std::streamsize>(result->size()));
+  std::cout.flush();
+  if (!stopped.ok()) std::cerr << "cordon call: " << stopped.message() << "\n";
+  return 0;
+}
+
+}  // namespace cordon::cli

@@ -1,0 +1,296 @@
+#include "launcher/host/loaded_plugin.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "launcher/host/sandbox_spec_builder.h"
+#include "launcher/sandbox/sandbox_spawner.h"
+#include "sandbox-profiles/profile_loader.h"
+
+namespace cordon::host {
+namespace {
+
+constexpr char kPluginDir[] = "/plugin";
+
+// The manifest may ask for less than the profile allows, never more.
+std::optional<uint64_t> Tighter(uint64_t requested, uint64_t bound) {
+  if (requested == 0) return std::nullopt;
+  if (bound != 0 && requested > bound) return bound;
+  return requested;
+}
+
+absl::Status Named(const std::string& label, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("plugin ", label, ": ", status.message()));
+}
+
+}  // namespace
+
+std::string LoadedPlugin::label() const {
+  return absl::StrCat(bundle_.manifest.name(), " ", bundle_.manifest.version());
+}
+
+PluginState LoadedPlugin::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+void LoadedPlugin::SetState(PluginState state, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == PluginState::kStopped || state_ == PluginState::kFailed) return;
+    state_ = state;
+    if (state == PluginState::kFailed) failure_reason_ = reason;
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  if (!reason.empty()) fields.emplace_back("reason", reason);
+  (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  if (request_.on_state_change) request_.on_state_change(state, reason);
+}
+
+absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadRequest& request) {
+  std::unique_ptr<LoadedPlugin> plugin(new LoadedPlugin());
+  plugin->request_ = request;
+  absl::StatusOr<ipc::PluginBundle> bundle = ipc::ManifestLoader::LoadBundle(request.bundle_dir);
+  if (!bundle.ok()) {
+    return absl::Status(bundle.status().code(), absl::StrCat("plugin bundle ", request.bundle_dir,
+                                                             ": ", bundle.status().message()));
+  }
+  plugin->bundle_ = std::move(*bundle);
+  std::error_code ignored;
+  plugin->bundle_.directory = std::filesystem::absolute(plugin->bundle_.directory, ignored);
+  plugin->bundle_.entry_path = std::filesystem::absolute(plugin->bundle_.entry_path, ignored);
+  const cordon::v1::Manifest& manifest = plugin->bundle_.manifest;
+  const std::string label = plugin->label();
+  plugin->auditor_ = std::make_unique<supervisor::PluginAuditor>(
+      request.audit_log,
+      supervisor::PluginIdentity{
+          absl::StrCat(manifest.name(), "-", getpid(), "-", absl::ToUnixMicros(absl::Now())),
+          manifest.name(), manifest.version()});
+  (void)plugin->auditor_->RecordLifecycle(
+      "plugin.load", {{"bundle", request.bundle_dir}, {"profile", request.profile},
+                      {"entry", manifest.entry()}});
+
+  auto fail = [&](const absl::Status& status) -> absl::Status {
+    plugin->SetState(PluginState::kFailed, std::string(status.message()));
+    return Named(label, status);
+  };
+
+  absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(request.profile);
+  if (!profile.ok()) return fail(profile.status());
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return fail(absl::ErrnoToStatus(errno, "socketpair for the plugin channel"));
+  }
+  ipc::UniqueFd host_end(pair[0]);
+  ipc::UniqueFd plugin_end(pair[1]);
+
+  LaunchOverrides overrides;
+  overrides.command.push_back(plugin->bundle_.entry_path.string());
+  for (const std::string& arg : manifest.args()) overrides.command.push_back(arg);
+  overrides.env = {"CORDON_CHANNEL_FD=3", absl::StrCat("CORDON_PLUGIN_DIR=", kPluginDir)};
+  overrides.binds.push_back({plugin->bundle_.directory.string(), kPluginDir, false});
+  overrides.pass_fds = {plugin_end.get()};
+  const cordon::v1::Limits& bound = profile->limits();
+  overrides.quotas.memory_bytes = Tighter(manifest.limits().memory_bytes(), bound.memory_bytes());
+  overrides.quotas.pids = Tighter(manifest.limits().pids(), bound.pids());
+
+  absl::StatusOr<SandboxPlan> plan = SandboxSpecBuilder::Build(*profile, overrides);
+  if (!plan.ok()) return fail(plan.status());
+  // A host is multi-threaded: the sandbox must not die with whichever thread loaded it. The
+  // lifeline pipe still kills it when the host process dies.
+  plan->spec.die_with_spawning_thread = false;
+  plugin->kill_on_violation_ = plan->kill_on_violation;
+  if (plan->wall_time_ms > 0) plugin->wall_time_limit_ = absl::Milliseconds(plan->wall_time_ms);
+  if (manifest.limits().call_timeout_ms() > 0) {
+    plugin->default_timeout_ = absl::Milliseconds(manifest.limits().call_timeout_ms());
+  }
+  std::string fallback_note;
+  plugin->quotas_ = PluginQuotas::Attach(&*plan, manifest.name(), &fallback_note);
+
+  sandbox::SpawnHooks hooks;
+  hooks.before_start = [&](pid_t pid) -> absl::Status {
+    if (absl::Status s = plugin->quotas_->PlaceInCgroup(pid); !s.ok()) return s;
+    return plugin->auditor_->RecordLifecycle(
+        "plugin.spawn", {{"host_pid", absl::StrCat(pid)},
+                         {"profile", profile->name()},
+                         {"quota_backend", plugin->quotas_->backend()},
+                         {"program", plan->spec.program}});
+  };
+  absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
+      sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
+  if (!process.ok()) return fail(process.status());
+  plugin->process_ = std::move(*process);
+  plugin_end.reset();
+  {
+    std::lock_guard<std::mutex> lock(plugin->mu_);
+    plugin->state_ = PluginState::kSpawned;
+  }
+  plugin->supervisor_thread_ = std::thread([p = plugin.get()] { p->SuperviseUntilExit(); });
+
+  ipc::PluginSession::Options options;
+  options.plugin_label = absl::StrCat(label, " (pid ", plugin->process_->pid(), ")");
+  if (manifest.limits().max_payload_bytes() > 0) {
+    options.max_payload_bytes = manifest.limits().max_payload_bytes();
+  }
+  LoadedPlugin* raw = plugin.get();
+  options.on_violation = [raw](const ipc::ProtocolViolation& violation) {
+    // Recorded before the kill it causes.
+    (void)raw->auditor_->RecordProtocolViolation(std::string(violation.AuditType()),
+                                                 std::string(violation.KindName()),
+                                                 violation.detail);
+    raw->SetState(PluginState::kFailed, violation.detail);
+    raw->Kill();
+  };
+  plugin->session_ = std::make_unique<ipc::PluginSession>(std::move(host_end), options);
+  plugin->SetState(PluginState::kProbing, "");
+
+  ipc::HandshakeParams params;
+  params.config = request.config;
+  params.config_map = request.config_map;
+  if (manifest.limits().handshake_timeout_ms() > 0) {
+    params.timeout = absl::Milliseconds(manifest.limits().handshake_timeout_ms());
+  }
+  params.accept = [&manifest](const ipc::PluginInfo& info) -> absl::Status {
+    if (info.name != manifest.name()) {
+      return absl::PermissionDeniedError(absl::StrCat("plugin announced name '", info.name,
+                                                      "' but its manifest says '",
+                                                      manifest.name(), "'"));
+    }
+    return absl::OkStatus();
+  };
+  absl::StatusOr<ipc::PluginInfo> info = plugin->session_->Handshake(params);
+  if (!info.ok()) {
+    plugin->SetState(PluginState::kFailed, std::string(info.status().message()));
+    plugin->Kill();
+    (void)plugin->WaitForExit(absl::InfiniteDuration());
+    return Named(label, info.status());
+  }
+  plugin->info_ = *info;
+  (void)plugin->auditor_->RecordLifecycle(
+      "plugin.configure", {{"protocol_version", absl::StrCat(info->protocol_version)},
+                           {"methods", absl::StrJoin(info->methods, ",")}});
+  plugin->SetState(PluginState::kReady, "");
+  return plugin;
+}
+
+void LoadedPlugin::SuperviseUntilExit() {
+  supervisor::SupervisorOptions options;
+  options.forward_signals = false;
+  options.kill_on_violation = kill_on_violation_;
+  options.wall_time_limit = wall_time_limit_;
+  supervisor::SandboxSupervisor supervisor(process_.get(), auditor_.get(), options);
+  absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
+  std::string reason;
+  if (result.ok()) {
+    uint64_t peak = 0;
+    for (const quota::QuotaViolation& v : quotas_->Collect(result->exit, &peak)) {
+      (void)auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, "");
+      if (reason.empty() && v.action == "killed") reason = absl::StrCat(v.quota, " quota exceeded");
+    }
+    if (result->kill_reason != supervisor::KillReason::kNone && reason.empty()) {
+      reason = result->kill_detail;
+    }
+    if (reason.empty()) {
+      reason = result->exit.exited() ? absl::StrCat("exited with status ", result->exit.exit_code())
+                                     : absl::StrCat("killed by signal ", result->exit.signal());
+    }
+    (void)auditor_->RecordExit(result->exit, peak, reason);
+  } else {
+    reason = std::string(result.status().message());
+  }
+  bool expected;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+    expected = state_ == PluginState::kDraining || state_ == PluginState::kStopped;
+  }
+  exited_cv_.notify_all();
+  if (!expected) SetState(PluginState::kFailed, reason);
+}
+
+absl::Status LoadedPlugin::WaitForExit(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto done = [this] { return exited_; };
+  if (timeout == absl::InfiniteDuration()) {
+    exited_cv_.wait(lock, done);
+    return absl::OkStatus();
+  }
+  if (!exited_cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), done)) {
+    return absl::DeadlineExceededError("plugin did not exit in time");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method,
+                                               const std::string& input,
+                                               absl::Duration timeout) {
+  PluginState current = state();
+  if (current != PluginState::kReady) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::FailedPreconditionError(
+        absl::StrCat("plugin ", label(), " is ", PluginStateName(current),
+                     failure_reason_.empty() ? "" : absl::StrCat(" (", failure_reason_, ")"),
+                     "; cannot call ", method));
+  }
+  if (timeout == absl::ZeroDuration()) timeout = default_timeout_;
+  absl::StatusOr<std::string> result = session_->CallBytes(method, input, timeout);
+  if (!result.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failure_reason_.empty()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat(result.status().message(), " [plugin failed: ",
+                                       failure_reason_, "]"));
+    }
+  }
+  return result;
+}
+
+std::future<absl::StatusOr<std::string>> LoadedPlugin::CallAsync(std::string method,
+                                                                 std::string input,
+                                                                 absl::Duration timeout) {
+  return std::async(std::launch::async,
+                    [this, method = std::move(method), input = std::move(input), timeout] {
+                      return Call(method, input, timeout);
+                    });
+}
+
+absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
+  PluginState current = state();
+  if (current == PluginState::kStopped || current == PluginState::kFailed) {
+    return WaitForExit(absl::InfiniteDuration());
+  }
+  SetState(PluginState::kDraining, "");
+  absl::Time deadline = absl::Now() + grace;
+  absl::Status drained = session_->Shutdown(grace);
+  absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  if (!drained.ok() || !WaitForExit(left).ok()) {
+    Kill();
+    (void)WaitForExit(absl::InfiniteDuration());
+    SetState(PluginState::kStopped, "killed after the grace period");
+    return absl::DeadlineExceededError(
+        absl::StrCat("plugin ", label(), " did not shut down within ",
+                     absl::FormatDuration(grace), "; it was killed"));
+  }
+  SetState(PluginState::kStopped, "");
+  return absl::OkStatus();
+}
+
+void LoadedPlugin::Kill() {
+  if (process_ != nullptr) (void)process_->Kill();
+}
+
+LoadedPlugin::~LoadedPlugin() {
+  Kill();
+  if (supervisor_thread_.joinable()) supervisor_thread_.join();
+  session_.reset();
+  process_.reset();
+}
+
+}  // namespace cordon::host

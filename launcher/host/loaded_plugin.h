@@ -1,0 +1,93 @@
+#ifndef CORDON_LAUNCHER_HOST_LOADED_PLUGIN_H_
+#define CORDON_LAUNCHER_HOST_LOADED_PLUGIN_H_
+
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "audit/audit_log.h"
+#include "ipc/manifest_loader.h"
+#include "ipc/plugin_session.h"
+#include "launcher/host/plugin_quotas.h"
+#include "launcher/host/plugin_state.h"
+#include "launcher/sandbox/sandbox_process.h"
+#include "launcher/supervisor/plugin_auditor.h"
+#include "launcher/supervisor/sandbox_supervisor.h"
+
+namespace cordon::host {
+
+struct LoadRequest {
+  std::string bundle_dir;             // directory holding manifest.textproto
+  std::string profile = "default";    // NAME|PATH of the sandbox profile bounding the plugin
+  std::string config;                 // opaque host configuration sent in Welcome
+  std::map<std::string, std::string> config_map;
+  audit::AuditLog* audit_log = nullptr;  // not owned; may be null
+  // Called on every state change, from whichever thread made it. Must not block for long
+  // and must not destroy the plugin.
+  std::function<void(PluginState, const std::string& reason)> on_state_change;
+};
+
+// A plugin running in its own sandbox, reachable over its protobuf channel. Thread-safe:
+// calls may come from many threads at once. The destructor kills a plugin that is still
+// running and reaps it, so a LoadedPlugin never leaves a process behind.
+class LoadedPlugin {
+ public:
+  // load → spawn → probe → configure → ready. Every failure kills what was started and
+  // returns an error naming the plugin and the reason.
+  static absl::StatusOr<std::unique_ptr<LoadedPlugin>> Load(const LoadRequest& request);
+  ~LoadedPlugin();
+  LoadedPlugin(const LoadedPlugin&) = delete;
+  LoadedPlugin& operator=(const LoadedPlugin&) = delete;
+
+  // One call with a deadline (0: the manifest's call_timeout_ms, else 30 s).
+  absl::StatusOr<std::string> Call(const std::string& method, const std::string& input,
+                                   absl::Duration timeout = absl::ZeroDuration());
+  std::future<absl::StatusOr<std::string>> CallAsync(std::string method, std::string input,
+                                                     absl::Duration timeout = absl::ZeroDuration());
+
+  // draining → stopped: refuses new calls, lets the plugin finish and exit within grace,
+  // kills it otherwise.
+  absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
+  // Kills the whole sandbox now (failed, reason "killed by host").
+  void Kill();
+
+  PluginState state() const;
+  const ipc::PluginInfo& info() const { return info_; }
+  const cordon::v1::Manifest& manifest() const { return bundle_.manifest; }
+  std::string label() const;
+
+ private:
+  LoadedPlugin() = default;
+  void SetState(PluginState state, const std::string& reason);
+  void SuperviseUntilExit();
+  absl::Status WaitForExit(absl::Duration timeout);
+
+  ipc::PluginBundle bundle_;
+  LoadRequest request_;
+  std::unique_ptr<supervisor::PluginAuditor> auditor_;
+  std::unique_ptr<PluginQuotas> quotas_;
+  std::unique_ptr<sandbox::SandboxProcess> process_;
+  std::unique_ptr<ipc::PluginSession> session_;
+  ipc::PluginInfo info_;
+  absl::Duration default_timeout_ = absl::Seconds(30);
+  bool kill_on_violation_ = false;
+  absl::Duration wall_time_limit_ = absl::InfiniteDuration();
+
+  mutable std::mutex mu_;
+  std::condition_variable exited_cv_;
+  PluginState state_ = PluginState::kLoading;
+  bool exited_ = false;
+  std::string failure_reason_;
+  std::thread supervisor_thread_;
+};
+
+}  // namespace cordon::host
+
+#endif  // CORDON_LAUNCHER_HOST_LOADED_PLUGIN_H_

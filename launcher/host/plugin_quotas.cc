@@ -1,0 +1,72 @@
+#include "launcher/host/plugin_quotas.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "launcher/quota/stale_cgroups.h"
+
+namespace cordon::host {
+
+std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
+                                                   const std::string& plugin_name,
+                                                   std::string* fallback_note) {
+  std::unique_ptr<PluginQuotas> quotas(new PluginQuotas());
+  quotas->limits_ = plan->cgroup_limits;
+  quotas->cpu_time_seconds_ = plan->cpu_time_seconds;
+  quotas->file_size_bytes_ = plan->file_size_bytes;
+  if (plan->needs_cgroup) {
+    if (geteuid() != 0) {
+      *fallback_note = "rootless: no cgroup can be delegated, memory and pids use rlimits";
+    } else {
+      quota::CgroupOptions options;
+      (void)quota::RemoveStaleCgroups(options);
+      absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
+          quota::PluginCgroup::Create(options, plugin_name, plan->cgroup_limits);
+      if (created.ok()) {
+        quotas->cgroup_ = std::move(*created);
+        quotas->backend_ = quotas->cgroup_->Describe();
+        plan->spec.cgroup_fd = quotas->cgroup_->clone_into_fd();
+      } else {
+        *fallback_note = absl::StrCat("no usable cgroup (", created.status().message(),
+                                      "); memory and pids use rlimits");
+      }
+    }
+  }
+  if (quotas->cgroup_ == nullptr) SandboxSpecBuilder::AddRlimitFallback(*plan, &plan->spec);
+  return quotas;
+}
+
+PluginQuotas::~PluginQuotas() = default;
+
+absl::Status PluginQuotas::PlaceInCgroup(pid_t pid) {
+  if (cgroup_ == nullptr || cgroup_->clone_into_fd() >= 0) return absl::OkStatus();
+  return cgroup_->AddProcess(pid);
+}
+
+std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo& exit,
+                                                         uint64_t* peak_memory_bytes) {
+  std::vector<quota::QuotaViolation> violations;
+  *peak_memory_bytes = exit.max_rss_bytes;
+  if (cgroup_ != nullptr) {
+    absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
+    if (usage.ok()) {
+      violations = quota::DetectViolations(limits_, quota::QuotaUsage{}, *usage);
+      if (usage->memory_peak_bytes > 0) *peak_memory_bytes = usage->memory_peak_bytes;
+    }
+    (void)cgroup_->KillAll();
+  }
+  int sig = exit.signal();
+  if (cpu_time_seconds_ > 0 &&
+      (sig == SIGXCPU || (sig == SIGKILL && exit.cpu_time >= absl::Seconds(cpu_time_seconds_)))) {
+    violations.push_back({"cpu_time", cpu_time_seconds_,
+                          static_cast<uint64_t>(absl::ToInt64Seconds(exit.cpu_time)), "killed", 1});
+  }
+  if (sig == SIGXFSZ) {
+    violations.push_back({"file_size", file_size_bytes_, std::nullopt, "killed", 1});
+  }
+  return violations;
+}
+
+}  // namespace cordon::host

@@ -1,0 +1,52 @@
+#ifndef CORDON_LAUNCHER_HOST_PLUGIN_QUOTAS_H_
+#define CORDON_LAUNCHER_HOST_PLUGIN_QUOTAS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "launcher/host/sandbox_spec_builder.h"
+#include "launcher/quota/plugin_cgroup.h"
+#include "launcher/quota/quota_accounting.h"
+#include "launcher/sandbox/sandbox_process.h"
+
+namespace cordon::host {
+
+// The quota backend of one plugin: its cgroup when one can be had (root, with a usable v2 or
+// v1 hierarchy), rlimits otherwise. Owns the cgroup and removes it on destruction.
+class PluginQuotas {
+ public:
+  // Creates the cgroup (after sweeping cgroups left by a crashed launcher) or falls back to
+  // rlimits, adjusting plan->spec either way. `fallback_note` receives why there is no cgroup
+  // when the plan wanted one.
+  static std::unique_ptr<PluginQuotas> Attach(SandboxPlan* plan, const std::string& plugin_name,
+                                              std::string* fallback_note);
+  ~PluginQuotas();
+
+  const std::string& backend() const { return backend_; }
+  // cgroup v1: moves the child into the cgroup (v2 uses CLONE_INTO_CGROUP instead).
+  absl::Status PlaceInCgroup(pid_t pid);
+
+  // Every quota hit visible after the sandbox ended: cgroup counters (OOM kills, pids.max
+  // refusals, throttling) and rlimit signals (SIGXCPU, SIGXFSZ). Kills any leftover in the
+  // cgroup. peak_memory_bytes falls back to the largest rusage when no cgroup tells.
+  std::vector<quota::QuotaViolation> Collect(const sandbox::ExitInfo& exit,
+                                             uint64_t* peak_memory_bytes);
+
+ private:
+  PluginQuotas() = default;
+
+  std::unique_ptr<quota::PluginCgroup> cgroup_;
+  quota::QuotaLimits limits_;
+  uint64_t cpu_time_seconds_ = 0;
+  uint64_t file_size_bytes_ = 0;
+  std::string backend_ = "rlimits";
+};
+
+}  // namespace cordon::host
+
+#endif  // CORDON_LAUNCHER_HOST_PLUGIN_QUOTAS_H_
