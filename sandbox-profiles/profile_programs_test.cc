@@ -234,6 +234,16 @@ TEST_F(DefaultProfilePrograms, ViolationsAreSeenAndAnsweredEperm) {
   EXPECT_THAT(o.output, HasSubstr("refused"));
 }
 
+// x32 calls are notified (so the launcher can record them) rather than silently killed.
+TEST_F(DefaultProfilePrograms, X32CallsReachTheListener) {
+  Outcome o = RunUnder(program_, {"/usr/bin/python3", "-c",
+                                  "import ctypes\n"
+                                  "r = ctypes.CDLL(None).syscall(0x40000000 | 39)\n"
+                                  "print('x32', r, ctypes.get_errno())\n"});
+  EXPECT_THAT(o.violations, ::testing::Contains(0x40000000 | __NR_getpid)) << Describe(o);
+  EXPECT_THAT(o.output, HasSubstr("x32 -1")) << Describe(o);
+}
+
 TEST(MinimalProfilePrograms, StaticProgramRunsAndCannotFork) {
   SeccompProgram program = CompileProfile("minimal");
   Outcome o = RunUnder(program, {CORDON_STATIC_PROBE});

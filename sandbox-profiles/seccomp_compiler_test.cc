@@ -193,6 +193,17 @@ TEST(SeccompCompilerTest, AllowDenyAndDangerAllow) {
   EXPECT_THAT(program.allowed_syscalls, ::testing::Not(::testing::Contains("getpid")));
 }
 
+TEST(SeccompCompilerTest, EverythingAtOnceStaysWithinTheKernelCap) {
+  SeccompPolicy policy;
+  for (const std::string& g : SyscallGroups::Names()) policy.add_groups(g);
+  for (std::string_view n : SyscallGroups::NeverAllowed()) policy.add_danger_allow(std::string(n));
+  SeccompProgram program = CompileOrDie(policy);
+  EXPECT_LT(program.instructions.size(), static_cast<size_t>(BPF_MAXINSNS));
+  // danger_allow does not lift argument rules.
+  EXPECT_EQ(Eval(program, __NR_socket, {AF_INET}), kEperm);
+  EXPECT_EQ(Eval(program, __NR_ptrace), SECCOMP_RET_ALLOW);
+}
+
 TEST(SeccompCompilerTest, RefusesBadPolicies) {
   SeccompPolicy never;
   never.add_groups("base");
