@@ -172,7 +172,8 @@ Outcome RunUnder(const SeccompProgram& program, std::vector<std::string> args) {
 
 void ExpectClean(const Outcome& o) {
   EXPECT_TRUE(WIFEXITED(o.wait_status) && WEXITSTATUS(o.wait_status) == 0)
-      << "wait status " << o.wait_status << "\n" << Describe(o);
+      << "wait status " << o.wait_status << "\n"
+      << Describe(o);
   EXPECT_TRUE(o.violations.empty()) << Describe(o);
 }
 
@@ -207,11 +208,12 @@ TEST_F(DefaultProfilePrograms, Coreutils) {
 }
 
 TEST_F(DefaultProfilePrograms, Python) {
-  Outcome o = RunUnder(program_, {"/usr/bin/python3", "-c",
-                                  "import json, os, sys, tempfile, hashlib\n"
-                                  "with tempfile.TemporaryFile() as f:\n"
-                                  "  f.write(b'x' * 1000)\n"
-                                  "print(json.dumps({'ok': hashlib.sha256(b'').hexdigest()[:8]}))"});
+  Outcome o =
+      RunUnder(program_, {"/usr/bin/python3", "-c",
+                          "import json, os, sys, tempfile, hashlib\n"
+                          "with tempfile.TemporaryFile() as f:\n"
+                          "  f.write(b'x' * 1000)\n"
+                          "print(json.dumps({'ok': hashlib.sha256(b'').hexdigest()[:8]}))"});
   ExpectClean(o);
   EXPECT_THAT(o.output, HasSubstr("{\"ok\": \"e3b0c442\"}"));
 }
