@@ -4,9 +4,9 @@
 // listener and answering it EPERM.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <poll.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "sandbox-profiles/syscall_groups.h"
 
 namespace cordon::profiles {
 namespace {
@@ -38,11 +39,7 @@ struct Outcome {
 
 std::string Describe(const Outcome& o) {
   std::string s = "output:\n" + o.output + "\nviolations:";
-  for (int nr : o.violations) {
-    char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-    s += " " + (name ? std::string(name) : std::to_string(nr));
-    free(name);
-  }
+  for (int nr : o.violations) s += " " + SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, nr);
   return s;
 }
 

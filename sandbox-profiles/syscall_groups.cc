@@ -1,6 +1,8 @@
 #include "sandbox-profiles/syscall_groups.h"
 
+#include <linux/audit.h>
 #include <seccomp.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <map>
@@ -123,6 +125,8 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
   return *groups;
 }
 
+constexpr uint32_t kX32SyscallBit = 0x40000000;
+
 constexpr std::string_view kNeverAllowed[] = {"ptrace",
                                               "process_vm_readv",
                                               "process_vm_writev",
@@ -213,6 +217,20 @@ std::optional<int> SyscallGroups::Number(std::string_view syscall) {
   // Negative numbers are libseccomp's pseudo-syscalls for names that do not exist on x86_64.
   if (nr < 0) return std::nullopt;
   return nr;
+}
+
+std::string SyscallGroups::NameForNumber(uint32_t audit_arch, int nr) {
+  uint32_t arch = 0;
+  if (audit_arch == AUDIT_ARCH_X86_64) {
+    arch = (static_cast<uint32_t>(nr) & kX32SyscallBit) ? SCMP_ARCH_X32 : SCMP_ARCH_X86_64;
+  } else if (audit_arch == AUDIT_ARCH_I386) {
+    arch = SCMP_ARCH_X86;
+  }
+  char* name = arch == 0 ? nullptr : seccomp_syscall_resolve_num_arch(arch, nr);
+  if (name == nullptr) return absl::StrCat("nr:", nr);
+  std::string result(name);
+  free(name);  // libseccomp hands out malloc'd names
+  return result;
 }
 
 absl::StatusOr<std::vector<SyscallGroups::Entry>> SyscallGroups::Resolve(

@@ -1,5 +1,7 @@
 #include "sandbox-profiles/syscall_groups.h"
 
+#include <linux/audit.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -47,6 +49,14 @@ TEST(SyscallGroupsTest, NumberRejectsUnknownAndForeignNames) {
   EXPECT_FALSE(SyscallGroups::Number("no_such_call").has_value());
   EXPECT_FALSE(SyscallGroups::Number("socketcall").has_value());  // i386 only
   EXPECT_FALSE(SyscallGroups::Number("").has_value());
+}
+
+TEST(SyscallGroupsTest, NameForNumberPerArchitecture) {
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 39), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_I386, 20), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 0x40000000 | 39), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 5000), "nr:5000");
+  EXPECT_EQ(SyscallGroups::NameForNumber(0x1234, 1), "nr:1");
 }
 
 TEST(SyscallGroupsTest, LookupNamesKnownGroupsOnMiss) {
