@@ -186,12 +186,10 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
   if (!entries.ok()) return entries.status();
 
   const uint32_t violation = ViolationAction(policy, options);
-  const uint32_t bad_arch =
-      options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
-  const uint32_t scmp_violation = options.user_notify ? SCMP_ACT_NOTIFY
-                                  : violation == SECCOMP_RET_KILL_PROCESS
-                                      ? SCMP_ACT_KILL_PROCESS
-                                      : SCMP_ACT_ERRNO(EPERM);
+  const uint32_t bad_arch = options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
+  const uint32_t scmp_violation = options.user_notify                     ? SCMP_ACT_NOTIFY
+                                  : violation == SECCOMP_RET_KILL_PROCESS ? SCMP_ACT_KILL_PROCESS
+                                                                          : SCMP_ACT_ERRNO(EPERM);
 
   if (seccomp_arch_native() != SCMP_ARCH_X86_64) {
     return absl::UnimplementedError("seccomp compiler: only x86_64 hosts are supported");
@@ -221,8 +219,8 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
     if (!nr) return absl::InvalidArgumentError(absl::StrCat("unknown syscall '", name, "'"));
     absl::Status status;
     if (name == "clone") {
-      status = Add(c, SCMP_ACT_ALLOW, *nr, name,
-                   {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)});
+      status =
+          Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)});
     } else if (name == "socket" || name == "socketpair") {
       status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
     } else if (name == "personality") {
@@ -253,10 +251,9 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
   program.instructions = Prologue(violation, bad_arch);
   program.instructions.insert(program.instructions.end(), body->begin(), body->end());
   if (program.instructions.size() > BPF_MAXINSNS) {
-    return absl::InvalidArgumentError(absl::StrCat("compiled seccomp program has ",
-                                                   program.instructions.size(),
-                                                   " instructions; the kernel allows ",
-                                                   BPF_MAXINSNS, "; allow fewer syscalls"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("compiled seccomp program has ", program.instructions.size(),
+                     " instructions; the kernel allows ", BPF_MAXINSNS, "; allow fewer syscalls"));
   }
   return program;
 }
