@@ -19,7 +19,7 @@ namespace cordon::sandbox {
 inline constexpr char kOldRootDir[] = "/.cordon-oldroot";
 
 // The child keeps one fd per mount on its stack, so the count is bounded.
-inline constexpr int kMaxPlannedMounts = 64;
+inline constexpr int kMaxPlannedMounts = 256;
 
 // A mount with every string already prepared for the child.
 struct PlannedMount {
