@@ -205,11 +205,13 @@ void LoadedPlugin::SuperviseUntilExit() {
   } else {
     reason = std::string(result.status().message());
   }
+  // Only a clean exit while draining is a stop; a crash or kill during the drain is a failure.
+  bool clean = result.ok() && result->exit.exited() && result->exit.exit_code() == 0;
   bool expected;
   {
     std::lock_guard<std::mutex> lock(mu_);
     exited_ = true;
-    expected = state_ == PluginState::kDraining || state_ == PluginState::kStopped;
+    expected = clean && (state_ == PluginState::kDraining || state_ == PluginState::kStopped);
   }
   exited_cv_.notify_all();
   if (!expected) SetState(PluginState::kFailed, reason);
@@ -283,11 +285,17 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
 }
 
 void LoadedPlugin::Kill() {
+  SetState(PluginState::kFailed, "killed by the host");
   if (process_ != nullptr) (void)process_->Kill();
 }
 
 LoadedPlugin::~LoadedPlugin() {
-  Kill();
+  bool running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running = !exited_;
+  }
+  if (running) Kill();
   if (supervisor_thread_.joinable()) supervisor_thread_.join();
   session_.reset();
   process_.reset();
