@@ -86,6 +86,7 @@ TEST(CgroupV1BackendTest, CreateWritesLimitsAndAddProcessMovesChild) {
   EXPECT_THAT(cg->Describe(), HasSubstr("/cordon/"));
   EXPECT_THAT(cg->Describe(), HasSubstr("-limits_test_"));
   EXPECT_EQ(cg->clone_into_fd(), -1);
+  EXPECT_EQ(cg->cgroup_version(), 1);
   const std::string mem = cg->DirOf("memory");
   EXPECT_EQ(ReadTrimmed(mem + "/memory.limit_in_bytes"), absl::StrCat(64 * kMiB));
   if (cgroupfs::Exists(mem + "/memory.memsw.limit_in_bytes")) {
