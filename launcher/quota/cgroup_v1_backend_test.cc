@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cstring>
 #include <memory>
@@ -27,7 +28,6 @@ using testing::TestChild;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// Skips when this machine has no usable cgroup v1 (e.g. a pure v2 host, or not root).
 std::unique_ptr<CgroupV1Backend> MakeV1(absl::string_view name, const QuotaLimits& limits) {
   absl::StatusOr<std::unique_ptr<PluginCgroup>> cg =
       PluginCgroup::Create({}, std::string_view(name.data(), name.size()), limits);
@@ -41,6 +41,7 @@ std::unique_ptr<CgroupV1Backend> MakeV1(absl::string_view name, const QuotaLimit
   return std::unique_ptr<CgroupV1Backend>(v1);
 }
 
+// False (the tests skip) without root or when Create would not pick cgroup v1 here.
 bool HaveV1() {
   if (geteuid() != 0) return false;
   absl::StatusOr<std::vector<cgroupfs::Hierarchy>> h = cgroupfs::DiscoverHierarchies({});
@@ -50,7 +51,10 @@ bool HaveV1() {
     mem |= x.version == 1 && x.Has("memory");
     pids |= x.version == 1 && x.Has("pids");
   }
-  return mem && pids;
+  if (!mem || !pids) return false;
+  // A host where v2 is usable too would get v2 from Create; these tests are about v1.
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> probe = PluginCgroup::Create({}, "probe", {});
+  return probe.ok() && (*probe)->cgroup_version() == 1;
 }
 
 #define REQUIRE_V1()                                                     \
@@ -198,6 +202,34 @@ TEST(CgroupV1BackendTest, ForkBombIsRefusedByPidsMax) {
   EXPECT_GE(usage->pids_max_hits, 1u);
   // No EventFires check here: v1 kernels count pids.events but do not notify it (v2 does),
   // so on v1 a refusal is found by reading the counters (docs/quotas.md).
+}
+
+TEST(CgroupV1BackendTest, CpuRateThrottlesAndUsageIsCounted) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg = MakeV1("spinner", {.cpu_rate_percent = 10});
+  ASSERT_NE(cg, nullptr);
+  if (cg->DirOf("cpuacct").empty()) GTEST_SKIP() << "no cpuacct hierarchy";
+  TestChild child = TestChild::Start([] {
+    rlimit cpu{2, 2};  // backstop: SIGXCPU after 2 s of CPU
+    setrlimit(RLIMIT_CPU, &cpu);
+    // 40 ms of CPU at 10 ms per 100 ms period cannot finish without being throttled.
+    timespec t{};
+    for (long i = 0; i < 1000000000L; ++i) {
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+      if (t.tv_sec > 0 || t.tv_nsec >= 40000000L) return 0;
+    }
+    return 5;
+  });
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  ASSERT_TRUE(child.Go());
+  int status = child.Wait();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->cpu_usage_ns, 40000000u);
+  EXPECT_GE(usage->cpu_throttled_periods, 1u);
+  EXPECT_GT(usage->cpu_throttled_ns, 0u);
 }
 
 TEST(CgroupV1BackendTest, KillAllKillsWholeTreeIncludingGrandchildren) {
