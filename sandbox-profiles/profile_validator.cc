@@ -23,7 +23,6 @@ class Collector {
     issues_.push_back(ProfileIssue{std::move(field), std::move(message)});
   }
   std::vector<ProfileIssue> Take() { return std::move(issues_); }
-  bool empty() const { return issues_.empty(); }
 
  private:
   std::vector<ProfileIssue> issues_;

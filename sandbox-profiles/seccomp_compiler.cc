@@ -116,12 +116,12 @@ struct PrctlOption {
 
 // Options that only read state, name the thread, or tighten the process. Notably absent:
 // PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
-// PR_SET_SECUREBITS, PR_SET_KEEPCAPS.
+// PR_SET_SECUREBITS, PR_SET_KEEPCAPS, and PR_SET_DUMPABLE (the launcher may clear dumpable to
+// keep the plugin's memory and /proc entries away from same-uid processes).
 constexpr PrctlOption kSafePrctl[] = {
     {PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"},
     {PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG"},
     {PR_GET_DUMPABLE, "PR_GET_DUMPABLE"},
-    {PR_SET_DUMPABLE, "PR_SET_DUMPABLE"},
     {PR_SET_NAME, "PR_SET_NAME"},
     {PR_GET_NAME, "PR_GET_NAME"},
     {PR_GET_SECCOMP, "PR_GET_SECCOMP"},

@@ -162,7 +162,7 @@ TEST_P(SeccompCompilerModes, PrctlOnlySafeOptions) {
   }
   for (uint64_t option : std::initializer_list<uint64_t>{
            PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SECUREBITS,
-           PR_SET_KEEPCAPS, PR_SET_SPECULATION_CTRL, 0}) {
+           PR_SET_KEEPCAPS, PR_SET_SPECULATION_CTRL, PR_SET_DUMPABLE, 0}) {
     EXPECT_EQ(Eval(program_, __NR_prctl, {option}), violation()) << option;
   }
 }
