@@ -49,7 +49,9 @@ void LoadedPlugin::SetState(PluginState state, const std::string& reason) {
   }
   std::vector<std::pair<std::string, std::string>> fields;
   if (!reason.empty()) fields.emplace_back("reason", reason);
-  (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  if (auditor_ != nullptr) {
+    (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  }
   if (request_.on_state_change) request_.on_state_change(state, reason);
 }
 
@@ -295,7 +297,7 @@ LoadedPlugin::~LoadedPlugin() {
     std::lock_guard<std::mutex> lock(mu_);
     running = !exited_;
   }
-  if (running) Kill();
+  if (running && process_ != nullptr) Kill();
   if (supervisor_thread_.joinable()) supervisor_thread_.join();
   session_.reset();
   process_.reset();
