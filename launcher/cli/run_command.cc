@@ -57,9 +57,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     options.path = flags->audit_log;
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) {
-      return SetupFailure(absl::Status(
-          opened.status().code(),
-          absl::StrCat("audit log ", flags->audit_log, ": ", opened.status().message())));
+      return SetupFailure(opened.status());
     }
     log = std::move(*opened);
   }

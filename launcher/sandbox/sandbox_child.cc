@@ -349,6 +349,13 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   if (chdir(plan.workdir()) != 0) Fail(layout.error, SetupStep::kChdir, errno);
 
   if (plan.has_seccomp() && plan.seccomp_user_notify()) {
+    // pidfd_getfd needs ptrace access. The credential switch made this process non-dumpable
+    // and its mm still belongs to the initial user namespace (until exec), so a rootless
+    // launcher would be refused. Exec makes it dumpable again anyway; until then only our
+    // own code runs here.
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+      Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
+    }
     // The listener will live in this process, which the launcher has no pidfd for: send it
     // one now, while sendmsg is still unfiltered.
     int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
