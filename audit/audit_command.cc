@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "audit/audit_verifier.h"
 #include "audit/json_escape.h"
+#include "audit/log_files.h"
 #include "audit/log_reader.h"
 #include "audit/record_line.h"
 
@@ -347,7 +348,7 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
 
 // Emits complete lines of `reader`; returns false when --max-records is reached.
 bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* printed,
-                std::ostream& out, std::ostream& err) {
+                uint64_t* last_seq, std::ostream& out, std::ostream& err) {
   std::string line;
   while (true) {
     absl::StatusOr<LogReader::Result> next = reader.Next(&line);
@@ -358,6 +359,7 @@ bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* pr
       err << "cordon audit tail: skipping unreadable record: " << rec.status().message() << "\n";
       continue;
     }
+    *last_seq = rec->seq;
     out << (json ? line : TableRow(*rec)) << "\n";
     out.flush();
     if (++*printed >= max_records) return false;
@@ -420,23 +422,35 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     if (last.size() > n) last.pop_front();
   }
   uint64_t printed = 0;
+  uint64_t last_seq = 0;
   for (const std::string& l : last) {
     absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(l);
     if (!rec.ok()) continue;
+    last_seq = rec->seq;
     out << (json ? l : TableRow(*rec)) << "\n";
     if (++printed >= max_records) return kExitOk;
   }
   out.flush();
   if (!follow) return kExitOk;
   while (true) {
-    if (!DrainLines(*reader, json, max_records, &printed, out, err)) return kExitOk;
+    if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) return kExitOk;
     // Rotation renames the active file away; everything written to it came before the
-    // rename, so drain it to the end, then continue with the new file at the same name.
+    // rename, so drain it to the end. The next record may already sit in a rotated file
+    // (several rotations can happen between two looks), so follow the seq, not the name.
     struct stat now_st, cur_st;
     if (fstat(reader->fd(), &cur_st) == 0 && stat(path.c_str(), &now_st) == 0 &&
         (now_st.st_ino != cur_st.st_ino || now_st.st_dev != cur_st.st_dev)) {
-      if (!DrainLines(*reader, json, max_records, &printed, out, err)) return kExitOk;
-      absl::StatusOr<LogReader> fresh = LogReader::Open(path);
+      if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) {
+        return kExitOk;
+      }
+      std::string next_path = path;
+      if (absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
+          rotated.ok()) {
+        for (const auto& r : *rotated) {
+          if (r.first_seq == last_seq + 1) next_path = r.path;
+        }
+      }
+      absl::StatusOr<LogReader> fresh = LogReader::Open(next_path);
       if (fresh.ok()) {
         reader = std::move(fresh);
         continue;

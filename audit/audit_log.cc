@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "audit/json_escape.h"
@@ -260,29 +261,75 @@ absl::Status AuditLog::Append(const AuditRecord& record) {
   return AppendAndGetSeq(record).status();
 }
 
+bool AuditLog::RotationDueLocked() const {
+  if (file_first_seq_ == 0) return false;  // never rotate an empty file
+  if (options_.rotate_bytes != 0 && file_bytes_ >= options_.rotate_bytes) return true;
+  return options_.rotate_age > absl::ZeroDuration() &&
+         absl::Now() - file_started_ >= options_.rotate_age;
+}
+
+absl::Status AuditLog::WriteBatchLocked() {
+  if (RotationDueLocked()) {
+    if (absl::Status s = RotateLocked(); !s.ok()) return FailLocked(s);
+  }
+  std::string batch;
+  batch.swap(pending_);
+  const uint64_t first = pending_first_seq_;
+  const uint64_t last = pending_last_seq_;
+  const std::shared_ptr<File> file = file_;
+  const uint64_t offset = file_bytes_;
+  // The write runs without the lock so other threads can format the next batch meanwhile;
+  // only the leader (writer_active_) touches the file, so batches stay in seq order.
+  mu_.Unlock();
+  size_t done = 0;
+  int e = 0;
+  while (done < batch.size()) {
+    const ssize_t n = write(file->fd, batch.data() + done, batch.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      e = n < 0 ? errno : ENOSPC;
+      // Never leave part of a record behind: the next record must start on a line boundary.
+      // If even that fails, Open cuts the torn tail and reports audit.recovered.
+      if (done > 0) (void)ftruncate(file->fd, offset);
+      break;
+    }
+    done += n;
+  }
+  mu_.Lock();
+  // Give the buffer back so its capacity is reused.
+  if (pending_.empty()) {
+    batch.clear();
+    pending_.swap(batch);
+  }
+  if (e != 0) {
+    const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
+                                      ? absl::StatusCode::kResourceExhausted
+                                      : absl::StatusCode::kDataLoss;
+    return FailLocked(absl::Status(
+        code, absl::StrCat("audit log ", options_.path, ": write of records seq ", first, "..",
+                           last, " failed: ", strerror(e))));
+  }
+  file_bytes_ += done;
+  if (file_first_seq_ == 0) file_first_seq_ = first;
+  written_seq_.store(last, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
   if (!record.status().ok()) return record.status();
   uint64_t seq;
+  absl::Status failed;
   {
-    absl::ReleasableMutexLock l(&mu_);
+    absl::MutexLock l(&mu_);
     if (!failed_.ok()) return failed_;
-    const absl::Time now = absl::Now();
-    if (file_first_seq_ != 0 &&
-        ((options_.rotate_bytes != 0 && file_bytes_ >= options_.rotate_bytes) ||
-         (options_.rotate_age > absl::ZeroDuration() &&
-          now - file_started_ >= options_.rotate_age))) {
-      if (absl::Status s = RotateLocked(); !s.ok()) {
-        absl::Status f = FailLocked(s);
-        l.Release();
-        NotifyFailure(f);
-        return f;
-      }
-    }
+    timespec now_ts;
+    clock_gettime(CLOCK_REALTIME, &now_ts);
     seq = next_seq_;
-    std::string& line = line_;
-    line.clear();
+    // Format straight into the pending batch; roll back if the record is over the cap.
+    std::string& line = pending_;
+    const size_t start = line.size();
     absl::StrAppend(&line, "{\"seq\":", seq, ",\"ts\":\"");
-    RecordLine::AppendTimestamp(&line, now);
+    RecordLine::AppendTimestamp(&line, now_ts.tv_sec, now_ts.tv_nsec);
     line.append("\",\"type\":");
     AppendJsonString(&line, record.type());
     absl::StrAppend(&line, ",\"launcher_pid\":", launcher_pid_);
@@ -292,44 +339,55 @@ absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
     line.append(prev_hash_);
     line.push_back('"');
     char hash[ChainHasher::kHexLength];
-    if (absl::Status s = hasher_->HashHex(line, hash); !s.ok()) return s;
+    if (line.size() - start + RecordLine::kHashSuffixLength + 1 > RecordLine::kMaxLineBytes) {
+      const size_t size = line.size() - start + RecordLine::kHashSuffixLength + 1;
+      line.resize(start);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "audit record '", ToAbsl(record.type()), "' is ", size, " bytes, over the ",
+          RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
+    }
+    if (absl::Status s = hasher_->HashHex(std::string_view(line).substr(start), hash); !s.ok()) {
+      line.resize(start);
+      return s;
+    }
     line.append(",\"hash\":\"");
     line.append(hash, sizeof hash);
     line.append("\"}\n");
-    if (line.size() > RecordLine::kMaxLineBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "audit record '", ToAbsl(record.type()), "' is ", line.size(), " bytes, over the ",
-          RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
-    }
-    // One write(2) per record: once it returns the bytes are in the page cache, which a
-    // SIGKILL of this process cannot take back.
-    size_t done = 0;
-    while (done < line.size()) {
-      const ssize_t n = write(file_->fd, line.data() + done, line.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int e = n < 0 ? errno : ENOSPC;
-        // Never leave half a record behind: the next record must start on a line boundary.
-        // If even that fails, Open cuts the torn tail and reports audit.recovered.
-        if (done > 0) (void)ftruncate(file_->fd, file_bytes_);
-        const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
-                                          ? absl::StatusCode::kResourceExhausted
-                                          : absl::StatusCode::kDataLoss;
-        const absl::Status err(code, absl::StrCat("audit log ", options_.path,
-                                                  ": write of record seq ", seq,
-                                                  " failed: ", strerror(e)));
-        absl::Status f = FailLocked(err);
-        l.Release();
-        NotifyFailure(f);
-        return f;
-      }
-      done += n;
-    }
-    file_bytes_ += line.size();
-    if (file_first_seq_ == 0) file_first_seq_ = seq;
+    if (start == 0) pending_first_seq_ = seq;
+    pending_last_seq_ = seq;
     prev_hash_.assign(hash, sizeof hash);
     next_seq_ = seq + 1;
-    written_seq_.store(seq, std::memory_order_release);
+
+    // Group write: one thread at a time writes everything pending in one write(2); the
+    // others wait for it. A thread returns only once its own record is written.
+    struct Wait {
+      AuditLog* log;
+      uint64_t seq;
+    } wait{this, seq};
+    const absl::Condition progress(
+        +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return w->log->written_seq_.load(std::memory_order_relaxed) >= w->seq ||
+                 !w->log->failed_.ok() || !w->log->writer_active_;
+        },
+        &wait);
+    while (written_seq_.load(std::memory_order_relaxed) < seq) {
+      if (!failed_.ok()) break;
+      if (!writer_active_) {
+        writer_active_ = true;
+        (void)WriteBatchLocked();
+        writer_active_ = false;
+        continue;
+      }
+      mu_.Await(progress);
+    }
+    if (written_seq_.load(std::memory_order_relaxed) < seq) {
+      failed = failed_;
+      if (failure_notified_) return failed;
+    }
+  }
+  if (!failed.ok()) {
+    NotifyFailure(failed);
+    return failed;
   }
   if (options_.durability == Durability::kSync) {
     if (absl::Status s = SyncUpTo(seq); !s.ok()) return s;
