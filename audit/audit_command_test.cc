@@ -116,12 +116,11 @@ TEST_F(AuditCommandTest, QueryFilters) {
   EXPECT_EQ(Lines(Cmd({"query", "--type", "capability.*", path_}).out).size(), 10u);
   EXPECT_EQ(Lines(Cmd({"query", "--plugin", "p-b", path_}).out).size(), 11u);
   EXPECT_EQ(Lines(Cmd({"query", "--plugin", "alpha", path_}).out).size(), 20u);
-  EXPECT_EQ(Lines(Cmd({"query", "--decision", "deny", "--plugin", "p-b", path_}).out).size(),
-            3u);
+  EXPECT_EQ(Lines(Cmd({"query", "--decision", "deny", "--plugin", "p-b", path_}).out).size(), 3u);
   EXPECT_EQ(Lines(Cmd({"query", "--seq-from", "5", "--seq-to", "9", path_}).out).size(), 5u);
-  EXPECT_EQ(Lines(Cmd({"query", "--since", "2000-01-01", "--until", "2999-01-01", path_}).out)
-                .size(),
-            32u);
+  EXPECT_EQ(
+      Lines(Cmd({"query", "--since", "2000-01-01", "--until", "2999-01-01", path_}).out).size(),
+      32u);
   EXPECT_EQ(Cmd({"query", "--until", "2000-01-01", path_}).out, "");
   // JSON output is the original line; each parses as a record.
   for (const std::string& l : Lines(all.out)) EXPECT_TRUE(RecordLine::Parse(l).ok());
