@@ -102,6 +102,25 @@ TEST_F(AuditCommandTest, VerifyFindsRotatedFilesAndReportsTampering) {
   EXPECT_THAT(bad.out, HasSubstr(absl::StrCat("first bad seq ", first->seq)));
 }
 
+TEST(AuditCommandKeyTest, VerifyWithKeyFile) {
+  TempDir dir;
+  const std::string key = dir.File("key");
+  WriteFile(key, "0123456789abcdef0123456789abcdef\n");
+  AuditLogOptions o;
+  o.path = dir.File("k.jsonl");
+  o.hmac_key_file = key;
+  {
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(AuditRecord("launcher.start")).ok());
+  }
+  EXPECT_EQ(Cmd({"verify", "--key-file", key, o.path}).code, 0);
+  CmdResult no_key = Cmd({"verify", o.path});
+  EXPECT_EQ(no_key.code, 1);
+  EXPECT_THAT(no_key.out, HasSubstr("--key-file"));
+  EXPECT_EQ(Cmd({"verify", "--key-file", dir.File("nokey"), o.path}).code, 2);
+}
+
 TEST_F(AuditCommandTest, VerifyAnchorDetectsTruncation) {
   EXPECT_EQ(Cmd({"verify", "--expect-last", "32", path_}).code, 0);
   EXPECT_EQ(Cmd({"verify", "--expect-last", "33", path_}).code, 1);
