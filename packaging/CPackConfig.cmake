@@ -6,10 +6,17 @@ set(CPACK_PACKAGE_VENDOR "The cordon authors")
 set(CPACK_PACKAGE_CONTACT "cordon maintainers <cordon@lists.example.org>")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "sandbox launcher for untrusted plugins")
-set(CPACK_PACKAGE_DESCRIPTION
-    "cordon runs untrusted plugins and programs in fresh Linux namespaces with no capabilities, \
-no_new_privs, a seccomp syscall allowlist and cgroup quotas, and records what they do in a \
-hash-chained audit log.")
+# Long description: lines under 80 columns (lintian), CPack indents them for the control file.
+set(CPACK_PACKAGE_DESCRIPTION [=[cordon runs untrusted plugins and programs on Linux in a sandbox: fresh user,
+pid, mount, network, IPC, UTS and cgroup namespaces, no capabilities,
+no_new_privs, a seccomp system call allowlist from a profile, and memory, pids
+and CPU quotas enforced with cgroups and rlimits. System calls outside the
+allowlist are reported to the launcher, recorded in a hash-chained JSON Lines
+audit log and refused or punished as the profile says.
+.
+This package contains the cordon command (cordon run, cordon profile,
+cordon audit), the shipped sandbox profiles, man pages, and a systemd unit for
+the cordon daemon, which is installed but not enabled.]=])
 set(CPACK_PACKAGE_HOMEPAGE_URL "https://github.com/cordon-sandbox/cordon")
 set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_CURRENT_SOURCE_DIR}/copyright)
 set(CPACK_PACKAGE_CHECKSUM SHA256)
@@ -45,15 +52,19 @@ set(CPACK_RPM_PACKAGE_RELEASE 1)
 set(CPACK_RPM_PACKAGE_LICENSE "ASL 2.0")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Base")
 set(CPACK_RPM_PACKAGE_URL ${CPACK_PACKAGE_HOMEPAGE_URL})
+# rpm separates paragraphs with an empty line where Debian writes " .".
+string(REPLACE "\n.\n" "\n\n" CPACK_RPM_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
 # rpmbuild's find-requires adds the library requirements.
 set(CPACK_RPM_PACKAGE_AUTOREQ ON)
 set(CPACK_RPM_PACKAGE_AUTOPROV ON)
 set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
 # Never own directories that belong to the base system (on Fedora /lib is a symlink).
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
-    /etc /lib /lib/systemd /lib/systemd/system /usr/lib/systemd /usr/lib/systemd/system
-    /usr/lib/sysusers.d /usr/lib/tmpfiles.d /usr/share/man /usr/share/man/man1
-    /usr/share/man/man5 /usr/share/doc)
+    /etc /usr/lib/systemd /usr/lib/systemd/system /usr/lib/sysusers.d /usr/lib/tmpfiles.d
+    /usr/share/man /usr/share/man/man1 /usr/share/man/man5 /usr/share/doc /usr/share/lintian
+    /usr/share/lintian/overrides)
+# No /usr/lib/.build-id links: the package ships no debuginfo subpackage to match them.
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define _build_id_links none")
 set(CPACK_RPM_USER_FILELIST
     "%config(noreplace) /etc/cordon/cordon.conf"
     "%dir /etc/cordon/profiles")
