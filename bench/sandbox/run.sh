@@ -20,10 +20,13 @@ command -v bwrap >/dev/null || { echo "run.sh: bwrap missing (apt-get install bu
 
 work="$(mktemp -d /tmp/cordon-bench.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
-gcc -O2 -static -o "$work/true" "$here/true.c"
+# A distinctive name: plugin cgroups are named after the program, and other cordon runs on a
+# shared machine must not be mistaken for leftovers of this one.
+gcc -O2 -static -o "$work/cordon-bench-true" "$here/true.c"
 gcc -O2 -static -o "$work/syscall_loop" "$here/syscall_loop.c"
 gcc -O2 -Wall -Wextra -Werror -o "$work/startup_driver" "$here/startup_driver.c"
 gcc -O2 -Wall -Wextra -Werror -o "$work/gen_bpf" "$here/gen_bpf.c" -lseccomp
+gcc -O2 -Wall -Wextra -Werror -o "$work/unotify_pingpong" "$here/unotify_pingpong.c"
 
 # bwrap's seccomp filter: exactly the syscalls cordon's minimal profile allows.
 "$cordon" profile show minimal |
@@ -49,19 +52,21 @@ echo "kernel $(uname -r), $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cordon: $cordon ($("$cordon" version)); $(bwrap --version); $(unshare --version)"
 echo "cgroup mounts: $(awk '$3=="cgroup"||$3=="cgroup2"{printf "%s(%s) ", $2, $3}' /proc/mounts)"
 
-cgroup_dirs() { find /sys/fs/cgroup -maxdepth 6 -type d -path '*/cordon/*' 2>/dev/null | sort; }
+cgroup_dirs() {
+  find /sys/fs/cgroup -maxdepth 8 -type d -path '*/cordon/*-cordon-bench-true' 2>/dev/null | sort
+}
 cgroups_before="$(cgroup_dirs)"
 
 echo
 echo "== start-up: fork+exec+wait of a static 'true', $rounds interleaved rounds, $warmup warm-up"
 cat > "$work/startup.list" <<LIST
-bwrap (seccomp, minimal allowlist)	$(command -v bwrap) $bwrap_args --ro-bind $work/true /true --seccomp 9 FD9<$work/filter.bpf /true
-cordon run --profile noquota	$cordon run --profile $noquota -- $work/true
-cordon run --profile minimal	$cordon run --profile minimal -- $work/true
-cordon noquota --memory --pids	$cordon run --profile $noquota --memory 128M --pids 8 -- $work/true
-bwrap (no seccomp)	$(command -v bwrap) $bwrap_args --ro-bind $work/true /true /true
-unshare -Urpfmniu	$(command -v unshare) -Urpfmniu $work/true
-direct exec	$work/true
+bwrap (seccomp, minimal allowlist)	$(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-true /true --seccomp 9 FD9<$work/filter.bpf /true
+cordon run --profile noquota	$cordon run --profile $noquota -- $work/cordon-bench-true
+cordon run --profile minimal	$cordon run --profile minimal -- $work/cordon-bench-true
+cordon noquota --memory --pids	$cordon run --profile $noquota --memory 128M --pids 8 -- $work/cordon-bench-true
+bwrap (no seccomp)	$(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-true /true /true
+unshare -Urpfmniu	$(command -v unshare) -Urpfmniu $work/cordon-bench-true
+direct exec	$work/cordon-bench-true
 LIST
 "$work/startup_driver" "$rounds" "$warmup" "$work/startup.list" | tee "$work/startup.out" | grep -v '^csv,'
 
@@ -72,6 +77,24 @@ if [ "$cgroups_before" != "$cgroups_after" ]; then
   exit 1
 fi
 echo "(no plugin cgroup left behind after $((rounds + warmup)) runs with quotas)"
+
+# CPU time (user+sys of the whole process tree) is far less sensitive to a busy machine than
+# wall time, so it separates work done from time spent waiting for a CPU.
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  echo
+  echo "== CPU time per start-up (perf stat -r $((rounds / 2)) -e task-clock,context-switches)"
+  printf '%-34s %12s %10s\n' "command" "cpu_ms" "ctx_sw"
+  while IFS=$'\t' read -r label cmd; do
+    [ -n "$label" ] || continue
+    cmd="${cmd//FD9<*/}"
+    # shellcheck disable=SC2086
+    perf stat -r "$((rounds / 2))" -x, -e task-clock,context-switches $cmd \
+      2>"$work/perf.csv" >/dev/null 9<"$work/filter.bpf" || true
+    printf '%-34s %12s %10s\n' "$label" \
+      "$(awk -F, '/task-clock/{printf "%.2f", $1}' "$work/perf.csv")" \
+      "$(awk -F, '/context-switches/{printf "%.0f", $1}' "$work/perf.csv")"
+  done < <(grep -v -e '^direct' -e 'seccomp, minimal' "$work/startup.list")
+fi
 
 # Median of REPEATS runs of syscall_loop; prints ns/call.
 loop_median() {
@@ -92,6 +115,7 @@ cordon_allowed="$(loop_median "$cordon" run --profile "$noquota" -- "$work/sysca
 cordon_denied="$(loop_median "$cordon" run --profile "$noquota" -- "$work/syscall_loop" denied "$loop_denied" 2>/dev/null)"
 rm -f "$audit"
 cordon_denied_audit="$(loop_median "$cordon" run --profile "$noquota" --audit-log "$audit" -- "$work/syscall_loop" denied "$loop_denied" 2>/dev/null)"
+floor="$(loop_median "$work/unotify_pingpong" "$loop_denied")"
 records="$(grep -c '"type":"seccomp.violation"' "$audit")"
 "$cordon" audit verify "$audit" >/dev/null
 printf '%-58s %12s\n' "case" "ns/call"
@@ -101,6 +125,7 @@ printf '%-58s %12s\n' "setuid, bwrap seccomp (EPERM in the kernel)" "$bwrap_deni
 printf '%-58s %12s\n' "getppid, cordon (allowed by filter)" "$cordon_allowed"
 printf '%-58s %12s\n' "setuid, cordon (user notif -> launcher -> EPERM)" "$cordon_denied"
 printf '%-58s %12s\n' "setuid, cordon --audit-log (+ seccomp.violation record)" "$cordon_denied_audit"
+printf '%-58s %12s\n' "setuid, bare unotify round trip (no cordon; floor)" "$floor"
 echo "denied/allowed ratio in cordon: $(awk -v d="$cordon_denied" -v a="$cordon_allowed" 'BEGIN{printf "%.0f", d/a}')x;" \
   "with audit: $(awk -v d="$cordon_denied_audit" -v a="$cordon_allowed" 'BEGIN{printf "%.0f", d/a}')x;" \
   "audit log: $records seccomp.violation records, chain verified"
