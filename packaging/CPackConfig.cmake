@@ -37,9 +37,8 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 # Library dependencies come from dpkg-shlibdeps on the installed binary.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
-# The maintainer scripts use systemd-sysusers/systemd-tmpfiles when present and fall back to
-# groupadd (package passwd, priority required) and mkdir otherwise.
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "bubblewrap")
+# Nothing else: the maintainer scripts use systemd-sysusers/systemd-tmpfiles when present and
+# fall back to groupadd (package passwd, priority required) and mkdir otherwise.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_SOURCE_DIR}/debian/conffiles
     ${CMAKE_CURRENT_SOURCE_DIR}/debian/postinst

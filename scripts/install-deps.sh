@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   bubblewrap util-linux uidmap iproute2 procps python3
-  rpm lintian hyperfine strace
+  rpm lintian linux-perf
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,11 +6,24 @@
 #   sudo ./scripts/package-test.sh              # SKIP_BUILD=1 reuses build/packages/*
 # Leaves the machine as it found it (cordon not installed); refuses to run if a cordon package
 # is already installed, since it would remove it.
-set -euo pipefail
+# No pipefail: several checks are `producer | grep -q`, where grep exiting at the first match
+# may SIGPIPE the producer; commands whose status matters are captured first instead.
+set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/build/packages"
 fail() { echo "package-test: FAIL: $*" >&2; exit 1; }
 step() { echo "package-test: $*"; }
+# dpkg does not wait for its lock; on a shared machine another apt-get may hold it for a while.
+dpkg_wait() {
+  local i
+  for i in $(seq 90); do
+    if "$@" > "$work/dpkg.log" 2>&1; then return 0; fi
+    grep -qi "lock" "$work/dpkg.log" || { cat "$work/dpkg.log" >&2; return 1; }
+    sleep 2
+  done
+  cat "$work/dpkg.log" >&2
+  return 1
+}
 
 [ "$(id -u)" = 0 ] || fail "run as root (dpkg -i)"
 if dpkg-query -W -f='${Status}' cordon 2>/dev/null | grep -qv "not-installed"; then
@@ -26,7 +39,7 @@ step "packages: $(basename "$deb") $(basename "$rpmfile")"
 
 work="$(mktemp -d /tmp/cordon-package-test.XXXXXX)"
 cleanup() {
-  dpkg -P cordon >/dev/null 2>&1 || true
+  dpkg_wait dpkg -P cordon || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,24 +60,30 @@ depends="$(dpkg-deb -f "$deb" Depends)"
 for lib in $needed; do
   path="$(ldconfig -p | awk -v l="$lib" '$1==l && /x86-64/{print $NF; exit}')"
   [ -n "$path" ] || fail "cannot resolve $lib on the build machine"
-  pkg="$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)" ||
-    pkg="$(dpkg -S "$path" | head -1 | cut -d: -f1)"
+  pkg="$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -1 | cut -d: -f1)"
+  [ -n "$pkg" ] || pkg="$(dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1)"
+  [ -n "$pkg" ] || fail "no package owns $path ($lib)"
   echo "$depends" | tr ',|' '\n\n' | awk '{print $1}' | grep -qxF "$pkg" ||
     fail "deb Depends lacks $pkg (for $lib): $depends"
 done
-requires="$(rpm -qp --requires "$rpmfile" 2>/dev/null)"
+requires="$(rpm -qp --requires "$rpmfile" 2>/dev/null)" || fail "rpm -qp --requires failed"
+rpm_config="$(rpm -qcp "$rpmfile" 2>/dev/null)" || fail "rpm -qcp failed"
+rpm_files="$(rpm -qlp "$rpmfile" 2>/dev/null)" || fail "rpm -qlp failed"
 for lib in $needed; do
   echo "$requires" | grep -qF "$lib" || fail "rpm requires lack $lib"
 done
 if echo "$requires" | grep -E '^/(work|tmp|home)|build/' ; then
   fail "rpm requires refer to build-machine paths"
 fi
-rpm -qcp "$rpmfile" | grep -qx /etc/cordon/cordon.conf || fail "rpm: cordon.conf is not %config"
-rpm -qlp "$rpmfile" | grep -qx /etc/cordon/profiles || fail "rpm: /etc/cordon/profiles missing"
+echo "$rpm_config" | grep -qx /etc/cordon/cordon.conf || fail "rpm: cordon.conf is not %config"
+echo "$rpm_files" | grep -qx /etc/cordon/profiles || fail "rpm: /etc/cordon/profiles missing"
 step "dependencies: deb Depends and rpm Requires cover all $(echo $needed | wc -w) NEEDED libraries"
 
 # --- install (apt-get -f install pulls missing dependencies).
-dpkg -i "$deb" >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get -f install -y -qq >/dev/null
+if ! dpkg_wait dpkg -i "$deb"; then
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=180 -f install -y -qq >/dev/null ||
+    fail "apt-get -f install could not satisfy the .deb's dependencies"
+fi
 dpkg-query -W -f='${Status}' cordon | grep -qx "install ok installed" || fail "dpkg -i failed"
 dpkg -L cordon | sort > "$work/files"
 [ "$(dpkg-query -W -f='${Conffiles}' cordon | awk '{print $1}')" = /etc/cordon/cordon.conf ] ||
@@ -85,8 +104,9 @@ step "installed: $(wc -l < "$work/files") paths, conffile /etc/cordon/cordon.con
 printf 'int main(void) { return 0; }\n' > "$work/true.c"
 gcc -O2 -static -o "$work/static-true" "$work/true.c"
 cd "$work"
-env -u CORDON_PROFILE_PATH /usr/bin/cordon profile show minimal | head -1 |
-  grep -q "from /usr/share/cordon/profiles/minimal.textproto" ||
+shown="$(env -u CORDON_PROFILE_PATH /usr/bin/cordon profile show minimal)" ||
+  fail "cordon profile show minimal exited $?"
+echo "$shown" | head -1 | grep -q "from /usr/share/cordon/profiles/minimal.textproto" ||
   fail "cordon profile show minimal does not use /usr/share/cordon/profiles"
 got="$(env -u CORDON_PROFILE_PATH /usr/bin/cordon run -- /bin/echo ok)" || fail "cordon run -- /bin/echo ok exited $?"
 [ "$got" = ok ] || fail "cordon run -- /bin/echo ok printed '$got'"
@@ -97,7 +117,8 @@ env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
 # A local profile in /etc/cordon/profiles is found before the shipped one.
 sed 's/^name: "minimal"/name: "local-minimal"/' /usr/share/cordon/profiles/minimal.textproto \
   > /etc/cordon/profiles/minimal.textproto
-/usr/bin/cordon profile show minimal | head -1 | grep -q "'local-minimal' from /etc/cordon/profiles" ||
+shown="$(/usr/bin/cordon profile show minimal)" || fail "cordon profile show (local) exited $?"
+echo "$shown" | head -1 | grep -q "'local-minimal' from /etc/cordon/profiles" ||
   fail "/etc/cordon/profiles does not override /usr/share/cordon/profiles"
 rm /etc/cordon/profiles/minimal.textproto
 man -w cordon-run >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man -w cordon-run"
@@ -106,12 +127,12 @@ step "ran: cordon run -- /bin/echo ok; cordon run --profile minimal -- static tr
 
 # --- upgrade (reinstall) keeps a modified conffile.
 echo "# local change $$" >> /etc/cordon/cordon.conf
-dpkg -i --force-confold "$deb" >/dev/null 2>&1 || fail "reinstall failed"
+dpkg_wait dpkg -i --force-confold "$deb" || fail "reinstall failed"
 grep -q "# local change $$" /etc/cordon/cordon.conf || fail "upgrade overwrote cordon.conf"
 step "upgrade: modified /etc/cordon/cordon.conf kept"
 
 # --- remove: only the conffile (and its directory) may remain.
-dpkg -r cordon >/dev/null 2>&1 || fail "dpkg -r failed"
+dpkg_wait dpkg -r cordon || fail "dpkg -r failed"
 dpkg-query -W -f='${Status}' cordon | grep -qx "deinstall ok config-files" ||
   fail "after dpkg -r: status $(dpkg-query -W -f='${Status}' cordon)"
 while read -r path; do
@@ -124,7 +145,7 @@ done < "$work/files"
 step "remove: only /etc/cordon/cordon.conf left"
 
 # --- purge: nothing left (the group stays, as Debian policy wants).
-dpkg -P cordon >/dev/null 2>&1 || fail "dpkg -P failed"
+dpkg_wait dpkg -P cordon || fail "dpkg -P failed"
 while read -r path; do
   if [[ "$path" == *cordon* ]] && [ -e "$path" ]; then fail "left behind after purge: $path"; fi
 done < "$work/files"
