@@ -125,6 +125,20 @@ man -w cordon-run >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man -w cordo
 cd /
 step "ran: cordon run -- /bin/echo ok; cordon run --profile minimal -- static true; audit verified"
 
+# --- the same under cordon.service's hardening (bounding set from the installed unit, no_new_privs,
+# read-only /, private /tmp, no /home), emulated by packaging/test/unit-hardening.sh. /tmp is
+# private there, so the static program goes to /run.
+unit=/usr/lib/systemd/system/cordon.service
+runbin="$(mktemp -d /run/cordon-package-test.XXXXXX)"
+cp "$work/static-true" "$runbin/"
+got="$("$root/packaging/test/unit-hardening.sh" "$unit" /usr/bin/cordon run --memory 64M --pids 8 \
+  -- /bin/echo ok)" || { rm -rf "$runbin"; fail "cordon run under the unit's hardening exited $?"; }
+"$root/packaging/test/unit-hardening.sh" "$unit" /usr/bin/cordon run --profile minimal \
+  -- "$runbin/static-true" || { rm -rf "$runbin"; fail "minimal profile under the unit's hardening"; }
+rm -rf "$runbin"
+[ "$got" = ok ] || fail "under the unit's hardening cordon run printed '$got'"
+step "ran under cordon.service's hardening: $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, ProtectSystem=strict, ProtectHome, PrivateTmp"
+
 # --- upgrade (reinstall) keeps a modified conffile.
 echo "# local change $$" >> /etc/cordon/cordon.conf
 dpkg_wait dpkg -i --force-confold "$deb" || fail "reinstall failed"
