@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # CI test of the packages (issue 9): builds the .deb and .rpm (scripts/package.sh), runs lintian
 # and checks the rpm's requirements, installs the .deb on this machine, runs the installed
-# cordon against the installed profiles, upgrades over a modified conffile, removes (only
-# conffiles may remain) and purges (nothing may remain). Run as root:
-#   sudo ./scripts/package-test.sh              # SKIP_BUILD=1 reuses build/packages/*
+# cordon against the installed profiles (also under cordon.service's hardening), upgrades over
+# a modified conffile, removes (only conffiles may remain) and purges (nothing may remain);
+# then does it again in a clean debootstrap root (packaging/test/clean-root.sh), where only
+# the declared Depends are installed and the whole file tree is compared. Run as root:
+#   sudo ./scripts/package-test.sh     # SKIP_BUILD=1 reuses build/packages/*;
+#                                      # CLEAN_ROOT=0 skips the debootstrap part (needs the
+#                                      # Debian mirror; the root is cached in /var/tmp)
 # Leaves the machine as it found it (cordon not installed); refuses to run if a cordon package
 # is already installed, since it would remove it.
 # No pipefail: several checks are `producer | grep -q`, where grep exiting at the first match
@@ -170,4 +174,13 @@ if dpkg-query -W -f='${Status}' cordon 2>/dev/null | grep -qE "install ok instal
   fail "dpkg still lists cordon after purge: $(dpkg-query -W -f='${Status}' cordon)"
 fi
 step "purge: nothing left (group 'cordon' kept by policy)"
+
+if [ "${CLEAN_ROOT:-1}" = 1 ]; then
+  status=0
+  "$root/packaging/test/clean-root.sh" "$deb" "$work/static-true" > "$work/clean-root.log" 2>&1 ||
+    status=$?
+  grep -v '^debconf:' "$work/clean-root.log" || true
+  [ "$status" = 0 ] || fail "clean root (status $status)"
+  step "clean root: installed, ran, removed and purged in a debootstrap minbase root"
+fi
 step "PASS"
