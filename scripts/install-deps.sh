@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   bubblewrap util-linux uidmap iproute2 procps python3
+  rpm lintian linux-perf debootstrap
 )
 missing=()
 for p in "${packages[@]}"; do
