@@ -66,7 +66,7 @@ absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name
   p.size_ = size;
   p.writable_ = true;
   if (size > 0) {
-    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd_.get(), 0);
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
     if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
     p.map_ = m;
   }

@@ -63,15 +63,21 @@ PluginSession::PluginSession(UniqueFd channel, Options options)
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 PluginSession::~PluginSession() {
-  if (reader_.joinable()) {
-    uint64_t one = 1;
-    if (::write(wake_fd_.get(), &one, sizeof(one)) < 0) {
-      // The eventfd cannot fail a write of 1 unless it overflows; closing the channel below
-      // also ends the reader's poll.
-    }
-    reader_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
   }
+  Wake();
+  cv_.notify_all();
+  background_cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
   Fail(absl::CancelledError(absl::StrCat(Label(), ": session closed by the host")));
+}
+
+void PluginSession::Wake() {
+  uint64_t one = 1;
+  // Cannot fail short of counter overflow, and then a wake-up is pending anyway.
+  (void)!::write(wake_fd_.get(), &one, sizeof(one));
 }
 
 std::string PluginSession::Label() const {
@@ -88,15 +94,18 @@ absl::Status PluginSession::status() const {
 
 void PluginSession::Fail(absl::Status status) {
   if (failing_.exchange(true)) return;  // the first failure is the one reported
-  // Report before waking callers, so that when a call returns the violation the launcher has
-  // already been told (and may already be killing the plugin).
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = status;
+  }
+  // Report before failing the outstanding calls, so that when a call returns the violation the
+  // launcher has already been told (and may already be killing the plugin).
   std::optional<ViolationKind> kind = ViolationKindOf(status);
   if (kind.has_value() && options_.on_violation) {
     options_.on_violation(ProtocolViolation{*kind, std::string(status.message())});
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    failure_ = status;
     for (auto& [id, call] : pending_) {
       call->done = true;
       call->result = Reworded(
@@ -104,7 +113,9 @@ void PluginSession::Fail(absl::Status status) {
     }
     pending_.clear();
   }
+  Wake();  // a thread polling the channel must notice too
   cv_.notify_all();
+  background_cv_.notify_all();
 }
 
 absl::Status PluginSession::HandshakeFailure(absl::Status status) {
@@ -237,6 +248,7 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   tokens_ = options_.unsolicited_burst;
   tokens_at_ = absl::Now();
   last_message_at_ = absl::Now();
+  last_waiter_at_ = absl::InfinitePast();
   reader_ = std::thread([this] { ReaderLoop(); });
   return info;
 }
@@ -252,53 +264,114 @@ bool PluginSession::ConsumeUnsolicitedToken() {
   return true;
 }
 
-void PluginSession::ReaderLoop() {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!failure_.ok()) return;
+void PluginSession::ReadOnce(absl::Time deadline) {
+  struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+  int timeout_ms = -1;
+  if (deadline != absl::InfiniteFuture()) {
+    timeout_ms = PollTimeoutMs(std::max(deadline - absl::Now(), absl::ZeroDuration()));
+  }
+  int r = ::poll(pfds, 2, timeout_ms);
+  if (r < 0) {
+    if (errno == EINTR) return;
+    Fail(absl::ErrnoToStatus(errno, absl::StrCat(Label(), ": poll on channel")));
+    return;
+  }
+  if (pfds[1].revents != 0) {
+    uint64_t count;
+    (void)!::read(wake_fd_.get(), &count, sizeof(count));
+  }
+  if (pfds[0].revents == 0) return;
+  auto dg = channel_.Receive(absl::Now());
+  if (!dg.ok()) {
+    if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) return;
+    if (absl::IsUnavailable(dg.status())) {
+      bool acked;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        acked = shutdown_acked_;
+      }
+      Fail(absl::UnavailableError(
+          acked ? absl::StrCat(Label(), ": stopped after shutdown")
+                : absl::StrCat(Label(), ": the plugin closed its channel (exited or crashed)")));
+      return;
     }
-    absl::Duration wait = absl::InfiniteDuration();
+    Fail(Prefixed(absl::StrCat(Label(), ": "), dg.status()));
+    return;
+  }
+  last_message_at_ = absl::Now();
+  HandleDatagram(std::move(*dg));
+}
+
+void PluginSession::ReaderLoop() {
+  // Reads only while nobody waits for a call: a waiting caller reads for itself (see
+  // WaitFor), which saves a thread hand-off per call. Idle, it picks up heartbeats, logs,
+  // broker requests and EOF.
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (stopping_ || !failure_.ok()) return;
+    // Back-to-back calls should not bounce the reader role to this thread in between, and
+    // waking it on every call would cost a context switch each: it naps for the idle grace
+    // and is woken early only to stop.
+    absl::Time idle_at = last_waiter_at_ + kIdleGrace;
+    if (reading_ || waiters_ > 0 || absl::Now() < idle_at) {
+      background_cv_.wait_for(lock, absl::ToChronoNanoseconds(kIdleGrace));
+      continue;
+    }
+    reading_ = true;
+    background_reading_ = true;
+    lock.unlock();
+    absl::Time deadline = absl::InfiniteFuture();
     if (options_.heartbeat_timeout > absl::ZeroDuration()) {
-      wait = last_message_at_ + options_.heartbeat_timeout - absl::Now();
-      if (wait <= absl::ZeroDuration()) {
+      deadline = last_message_at_ + options_.heartbeat_timeout;
+      if (absl::Now() >= deadline) {
         Fail(ViolationStatus(
             ViolationKind::kHeartbeatTimeout,
             absl::StrCat(Label(), ": no heartbeat or other message for ",
                          absl::FormatDuration(options_.heartbeat_timeout),
                          "; the plugin is considered hung")));
-        return;
+      } else {
+        ReadOnce(deadline);
       }
+    } else {
+      ReadOnce(deadline);
     }
-    struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    int r = ::poll(pfds, 2, PollTimeoutMs(wait));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      Fail(absl::ErrnoToStatus(errno, absl::StrCat(Label(), ": poll on channel")));
-      return;
-    }
-    if (pfds[1].revents != 0) return;  // the session is being destroyed
-    if (r == 0) continue;
-    auto dg = channel_.Receive(absl::Now());
-    if (!dg.ok()) {
-      if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) continue;
-      if (absl::IsUnavailable(dg.status())) {
-        bool acked;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          acked = shutdown_acked_;
-        }
-        Fail(absl::UnavailableError(
-            acked ? absl::StrCat(Label(), ": stopped after shutdown")
-                  : absl::StrCat(Label(), ": the plugin closed its channel (exited or crashed)")));
-        return;
-      }
-      Fail(Prefixed(absl::StrCat(Label(), ": "), dg.status()));
-      return;
-    }
-    last_message_at_ = absl::Now();
-    HandleDatagram(std::move(*dg));
+    lock.lock();
+    reading_ = false;
+    background_reading_ = false;
+    cv_.notify_all();
   }
+}
+
+bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock,
+                            const std::function<bool()>& done, absl::Time deadline) {
+  ++waiters_;
+  bool kicked = false;
+  bool ok = true;
+  while (!done()) {
+    if (absl::Now() >= deadline) {
+      ok = false;
+      break;
+    }
+    if (!reading_ && failure_.ok()) {
+      reading_ = true;
+      lock.unlock();
+      ReadOnce(deadline);
+      lock.lock();
+      reading_ = false;
+      cv_.notify_all();
+      continue;
+    }
+    if (background_reading_ && !kicked) {
+      // The background reader sits in poll(); make it hand the role over.
+      Wake();
+      kicked = true;
+    }
+    cv_.wait_until(lock, absl::ToChronoTime(deadline));
+  }
+  --waiters_;
+  last_waiter_at_ = absl::Now();
+  cv_.notify_all();
+  return ok;
 }
 
 void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
@@ -452,18 +525,15 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
     return absl::Status(sent.code(), absl::StrCat(Label(), ": sending call '", method,
                                                   "': ", sent.message()));
   }
-  while (!call->done) {
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
-        !call->done) {
-      pending_.erase(id);
-      lock.unlock();
-      absl::Status s = ViolationStatus(
-          ViolationKind::kCallDeadlineExceeded,
-          absl::StrCat(Label(), ": call '", method, "' (id ", id, ") got no result within ",
-                       absl::FormatDuration(timeout), "; the plugin is considered hung"));
-      Fail(s);
-      return s;
-    }
+  if (!WaitFor(lock, [&] { return call->done; }, deadline)) {
+    pending_.erase(id);
+    lock.unlock();
+    absl::Status s = ViolationStatus(
+        ViolationKind::kCallDeadlineExceeded,
+        absl::StrCat(Label(), ": call '", method, "' (id ", id, ") got no result within ",
+                     absl::FormatDuration(timeout), "; the plugin is considered hung"));
+    Fail(s);
+    return s;
   }
   return std::move(call->result);
 }
@@ -501,15 +571,11 @@ absl::Status PluginSession::Shutdown(absl::Duration grace) {
   }
   const absl::Time deadline = absl::Now() + grace;
   std::unique_lock<std::mutex> lock(mu_);
-  while (!shutdown_acked_) {
-    if (!failure_.ok()) return failure_;
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
-        !shutdown_acked_) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          Label(), ": no shutdown acknowledgement within ", absl::FormatDuration(grace)));
-    }
-  }
-  return absl::OkStatus();
+  WaitFor(lock, [&] { return shutdown_acked_ || !failure_.ok(); }, deadline);
+  if (shutdown_acked_) return absl::OkStatus();
+  if (!failure_.ok()) return failure_;
+  return absl::DeadlineExceededError(
+      absl::StrCat(Label(), ": no shutdown acknowledgement within ", absl::FormatDuration(grace)));
 }
 
 }  // namespace cordon::ipc
