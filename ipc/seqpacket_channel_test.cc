@@ -120,6 +120,13 @@ TEST(SeqpacketChannelTest, ExactlyMaxFdsIsAccepted) {
   EXPECT_EQ(got->fds.size(), 4u);
 }
 
+TEST(SeqpacketChannelTest, EmptyDatagramIsNotEof) {
+  Pair p = MakePair();
+  ASSERT_EQ(::send(p.a.fd(), "", 0, 0), 0);
+  auto got = p.b.Receive(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(ViolationKindOf(got.status()), ViolationKind::kMalformedEnvelope) << got.status();
+}
+
 TEST(SeqpacketChannelTest, DeadlineAndEof) {
   Pair p = MakePair();
   auto got = p.b.Receive(absl::Now() + absl::Milliseconds(20));
