@@ -35,9 +35,8 @@ absl::StatusCode SanitizeCode(int32_t code) {
 // Same code and payloads (so the violation kind survives), new message.
 absl::Status Reworded(const absl::Status& status, absl::string_view message) {
   absl::Status out(status.code(), message);
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -108,8 +107,8 @@ void PluginSession::Fail(absl::Status status) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, call] : pending_) {
       call->done = true;
-      call->result = Reworded(
-          status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
+      call->result =
+          Reworded(status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
     }
     pending_.clear();
   }
@@ -147,9 +146,8 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
                                             absl::FormatDuration(params.timeout)));
       }
       if (absl::IsUnavailable(dg.status())) {
-        return absl::UnavailableError(
-            absl::StrCat("the plugin closed its channel (exited or crashed) before sending ",
-                         waiting_for));
+        return absl::UnavailableError(absl::StrCat(
+            "the plugin closed its channel (exited or crashed) before sending ", waiting_for));
       }
       return dg.status();
     }
@@ -196,9 +194,9 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   }
   for (const auto& m : info.methods) {
     if (!IsValidMethodName(m, codec_.limits().max_method_bytes)) {
-      return reject(ViolationStatus(ViolationKind::kMalformedEnvelope,
-                                    absl::StrCat("hello.methods has an invalid name '",
-                                                 m.substr(0, 64), "'")));
+      return reject(ViolationStatus(
+          ViolationKind::kMalformedEnvelope,
+          absl::StrCat("hello.methods has an invalid name '", m.substr(0, 64), "'")));
     }
   }
   info_ = info;  // from here on errors name the plugin
@@ -233,16 +231,15 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   auto ready_env = receive("ready");
   if (!ready_env.ok()) return HandshakeFailure(ready_env.status());
   if (!ready_env->has_ready()) {
-    return HandshakeFailure(ViolationStatus(
-        ViolationKind::kUnexpectedMessage,
-        absl::StrCat("expected ready after welcome, got ",
-                     EnvelopeCodec::MessageName(*ready_env))));
+    return HandshakeFailure(ViolationStatus(ViolationKind::kUnexpectedMessage,
+                                            absl::StrCat("expected ready after welcome, got ",
+                                                         EnvelopeCodec::MessageName(*ready_env))));
   }
   if (ready_env->ready().has_error()) {
     const auto& e = ready_env->ready().error();
-    return HandshakeFailure(absl::Status(
-        absl::StatusCode::kFailedPrecondition,
-        absl::StrCat("the plugin refused its configuration: ", e.message())));
+    return HandshakeFailure(
+        absl::Status(absl::StatusCode::kFailedPrecondition,
+                     absl::StrCat("the plugin refused its configuration: ", e.message())));
   }
 
   tokens_ = options_.unsolicited_burst;
@@ -255,9 +252,9 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
 
 bool PluginSession::ConsumeUnsolicitedToken() {
   absl::Time now = absl::Now();
-  tokens_ = std::min<double>(options_.unsolicited_burst,
-                             tokens_ + absl::ToDoubleSeconds(now - tokens_at_) *
-                                           options_.max_unsolicited_per_second);
+  tokens_ = std::min<double>(
+      options_.unsolicited_burst,
+      tokens_ + absl::ToDoubleSeconds(now - tokens_at_) * options_.max_unsolicited_per_second);
   tokens_at_ = now;
   if (tokens_ < 1) return false;
   tokens_ -= 1;
@@ -324,11 +321,10 @@ void PluginSession::ReaderLoop() {
     if (options_.heartbeat_timeout > absl::ZeroDuration()) {
       deadline = last_message_at_ + options_.heartbeat_timeout;
       if (absl::Now() >= deadline) {
-        Fail(ViolationStatus(
-            ViolationKind::kHeartbeatTimeout,
-            absl::StrCat(Label(), ": no heartbeat or other message for ",
-                         absl::FormatDuration(options_.heartbeat_timeout),
-                         "; the plugin is considered hung")));
+        Fail(ViolationStatus(ViolationKind::kHeartbeatTimeout,
+                             absl::StrCat(Label(), ": no heartbeat or other message for ",
+                                          absl::FormatDuration(options_.heartbeat_timeout),
+                                          "; the plugin is considered hung")));
       } else {
         ReadOnce(deadline);
       }
@@ -342,8 +338,8 @@ void PluginSession::ReaderLoop() {
   }
 }
 
-bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock,
-                            const std::function<bool()>& done, absl::Time deadline) {
+bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
+                            absl::Time deadline) {
   ++waiters_;
   bool kicked = false;
   bool ok = true;
@@ -420,8 +416,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
             std::lock_guard<std::mutex> lock(mu_);
             pending_[result.id()] = call;
           }
-          Fail(Prefixed(absl::StrCat(Label(), ": result of '", call->method, "': "),
-                        p.status()));
+          Fail(Prefixed(absl::StrCat(Label(), ": result of '", call->method, "': "), p.status()));
           return;
         }
         out = std::move(*p);
@@ -471,8 +466,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
     }
     default:
       Fail(ViolationStatus(ViolationKind::kUnexpectedMessage,
-                           absl::StrCat(Label(), ": unexpected ",
-                                        EnvelopeCodec::MessageName(*env),
+                           absl::StrCat(Label(), ": unexpected ", EnvelopeCodec::MessageName(*env),
                                         " message after the handshake")));
       return;
   }
@@ -486,8 +480,8 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!failure_.ok()) {
-      return absl::Status(failure_.code(), absl::StrCat(failure_.message(), " (call '", method,
-                                                        "' not sent)"));
+      return absl::Status(failure_.code(),
+                          absl::StrCat(failure_.message(), " (call '", method, "' not sent)"));
     }
     if (!reader_.joinable()) {
       return absl::FailedPreconditionError(
@@ -522,10 +516,11 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   std::unique_lock<std::mutex> lock(mu_);
   if (!sent.ok() && !call->done) {
     pending_.erase(id);
-    return absl::Status(sent.code(), absl::StrCat(Label(), ": sending call '", method,
-                                                  "': ", sent.message()));
+    return absl::Status(sent.code(),
+                        absl::StrCat(Label(), ": sending call '", method, "': ", sent.message()));
   }
-  if (!WaitFor(lock, [&] { return call->done; }, deadline)) {
+  if (!WaitFor(
+          lock, [&] { return call->done; }, deadline)) {
     pending_.erase(id);
     lock.unlock();
     absl::Status s = ViolationStatus(
@@ -571,7 +566,8 @@ absl::Status PluginSession::Shutdown(absl::Duration grace) {
   }
   const absl::Time deadline = absl::Now() + grace;
   std::unique_lock<std::mutex> lock(mu_);
-  WaitFor(lock, [&] { return shutdown_acked_ || !failure_.ok(); }, deadline);
+  WaitFor(
+      lock, [&] { return shutdown_acked_ || !failure_.ok(); }, deadline);
   if (shutdown_acked_) return absl::OkStatus();
   if (!failure_.ok()) return failure_;
   return absl::DeadlineExceededError(

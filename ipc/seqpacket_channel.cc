@@ -165,14 +165,14 @@ absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time 
                                         " fds or unexpected ancillary data)"));
   }
   if (out.fds.size() > options_.max_fds) {
-    return ViolationStatus(ViolationKind::kTooManyFds,
-                           absl::StrCat("message carries ", out.fds.size(),
-                                        " fds, cap is ", options_.max_fds));
+    return ViolationStatus(
+        ViolationKind::kTooManyFds,
+        absl::StrCat("message carries ", out.fds.size(), " fds, cap is ", options_.max_fds));
   }
   if ((msg.msg_flags & MSG_TRUNC) || static_cast<size_t>(n) > options_.max_datagram_bytes) {
-    return ViolationStatus(ViolationKind::kOversizedDatagram,
-                           absl::StrCat("datagram of ", n, " bytes exceeds the cap of ",
-                                        options_.max_datagram_bytes));
+    return ViolationStatus(
+        ViolationKind::kOversizedDatagram,
+        absl::StrCat("datagram of ", n, " bytes exceeds the cap of ", options_.max_datagram_bytes));
   }
   out.bytes.assign(buffer_.data(), static_cast<size_t>(n));
   return out;

@@ -2,13 +2,13 @@
 #define CORDON_IPC_SEQPACKET_CHANNEL_H_
 
 #include <cstddef>
-#include "absl/strings/string_view.h"
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "ipc/unique_fd.h"

@@ -125,8 +125,8 @@ absl::Status Plugin::Handshake() {
         env->reject().host_protocol().min(), ", ", env->reject().host_protocol().max(), "])"));
   }
   if (!env->has_welcome()) {
-    return absl::InvalidArgumentError(absl::StrCat("expected welcome or reject, got ",
-                                                   ipc::EnvelopeCodec::MessageName(*env)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected welcome or reject, got ", ipc::EnvelopeCodec::MessageName(*env)));
   }
   welcome_ = env->welcome();
   Envelope ready;
@@ -179,8 +179,8 @@ absl::Status Plugin::Loop() {
       case Envelope::kBrokerResponse:
         break;
       default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unexpected ", ipc::EnvelopeCodec::MessageName(*env), " from the host"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unexpected ", ipc::EnvelopeCodec::MessageName(*env), " from the host"));
     }
   }
 }
@@ -189,9 +189,8 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
   CallContext ctx;
   ctx.id = request.id();
   ctx.method = request.method();
-  ctx.deadline = request.timeout_ms() > 0
-                     ? absl::Now() + absl::Milliseconds(request.timeout_ms())
-                     : absl::InfiniteFuture();
+  ctx.deadline = request.timeout_ms() > 0 ? absl::Now() + absl::Milliseconds(request.timeout_ms())
+                                          : absl::InfiniteFuture();
   Envelope reply;
   auto* result = reply.mutable_call_result();
   result->set_id(request.id());
@@ -219,8 +218,7 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     }
   }
   if (out.ok()) {
-    absl::Status s =
-        out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
+    absl::Status s = out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
     if (!s.ok()) {
       out_fds.clear();
       SetError(s, result->mutable_error());

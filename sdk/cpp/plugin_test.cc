@@ -36,12 +36,14 @@ Plugin::Options DefaultOptions() {
 }
 
 void RegisterStandardHandlers(Plugin& p) {
-  p.Register("echo", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    return in.ToString();
-  });
-  p.Register("size", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    return std::to_string(in.size()) + (in.is_memfd() ? " memfd" : " inline");
-  });
+  p.Register("echo",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               return in.ToString();
+             });
+  p.Register("size",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               return std::to_string(in.size()) + (in.is_memfd() ? " memfd" : " inline");
+             });
   p.Register("fail", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     return absl::PermissionDeniedError("not allowed");
   });
@@ -57,21 +59,24 @@ void RegisterStandardHandlers(Plugin& p) {
     absl::SleepFor(absl::Milliseconds(600));
     return std::string("done");
   });
-  p.Register("blob", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    size_t n = std::stoul(in.ToString());
-    auto m = ipc::MemfdPayload::CreateWritable("blob", n);
-    if (!m.ok()) return m.status();
-    for (size_t i = 0; i < n; ++i) m->mutable_data()[i] = static_cast<char>(i % 251);
-    if (auto fd = m->Seal(); !fd.ok()) return fd.status();
-    return ipc::Payload::FromSealedMemfd(std::move(*m));
-  });
-  p.Register("config", [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
-    return p.welcome().config() + "|" + p.welcome().config_map().at("k");
-  });
-  p.Register("log", [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
-    return std::string("logged");
-  });
+  p.Register("blob",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               size_t n = std::stoul(in.ToString());
+               auto m = ipc::MemfdPayload::CreateWritable("blob", n);
+               if (!m.ok()) return m.status();
+               for (size_t i = 0; i < n; ++i) m->mutable_data()[i] = static_cast<char>(i % 251);
+               if (auto fd = m->Seal(); !fd.ok()) return fd.status();
+               return ipc::Payload::FromSealedMemfd(std::move(*m));
+             });
+  p.Register("config",
+             [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+               return p.welcome().config() + "|" + p.welcome().config_map().at("k");
+             });
+  p.Register("log",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
+               return std::string("logged");
+             });
 }
 
 // A plugin process forked from the test: the session's end of the socketpair stays here.
