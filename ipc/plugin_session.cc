@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,7 +113,10 @@ void PluginSession::Fail(absl::Status status) {
     }
     pending_.clear();
   }
-  Wake();  // a thread polling the channel must notice too
+  // A thread polling or blocked in recvmsg on the channel must notice too; nothing is read
+  // from a failed session, and nothing needs sending any more.
+  if (channel_.fd() >= 0) ::shutdown(channel_.fd(), SHUT_RDWR);
+  Wake();
   cv_.notify_all();
   background_cv_.notify_all();
 }
@@ -246,6 +250,7 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   tokens_at_ = absl::Now();
   last_message_at_ = absl::Now();
   last_waiter_at_ = absl::InfinitePast();
+  if (auto s = channel_.SetReceiveTimeout(kBlockingSlice); !s.ok()) return HandshakeFailure(s);
   reader_ = std::thread([this] { ReaderLoop(); });
   return info;
 }
@@ -261,7 +266,14 @@ bool PluginSession::ConsumeUnsolicitedToken() {
   return true;
 }
 
-void PluginSession::ReadOnce(absl::Time deadline) {
+void PluginSession::ReadOnce(absl::Time deadline, bool may_block) {
+  if (may_block && deadline - absl::Now() > kBlockingSlice) {
+    // A caller waiting for its result: one blocking recvmsg instead of poll + recvmsg. It is
+    // bounded by SO_RCVTIMEO (kBlockingSlice, so the call's own deadline is still seen in
+    // time) and cut short by Fail(), which shuts the socket down.
+    Consume(channel_.ReceiveBlocking());
+    return;
+  }
   struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
   int timeout_ms = -1;
   if (deadline != absl::InfiniteFuture()) {
@@ -278,7 +290,10 @@ void PluginSession::ReadOnce(absl::Time deadline) {
     (void)!::read(wake_fd_.get(), &count, sizeof(count));
   }
   if (pfds[0].revents == 0) return;
-  auto dg = channel_.Receive(absl::Now());
+  Consume(channel_.Receive(absl::InfinitePast()));
+}
+
+void PluginSession::Consume(absl::StatusOr<SeqpacketChannel::Datagram> dg) {
   if (!dg.ok()) {
     if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) return;
     if (absl::IsUnavailable(dg.status())) {
@@ -286,6 +301,8 @@ void PluginSession::ReadOnce(absl::Time deadline) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         acked = shutdown_acked_;
+        // After Fail() shut the socket down, EOF is ours, not the plugin's.
+        if (!failure_.ok()) return;
       }
       Fail(absl::UnavailableError(
           acked ? absl::StrCat(Label(), ": stopped after shutdown")
@@ -326,10 +343,10 @@ void PluginSession::ReaderLoop() {
                                           absl::FormatDuration(options_.heartbeat_timeout),
                                           "; the plugin is considered hung")));
       } else {
-        ReadOnce(deadline);
+        ReadOnce(deadline, /*may_block=*/false);
       }
     } else {
-      ReadOnce(deadline);
+      ReadOnce(deadline, /*may_block=*/false);
     }
     lock.lock();
     reading_ = false;
@@ -351,7 +368,7 @@ bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock, const std::funct
     if (!reading_ && failure_.ok()) {
       reading_ = true;
       lock.unlock();
-      ReadOnce(deadline);
+      ReadOnce(deadline, /*may_block=*/true);
       lock.lock();
       reading_ = false;
       cv_.notify_all();

@@ -119,7 +119,8 @@ class PluginSession {
   void ReaderLoop();
   // Polls the channel (and the wake-up eventfd) once until deadline and handles what came.
   // Only the thread holding the reader role (reading_) calls it.
-  void ReadOnce(absl::Time deadline);
+  void ReadOnce(absl::Time deadline, bool may_block);
+  void Consume(absl::StatusOr<SeqpacketChannel::Datagram> datagram);
   // Waits (lock held on entry and exit) until done() or deadline, taking the reader role
   // whenever it is free. Returns false on deadline.
   bool WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
@@ -154,6 +155,7 @@ class PluginSession {
   int waiters_ = 0;
   absl::Time last_waiter_at_;
   static constexpr absl::Duration kIdleGrace = absl::Milliseconds(2);
+  static constexpr absl::Duration kBlockingSlice = absl::Milliseconds(50);
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<PendingCall>> pending_;
 

@@ -112,6 +112,24 @@ absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time 
     if (!readable.ok()) return readable.status();
     if (!*readable) return absl::DeadlineExceededError("no message before the deadline");
   }
+  return ReceiveOnce(forever ? 0 : MSG_DONTWAIT, forever);
+}
+
+absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::ReceiveBlocking() {
+  if (!fd_.valid()) return absl::FailedPreconditionError("channel is closed");
+  return ReceiveOnce(0, false);
+}
+
+absl::Status SeqpacketChannel::SetReceiveTimeout(absl::Duration timeout) {
+  struct timeval tv = absl::ToTimeval(timeout);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    return absl::ErrnoToStatus(errno, "setsockopt(SO_RCVTIMEO) on channel");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::ReceiveOnce(int flags,
+                                                                         bool retry_eagain) {
   // Sized once from our cap (never from the peer); MSG_TRUNC makes the kernel report an
   // oversized datagram's real length instead of silently cutting it.
   if (buffer_.size() < options_.max_datagram_bytes) buffer_.resize(options_.max_datagram_bytes);
@@ -125,12 +143,11 @@ absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time 
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * (options_.max_fds + 1));
-    n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC | (forever ? 0 : MSG_DONTWAIT));
+    n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC | flags);
     if (n >= 0) break;
     if (errno == EINTR) continue;
-    if (errno == EAGAIN && forever) {
-      // A non-blocking fd: wait, then try again.
-      auto readable = WaitReadable(deadline);
+    if (errno == EAGAIN && retry_eagain) {
+      auto readable = WaitReadable(absl::InfiniteFuture());
       if (!readable.ok()) return readable.status();
       continue;
     }

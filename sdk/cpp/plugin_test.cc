@@ -50,6 +50,11 @@ void RegisterStandardHandlers(Plugin& p) {
   p.Register("hang", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     for (;;) ::pause();
   });
+  p.Register("log_then_hang",
+             [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+               (void)p.Log(cordon::v1::LogMessage::INFO, "hanging now");
+               for (;;) ::pause();
+             });
   p.Register("crash", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     ::kill(::getpid(), SIGKILL);
     return absl::InternalError("unreachable");
@@ -234,6 +239,37 @@ TEST(PluginSdkTest, HangingHandlerHitsDeadline) {
   EXPECT_EQ(fp.violations()[0].AuditType(), "quota.violation");
   fp.Kill();  // what the launcher does on a violation
   EXPECT_EQ(fp.Wait(), 128 + SIGKILL);
+}
+
+TEST(PluginSdkTest, DeadlineOfOneCallFailsTheOthersPromptly) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hanging = false;
+  PluginSession::Options o;
+  o.on_log = [&](const cordon::v1::LogMessage&) {
+    std::lock_guard<std::mutex> lock(mu);
+    hanging = true;
+    cv.notify_all();
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  absl::StatusOr<std::string> hang_result;
+  std::thread hang(
+      [&] { hang_result = fp.session().CallBytes("log_then_hang", "", absl::Milliseconds(500)); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return hanging; }));
+  }
+  // The plugin serves calls in order: 'echo' waits behind the hung call. When that call's
+  // deadline fails the session, 'echo' must be released at once, not after its own 60 s.
+  absl::Time start = absl::Now();
+  auto echo = fp.session().CallBytes("echo", "x", absl::Seconds(60));
+  hang.join();
+  EXPECT_FALSE(echo.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(hang_result.status())) << hang_result.status();
+  ASSERT_EQ(fp.violations().size(), 1u);
+  EXPECT_EQ(fp.violations()[0].kind, ViolationKind::kCallDeadlineExceeded);
 }
 
 TEST(PluginSdkTest, CrashMidCall) {
