@@ -5,6 +5,7 @@
 //     bytes through the socket, each against a plain memcpy of the same size.
 // Usage: cordon_ipc_bench [--iterations N] [--reps R]
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -249,6 +250,22 @@ double MemfdTransfer(size_t size, int reps, bool in_place) {
   return t[t.size() / 2];
 }
 
+// Fresh pages: what every sealed memfd (and every fresh receive buffer) must pay, because
+// sealed pages can never be written again and so never be reused.
+double PageAllocation(size_t size, int reps) {
+  std::vector<double> t;
+  for (int r = 0; r < reps + 1; ++r) {
+    auto t0 = Clock::now();
+    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (m == MAP_FAILED) std::abort();
+    ::munmap(m, size);
+    if (r > 0) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 double Memcpy(size_t size, int reps) {
   std::vector<char> src(size, 'x'), dst(size, 'y');
   std::vector<double> t;
@@ -299,6 +316,7 @@ int main(int argc, char** argv) {
                   mib / 1024 / secs);
     };
     row("memcpy (reused buffers)", mc);
+    row("page allocation alone (mmap populate+munmap)", PageAllocation(size, r));
     row("socket copy, reused receive buffer", sock);
     row("socket copy, fresh receive buffer", sock_fresh);
     row("sealed memfd, write() from a buffer", mfd);
