@@ -3,6 +3,7 @@
 // protocol version negotiation with older, newer and disjoint plugins.
 #include "sdk/cpp/plugin.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,6 +55,15 @@ void RegisterStandardHandlers(Plugin& p) {
              [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
                (void)p.Log(cordon::v1::LogMessage::INFO, "hanging now");
                for (;;) ::pause();
+             });
+  p.Register("read_file",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               auto fd = p.OpenFile(in.data(), cordon::v1::OpenFileRequest::READ);
+               if (!fd.ok()) return fd.status();
+               char buf[64];
+               ssize_t n = ::read(fd->get(), buf, sizeof(buf));
+               if (n < 0) return absl::InternalError("read failed");
+               return std::string(buf, static_cast<size_t>(n));
              });
   p.Register("crash", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     ::kill(::getpid(), SIGKILL);
@@ -290,6 +300,38 @@ TEST(PluginSdkTest, HeartbeatsKeepASlowCallAlive) {
   auto out = fp.session().CallBytes("slow", "", absl::Seconds(5));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(fp.violations().empty());
+}
+
+TEST(PluginSdkTest, BrokerOpenFile) {
+  PluginSession* session = nullptr;
+  PluginSession::Options o;
+  o.on_broker_request = [&session](const cordon::v1::BrokerRequest& req, std::vector<UniqueFd>) {
+    // A toy broker: grants exactly one path, answered with a pipe holding known bytes.
+    cordon::v1::BrokerResponse resp;
+    resp.set_id(req.id());
+    if (req.open_file().path() != "/granted") {
+      resp.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kPermissionDenied));
+      resp.mutable_error()->set_message("not granted");
+      ASSERT_TRUE(session->SendBrokerResponse(resp).ok());
+      return;
+    }
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    ASSERT_EQ(::write(p[1], "contents", 8), 8);
+    ::close(p[1]);
+    resp.mutable_open_file()->set_fd_index(0);
+    ASSERT_TRUE(session->SendBrokerResponse(resp, {p[0]}).ok());
+    ::close(p[0]);
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  session = &fp.session();
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto ok = fp.session().CallBytes("read_file", "/granted", absl::Seconds(5));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, "contents");
+  auto denied = fp.session().CallBytes("read_file", "/etc/shadow", absl::Seconds(5));
+  EXPECT_TRUE(absl::IsPermissionDenied(denied.status())) << denied.status();
+  EXPECT_TRUE(fp.session().status().ok());
 }
 
 TEST(PluginSdkTest, LogsReachTheHost) {
