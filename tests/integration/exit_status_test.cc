@@ -1,0 +1,116 @@
+// Exit status: the program's; 128+N on signal N; 125 with a message naming the failed step
+// for a setup failure; --help describes every flag.
+#include <signal.h>
+
+#include <set>
+#include <string>
+
+#include "absl/strings/str_split.h"
+#include "tests/integration/test_support.h"
+
+namespace cordon::integration {
+namespace {
+
+TEST(ExitStatus, ProgramsOwnStatus) {
+  for (const std::string code : {"0", "1", "42", "123", "255"}) {
+    RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "exit", code});
+    EXPECT_EQ(r.exit_status, std::stoi(code)) << r.Describe();
+    const audit::JsonValue* exit = r.Record("plugin.exit");
+    ASSERT_NE(exit, nullptr);
+    EXPECT_EQ(IntField(*exit, "exit_code"), std::stoi(code));
+  }
+}
+
+TEST(ExitStatus, SignalIs128PlusN) {
+  for (int sig : {SIGTERM, SIGSEGV, SIGABRT, SIGUSR1}) {
+    RunResult r = RunCordon({"--profile", "minimal", "--",
+                             CordonRunner::Probe("sandbox_probe", true), "signal",
+                             std::to_string(sig)});
+    EXPECT_EQ(r.exit_status, 128 + sig) << r.Describe();
+    const audit::JsonValue* exit = r.Record("plugin.exit");
+    ASSERT_NE(exit, nullptr);
+    EXPECT_EQ(IntField(*exit, "signal"), sig);
+    EXPECT_FALSE(HasField(*exit, "exit_code"));
+  }
+}
+
+TEST(ExitStatus, MissingRoBindSourceIs125NamingTheFlag) {
+  RunResult r = RunCordon({"--ro-bind", "/nonexistent-cordon-src:/data", "--",
+                           CordonRunner::Probe("sandbox_probe"), "exit", "0"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "--ro-bind")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "/nonexistent-cordon-src")) << r.err;
+  EXPECT_EQ(r.Record("plugin.start"), nullptr) << "nothing started";
+}
+
+TEST(ExitStatus, MissingProgramIs125) {
+  RunResult r = RunCordon({"--", "/nonexistent-cordon-program"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "/nonexistent-cordon-program")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "No such file or directory")) << r.err;
+  RunResult bare = RunCordon({"--", "nonexistent-cordon-program"});
+  EXPECT_EQ(bare.exit_status, 125) << bare.Describe();
+  EXPECT_TRUE(absl::StrContains(bare.err, "not found in $PATH")) << bare.err;
+}
+
+TEST(ExitStatus, DynamicProgramUnderMinimalFailsAtExecWithAdvice) {
+  RunResult r = RunCordon(
+      {"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "step 'execute the program'")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "errno 2")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "No such file or directory")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "static program")) << "advice missing: " << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(ExitStatus, UnknownOptionIs125) {
+  RunResult r = RunCordon({"--no-such-flag", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "--no-such-flag")) << r.err;
+}
+
+// Every flag the CLI accepts, with a valid value.
+const std::vector<std::vector<std::string>> kFlags = {
+    {"--profile", "default"}, {"--audit-log", "/dev/null"}, {"--ro-bind", "/usr/share:/share"},
+    {"--bind", "/tmp:/hosttmp"}, {"--env", "A=B"}, {"--memory", "256M"},
+    {"--pids", "32"}, {"--cpu-time", "5"}, {"--cpu-rate", "50"},
+    {"--wall-time", "20s"}, {"--open-files", "64"}, {"--file-size", "1M"},
+    {"--tmp-size", "8M"}};
+
+TEST(ExitStatus, HelpDescribesEveryFlag) {
+  RunOptions options;
+  options.args = {"--help"};
+  options.audit = false;
+  RunResult r = CordonRunner::Run(options);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  std::set<std::string> documented;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+    if (absl::StartsWith(line, "  --")) {
+      documented.insert(std::string(line.substr(2, line.find_first_of(" ,", 2) - 2)));
+    }
+  }
+  std::set<std::string> accepted;
+  for (const auto& flag : kFlags) accepted.insert(flag[0]);
+  EXPECT_EQ(documented, accepted) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "-h, --help"));
+  for (const std::string status : {"124", "125", "159", "128+N"}) {
+    EXPECT_TRUE(absl::StrContains(r.out, status)) << "exit status " << status;
+  }
+}
+
+TEST(ExitStatus, EveryDocumentedFlagIsAccepted) {
+  for (const auto& flag : kFlags) {
+    SCOPED_TRACE(flag[0]);
+    RunOptions options;
+    options.audit = flag[0] != "--audit-log";
+    options.args = flag;
+    options.args.insert(options.args.end(),
+                        {"--", CordonRunner::Probe("sandbox_probe"), "exit", "3"});
+    RunResult r = CordonRunner::Run(options);
+    EXPECT_EQ(r.exit_status, 3) << r.Describe();
+  }
+}
+
+}  // namespace
+}  // namespace cordon::integration
