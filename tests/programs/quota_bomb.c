@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,7 +72,11 @@ static int spin(long max_seconds) {
   while (now_seconds() < end) {
     for (int i = 0; i < 1000000; ++i) ++counter;
   }
-  printf("spin done\n");
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  long cpu_ms = usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000 +
+                usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+  printf("spin done cpu_ms=%ld\n", cpu_ms);
   return 0;
 }
 
