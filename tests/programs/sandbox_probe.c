@@ -19,6 +19,7 @@
 //   env               "env <entry>" for each environment entry
 //   cwd               "cwd <path>"
 //   ns                "ns <type> <link>" for user, pid, mnt, net, ipc, uts, cgroup
+//   cgroup            "cgroup <line>" for each line of /proc/self/cgroup
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -303,6 +304,17 @@ int main(int argc, char** argv) {
       ssize_t n = readlink(path, target, sizeof(target) - 1);
       target[n < 0 ? 0 : n] = '\0';
       printf("ns %s %s\n", types[i], n < 0 ? probe_errno_name(errno) : target);
+    }
+    return 0;
+  }
+  if (strcmp(cmd, "cgroup") == 0) {
+    long n = probe_read_file("/proc/self/cgroup", buf, sizeof(buf));
+    if (n < 0) {
+      probe_result("cgroup", n, (int)-n);
+      return 1;
+    }
+    for (char* line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+      printf("cgroup %s\n", line);
     }
     return 0;
   }

@@ -9,6 +9,7 @@
 //             kernel without IA32 emulation.
 //   burst N - N denied keyctl calls; prints how many failed with EPERM.
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/keyctl.h>
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -149,6 +151,22 @@ static long do_socketpair(unsigned long domain) {
     close(fds[0]);
     close(fds[1]);
   }
+  return ret;
+}
+
+static long do_connect_abstract(const char* name) {
+  int fd = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  size_t length = strlen(name);
+  if (length > sizeof(addr.sun_path) - 1) length = sizeof(addr.sun_path) - 1;
+  memcpy(addr.sun_path + 1, name, length);  // sun_path[0] == 0: abstract
+  long ret = syscall(SYS_connect, fd, &addr, offsetof(struct sockaddr_un, sun_path) + 1 + length);
+  int saved = errno;
+  close(fd);
+  errno = saved;
   return ret;
 }
 
@@ -302,6 +320,12 @@ static int run_check(const char* check, const char* arg) {
     ret = syscall(SYS_prctl, 35 /* PR_SET_MM */, 0, 0, 0, 0);
   } else if (IS("prctl_set_name")) {
     ret = syscall(SYS_prctl, 15 /* PR_SET_NAME */, "probe", 0, 0, 0);
+  } else if (strncmp(check, "kill_pid=", 9) == 0) {
+    // A pid number taken from the host: another pid namespace, so it must not be reachable.
+    ret = syscall(SYS_kill, atoi(check + 9), 0);
+  } else if (strncmp(check, "connect_abstract=", 17) == 0) {
+    // An abstract-namespace Unix socket the host listens on: scoped to the network namespace.
+    ret = do_connect_abstract(check + 17);
   } else if (IS("x32")) {
     ret = syscall(__NR_getpid | 0x40000000);
   } else if (IS("int80")) {
