@@ -35,5 +35,15 @@ TEST(Environment, MinimalProfileEnvironmentAndWorkdir) {
   EXPECT_EQ(cwd.Line("cwd"), "cwd /") << cwd.Describe();
 }
 
+TEST(Environment, StdioPassesThrough) {
+  RunOptions options;
+  options.stdin_data = "line one\nline two\n";
+  options.args = {"--", "/bin/sh", "-c", "cat; echo to-stderr >&2"};
+  RunResult r = CordonRunner::Run(options);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.out, "line one\nline two\n");
+  EXPECT_EQ(r.err, "to-stderr\n");
+}
+
 }  // namespace
 }  // namespace cordon::integration

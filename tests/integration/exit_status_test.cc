@@ -64,6 +64,14 @@ TEST(ExitStatus, DynamicProgramUnderMinimalFailsAtExecWithAdvice) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST(ExitStatus, ReservedMountDestinationIs125) {
+  RunResult r = RunCordon({"--ro-bind", "/usr:/proc", "--", CordonRunner::Probe("sandbox_probe"),
+                           "exit", "0"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "/proc")) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "reserved")) << r.err;
+}
+
 TEST(ExitStatus, UnknownOptionIs125) {
   RunResult r = RunCordon({"--no-such-flag", "--", "/bin/true"});
   EXPECT_EQ(r.exit_status, 125) << r.Describe();

@@ -1,5 +1,6 @@
 // A small init is pid 1 in the sandbox and reaps orphans; SIGKILL of the launcher leaves no
 // sandboxed process behind; termination signals reach the program.
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -32,6 +33,32 @@ TEST(Init, InitReapsOrphans) {
   RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "orphans", "8"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("orphans"), "orphans count=8 zombies=0") << r.out;
+  ExpectNoLeftovers(r);
+}
+
+// Processes named `comm` anywhere on the host.
+std::vector<pid_t> HostProcessesNamed(const std::string& comm) {
+  std::vector<pid_t> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (struct dirent* entry = readdir(proc)) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    std::string name = ReadFile(std::string("/proc/") + entry->d_name + "/comm");
+    if (name == comm + "\n") found.push_back(static_cast<pid_t>(std::stol(entry->d_name)));
+  }
+  closedir(proc);
+  return found;
+}
+
+TEST(Init, BackgroundProcessesDieWithTheProgram) {
+  // A daemon that left the program's session must not outlive the sandbox.
+  const std::string name = "cdmn-" + std::to_string(getpid());
+  const absl::Time start = absl::Now();
+  RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "daemon", name});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_FALSE(r.Field("daemon", "pid").empty()) << r.out;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30)) << "cordon waited for the daemon";
+  EXPECT_THAT(HostProcessesNamed(name), ::testing::IsEmpty());
   ExpectNoLeftovers(r);
 }
 

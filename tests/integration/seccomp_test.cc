@@ -115,6 +115,21 @@ TEST_P(DeniedSyscallsTest, EachFailsWithEpermAndIsRecorded) {
 INSTANTIATE_TEST_SUITE_P(DynamicAndStatic, DeniedSyscallsTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Static" : "Dynamic"; });
 
+TEST(Seccomp, DescendantsAreFilteredAndRecordedToo) {
+  // /bin/sh (exec'd by cordon) forks and execs the probe: the filter and the launcher's
+  // listener follow it.
+  const std::string dir = CordonRunner::Probe("").substr(0, CordonRunner::Probe("").rfind('/'));
+  RunResult r = RunCordon({"--ro-bind", dir + ":/probes", "--", "/bin/sh", "-c",
+                           "/probes/syscall_probe keyctl; echo sh-survived"});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Line("keyctl"), "keyctl ret=-1 errno=EPERM");
+  EXPECT_TRUE(absl::StrContains(r.out, "sh-survived"));
+  std::vector<const audit::JsonValue*> violations = ViolationsFor(r, "keyctl");
+  ASSERT_EQ(violations.size(), 1u) << r.Describe();
+  EXPECT_EQ(StringField(*violations[0], "action"), "eperm");
+  ExpectNoLeftovers(r);
+}
+
 TEST(Seccomp, Clone3IsEnosysWithoutRecordAndPlainCloneWorks) {
   RunResult r = RunCordon({"--", CordonRunner::Probe("syscall_probe"), "clone3_newnet",
                            "clone3_plain", "clone_plain"});

@@ -13,6 +13,8 @@
 //   tty               open /dev/tty, and TIOCGPGRP on fds 0..2
 //   pid               "pid <getpid> ppid <getppid> sid <getsid>"
 //   orphans N         makes N orphaned grandchildren that exit, then reports zombies seen
+//   daemon NAME       forks a child that renames itself NAME, leaves the session and blocks
+//                     (at most 60 s); the probe exits 0 once the child is named
 //   exit N            exits with status N
 //   signal N          raises signal N (default action)
 //   pause             waits forever (blocking, no CPU), bounded at 120 s
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -321,6 +324,31 @@ int main(int argc, char** argv) {
   if (strcmp(cmd, "cwd") == 0) {
     char path[4096] = "";
     printf("cwd %s\n", getcwd(path, sizeof(path)) != NULL ? path : "?");
+    return 0;
+  }
+  if (strcmp(cmd, "daemon") == 0 && argc > 2) {
+    int ready[2];
+    if (pipe(ready) != 0) return 1;
+    pid_t child = fork();
+    if (child < 0) {
+      probe_result("fork", -1, errno);
+      return 1;
+    }
+    if (child == 0) {
+      close(ready[0]);
+      setsid();
+      prctl(PR_SET_NAME, argv[2], 0, 0, 0);
+      close(ready[1]);
+      struct timespec remaining = {60, 0};
+      while (nanosleep(&remaining, &remaining) != 0 && errno == EINTR) {
+      }
+      _exit(0);
+    }
+    close(ready[1]);
+    char c;
+    while (read(ready[0], &c, 1) > 0) {
+    }
+    printf("daemon pid=%d\n", (int)child);
     return 0;
   }
   if (strcmp(cmd, "exit") == 0) return argc > 2 ? atoi(argv[2]) : 0;
