@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
+#include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
 
 namespace cordon::integration {
@@ -70,6 +71,33 @@ TEST(ExitStatus, ReservedMountDestinationIs125) {
   EXPECT_EQ(r.exit_status, 125) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, "/proc")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "reserved")) << r.err;
+}
+
+TEST(ExitStatus, UnwritableAuditLogIs125BeforeAnythingRuns) {
+  RunOptions options;
+  options.audit = false;
+  options.args = {"--audit-log", "/nonexistent-cordon-dir/audit.jsonl", "--",
+                  CordonRunner::Probe("sandbox_probe"), "hostname"};
+  RunResult r = CordonRunner::Run(options);
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "/nonexistent-cordon-dir/audit.jsonl")) << r.err;
+  EXPECT_EQ(r.out, "") << "the program ran without its audit log";
+}
+
+TEST(ExitStatus, NonExecutableProgramsAre125) {
+  TempDir dir;
+  std::string plain = dir.Copy(CordonRunner::Probe("sandbox_probe", true), "plain", 0644);
+  RunResult r = RunCordon({"--profile", "minimal", "--", plain, "exit", "0"});
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "not an executable")) << r.err;
+  RunResult directory = RunCordon({"--profile", "minimal", "--", dir.path()});
+  EXPECT_EQ(directory.exit_status, 125) << directory.Describe();
+  // Executable by root only: the sandbox's unprivileged uid may not run it.
+  std::string root_only = dir.Copy(CordonRunner::Probe("sandbox_probe", true), "root-only", 0700);
+  RunResult denied = RunCordon({"--profile", "minimal", "--", root_only, "exit", "0"});
+  EXPECT_EQ(denied.exit_status, 125) << denied.Describe();
+  EXPECT_TRUE(absl::StrContains(denied.err, "step 'execute the program'")) << denied.err;
+  EXPECT_TRUE(absl::StrContains(denied.err, "errno 13")) << denied.err;
 }
 
 TEST(ExitStatus, UnknownOptionIs125) {

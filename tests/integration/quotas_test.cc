@@ -113,6 +113,22 @@ TEST_F(CpuTimeTest, ObservedCpuTimeIsAtLeastTheLimit) {
   }
 }
 
+TEST(Quotas, SpinIgnoringSigxcpuIsKilledAtTheHardLimit) {
+  RunResult r = RunBomb({"--profile", "minimal", "--cpu-time", "1", "--",
+                         CordonRunner::Probe("quota_bomb", true), "stubborn_spin", "25"},
+                        absl::Seconds(40));
+  ASSERT_FALSE(r.timed_out) << r.Describe();
+  EXPECT_EQ(r.exit_status, 124) << r.Describe();
+  EXPECT_EQ(r.Line("spin"), "") << "the spin ran to its end";
+  const audit::JsonValue* exit = r.Record("plugin.exit");
+  ASSERT_NE(exit, nullptr);
+  EXPECT_EQ(IntField(*exit, "signal"), SIGKILL);
+  const audit::JsonValue* q = Quota(r, "cpu_time");
+  ASSERT_NE(q, nullptr) << r.Describe();
+  EXPECT_EQ(StringField(*q, "action"), "killed");
+  ExpectNoLeftovers(r);
+}
+
 TEST(Quotas, WallTimeWatchdogKillsASleeper) {
   const absl::Time start = absl::Now();
   RunResult r = RunBomb({"--wall-time", "500ms", "--", CordonRunner::Probe("quota_bomb"),

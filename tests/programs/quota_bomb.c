@@ -4,6 +4,7 @@
 //                     "forks made=N errno=E" when fork fails or MAX is reached
 //   memory MAX_MB     allocate and touch 1 MiB chunks up to MAX_MB; prints progress
 //   spin MAX_S        burn CPU for at most MAX_S seconds of wall time
+//   stubborn_spin MAX_S  the same with SIGXCPU ignored (only the hard limit's SIGKILL stops it)
 //   sleep MAX_S       block for MAX_S seconds without CPU
 //   fill PATH MAX_MB  append 1 MiB chunks to PATH until an error or MAX_MB; prints
 //                     "fill bytes=N errno=E"
@@ -143,6 +144,10 @@ int main(int argc, char** argv) {
   if (strcmp(kind, "forks") == 0) return forks(atol(argv[2]));
   if (strcmp(kind, "memory") == 0) return memory(atol(argv[2]));
   if (strcmp(kind, "spin") == 0) return spin(atol(argv[2]));
+  if (strcmp(kind, "stubborn_spin") == 0) {
+    signal(SIGXCPU, SIG_IGN);
+    return spin(atol(argv[2]));
+  }
   if (strcmp(kind, "sleep") == 0) {
     printf("sleeping\n");
     struct timespec remaining = {atol(argv[2]), 0};
