@@ -80,8 +80,8 @@ TEST(AuditRecords, StartAndExitFields) {
 }
 
 TEST(AuditRecords, ExitRecordForSignalAndCpuAndWallTime) {
-  RunResult r = RunCordon({"--profile", "minimal", "--",
-                           CordonRunner::Probe("quota_bomb", true), "spin", "1"});
+  RunResult r = RunCordon(
+      {"--profile", "minimal", "--", CordonRunner::Probe("quota_bomb", true), "spin", "1"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   const audit::JsonValue* exit = r.Record("plugin.exit");
   ASSERT_NE(exit, nullptr);
@@ -93,8 +93,8 @@ TEST(AuditRecords, ExitRecordForSignalAndCpuAndWallTime) {
   EXPECT_GE(IntField(*exit, "cpu_ms"), std::stoll(probe_cpu)) << r.audit_text;
   EXPECT_GE(IntField(*exit, "wall_ms"), 1000) << r.audit_text;
 
-  RunResult killed = RunCordon({"--profile", "minimal", "--",
-                                CordonRunner::Probe("sandbox_probe", true), "signal", "6"});
+  RunResult killed = RunCordon(
+      {"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true), "signal", "6"});
   const audit::JsonValue* signal_exit = killed.Record("plugin.exit");
   ASSERT_NE(signal_exit, nullptr);
   EXPECT_EQ(IntField(*signal_exit, "signal"), 6);
@@ -124,8 +124,8 @@ TEST(AuditRecords, SeccompViolationFields) {
 }
 
 TEST(AuditRecords, QuotaViolationFields) {
-  RunResult r = RunCordon({"--wall-time", "300ms", "--", CordonRunner::Probe("quota_bomb"),
-                           "sleep", "20"});
+  RunResult r =
+      RunCordon({"--wall-time", "300ms", "--", CordonRunner::Probe("quota_bomb"), "sleep", "20"});
   ASSERT_EQ(r.exit_status, 124) << r.Describe();
   ExpectEnvelope(r);
   const audit::JsonValue* q = r.Record("quota.violation");
@@ -143,8 +143,8 @@ TEST(AuditRecords, QuotaViolationFields) {
 
 TEST(AuditRecords, SetupFailureAfterStartIsClosedByAnExitRecord) {
   // The exec step fails after plugin.start was written (a dynamic program under minimal).
-  RunResult r = RunCordon(
-      {"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
+  RunResult r =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
   ASSERT_EQ(r.exit_status, 125) << r.Describe();
   ASSERT_NE(r.Record("plugin.start"), nullptr) << r.Describe();
   ExpectNoLeftovers(r);

@@ -222,7 +222,9 @@ bool CordonRunner::WaitForLine(const RunningCordon& running, const std::string& 
   const absl::Time deadline = absl::Now() + timeout;
   std::string pending;
   for (;;) {
-    struct pollfd poll_fd {running.out_fd, POLLIN, 0};
+    struct pollfd poll_fd {
+      running.out_fd, POLLIN, 0
+    };
     int ready = poll(&poll_fd, 1, PollMs(deadline));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) return false;
@@ -255,8 +257,7 @@ void CordonRunner::Finish(RunningCordon* running) {
   running->audit_dir.clear();
 }
 
-std::vector<audit::JsonValue> CordonRunner::ReadAudit(const std::string& path,
-                                                      std::string* error) {
+std::vector<audit::JsonValue> CordonRunner::ReadAudit(const std::string& path, std::string* error) {
   std::vector<audit::JsonValue> records;
   std::string text = ReadWholeFile(path);
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
@@ -318,8 +319,8 @@ pid_t RunResult::HostPid() const {
 std::string RunResult::Describe() const {
   return absl::StrCat("exit_status=", exit_status, " term_signal=", term_signal,
                       " timed_out=", timed_out, "\n--- stdout ---\n", out.substr(0, 4000),
-                      "\n--- stderr ---\n", err.substr(0, 4000), "\n--- audit (",
-                      audit.size(), " records) ---\n", audit_text.substr(0, 3000));
+                      "\n--- stderr ---\n", err.substr(0, 4000), "\n--- audit (", audit.size(),
+                      " records) ---\n", audit_text.substr(0, 3000));
 }
 
 std::string StringField(const audit::JsonValue& record, const std::string& key) {
@@ -343,7 +344,9 @@ bool ProcessGone(pid_t pid) { return pid > 0 && kill(pid, 0) != 0 && errno == ES
 bool WaitProcessGone(pid_t pid, absl::Duration timeout) {
   int fd = PidfdOpen(pid);
   if (fd < 0) return errno == ESRCH;
-  struct pollfd poll_fd {fd, POLLIN, 0};
+  struct pollfd poll_fd {
+    fd, POLLIN, 0
+  };
   const absl::Time deadline = absl::Now() + timeout;
   int ready;
   do {

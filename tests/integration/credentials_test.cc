@@ -22,7 +22,8 @@ std::string ReadFile(const std::string& path) {
 std::string StatusIds(const std::string& status, const std::string& key) {
   size_t at = status.find("\n" + key + ":");
   if (at == std::string::npos) return "";
-  std::string line = status.substr(at + key.size() + 2, status.find('\n', at + 1) - at - key.size() - 2);
+  std::string line =
+      status.substr(at + key.size() + 2, status.find('\n', at + 1) - at - key.size() - 2);
   return absl::StrReplaceAll(line, {{"\t", " "}}).substr(1);
 }
 
@@ -100,10 +101,11 @@ TEST(HostUid, ConfigurableInProfile) {
   std::string profile = ReadFile(CordonRunner::ProfilePath("default"));
   const std::string user_line = "user { sandbox_uid: 1000 sandbox_gid: 1000 }";
   ASSERT_TRUE(absl::StrContains(profile, user_line)) << "default profile changed; update test";
-  profile = absl::StrReplaceAll(
-      profile, {{user_line, "user { sandbox_uid: 1000 sandbox_gid: 1000 host_uid: 23456 "
-                            "host_gid: 23456 }"},
-                {"name: \"default\"", "name: \"uid23456\""}});
+  profile =
+      absl::StrReplaceAll(profile, {{user_line,
+                                     "user { sandbox_uid: 1000 sandbox_gid: 1000 host_uid: 23456 "
+                                     "host_gid: 23456 }"},
+                                    {"name: \"default\"", "name: \"uid23456\""}});
   std::string path = dir.Write("uid23456.textproto", profile);
   ASSERT_FALSE(path.empty());
   ExpectHostIds({"--profile", path}, "23456");

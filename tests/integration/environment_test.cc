@@ -26,12 +26,12 @@ TEST(Environment, CleanProfileEnvironmentPlusFlags) {
 }
 
 TEST(Environment, MinimalProfileEnvironmentAndWorkdir) {
-  RunResult r = RunCordon({"--profile", "minimal", "--",
-                           CordonRunner::Probe("sandbox_probe", true), "env"});
+  RunResult r =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true), "env"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_THAT(r.Lines("env "), UnorderedElementsAre("env HOME=/tmp"));
-  RunResult cwd = RunCordon({"--profile", "minimal", "--",
-                             CordonRunner::Probe("sandbox_probe", true), "cwd"});
+  RunResult cwd =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true), "cwd"});
   EXPECT_EQ(cwd.Line("cwd"), "cwd /") << cwd.Describe();
 }
 

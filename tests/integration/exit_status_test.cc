@@ -24,9 +24,9 @@ TEST(ExitStatus, ProgramsOwnStatus) {
 
 TEST(ExitStatus, SignalIs128PlusN) {
   for (int sig : {SIGTERM, SIGSEGV, SIGABRT, SIGUSR1}) {
-    RunResult r = RunCordon({"--profile", "minimal", "--",
-                             CordonRunner::Probe("sandbox_probe", true), "signal",
-                             std::to_string(sig)});
+    RunResult r =
+        RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true),
+                   "signal", std::to_string(sig)});
     EXPECT_EQ(r.exit_status, 128 + sig) << r.Describe();
     const audit::JsonValue* exit = r.Record("plugin.exit");
     ASSERT_NE(exit, nullptr);
@@ -55,8 +55,8 @@ TEST(ExitStatus, MissingProgramIs125) {
 }
 
 TEST(ExitStatus, DynamicProgramUnderMinimalFailsAtExecWithAdvice) {
-  RunResult r = RunCordon(
-      {"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
+  RunResult r =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
   EXPECT_EQ(r.exit_status, 125) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, "step 'execute the program'")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "errno 2")) << r.err;
@@ -66,8 +66,8 @@ TEST(ExitStatus, DynamicProgramUnderMinimalFailsAtExecWithAdvice) {
 }
 
 TEST(ExitStatus, ReservedMountDestinationIs125) {
-  RunResult r = RunCordon({"--ro-bind", "/usr:/proc", "--", CordonRunner::Probe("sandbox_probe"),
-                           "exit", "0"});
+  RunResult r = RunCordon(
+      {"--ro-bind", "/usr:/proc", "--", CordonRunner::Probe("sandbox_probe"), "exit", "0"});
   EXPECT_EQ(r.exit_status, 125) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, "/proc")) << r.err;
   EXPECT_TRUE(absl::StrContains(r.err, "reserved")) << r.err;
@@ -107,12 +107,19 @@ TEST(ExitStatus, UnknownOptionIs125) {
 }
 
 // Every flag the CLI accepts, with a valid value.
-const std::vector<std::vector<std::string>> kFlags = {
-    {"--profile", "default"}, {"--audit-log", "/dev/null"}, {"--ro-bind", "/usr/share:/share"},
-    {"--bind", "/tmp:/hosttmp"}, {"--env", "A=B"}, {"--memory", "256M"},
-    {"--pids", "32"}, {"--cpu-time", "5"}, {"--cpu-rate", "50"},
-    {"--wall-time", "20s"}, {"--open-files", "64"}, {"--file-size", "1M"},
-    {"--tmp-size", "8M"}};
+const std::vector<std::vector<std::string>> kFlags = {{"--profile", "default"},
+                                                      {"--audit-log", "/dev/null"},
+                                                      {"--ro-bind", "/usr/share:/share"},
+                                                      {"--bind", "/tmp:/hosttmp"},
+                                                      {"--env", "A=B"},
+                                                      {"--memory", "256M"},
+                                                      {"--pids", "32"},
+                                                      {"--cpu-time", "5"},
+                                                      {"--cpu-rate", "50"},
+                                                      {"--wall-time", "20s"},
+                                                      {"--open-files", "64"},
+                                                      {"--file-size", "1M"},
+                                                      {"--tmp-size", "8M"}};
 
 TEST(ExitStatus, HelpDescribesEveryFlag) {
   RunOptions options;

@@ -54,9 +54,8 @@ TEST_P(FdsTest, OnlyStandardFdsReachTheProgram) {
 }
 
 TEST_P(FdsTest, LeakedFdsCannotBeOpenedThroughProc) {
-  RunResult r = CordonRunner::Run(
-      Options({"open", "/proc/self/fd/3", "/proc/self/fd/5", "/proc/self/fd/63",
-               "/proc/self/fd/1000", "/dev/fd/5"}));
+  RunResult r = CordonRunner::Run(Options({"open", "/proc/self/fd/3", "/proc/self/fd/5",
+                                           "/proc/self/fd/63", "/proc/self/fd/1000", "/dev/fd/5"}));
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_FALSE(absl::StrContains(r.out, "LEAKED-FD-SECRET")) << r.out;
   for (const std::string fd : {"3", "5", "63", "1000"}) {

@@ -51,8 +51,8 @@ std::set<std::string> DefaultBinds() {
   std::set<std::string> binds;
   for (const char* path :
        {"/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc/ld.so.cache",
-        "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/nsswitch.conf", "/etc/passwd",
-        "/etc/group", "/etc/localtime", "/etc/alternatives"}) {
+        "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/nsswitch.conf", "/etc/passwd", "/etc/group",
+        "/etc/localtime", "/etc/alternatives"}) {
     if (Exists(path)) binds.insert(path);
   }
   return binds;
@@ -60,8 +60,8 @@ std::set<std::string> DefaultBinds() {
 
 const std::set<std::string> kProcMounts = {"/proc",     "/proc/sys", "/proc/irq",
                                            "/proc/bus", "/proc/fs",  "/proc/acpi"};
-const std::set<std::string> kDevMounts = {"/dev", "/dev/null", "/dev/zero", "/dev/full",
-                                          "/dev/random", "/dev/urandom"};
+const std::set<std::string> kDevMounts = {"/dev",      "/dev/null",   "/dev/zero",
+                                          "/dev/full", "/dev/random", "/dev/urandom"};
 
 TEST(Mounts, DefaultProfileShowsOnlyItsMountsReadOnlyNosuidNodev) {
   RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "mounts"});
@@ -117,10 +117,9 @@ TEST(Mounts, MinimalProfileMountsNothingOfTheHost) {
 }
 
 TEST(Mounts, WritesToReadOnlyMountsFailWithErofs) {
-  RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "write",
-                           "/usr/cordon-probe", "/bin/cordon-probe", "/etc/passwd",
-                           "/cordon-probe", "/dev/cordon-probe", "/proc/sys/kernel/hostname",
-                           "/tmp/cordon-probe"});
+  RunResult r = RunCordon({"--", CordonRunner::Probe("sandbox_probe"), "write", "/usr/cordon-probe",
+                           "/bin/cordon-probe", "/etc/passwd", "/cordon-probe", "/dev/cordon-probe",
+                           "/proc/sys/kernel/hostname", "/tmp/cordon-probe"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("write /usr/cordon-probe"), "write /usr/cordon-probe ret=-1 errno=EROFS");
   EXPECT_EQ(r.Line("write /bin/cordon-probe"), "write /bin/cordon-probe ret=-1 errno=EROFS");
@@ -138,16 +137,15 @@ TEST(Mounts, WritesToReadOnlyMountsFailWithErofs) {
 }
 
 TEST(Mounts, MinimalDevContainsOnlyHarmlessDevices) {
-  RunResult r = RunCordon({"--profile", "minimal", "--",
-                           CordonRunner::Probe("sandbox_probe", true), "dev"});
+  RunResult r =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true), "dev"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_THAT(r.Lines("dev "),
-              UnorderedElementsAre("dev null", "dev zero", "dev full", "dev random",
-                                   "dev urandom", "dev fd", "dev stdin", "dev stdout",
-                                   "dev stderr"));
-  RunResult open = RunCordon({"--profile", "minimal", "--",
-                              CordonRunner::Probe("sandbox_probe", true), "open", "/dev/zero",
-                              "/dev/urandom", "/dev/tty", "/dev/mem", "/dev/vda"});
+              UnorderedElementsAre("dev null", "dev zero", "dev full", "dev random", "dev urandom",
+                                   "dev fd", "dev stdin", "dev stdout", "dev stderr"));
+  RunResult open =
+      RunCordon({"--profile", "minimal", "--", CordonRunner::Probe("sandbox_probe", true), "open",
+                 "/dev/zero", "/dev/urandom", "/dev/tty", "/dev/mem", "/dev/vda"});
   EXPECT_EQ(open.Line("open /dev/zero"), "open /dev/zero ret=0 errno=0");
   EXPECT_EQ(open.Line("open /dev/urandom"), "open /dev/urandom ret=0 errno=0");
   EXPECT_EQ(open.Line("open /dev/tty"), "open /dev/tty ret=-1 errno=ENOENT");
@@ -205,7 +203,7 @@ TEST_F(HostSecretTest, RoBindShowsFileReadOnlyAndBindIsWritable) {
   // World-writable on the host, so only the read-only bind can refuse the writes below.
   ASSERT_EQ(chmod(dir_.path().c_str(), 0777), 0);
   ASSERT_EQ(chmod(secret_.c_str(), 0666), 0);
-  RunResult r = RunCordon({"--ro-bind", dir_.path() + ":/data", "--", 
+  RunResult r = RunCordon({"--ro-bind", dir_.path() + ":/data", "--",
                            CordonRunner::Probe("sandbox_probe"), "open", "/data/secret.txt"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("open /data/secret.txt"), "open /data/secret.txt ret=0 errno=0");
@@ -214,11 +212,11 @@ TEST_F(HostSecretTest, RoBindShowsFileReadOnlyAndBindIsWritable) {
                            CordonRunner::Probe("sandbox_probe"), "write", "/data/new"});
   EXPECT_EQ(w.Line("write /data/new"), "write /data/new ret=-1 errno=EROFS") << w.Describe();
   EXPECT_FALSE(Exists(dir_.File("new")));
-  RunResult existing = RunCordon({"--ro-bind", dir_.path() + ":/data", "--",
-                                  CordonRunner::Probe("sandbox_probe"), "write",
-                                  "/data/secret.txt"});
-  EXPECT_EQ(existing.Line("write /data/secret.txt"),
-            "write /data/secret.txt ret=-1 errno=EROFS") << existing.Describe();
+  RunResult existing =
+      RunCordon({"--ro-bind", dir_.path() + ":/data", "--", CordonRunner::Probe("sandbox_probe"),
+                 "write", "/data/secret.txt"});
+  EXPECT_EQ(existing.Line("write /data/secret.txt"), "write /data/secret.txt ret=-1 errno=EROFS")
+      << existing.Describe();
 
   RunResult rw = RunCordon({"--bind", dir_.path() + ":/data", "--",
                             CordonRunner::Probe("sandbox_probe"), "write", "/data/new"});

@@ -54,8 +54,8 @@ TEST_P(NamespacesTest, EveryNamespaceDiffersFromTheHost) {
     ASSERT_FALSE(inside.empty()) << r.Describe();
     std::string link = inside.substr(inside.rfind(' ') + 1);
     EXPECT_TRUE(absl::StartsWith(link, type + ":[")) << inside;
-    EXPECT_NE(link, HostNamespace(type)) << "the program shares the host's " << type
-                                         << " namespace";
+    EXPECT_NE(link, HostNamespace(type))
+        << "the program shares the host's " << type << " namespace";
   }
   ExpectNoLeftovers(r);
 }
@@ -66,7 +66,8 @@ TEST_P(NamespacesTest, SeesOnlyItsOwnProcesses) {
   // The sandbox init (pid 1) and the probe (pid 2); the host has hundreds.
   EXPECT_EQ(r.Field("procs", "count"), "2") << r.Describe();
   std::set<std::string> pids;
-  for (const std::string& line : r.Lines("proc ")) pids.insert(line.substr(5, line.find(' ', 5) - 5));
+  for (const std::string& line : r.Lines("proc "))
+    pids.insert(line.substr(5, line.find(' ', 5) - 5));
   EXPECT_THAT(pids, UnorderedElementsAre("1", "2"));
   EXPECT_EQ(r.Lines("proc 2 ").size(), 1u);
   EXPECT_TRUE(absl::StrContains(r.Lines("proc 2 ").front(), "sandbox_probe")) << r.out;
@@ -116,7 +117,8 @@ TEST_P(NamespacesTest, HostProcessesAndAbstractSocketsAreUnreachable) {
   struct sockaddr_un addr {};
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path + 1, name.data(), name.size());
-  socklen_t length = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + name.size());
+  socklen_t length =
+      static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + name.size());
   ASSERT_EQ(bind(listener, reinterpret_cast<struct sockaddr*>(&addr), length), 0);
   ASSERT_EQ(listen(listener, 8), 0);
 
@@ -137,8 +139,7 @@ TEST_P(NamespacesTest, HostProcessesAndAbstractSocketsAreUnreachable) {
   EXPECT_EQ(r.Line("kill_pid=" + std::to_string(getppid())),
             "kill_pid=" + std::to_string(getppid()) + " ret=-1 errno=ESRCH");
   EXPECT_EQ(r.Line("connect_abstract=" + name),
-            "connect_abstract=" + name + " ret=-1 errno=" +
-                (GetParam() ? "EPERM" : "ECONNREFUSED"))
+            "connect_abstract=" + name + " ret=-1 errno=" + (GetParam() ? "EPERM" : "ECONNREFUSED"))
       << r.out;
 }
 

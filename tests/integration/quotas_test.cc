@@ -28,8 +28,7 @@ const audit::JsonValue* Quota(const RunResult& r, const std::string& name) {
 }
 
 TEST(Quotas, ForkBombStopsAtPidsQuota) {
-  RunResult r = RunBomb({"--pids", "16", "--", CordonRunner::Probe("quota_bomb"), "forks",
-                         "2000"});
+  RunResult r = RunBomb({"--pids", "16", "--", CordonRunner::Probe("quota_bomb"), "forks", "2000"});
   ASSERT_FALSE(r.timed_out) << r.Describe();
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   // 16 tasks: the init, the bomb and at most 14 children.
@@ -46,8 +45,8 @@ TEST(Quotas, ForkBombStopsAtPidsQuota) {
 }
 
 TEST(Quotas, MemoryBombIsOomKilled) {
-  RunResult r = RunBomb({"--memory", "64M", "--", CordonRunner::Probe("quota_bomb"), "memory",
-                         "1024"});
+  RunResult r =
+      RunBomb({"--memory", "64M", "--", CordonRunner::Probe("quota_bomb"), "memory", "1024"});
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: memory"))
@@ -85,8 +84,7 @@ TEST_F(CpuTimeTest, SpinGetsSigxcpuAndIsRecorded) {
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_EQ(r.Line("spin"), "") << "the spin ran to its end";
-  EXPECT_TRUE(
-      absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: cpu_time"))
+  EXPECT_TRUE(absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: cpu_time"))
       << r.err;
   const audit::JsonValue* q = Quota(r, "cpu_time");
   ASSERT_NE(q, nullptr) << r.Describe();
@@ -131,15 +129,14 @@ TEST(Quotas, SpinIgnoringSigxcpuIsKilledAtTheHardLimit) {
 
 TEST(Quotas, WallTimeWatchdogKillsASleeper) {
   const absl::Time start = absl::Now();
-  RunResult r = RunBomb({"--wall-time", "500ms", "--", CordonRunner::Probe("quota_bomb"),
-                         "sleep", "20"});
+  RunResult r =
+      RunBomb({"--wall-time", "500ms", "--", CordonRunner::Probe("quota_bomb"), "sleep", "20"});
   const absl::Duration took = absl::Now() - start;
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_LT(took, absl::Seconds(10));
   EXPECT_EQ(r.Line("slept"), "");
-  EXPECT_TRUE(
-      absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: wall_time"))
+  EXPECT_TRUE(absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: wall_time"))
       << r.err;
   const audit::JsonValue* q = Quota(r, "wall_time");
   ASSERT_NE(q, nullptr) << r.Describe();
@@ -154,8 +151,8 @@ TEST(Quotas, WallTimeWatchdogKillsASleeper) {
 
 TEST(Quotas, TmpfsFillStopsAtItsSizeWithEnospc) {
   const std::string name = "/tmp/cordon-integ-fill-" + std::to_string(getpid());
-  RunResult r = RunBomb({"--tmp-size", "8M", "--", CordonRunner::Probe("quota_bomb"), "fill",
-                         name, "256"});
+  RunResult r =
+      RunBomb({"--tmp-size", "8M", "--", CordonRunner::Probe("quota_bomb"), "fill", name, "256"});
   ASSERT_FALSE(r.timed_out) << r.Describe();
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Field("fill", "errno"), "ENOSPC") << r.out;
@@ -170,13 +167,12 @@ TEST(Quotas, TmpfsFillStopsAtItsSizeWithEnospc) {
 }
 
 TEST(Quotas, OversizedFileGetsSigxfsz) {
-  RunResult r = RunBomb({"--file-size", "1M", "--", CordonRunner::Probe("quota_bomb"),
-                         "bigfile", "/tmp/big", "4194304"});
+  RunResult r = RunBomb({"--file-size", "1M", "--", CordonRunner::Probe("quota_bomb"), "bigfile",
+                         "/tmp/big", "4194304"});
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_EQ(r.Line("bigfile"), "") << "the write loop finished: " << r.out;
-  EXPECT_TRUE(
-      absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: file_size"))
+  EXPECT_TRUE(absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: file_size"))
       << r.err;
   const audit::JsonValue* q = Quota(r, "file_size");
   ASSERT_NE(q, nullptr) << r.Describe();

@@ -59,24 +59,23 @@ class RootlessTest : public ::testing::Test {
   }
 
   static TempDir* dir_;
-  static std::string cordon_, default_profile_, minimal_profile_, sandbox_probe_,
-      static_probe_, syscall_probe_, bomb_, secret_;
+  static std::string cordon_, default_profile_, minimal_profile_, sandbox_probe_, static_probe_,
+      syscall_probe_, bomb_, secret_;
 };
 
 TempDir* RootlessTest::dir_ = nullptr;
-std::string RootlessTest::cordon_, RootlessTest::default_profile_,
-    RootlessTest::minimal_profile_, RootlessTest::sandbox_probe_, RootlessTest::static_probe_,
-    RootlessTest::syscall_probe_, RootlessTest::bomb_, RootlessTest::secret_;
+std::string RootlessTest::cordon_, RootlessTest::default_profile_, RootlessTest::minimal_profile_,
+    RootlessTest::sandbox_probe_, RootlessTest::static_probe_, RootlessTest::syscall_probe_,
+    RootlessTest::bomb_, RootlessTest::secret_;
 
-#define SKIP_ON_LISTENER_BUG(r)                                                              \
-  if (ListenerBug(r)) {                                                                      \
-    GTEST_SKIP() << "BUG: rootless cordon run fails at 'taking the seccomp listener' with "  \
-                 << "EPERM: the sandbox init sets PR_SET_DUMPABLE 0 before forking the "     \
-                 << "program, which inherits it, so the unprivileged launcher's "            \
-                 << "pidfd_getfd (PTRACE_MODE_ATTACH_REALCREDS) on the program is refused "  \
-                 << "(launcher/sandbox/sandbox_child.cc RunInit/RunProgram, "                \
-                 << "sandbox_spawner.cc). stderr: "                                          \
-                 << r.err;                                                                   \
+#define SKIP_ON_LISTENER_BUG(r)                                                             \
+  if (ListenerBug(r)) {                                                                     \
+    GTEST_SKIP() << "BUG: rootless cordon run fails at 'taking the seccomp listener' with " \
+                 << "EPERM: the sandbox init sets PR_SET_DUMPABLE 0 before forking the "    \
+                 << "program, which inherits it, so the unprivileged launcher's "           \
+                 << "pidfd_getfd (PTRACE_MODE_ATTACH_REALCREDS) on the program is refused " \
+                 << "(launcher/sandbox/sandbox_child.cc RunInit/RunProgram, "               \
+                 << "sandbox_spawner.cc). stderr: " << r.err;                               \
   }
 
 TEST_F(RootlessTest, StartRecordSaysRootlessWithRlimits) {

@@ -131,8 +131,8 @@ TEST(Seccomp, DescendantsAreFilteredAndRecordedToo) {
 }
 
 TEST(Seccomp, Clone3IsEnosysWithoutRecordAndPlainCloneWorks) {
-  RunResult r = RunCordon({"--", CordonRunner::Probe("syscall_probe"), "clone3_newnet",
-                           "clone3_plain", "clone_plain"});
+  RunResult r = RunCordon(
+      {"--", CordonRunner::Probe("syscall_probe"), "clone3_newnet", "clone3_plain", "clone_plain"});
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("clone3_newnet"), "clone3_newnet ret=-1 errno=ENOSYS");
   EXPECT_EQ(r.Line("clone3_plain"), "clone3_plain ret=-1 errno=ENOSYS");
@@ -201,8 +201,8 @@ TEST(Seccomp, ProfileOnViolationKillKillsAtFirstViolation) {
   profile = absl::StrReplaceAll(profile, {{"on_violation: ERRNO_EPERM", "on_violation: KILL"},
                                           {"name: \"minimal\"", "name: \"minimal-kill\""}});
   std::string path = dir.Write("kill.textproto", profile);
-  RunResult r = RunCordon({"--profile", path, "--", CordonRunner::Probe("syscall_probe", true),
-                           "keyctl", "bpf"});
+  RunResult r = RunCordon(
+      {"--profile", path, "--", CordonRunner::Probe("syscall_probe", true), "keyctl", "bpf"});
   EXPECT_EQ(r.exit_status, 159) << r.Describe();
   EXPECT_EQ(r.Line("keyctl"), "");
   EXPECT_EQ(r.Line("bpf"), "");
@@ -216,7 +216,7 @@ TEST(Seccomp, ProfileOnViolationKillKillsAtFirstViolation) {
 TEST(Seccomp, BurstOfTenThousandViolationsIsFullyRecorded) {
   RunOptions options;
   options.args = {"--profile", "minimal", "--", CordonRunner::Probe("syscall_probe", true),
-                  "burst", "10000"};
+                  "burst",     "10000"};
   options.timeout = absl::Seconds(40);
   RunResult r = CordonRunner::Run(options);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();

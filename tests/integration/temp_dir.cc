@@ -35,8 +35,7 @@ TempDir::~TempDir() {
 
 std::string TempDir::File(const std::string& name) const { return path_ + "/" + name; }
 
-std::string TempDir::Write(const std::string& name, const std::string& content,
-                           mode_t mode) const {
+std::string TempDir::Write(const std::string& name, const std::string& content, mode_t mode) const {
   std::string path = File(name);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return "";

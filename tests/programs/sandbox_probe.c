@@ -208,7 +208,8 @@ static int cmd_write(int argc, char** argv) {
 
 static int cmd_tty(void) {
   int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
-  printf("open /dev/tty ret=%d errno=%s\n", fd < 0 ? -1 : 0, fd < 0 ? probe_errno_name(errno) : "0");
+  printf("open /dev/tty ret=%d errno=%s\n", fd < 0 ? -1 : 0,
+         fd < 0 ? probe_errno_name(errno) : "0");
   if (fd >= 0) close(fd);
   for (int i = 0; i < 3; ++i) {
     pid_t pgrp = 0;

@@ -9,7 +9,6 @@
 //             kernel without IA32 emulation.
 //   burst N - N denied keyctl calls; prints how many failed with EPERM.
 #include <errno.h>
-#include <stddef.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/keyctl.h>
@@ -18,6 +17,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
