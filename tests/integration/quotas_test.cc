@@ -64,6 +64,19 @@ TEST(Quotas, MemoryBombIsOomKilled) {
   ExpectNoLeftovers(r);
 }
 
+// tmpfs pages belong to the writer's memory cgroup: a big /tmp is no way around --memory.
+TEST(Quotas, TmpfsDataCountsAgainstTheMemoryQuota) {
+  RunResult r = RunBomb({"--memory", "16M", "--tmp-size", "64M", "--file-size", "128M", "--",
+                         CordonRunner::Probe("quota_bomb"), "fill", "/tmp/fill", "60"});
+  ASSERT_FALSE(r.timed_out) << r.Describe();
+  EXPECT_EQ(r.exit_status, 124) << r.Describe();
+  EXPECT_EQ(r.Line("fill"), "") << "wrote past the memory quota: " << r.out;
+  const audit::JsonValue* q = Quota(r, "memory");
+  ASSERT_NE(q, nullptr) << r.Describe();
+  EXPECT_EQ(IntField(*q, "limit"), 16 << 20);
+  ExpectNoLeftovers(r);
+}
+
 // One CPU-spin run shared by the tests below (it costs a second or more of CPU).
 class CpuTimeTest : public ::testing::Test {
  protected:
