@@ -141,6 +141,48 @@ TEST(AuditRecords, QuotaViolationFields) {
   EXPECT_TRUE(absl::StrContains(StringField(*exit, "reason"), "wall_time")) << r.audit_text;
 }
 
+TEST(AuditRecords, RunsAppendingToOneLogKeepOneChain) {
+  TempDir dir;
+  const std::string log = dir.File("shared.jsonl");
+  for (int i = 0; i < 3; ++i) {
+    RunOptions options;
+    options.audit = false;
+    options.args = {"--audit-log", log, "--", CordonRunner::Probe("syscall_probe"), "keyctl"};
+    RunResult r = CordonRunner::Run(options);
+    ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  }
+  std::string error;
+  std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(log, &error);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_EQ(records.size(), 9u);
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(IntField(records[i], "seq"), static_cast<int64_t>(i + 1));
+  }
+  absl::StatusOr<audit::VerifyResult> verified =
+      audit::AuditVerifier::Verify({log}, audit::VerifyOptions{});
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok) << verified->problem;
+}
+
+TEST(AuditRecords, SecondLauncherOnALockedLogRefusesToRun) {
+  TempDir dir;
+  const std::string log = dir.File("locked.jsonl");
+  RunOptions first;
+  first.audit = false;
+  first.args = {"--audit-log", log, "--", CordonRunner::Probe("sandbox_probe"), "pause"};
+  absl::StatusOr<RunningCordon> running = CordonRunner::Start(first);
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
+  RunOptions second;
+  second.audit = false;
+  second.args = {"--audit-log", log, "--", CordonRunner::Probe("sandbox_probe"), "hostname"};
+  RunResult r = CordonRunner::Run(second);
+  CordonRunner::Finish(&*running);
+  EXPECT_EQ(r.exit_status, 125) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "locked")) << r.err;
+  EXPECT_EQ(r.out, "") << "the program ran without its audit log";
+}
+
 TEST(AuditRecords, SetupFailureAfterStartIsClosedByAnExitRecord) {
   // The exec step fails after plugin.start was written (a dynamic program under minimal).
   RunResult r =
