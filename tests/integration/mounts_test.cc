@@ -240,6 +240,28 @@ TEST(ProgramOutsideMountTree, StaticProbeInHostTempDirRunsUnderMinimal) {
   EXPECT_EQ(StringField(*start, "program"), probe);
 }
 
+// /proc/self/exe is a path back to the host file of the program, outside the mount tree.
+// Even when the host file is world-writable it must not become writable from inside.
+TEST(ProgramOutsideMountTree, ProgramCannotRewriteItsHostBinary) {
+  TempDir dir;
+  ASSERT_EQ(chmod(dir.path().c_str(), 0777), 0);
+  std::string probe = dir.Copy(CordonRunner::Probe("sandbox_probe", true), "probe", 0777);
+  ASSERT_FALSE(probe.empty());
+  struct stat before;
+  ASSERT_EQ(stat(probe.c_str(), &before), 0);
+  RunResult r =
+      RunCordon({"--profile", "minimal", "--", probe, "write", "/proc/self/exe", "/proc/1/exe"});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Line("write /proc/self/exe"), "write /proc/self/exe ret=-1 errno=ETXTBSY");
+  EXPECT_THAT(r.Line("write /proc/1/exe"),
+              ::testing::AnyOf("write /proc/1/exe ret=-1 errno=EACCES",
+                               "write /proc/1/exe ret=-1 errno=ENOENT"));
+  struct stat after;
+  ASSERT_EQ(stat(probe.c_str(), &after), 0);
+  EXPECT_EQ(after.st_size, before.st_size);
+  EXPECT_EQ(after.st_mtime, before.st_mtime);
+}
+
 TEST(ProgramOutsideMountTree, DynamicProbeInHostTempDirRunsUnderDefault) {
   TempDir dir;
   std::string probe = dir.Copy(CordonRunner::Probe("sandbox_probe"), "probe");
