@@ -140,6 +140,21 @@ TEST(Quotas, SpinIgnoringSigxcpuIsKilledAtTheHardLimit) {
   ExpectNoLeftovers(r);
 }
 
+TEST(Quotas, CpuRateThrottlesWithoutKilling) {
+  // 10% of one core for one second of wall time: about 100 ms of CPU, never a kill.
+  RunResult r = RunBomb({"--cpu-rate", "10", "--", CordonRunner::Probe("quota_bomb"), "spin", "1"});
+  ASSERT_FALSE(r.timed_out) << r.Describe();
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  std::string cpu = r.Field("spin", "cpu_ms");
+  ASSERT_FALSE(cpu.empty()) << r.out;
+  EXPECT_LT(std::stoll(cpu), 400) << "not throttled to 10%";
+  const audit::JsonValue* q = Quota(r, "cpu_rate");
+  ASSERT_NE(q, nullptr) << r.Describe();
+  EXPECT_EQ(IntField(*q, "limit"), 10);
+  EXPECT_EQ(StringField(*q, "action"), "throttled");
+  ExpectNoLeftovers(r);
+}
+
 TEST(Quotas, WallTimeWatchdogKillsASleeper) {
   const absl::Time start = absl::Now();
   RunResult r =
