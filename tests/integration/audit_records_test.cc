@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "audit/audit_verifier.h"
 #include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
@@ -172,6 +173,8 @@ TEST(AuditRecords, SecondLauncherOnALockedLogRefusesToRun) {
   first.args = {"--audit-log", log, "--", CordonRunner::Probe("sandbox_probe"), "pause"};
   absl::StatusOr<RunningCordon> running = CordonRunner::Start(first);
   ASSERT_TRUE(running.ok()) << running.status();
+  // Early ASSERT returns must not leave cordon running or its audit dir behind.
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
   ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
   RunOptions second;
   second.audit = false;

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_replace.h"
 #include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
@@ -68,6 +69,8 @@ void ExpectHostIds(const std::vector<std::string>& extra_args, const std::string
   options.args.push_back("pause");
   absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
   ASSERT_TRUE(running.ok()) << running.status();
+  // Early ASSERT returns must not leave cordon running or its audit dir behind.
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
   ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
   std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(running->audit_path, nullptr);
   ASSERT_FALSE(records.empty());

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "tests/integration/test_support.h"
 
 namespace cordon::integration {
@@ -98,6 +99,8 @@ int SigtermAfterStart(bool wait_for_supervisor, std::vector<audit::JsonValue>* r
   absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
   EXPECT_TRUE(running.ok()) << running.status();
   if (!running.ok()) return -1;
+  // Early returns must not leave cordon running or its audit dir behind.
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
   EXPECT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
   if (wait_for_supervisor) {
     EXPECT_TRUE(WaitUntilBlocked(running->pid, SIGTERM, absl::Seconds(10)));
@@ -155,6 +158,8 @@ TEST(Init, SigkillOfLauncherLeavesNoSandboxedProcess) {
   options.args = {"--", CordonRunner::Probe("sandbox_probe"), "pause"};
   absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
   ASSERT_TRUE(running.ok()) << running.status();
+  // Early ASSERT returns must not leave cordon running or its audit dir behind.
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
   ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
   std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(running->audit_path, nullptr);
   ASSERT_FALSE(records.empty());
