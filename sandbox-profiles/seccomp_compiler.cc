@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
   constexpr uint32_t kNr = offsetof(struct seccomp_data, nr);
   // args[1] low word: x86_64 is little-endian.
   constexpr uint32_t kArg1Low = offsetof(struct seccomp_data, args) + sizeof(uint64_t);
+  constexpr uint32_t kArg2Low = offsetof(struct seccomp_data, args) + 2 * sizeof(uint64_t);
   return {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArch),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -68,6 +70,25 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTiocsti, 2, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTioclinux, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
+      BPF_STMT(BPF_RET | BPF_K, violation),
+      // SIGXCPU and SIGXFSZ come only from the kernel when an rlimit is exceeded; the launcher
+      // reports such a death as a quota kill, so no sandboxed process may send them (a program
+      // could otherwise forge a quota record). Signal number in args[1] (kill, tkill,
+      // rt_sigqueueinfo, pidfd_send_signal) or args[2] (tgkill, rt_tgsigqueueinfo), low word.
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 6, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tkill, 5, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigqueueinfo, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tgkill, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_tgsigqueueinfo, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 7, 0, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg2Low),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGXCPU, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGXFSZ, 1, 0),
       BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
       BPF_STMT(BPF_RET | BPF_K, violation),
   };
@@ -174,6 +195,8 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
       "ioctl: request TIOCSTI (0x5412) and TIOCLINUX (0x541c) refused, compared on the low 32 "
       "bits",
       "personality: only 0 (PER_LINUX) and 0xffffffff (query)",
+      "kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal: SIGXCPU and "
+      "SIGXFSZ refused (only the kernel sends them, so a death by them is a real quota hit)",
       absl::StrCat("prctl: only options ", prctl),
       "foreign architectures (i386) and x32 syscall numbers (nr & 0x40000000): killed "
       "(user_notify: notified, then killed by the launcher)",

@@ -146,6 +146,21 @@ TEST_P(SeccompCompilerModes, IoctlRefusesTerminalInjectionOnLow32Bits) {
   EXPECT_EQ(Eval(program_, __NR_ioctl, {0, 0x54120000ull}), SECCOMP_RET_ALLOW);
 }
 
+TEST_P(SeccompCompilerModes, NoProcessMaySendTheRlimitSignals) {
+  // kill-family calls are in the default groups; other signals pass.
+  EXPECT_EQ(Eval(program_, __NR_kill, {0, SIGTERM}), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Eval(program_, __NR_tgkill, {1, 2, SIGUSR1}), SECCOMP_RET_ALLOW);
+  for (uint64_t sig : std::initializer_list<uint64_t>{SIGXCPU, SIGXFSZ, 0xffffffff00000000ull | SIGXFSZ}) {
+    EXPECT_EQ(Eval(program_, __NR_kill, {0, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_tkill, {2, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_rt_sigqueueinfo, {2, sig, 0}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_tgkill, {2, 2, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_rt_tgsigqueueinfo, {2, 2, sig, 0}), violation()) << sig;
+  }
+  // The signal number's position matters: tgkill's args[1] is a tid, not a signal.
+  EXPECT_EQ(Eval(program_, __NR_tgkill, {1, SIGXCPU, SIGTERM}), SECCOMP_RET_ALLOW);
+}
+
 TEST_P(SeccompCompilerModes, PersonalityOnlyLinuxOrQuery) {
   EXPECT_EQ(Eval(program_, __NR_personality, {PER_LINUX}), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Eval(program_, __NR_personality, {0xffffffff}), SECCOMP_RET_ALLOW);

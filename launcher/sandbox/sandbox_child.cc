@@ -146,8 +146,7 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
   int* slots[] = {&layout->exec, &layout->error, &layout->status, &layout->lifeline,
                   &layout->go};
   for (int j = 0; j < 5; ++j, ++target) {
-    int flags = (j == 0 && fds.exec_fd_is_script) ? 0 : O_CLOEXEC;
-    if (dup3(temps[fds.pass_fd_count + j], target, flags) < 0) {
+    if (dup3(temps[fds.pass_fd_count + j], target, O_CLOEXEC) < 0) {
       Fail(fds.error_write, SetupStep::kSetupFds, errno, -1);
     }
     *slots[j] = target;
@@ -391,7 +390,11 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
       if (!ReadByte(layout.go)) _exit(125);
     }
   }
-  syscall(SYS_execveat, layout.exec, "", plan.argv(), plan.envp(), AT_EMPTY_PATH);
+  if (plan.exec_path() != nullptr) {
+    execve(plan.exec_path(), plan.argv(), plan.envp());
+  } else {
+    syscall(SYS_execveat, layout.exec, "", plan.argv(), plan.envp(), AT_EMPTY_PATH);
+  }
   Fail(layout.error, SetupStep::kExec, errno);
 }
 

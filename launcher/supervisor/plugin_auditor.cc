@@ -85,6 +85,13 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
   return Append(record);
 }
 
+absl::Status PluginAuditor::RecordSetupFailure(const std::string& reason) {
+  audit::AuditRecord record("plugin.exit");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.Set("setup_failed", true).Set("reason", reason);
+  return Append(record);
+}
+
 absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                                        const std::string& reason) {
   audit::AuditRecord record("plugin.exit");

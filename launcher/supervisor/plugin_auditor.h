@@ -53,6 +53,8 @@ class PluginAuditor {
   // A hostile or broken channel: type is "protocol.violation" or "quota.violation".
   absl::Status RecordProtocolViolation(const std::string& type, const std::string& kind,
                                        const std::string& detail);
+  // The sandbox failed to start after plugin.start was written: a plugin.exit with the reason.
+  absl::Status RecordSetupFailure(const std::string& reason);
   absl::Status RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                           const std::string& reason);
 

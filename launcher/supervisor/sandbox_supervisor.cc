@@ -133,8 +133,8 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
     }
     if (polls[0].revents & POLLIN) break;
   }
+  // The forwarded signals stay blocked: the caller still has records to write.
   absl::StatusOr<sandbox::ExitInfo> exit = process_->Wait();
-  if (options_.forward_signals) sigprocmask(SIG_UNBLOCK, &forwarded, nullptr);
   if (!exit.ok()) return exit.status();
   result.exit = *exit;
   return result;
