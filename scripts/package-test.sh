@@ -129,6 +129,22 @@ man -w cordon-run >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man -w cordo
 cd /
 step "ran: cordon run -- /bin/echo ok; cordon run --profile minimal -- static true; audit verified"
 
+# --- the host library: a C++ host builds against the installed headers and archive through
+# pkg-config alone (the -dev packages of its Requires are present on a build machine).
+cat > "$work/host.cc" <<'HOST'
+#include "launcher/host/loaded_plugin.h"
+int main() {
+  cordon::host::LoadRequest request;
+  request.bundle_dir = "/nonexistent";
+  return cordon::host::LoadedPlugin::Load(request).ok() ? 1 : 0;
+}
+HOST
+flags="$(pkg-config --cflags --libs --static cordon-host)" || fail "pkg-config cordon-host"
+# shellcheck disable=SC2086
+g++ -o "$work/host" "$work/host.cc" $flags || fail "a host program does not build with pkg-config cordon-host"
+"$work/host" || fail "the host program built against the installed library failed"
+step "host library: built and ran a host program with \$(pkg-config --cflags --libs cordon-host)"
+
 # --- the same under cordon.service's hardening (bounding set from the installed unit, no_new_privs,
 # read-only /, private /tmp, no /home), emulated by packaging/test/unit-hardening.sh. /tmp is
 # private there, so the static program goes to /run.

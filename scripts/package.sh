@@ -25,7 +25,7 @@ cmake -S "$root" -B "$tree" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_INSTALL_PRE
   -DCMAKE_C_FLAGS="${CFLAGS:-}" -DCMAKE_CXX_FLAGS="${CXXFLAGS:-}" \
   -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}" >/dev/null
 # Only what the packages contain: the binary and the generated man pages/changelog.
-cmake --build "$tree" --target cordon cordon_packaging_files -j"$jobs"
+cmake --build "$tree" --target cordon cordon_packaging_files cordon_host_bundle -j"$jobs"
 mkdir -p "$out"
 rm -f "$out"/cordon*.deb "$out"/cordon*.rpm
 (cd "$tree" && cpack -G "$generators" -B "$out" >/dev/null)
