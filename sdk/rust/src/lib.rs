@@ -26,3 +26,6 @@ pub use plugin::{Call, Plugin, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN};
 pub fn socket_pair() -> Result<(std::os::unix::io::OwnedFd, std::os::unix::io::OwnedFd)> {
     channel::Channel::socket_pair()
 }
+
+#[cfg(test)]
+mod fake_host_tests;

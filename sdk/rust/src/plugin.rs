@@ -64,8 +64,8 @@ impl Call {
     }
 }
 
-type Handler = Box<dyn FnMut(&Call, Payload) -> Result<Payload>>;
-type ConfigureHook = Box<dyn FnMut(&proto::Welcome) -> Result<()>>;
+type Handler = Box<dyn FnMut(&Call, Payload) -> Result<Payload> + Send>;
+type ConfigureHook = Box<dyn FnMut(&proto::Welcome) -> Result<()> + Send>;
 
 /// A cordon plugin: register methods, then [`Plugin::serve`] (or [`Plugin::run`] from main).
 ///
@@ -186,7 +186,7 @@ impl Plugin {
     /// with INTERNAL, not the plugin.
     pub fn method<F, R>(&mut self, name: &str, mut handler: F) -> &mut Plugin
     where
-        F: FnMut(&Call, Payload) -> Result<R> + 'static,
+        F: FnMut(&Call, Payload) -> Result<R> + Send + 'static,
         R: Into<Payload>,
     {
         self.handlers.insert(name.to_string(), Box::new(move |call, input| handler(call, input).map(Into::into)));
@@ -203,7 +203,7 @@ impl Plugin {
     /// serve() returns it.
     pub fn on_configure<F>(&mut self, hook: F) -> &mut Plugin
     where
-        F: FnMut(&proto::Welcome) -> Result<()> + 'static,
+        F: FnMut(&proto::Welcome) -> Result<()> + Send + 'static,
     {
         self.configure = Some(Box::new(hook));
         self
