@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   bubblewrap util-linux uidmap iproute2 procps python3
+  # Rust plugin crate (sdk/rust): Debian's toolchain and crates, built offline (docs/rust.md).
+  cargo rustc librust-prost-dev librust-prost-build-dev librust-libc-dev librust-bytes-dev
 )
 missing=()
 for p in "${packages[@]}"; do
