@@ -113,6 +113,9 @@ expect_ok "e2e empty input" count /dev/null '{"lines":0,"words":0,"bytes":0}'
 # 100 KiB: above the 16 KiB inline threshold, so the input travels as a sealed memfd.
 head -c 102400 /dev/zero | tr '\0' 'a' >"$work/big.txt"
 expect_ok "e2e memfd input" count "$work/big.txt" '{"lines":1,"words":1,"bytes":102400}'
+# ... and the 100 KiB result comes back as a sealed memfd the host validates.
+expect_ok "e2e memfd result" upper "$work/big.txt" "$(tr a A <"$work/big.txt")"
+expect_ok "e2e upper" upper "$work/input.txt" "$(tr a-z A-Z <"$work/input.txt")"
 expect_error "e2e unknown method" nosuch "$work/input.txt" "has no method 'nosuch'"
 expect_error "e2e panic fails only the call" panic "$work/input.txt" "handler panicked: wordcount: panicking on purpose"
 expect_error "e2e crash" crash "$work/input.txt" "closed its channel"

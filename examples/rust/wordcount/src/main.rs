@@ -3,6 +3,8 @@
 //! Methods (input and output are bytes; outputs are JSON):
 //!   count       text -> {"lines":L,"words":W,"bytes":B}
 //!   top         text -> the ten most frequent words, [{"word":"the","count":3},...]
+//!   upper       text -> the same text upper-cased (ASCII); a transformer whose large results
+//!               leave as sealed memfds
 //!   count_file  a path beneath a granted directory -> count of that file, read through the
 //!               broker ({"path":...,"lines":...}); a path outside the grants fails with
 //!               PERMISSION_DENIED from the launcher
@@ -117,6 +119,7 @@ fn main() -> ExitCode {
     plugin.request_capability("fs.read", "/data");
     plugin.method("count", |_call, input| Ok(counts_json(&count(&input))));
     plugin.method("top", |_call, input| Ok(top_json(&top_words(input.as_str()?, 10))));
+    plugin.method("upper", |_call, input| Ok(input.to_ascii_uppercase()));
     plugin.method("count_file", count_file);
     plugin.method("crash", |call, _input| -> Result<Payload> {
         // Best effort: the host may log it before the crash is noticed.
