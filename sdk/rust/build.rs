@@ -6,7 +6,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     // CORDON_PROTO_DIR: for building the crate outside the source tree.
     let proto_dir = match env::var_os("CORDON_PROTO_DIR") {
         Some(dir) => PathBuf::from(dir),

@@ -61,6 +61,10 @@ impl Channel {
         Channel { fd, max_datagram_bytes, max_fds: max_fds.min(MAX_FDS_HARD_LIMIT) }
     }
 
+    pub fn max_datagram_bytes(&self) -> usize {
+        self.max_datagram_bytes
+    }
+
     /// A connected SOCK_SEQPACKET | SOCK_CLOEXEC pair (tests and fake hosts).
     pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
         let mut fds = [0 as RawFd; 2];
@@ -97,7 +101,8 @@ impl Channel {
                 self.max_fds
             )));
         }
-        let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+        let mut iov =
+            libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
         // u64 elements: cmsghdr alignment.
         let mut control = vec![0u64; (cmsg_space(MAX_FDS_HARD_LIMIT) + 7) / 8];
         // SAFETY: zeroed msghdr is a valid "no name, no control" header.
@@ -132,7 +137,8 @@ impl Channel {
                 libc::EINTR => continue,
                 libc::EAGAIN => {
                     // A non-blocking fd with a full peer queue: wait for room rather than drop.
-                    let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                    let mut pfd =
+                        libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
                     // SAFETY: one valid pollfd.
                     unsafe { libc::poll(&mut pfd, 1, -1) };
                 }
@@ -146,7 +152,12 @@ impl Channel {
 
     /// Waits for a datagram until `deadline` (None: forever) or until `wake` is readable.
     /// Must be called by one thread at a time.
-    pub fn receive(&self, buf: &mut Vec<u8>, deadline: Option<Instant>, wake: Option<RawFd>) -> Result<Received> {
+    pub fn receive(
+        &self,
+        buf: &mut Vec<u8>,
+        deadline: Option<Instant>,
+        wake: Option<RawFd>,
+    ) -> Result<Received> {
         loop {
             let mut pfds = [
                 libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
@@ -182,7 +193,8 @@ impl Channel {
         if buf.len() < self.max_datagram_bytes {
             buf.resize(self.max_datagram_bytes, 0);
         }
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+        let mut iov =
+            libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
         let mut control = vec![0u64; (cmsg_space(MAX_FDS_HARD_LIMIT + 1) + 7) / 8];
         // SAFETY: zeroed msghdr then filled with live buffers.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
@@ -217,7 +229,8 @@ impl Channel {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / mem::size_of::<RawFd>();
+                    let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize)
+                        / mem::size_of::<RawFd>();
                     let data = libc::CMSG_DATA(c) as *const RawFd;
                     for i in 0..count {
                         let fd = std::ptr::read_unaligned(data.add(i));
@@ -306,11 +319,15 @@ mod tests {
         let (a, b) = Channel::socket_pair().unwrap();
         let b = Channel::new(b, 1024, 4);
         let mut buf = Vec::new();
-        let r = b.receive(&mut buf, Some(Instant::now() + Duration::from_millis(10)), None).unwrap();
+        let r =
+            b.receive(&mut buf, Some(Instant::now() + Duration::from_millis(10)), None).unwrap();
         assert!(matches!(r, Received::TimedOut));
         let (w1, w2) = Channel::socket_pair().unwrap();
         Channel::new(w1, 16, 0).send(b"x", &[]).unwrap();
-        assert!(matches!(b.receive(&mut buf, None, Some(w2.as_raw_fd())).unwrap(), Received::Woken));
+        assert!(matches!(
+            b.receive(&mut buf, None, Some(w2.as_raw_fd())).unwrap(),
+            Received::Woken
+        ));
         drop(a);
         assert!(matches!(b.receive(&mut buf, None, None).unwrap(), Received::Closed));
     }

@@ -40,9 +40,11 @@ impl FakeHost {
 
     fn recv_any(&mut self) -> (Msg, Vec<OwnedFd>) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        match self.channel.receive(&mut self.buf, Some(deadline), None).expect("fake host receive") {
+        match self.channel.receive(&mut self.buf, Some(deadline), None).expect("fake host receive")
+        {
             Received::Datagram(d) => {
-                let env = proto::Envelope::decode(&d.bytes[..]).expect("plugin sent a valid envelope");
+                let env =
+                    proto::Envelope::decode(&d.bytes[..]).expect("plugin sent a valid envelope");
                 (env.msg.expect("envelope has a message"), d.fds)
             }
             Received::Closed => panic!("the plugin closed the channel"),
@@ -72,25 +74,38 @@ impl FakeHost {
                 protocol_version: 1,
                 config: b"cfg".to_vec(),
                 config_map: BTreeMap::from([("k".to_string(), "v".to_string())]),
-                granted_capabilities: vec![proto::Capability { kind: "fs.read".into(), target: "/data".into() }],
+                granted_capabilities: vec![proto::Capability {
+                    kind: "fs.read".into(),
+                    target: "/data".into(),
+                }],
                 limits: Some(limits),
             }),
             &[],
         );
         match self.recv().0 {
-            Msg::Ready(r) => assert!(r.error.is_none(), "plugin refused configuration: {:?}", r.error),
+            Msg::Ready(r) => {
+                assert!(r.error.is_none(), "plugin refused configuration: {:?}", r.error)
+            }
             _ => panic!("expected ready"),
         }
         hello
     }
 
-    fn call(&mut self, id: u64, method: &str, input: &[u8], timeout_ms: u64) -> proto::call_result::Result {
+    fn call(
+        &mut self,
+        id: u64,
+        method: &str,
+        input: &[u8],
+        timeout_ms: u64,
+    ) -> proto::call_result::Result {
         self.send(
             Msg::CallRequest(proto::CallRequest {
                 id,
                 method: method.to_string(),
                 timeout_ms,
-                payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(input.to_vec())) }),
+                payload: Some(proto::Payload {
+                    data: Some(proto::payload::Data::Inline(input.to_vec())),
+                }),
             }),
             &[],
         );
@@ -124,7 +139,9 @@ impl FakeHost {
 
 fn inline(r: proto::call_result::Result) -> Vec<u8> {
     match r {
-        proto::call_result::Result::Payload(proto::Payload { data: Some(proto::payload::Data::Inline(v)) }) => v,
+        proto::call_result::Result::Payload(proto::Payload {
+            data: Some(proto::payload::Data::Inline(v)),
+        }) => v,
         proto::call_result::Result::Payload(proto::Payload { data: None }) => Vec::new(),
         other => panic!("expected an inline payload, got {:?}", other),
     }
@@ -146,7 +163,9 @@ fn start(plugin: Plugin) -> (FakeHost, JoinHandle<Result<()>>) {
 fn test_plugin() -> Plugin {
     let mut p = Plugin::new("test-plugin", "1.2.3");
     p.method("echo", |_c, input| Ok(input));
-    p.method("fail", |_c, _i| Err::<Payload, _>(Error::new(Code::NotFound, "no such thing").with_detail("k", "v")));
+    p.method("fail", |_c, _i| {
+        Err::<Payload, _>(Error::new(Code::NotFound, "no such thing").with_detail("k", "v"))
+    });
     p.method("panic", |_c, _i| -> Result<Payload> { panic!("boom") });
     p.method("len", |_c, input| Ok(input.len().to_string()));
     p.method("big", |_c, input| Ok(vec![b'x'; input.as_str()?.parse::<usize>().unwrap()]));
@@ -206,7 +225,10 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
             method: "len".into(),
             timeout_ms: 1000,
             payload: Some(proto::Payload {
-                data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: big.len() as u64 })),
+                data: Some(proto::payload::Data::Memfd(proto::MemfdRef {
+                    fd_index: 0,
+                    size: big.len() as u64,
+                })),
             }),
         }),
         &[&memfd],
@@ -218,7 +240,9 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
             id: 2,
             method: "big".into(),
             timeout_ms: 1000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"100000".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"100000".to_vec())),
+            }),
         }),
         &[],
     );
@@ -228,7 +252,8 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
         other => panic!("{:?}", other),
     };
     let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
-    let out = Payload::from_proto(Some(&p), &mut slots, 1 << 20).expect("a fully sealed memfd of the right size");
+    let out = Payload::from_proto(Some(&p), &mut slots, 1 << 20)
+        .expect("a fully sealed memfd of the right size");
     assert!(out.is_memfd());
     assert_eq!(out.len(), 100_000);
     assert!(out.iter().all(|&b| b == b'x'));
@@ -242,7 +267,9 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
             id: 3,
             method: "len".into(),
             timeout_ms: 1000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 0 })) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 0 })),
+            }),
         }),
         &[&unsealed],
     );
@@ -303,7 +330,9 @@ fn unsupported_protocol_version_is_refused_in_ready() {
     assert!(matches!(host.recv().0, Msg::Hello(_)));
     host.send(Msg::Welcome(proto::Welcome { protocol_version: 7, ..Default::default() }), &[]);
     match host.recv().0 {
-        Msg::Ready(r) => assert_eq!(r.error.expect("refused").code, Code::FailedPrecondition as i32),
+        Msg::Ready(r) => {
+            assert_eq!(r.error.expect("refused").code, Code::FailedPrecondition as i32)
+        }
         other => panic!("{:?}", other),
     }
     assert!(t.join().unwrap().is_err());
@@ -319,7 +348,15 @@ fn heartbeats_flow_while_a_handler_is_busy() {
     });
     let (mut host, t) = start(p);
     host.handshake(proto::PluginLimits { heartbeat_interval_ms: 5, ..default_limits() });
-    host.send(Msg::CallRequest(proto::CallRequest { id: 1, method: "wait".into(), timeout_ms: 10_000, payload: None }), &[]);
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 1,
+            method: "wait".into(),
+            timeout_ms: 10_000,
+            payload: None,
+        }),
+        &[],
+    );
     let mut seqs = Vec::new();
     while seqs.len() < 3 {
         match host.recv_any().0 {
@@ -344,7 +381,9 @@ fn shutdown_answers_calls_queued_before_it() {
                 id,
                 method: "echo".into(),
                 timeout_ms: 1000,
-                payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(vec![b'0' + id as u8])) }),
+                payload: Some(proto::Payload {
+                    data: Some(proto::payload::Data::Inline(vec![b'0' + id as u8])),
+                }),
             }),
             &[],
         );
@@ -377,7 +416,10 @@ fn broker_plugin() -> Plugin {
         Ok(s)
     });
     p.method("write", |call, input| {
-        let mut f = call.host().open_file_with("/out/result.txt", OpenOptions::new().read(false).write(true).create(true).truncate(true))?;
+        let mut f = call.host().open_file_with(
+            "/out/result.txt",
+            OpenOptions::new().read(false).write(true).create(true).truncate(true),
+        )?;
         f.write_all(&input).map_err(Error::from)?;
         Ok("written")
     });
@@ -423,7 +465,9 @@ fn open_file_returns_the_fd_the_host_sent() {
             id: 1,
             method: "read".into(),
             timeout_ms: 5000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"/data/in.txt".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"/data/in.txt".to_vec())),
+            }),
         }),
         &[],
     );
@@ -441,7 +485,9 @@ fn open_file_returns_the_fd_the_host_sent() {
         Msg::BrokerResponse(proto::BrokerResponse {
             id: req.id,
             error: None,
-            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse { fd_index: 0 })),
+            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse {
+                fd_index: 0,
+            })),
         }),
         &[&f],
     );
@@ -453,7 +499,9 @@ fn open_file_returns_the_fd_the_host_sent() {
             id: 2,
             method: "write".into(),
             timeout_ms: 5000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"out".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"out".to_vec())),
+            }),
         }),
         &[],
     );
@@ -471,7 +519,9 @@ fn open_file_returns_the_fd_the_host_sent() {
         Msg::BrokerResponse(proto::BrokerResponse {
             id: req.id,
             error: None,
-            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse { fd_index: 0 })),
+            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse {
+                fd_index: 0,
+            })),
         }),
         &[&dup],
     );
@@ -493,7 +543,9 @@ fn denied_open_reaches_the_caller_with_the_hosts_code() {
             id: 1,
             method: "read".into(),
             timeout_ms: 5000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"/etc/shadow".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"/etc/shadow".to_vec())),
+            }),
         }),
         &[],
     );
@@ -521,10 +573,20 @@ fn denied_open_reaches_the_caller_with_the_hosts_code() {
 fn connect_hands_over_a_connected_socket() {
     let (mut host, t) = start(broker_plugin());
     host.handshake(default_limits());
-    host.send(Msg::CallRequest(proto::CallRequest { id: 1, method: "ping".into(), timeout_ms: 5000, payload: None }), &[]);
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 1,
+            method: "ping".into(),
+            timeout_ms: 5000,
+            payload: None,
+        }),
+        &[],
+    );
     let (req, _) = expect_broker(&mut host);
     match &req.request {
-        Some(proto::broker_request::Request::Connect(c)) => assert_eq!(c.endpoint, "unix:/run/svc.sock"),
+        Some(proto::broker_request::Request::Connect(c)) => {
+            assert_eq!(c.endpoint, "unix:/run/svc.sock")
+        }
         other => panic!("{:?}", other),
     }
     let (mut ours, theirs) = UnixStream::pair().unwrap();
@@ -533,7 +595,9 @@ fn connect_hands_over_a_connected_socket() {
         Msg::BrokerResponse(proto::BrokerResponse {
             id: req.id,
             error: None,
-            response: Some(proto::broker_response::Response::Connect(proto::ConnectResponse { fd_index: 0 })),
+            response: Some(proto::broker_response::Response::Connect(proto::ConnectResponse {
+                fd_index: 0,
+            })),
         }),
         &[&theirs],
     );
@@ -557,7 +621,9 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
             id: 1,
             method: "ask".into(),
             timeout_ms: 5000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"key".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"key".to_vec())),
+            }),
         }),
         &[],
     );
@@ -565,7 +631,10 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
     match &req.request {
         Some(proto::broker_request::Request::HostCall(h)) => {
             assert_eq!(h.function, "lookup");
-            assert_eq!(h.payload.as_ref().unwrap().data, Some(proto::payload::Data::Inline(b"key".to_vec())));
+            assert_eq!(
+                h.payload.as_ref().unwrap().data,
+                Some(proto::payload::Data::Inline(b"key".to_vec()))
+            );
         }
         other => panic!("{:?}", other),
     }
@@ -574,7 +643,9 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
             id: req.id,
             error: None,
             response: Some(proto::broker_response::Response::HostCall(proto::HostCallResponse {
-                payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"value".to_vec())) }),
+                payload: Some(proto::Payload {
+                    data: Some(proto::payload::Data::Inline(b"value".to_vec())),
+                }),
             })),
         }),
         &[],
@@ -590,7 +661,10 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
             method: "ask".into(),
             timeout_ms: 5000,
             payload: Some(proto::Payload {
-                data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: big_in.len() as u64 })),
+                data: Some(proto::payload::Data::Memfd(proto::MemfdRef {
+                    fd_index: 0,
+                    size: big_in.len() as u64,
+                })),
             }),
         }),
         &[&memfd_in],
@@ -612,7 +686,10 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
             error: None,
             response: Some(proto::broker_response::Response::HostCall(proto::HostCallResponse {
                 payload: Some(proto::Payload {
-                    data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: big_out.len() as u64 })),
+                    data: Some(proto::payload::Data::Memfd(proto::MemfdRef {
+                        fd_index: 0,
+                        size: big_out.len() as u64,
+                    })),
                 }),
             })),
         }),
@@ -639,7 +716,9 @@ fn unanswered_broker_request_fails_at_the_call_deadline() {
             id: 1,
             method: "read".into(),
             timeout_ms: 150,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"/data/x".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"/data/x".to_vec())),
+            }),
         }),
         &[],
     );
@@ -653,7 +732,9 @@ fn unanswered_broker_request_fails_at_the_call_deadline() {
         Msg::BrokerResponse(proto::BrokerResponse {
             id: req.id,
             error: None,
-            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse { fd_index: 0 })),
+            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse {
+                fd_index: 0,
+            })),
         }),
         &[&f],
     );
@@ -671,7 +752,9 @@ fn log_lines_reach_the_host_with_their_level() {
             id: 1,
             method: "log".into(),
             timeout_ms: 1000,
-            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(b"hello log".to_vec())) }),
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"hello log".to_vec())),
+            }),
         }),
         &[],
     );
@@ -702,4 +785,77 @@ fn invalid_plugin_names_fail_before_the_handshake() {
     let (_host_end, plugin_end) = Channel::socket_pair().unwrap();
     let e = Plugin::new("Bad Name", "1.0.0").serve_fd(plugin_end).unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+}
+
+#[test]
+fn small_host_message_cap_moves_payloads_to_memfds() {
+    let (mut host, t) = start(test_plugin());
+    host.handshake(proto::PluginLimits { max_message_bytes: 4096, ..default_limits() });
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 1,
+            method: "big".into(),
+            timeout_ms: 1000,
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"3000".to_vec())),
+            }),
+        }),
+        &[],
+    );
+    let (r, fds) = host.result(1);
+    match r {
+        proto::call_result::Result::Payload(proto::Payload {
+            data: Some(proto::payload::Data::Memfd(m)),
+        }) => {
+            assert_eq!(m.size, 3000);
+            assert_eq!(fds.len(), 1);
+        }
+        other => panic!(
+            "a 3000-byte result under a 4096-byte cap must leave as a memfd, got {:?}",
+            other
+        ),
+    }
+    host.shutdown();
+    t.join().unwrap().unwrap();
+}
+
+#[test]
+fn broker_requests_are_paced_to_the_announced_rate() {
+    let mut p = Plugin::new("pacer", "1.0.0");
+    p.method("many", |call, _i| {
+        for _ in 0..30 {
+            call.host().call_host("f", "x")?;
+        }
+        Ok("done")
+    });
+    let (mut host, t) = start(p);
+    host.handshake(proto::PluginLimits { broker_requests_per_second: 25, ..default_limits() });
+    let started = Instant::now();
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 1,
+            method: "many".into(),
+            timeout_ms: 10_000,
+            payload: None,
+        }),
+        &[],
+    );
+    for _ in 0..30 {
+        let (req, _) = expect_broker(&mut host);
+        host.send(
+            Msg::BrokerResponse(proto::BrokerResponse {
+                id: req.id,
+                error: None,
+                response: Some(proto::broker_response::Response::HostCall(
+                    proto::HostCallResponse { payload: None },
+                )),
+            }),
+            &[],
+        );
+    }
+    assert_eq!(inline(host.result(1).0), b"done");
+    // A burst of 25, then 5 more at 25/s: at least ~200 ms.
+    assert!(started.elapsed() >= Duration::from_millis(180), "{:?}", started.elapsed());
+    host.shutdown();
+    t.join().unwrap().unwrap();
 }

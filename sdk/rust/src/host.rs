@@ -44,9 +44,36 @@ pub(crate) struct Shared {
     pub inline_threshold: usize,
     pub max_payload_bytes: u64,
     pub broker_timeout: Duration,
+    // The host's datagram cap from the Welcome (our channel's own cap when it names none).
+    max_message_bytes: usize,
     next_id: AtomicU64,
     state: Mutex<BrokerState>,
     cv: Condvar,
+    pacer: Option<Mutex<Pacer>>,
+}
+
+/// Token bucket that keeps broker requests at or under the rate the host announced
+/// (limits.broker_requests_per_second), so a busy plugin waits instead of tripping the host's
+/// flood protection. Burst: one second's worth.
+struct Pacer {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    /// When the next request may be sent (now, or later), taking its token.
+    fn reserve(&mut self) -> Instant {
+        let now = Instant::now();
+        self.tokens = (self.tokens + (now - self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            now
+        } else {
+            now + Duration::from_secs_f64(-self.tokens / self.rate)
+        }
+    }
 }
 
 impl Shared {
@@ -57,9 +84,20 @@ impl Shared {
         inline_threshold: usize,
         broker_timeout: Duration,
     ) -> Shared {
-        let max_payload_bytes = match welcome.limits.as_ref().map(|l| l.max_payload_bytes) {
-            Some(n) if n > 0 => n,
-            _ => 1 << 30,
+        let limits = welcome.limits.clone().unwrap_or_default();
+        let max_payload_bytes =
+            if limits.max_payload_bytes > 0 { limits.max_payload_bytes } else { 1 << 30 };
+        let max_message_bytes = match usize::try_from(limits.max_message_bytes) {
+            Ok(n) if n > 0 => n.min(channel.max_datagram_bytes()),
+            _ => channel.max_datagram_bytes(),
+        };
+        // Inline payloads must leave room for the rest of the envelope under the host's cap.
+        let inline_threshold = inline_threshold.min(max_message_bytes / 2);
+        let pacer = if limits.broker_requests_per_second > 0 {
+            let rate = f64::from(limits.broker_requests_per_second);
+            Some(Mutex::new(Pacer { rate, tokens: rate, at: Instant::now() }))
+        } else {
+            None
         };
         Shared {
             channel,
@@ -68,14 +106,25 @@ impl Shared {
             inline_threshold,
             max_payload_bytes,
             broker_timeout,
+            max_message_bytes,
             next_id: AtomicU64::new(1),
             state: Mutex::new(BrokerState { waiting: HashMap::new(), closed: None }),
             cv: Condvar::new(),
+            pacer,
         }
     }
 
     pub fn send(&self, msg: Msg, fds: &[OwnedFd]) -> Result<()> {
-        send_envelope(&self.channel, msg, fds)
+        let bytes = proto::Envelope { msg: Some(msg) }.encode_to_vec();
+        if bytes.len() > self.max_message_bytes {
+            return Err(Error::invalid_argument(format!(
+                "message of {} bytes exceeds the host's cap of {}",
+                bytes.len(),
+                self.max_message_bytes
+            )));
+        }
+        let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        self.channel.send(&bytes, &raw)
     }
 
     /// Called by the reader thread. A response nobody waits for (its request timed out) is
@@ -105,6 +154,18 @@ impl Shared {
         fds: &[OwnedFd],
         deadline: Instant,
     ) -> Result<(proto::BrokerResponse, Vec<Option<OwnedFd>>)> {
+        if let Some(pacer) = &self.pacer {
+            let at = pacer.lock().unwrap_or_else(|p| p.into_inner()).reserve();
+            if at > deadline {
+                return Err(Error::resource_exhausted(
+                    "broker request rate limit: no slot before the deadline",
+                ));
+            }
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -113,7 +174,8 @@ impl Shared {
             }
             st.waiting.insert(id, None);
         }
-        let sent = self.send(Msg::BrokerRequest(proto::BrokerRequest { id, request: Some(request) }), fds);
+        let sent =
+            self.send(Msg::BrokerRequest(proto::BrokerRequest { id, request: Some(request) }), fds);
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = sent {
             st.waiting.remove(&id);
@@ -239,7 +301,11 @@ impl Host {
 
     /// True when the host granted exactly this capability (kind and target).
     pub fn is_granted(&self, kind: &str, target: &str) -> bool {
-        self.shared.welcome.granted_capabilities.iter().any(|c| c.kind == kind && c.target == target)
+        self.shared
+            .welcome
+            .granted_capabilities
+            .iter()
+            .any(|c| c.kind == kind && c.target == target)
     }
 
     fn deadline(&self) -> Instant {
@@ -296,10 +362,14 @@ impl Host {
     /// connected socket.
     pub fn connect(&self, endpoint: &str) -> Result<OwnedFd> {
         Host::check_len("endpoint", endpoint)?;
-        let request = proto::broker_request::Request::Connect(proto::ConnectRequest { endpoint: endpoint.to_string() });
+        let request = proto::broker_request::Request::Connect(proto::ConnectRequest {
+            endpoint: endpoint.to_string(),
+        });
         let (response, mut fds) = self.shared.broker(request, &[], self.deadline())?;
         match response.response {
-            Some(proto::broker_response::Response::Connect(r)) => Host::take_fd(&mut fds, r.fd_index, "connect"),
+            Some(proto::broker_response::Response::Connect(r)) => {
+                Host::take_fd(&mut fds, r.fd_index, "connect")
+            }
             _ => Err(Error::internal("the host answered connect with another response type")),
         }
     }

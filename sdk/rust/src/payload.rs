@@ -100,7 +100,11 @@ impl Payload {
 
     /// Fills a cordon.v1.Payload: inline up to `inline_threshold` bytes, else a memfd reference
     /// whose fd is appended to `fds`.
-    pub(crate) fn to_proto(&self, inline_threshold: usize, fds: &mut Vec<OwnedFd>) -> Result<proto::Payload> {
+    pub(crate) fn to_proto(
+        &self,
+        inline_threshold: usize,
+        fds: &mut Vec<OwnedFd>,
+    ) -> Result<proto::Payload> {
         let (fd, size) = match &self.0 {
             Repr::Inline(v) if v.len() <= inline_threshold => {
                 return Ok(proto::Payload { data: Some(proto::payload::Data::Inline(v.clone())) });
@@ -116,7 +120,11 @@ impl Payload {
     }
 
     /// Reads a received payload; a memfd reference takes its fd out of `fds` (by index).
-    pub(crate) fn from_proto(p: Option<&proto::Payload>, fds: &mut [Option<OwnedFd>], max_bytes: u64) -> Result<Payload> {
+    pub(crate) fn from_proto(
+        p: Option<&proto::Payload>,
+        fds: &mut [Option<OwnedFd>],
+        max_bytes: u64,
+    ) -> Result<Payload> {
         match p.and_then(|p| p.data.as_ref()) {
             None => Ok(Payload::new()),
             Some(proto::payload::Data::Inline(v)) => {
@@ -130,13 +138,14 @@ impl Payload {
                 Ok(Payload(Repr::Inline(v.clone())))
             }
             Some(proto::payload::Data::Memfd(r)) => {
-                let fd = fds.get_mut(r.fd_index as usize).and_then(Option::take).ok_or_else(|| {
-                    Error::invalid_argument(format!(
-                        "payload refers to fd index {} but the message carries {} unused fds",
-                        r.fd_index,
-                        fds.iter().filter(|f| f.is_some()).count()
-                    ))
-                })?;
+                let fd =
+                    fds.get_mut(r.fd_index as usize).and_then(Option::take).ok_or_else(|| {
+                        Error::invalid_argument(format!(
+                            "payload refers to fd index {} but the message carries {} unused fds",
+                            r.fd_index,
+                            fds.iter().filter(|f| f.is_some()).count()
+                        ))
+                    })?;
                 open_sealed(fd, r.size, max_bytes)
             }
         }
@@ -164,7 +173,10 @@ impl AsRef<[u8]> for Payload {
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Payload").field("len", &self.len()).field("memfd", &self.is_memfd()).finish()
+        f.debug_struct("Payload")
+            .field("len", &self.len())
+            .field("memfd", &self.is_memfd())
+            .finish()
     }
 }
 
@@ -213,7 +225,8 @@ fn memfd_size(fd: &OwnedFd) -> Result<u64> {
 pub(crate) fn create_sealed_memfd(name: &str, data: &[u8]) -> Result<OwnedFd> {
     let cname = CString::new(name.replace('\0', "")).unwrap_or_default();
     // SAFETY: valid C string, flags.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(Error::last_os_error("memfd_create"));
     }
@@ -223,7 +236,11 @@ pub(crate) fn create_sealed_memfd(name: &str, data: &[u8]) -> Result<OwnedFd> {
     while off < data.len() {
         // SAFETY: writing from a live slice.
         let n = unsafe {
-            libc::write(fd.as_raw_fd(), data[off..].as_ptr() as *const libc::c_void, data.len() - off)
+            libc::write(
+                fd.as_raw_fd(),
+                data[off..].as_ptr() as *const libc::c_void,
+                data.len() - off,
+            )
         };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -245,7 +262,9 @@ fn open_sealed(fd: OwnedFd, expected_size: u64, max_bytes: u64) -> Result<Payloa
     // SAFETY: fcntl on an fd we own.
     let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
     if seals < 0 {
-        return Err(Error::invalid_argument("payload fd is not a sealable memfd (F_GET_SEALS failed)"));
+        return Err(Error::invalid_argument(
+            "payload fd is not a sealable memfd (F_GET_SEALS failed)",
+        ));
     }
     if seals & REQUIRED_SEALS != REQUIRED_SEALS {
         return Err(Error::invalid_argument(format!(
@@ -270,7 +289,16 @@ fn open_sealed(fd: OwnedFd, expected_size: u64, max_bytes: u64) -> Result<Payloa
     let mut ptr = std::ptr::null_mut();
     if len > 0 {
         // SAFETY: read-only shared mapping of a sealed file of len bytes.
-        ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, fd.as_raw_fd(), 0) };
+        ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
         if ptr == libc::MAP_FAILED {
             return Err(Error::last_os_error("mmap payload memfd read-only"));
         }
@@ -310,24 +338,41 @@ mod tests {
     fn unsealed_wrong_size_oversized_and_bad_index_are_rejected() {
         // An unsealed memfd.
         let name = CString::new("x").unwrap();
-        let raw = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        let raw = unsafe {
+            libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
         assert!(raw >= 0);
         let unsealed = unsafe { OwnedFd::from_raw_fd(raw) };
         let e = Payload::from_sealed_memfd(unsealed, 100).unwrap_err();
         assert!(e.message().contains("not fully sealed"), "{}", e);
 
         let sealed = create_sealed_memfd("y", b"12345").unwrap();
-        let p = proto::Payload { data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 4 })) };
+        let p = proto::Payload {
+            data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 4 })),
+        };
         let mut slots = vec![Some(sealed)];
-        assert!(Payload::from_proto(Some(&p), &mut slots, 100).unwrap_err().message().contains("message says 4"));
+        assert!(Payload::from_proto(Some(&p), &mut slots, 100)
+            .unwrap_err()
+            .message()
+            .contains("message says 4"));
 
         let sealed = create_sealed_memfd("z", b"12345").unwrap();
-        let p = proto::Payload { data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 5 })) };
+        let p = proto::Payload {
+            data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 0, size: 5 })),
+        };
         let mut slots = vec![Some(sealed)];
-        assert!(Payload::from_proto(Some(&p), &mut slots, 4).unwrap_err().message().contains("exceeds the cap"));
+        assert!(Payload::from_proto(Some(&p), &mut slots, 4)
+            .unwrap_err()
+            .message()
+            .contains("exceeds the cap"));
 
-        let p = proto::Payload { data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 3, size: 5 })) };
-        assert!(Payload::from_proto(Some(&p), &mut [], 100).unwrap_err().message().contains("fd index 3"));
+        let p = proto::Payload {
+            data: Some(proto::payload::Data::Memfd(proto::MemfdRef { fd_index: 3, size: 5 })),
+        };
+        assert!(Payload::from_proto(Some(&p), &mut [], 100)
+            .unwrap_err()
+            .message()
+            .contains("fd index 3"));
 
         let p = proto::Payload { data: Some(proto::payload::Data::Inline(vec![0; 10])) };
         assert!(Payload::from_proto(Some(&p), &mut [], 9).is_err());

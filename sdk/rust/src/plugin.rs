@@ -106,7 +106,9 @@ fn is_valid_plugin_name(name: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'_' || c == b'-')
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'_' || c == b'-'
+        })
 }
 
 fn is_valid_semver(v: &str) -> bool {
@@ -120,11 +122,17 @@ fn is_valid_semver(v: &str) -> bool {
     let parts: Vec<&str> = core.split('.').collect();
     let core_ok = parts.len() == 3
         && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) && !(p.len() > 1 && p.starts_with('0'))
+            !p.is_empty()
+                && p.bytes().all(|c| c.is_ascii_digit())
+                && !(p.len() > 1 && p.starts_with('0'))
         });
     let rest_ok = match rest {
         None => true,
-        Some(r) => !r.is_empty() && r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'+'),
+        Some(r) => {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'+')
+        }
     };
     core_ok && rest_ok
 }
@@ -189,13 +197,17 @@ impl Plugin {
         F: FnMut(&Call, Payload) -> Result<R> + Send + 'static,
         R: Into<Payload>,
     {
-        self.handlers.insert(name.to_string(), Box::new(move |call, input| handler(call, input).map(Into::into)));
+        self.handlers.insert(
+            name.to_string(),
+            Box::new(move |call, input| handler(call, input).map(Into::into)),
+        );
         self
     }
 
     /// Asks for a capability in the Hello; the host grants a subset (see Host::is_granted).
     pub fn request_capability(&mut self, kind: &str, target: &str) -> &mut Plugin {
-        self.requested_capabilities.push(proto::Capability { kind: kind.to_string(), target: target.to_string() });
+        self.requested_capabilities
+            .push(proto::Capability { kind: kind.to_string(), target: target.to_string() });
         self
     }
 
@@ -236,9 +248,14 @@ impl Plugin {
     /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err).
     pub fn serve(self) -> Result<()> {
         let fd: RawFd = match std::env::var("CORDON_CHANNEL_FD") {
-            Ok(v) if !v.is_empty() => v.parse().ok().filter(|&n: &RawFd| n >= 0).ok_or_else(|| {
-                Error::invalid_argument(format!("CORDON_CHANNEL_FD='{}' is not a file descriptor number", v))
-            })?,
+            Ok(v) if !v.is_empty() => {
+                v.parse().ok().filter(|&n: &RawFd| n >= 0).ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "CORDON_CHANNEL_FD='{}' is not a file descriptor number",
+                        v
+                    ))
+                })?
+            }
             _ => 3,
         };
         // SAFETY: fcntl(F_GETFD) only checks that fd is open before we take ownership of it;
@@ -274,10 +291,17 @@ impl Plugin {
             )));
         }
         if !is_valid_semver(&self.version) {
-            return Err(Error::invalid_argument(format!("plugin version '{}' is not a semantic version", self.version)));
+            return Err(Error::invalid_argument(format!(
+                "plugin version '{}' is not a semantic version",
+                self.version
+            )));
         }
         if self.handlers.len() > MAX_METHODS {
-            return Err(Error::invalid_argument(format!("{} methods, at most {}", self.handlers.len(), MAX_METHODS)));
+            return Err(Error::invalid_argument(format!(
+                "{} methods, at most {}",
+                self.handlers.len(),
+                MAX_METHODS
+            )));
         }
         if let Some(bad) = self.handlers.keys().find(|m| !is_valid_method_name(m)) {
             return Err(Error::invalid_argument(format!(
@@ -286,7 +310,10 @@ impl Plugin {
             )));
         }
         if self.protocol.0 == 0 || self.protocol.0 > self.protocol.1 {
-            return Err(Error::invalid_argument(format!("protocol range [{}, {}] is empty", self.protocol.0, self.protocol.1)));
+            return Err(Error::invalid_argument(format!(
+                "protocol range [{}, {}] is empty",
+                self.protocol.0, self.protocol.1
+            )));
         }
         Ok(())
     }
@@ -316,7 +343,9 @@ impl Plugin {
         let heartbeat = if heartbeat_ms > 0 {
             let shared = Arc::clone(&shared);
             let stop = Arc::clone(&stop);
-            Some(thread::spawn(move || heartbeat_loop(&shared, Duration::from_millis(heartbeat_ms), &stop)))
+            Some(thread::spawn(move || {
+                heartbeat_loop(&shared, Duration::from_millis(heartbeat_ms), &stop)
+            }))
         } else {
             None
         };
@@ -350,13 +379,23 @@ impl Plugin {
         let dg = match channel.receive(&mut buf, Some(deadline), None) {
             Ok(Received::Datagram(d)) => d,
             Ok(Received::TimedOut) => {
-                return Err(Error::deadline_exceeded("waiting for the host's welcome: no answer within the handshake timeout"))
+                return Err(Error::deadline_exceeded(
+                    "waiting for the host's welcome: no answer within the handshake timeout",
+                ))
             }
-            Ok(_) => return Err(Error::unavailable("waiting for the host's welcome: the host closed the channel")),
+            Ok(_) => {
+                return Err(Error::unavailable(
+                    "waiting for the host's welcome: the host closed the channel",
+                ))
+            }
             Err(e) => return Err(e.context("waiting for the host's welcome")),
         };
-        let env = proto::Envelope::decode(&dg.bytes[..])
-            .map_err(|e| Error::invalid_argument(format!("the host's answer to hello is not a cordon.v1.Envelope: {}", e)))?;
+        let env = proto::Envelope::decode(&dg.bytes[..]).map_err(|e| {
+            Error::invalid_argument(format!(
+                "the host's answer to hello is not a cordon.v1.Envelope: {}",
+                e
+            ))
+        })?;
         let welcome = match env.msg {
             Some(Msg::Welcome(w)) => w,
             Some(Msg::Reject(r)) => {
@@ -373,7 +412,9 @@ impl Plugin {
                 )))
             }
         };
-        let mut configured = if welcome.protocol_version < self.protocol.0 || welcome.protocol_version > self.protocol.1 {
+        let mut configured = if welcome.protocol_version < self.protocol.0
+            || welcome.protocol_version > self.protocol.1
+        {
             Err(Error::failed_precondition(format!(
                 "the host chose protocol version {}, this plugin speaks [{}, {}]",
                 welcome.protocol_version, self.protocol.0, self.protocol.1
@@ -385,7 +426,10 @@ impl Plugin {
             if let Some(hook) = self.configure.as_mut() {
                 configured = match catch_unwind(AssertUnwindSafe(|| hook(&welcome))) {
                     Ok(r) => r,
-                    Err(p) => Err(Error::internal(format!("configure hook panicked: {}", panic_message(&*p)))),
+                    Err(p) => Err(Error::internal(format!(
+                        "configure hook panicked: {}",
+                        panic_message(&*p)
+                    ))),
                 };
             }
         }
@@ -400,14 +444,21 @@ impl Plugin {
             match rx.recv() {
                 Ok(Inbound::Call(request, fds)) => self.handle_call(shared, request, fds),
                 // Calls are served in order, so everything sent before the request is answered.
-                Ok(Inbound::Shutdown) => return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[]),
+                Ok(Inbound::Shutdown) => {
+                    return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
+                }
                 Ok(Inbound::Closed(e)) => return Err(e),
                 Err(_) => return Err(Error::internal("the reader thread stopped unexpectedly")),
             }
         }
     }
 
-    fn handle_call(&mut self, shared: &Arc<Shared>, request: proto::CallRequest, fds: Vec<OwnedFd>) {
+    fn handle_call(
+        &mut self,
+        shared: &Arc<Shared>,
+        request: proto::CallRequest,
+        fds: Vec<OwnedFd>,
+    ) {
         let deadline = if request.timeout_ms > 0 {
             Instant::now().checked_add(Duration::from_millis(request.timeout_ms))
         } else {
@@ -421,14 +472,24 @@ impl Plugin {
         };
         let name = &self.name;
         let out: Result<Payload> = match self.handlers.get_mut(&request.method) {
-            None => Err(Error::unimplemented(format!("plugin {} has no method '{}'", name, request.method))),
+            None => Err(Error::unimplemented(format!(
+                "plugin {} has no method '{}'",
+                name, request.method
+            ))),
             Some(handler) => {
                 let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
-                match Payload::from_proto(request.payload.as_ref(), &mut slots, shared.max_payload_bytes) {
+                match Payload::from_proto(
+                    request.payload.as_ref(),
+                    &mut slots,
+                    shared.max_payload_bytes,
+                ) {
                     Err(e) => Err(e.context("call input")),
                     Ok(input) => match catch_unwind(AssertUnwindSafe(|| handler(&call, input))) {
                         Ok(r) => r,
-                        Err(p) => Err(Error::internal(format!("handler panicked: {}", panic_message(&*p)))),
+                        Err(p) => Err(Error::internal(format!(
+                            "handler panicked: {}",
+                            panic_message(&*p)
+                        ))),
                     },
                 }
             }
@@ -478,7 +539,9 @@ fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
             Ok(Received::Woken) => return,
             Ok(Received::TimedOut) => continue,
             Ok(Received::Closed) => {
-                return fail(Error::unavailable("the host closed the channel without a shutdown request"))
+                return fail(Error::unavailable(
+                    "the host closed the channel without a shutdown request",
+                ))
             }
             Err(e) => return fail(e.context("receiving from the host")),
         };

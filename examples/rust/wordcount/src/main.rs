@@ -88,21 +88,30 @@ fn top_words(text: &str, n: usize) -> Vec<(String, u64)> {
 }
 
 fn top_json(words: &[(String, u64)]) -> String {
-    let items: Vec<String> =
-        words.iter().map(|(w, c)| format!("{{\"word\":{},\"count\":{}}}", json_string(w), c)).collect();
+    let items: Vec<String> = words
+        .iter()
+        .map(|(w, c)| format!("{{\"word\":{},\"count\":{}}}", json_string(w), c))
+        .collect();
     format!("[{}]", items.join(","))
 }
 
 fn count_file(call: &Call, input: Payload) -> Result<String> {
     let path = input.as_str()?.trim();
     if path.is_empty() {
-        return Err(Error::invalid_argument("count_file: the input must be a path, e.g. /data/notes.txt"));
+        return Err(Error::invalid_argument(
+            "count_file: the input must be a path, e.g. /data/notes.txt",
+        ));
     }
     let file = call.host().open_file(path).map_err(|e| e.context(format!("opening {}", path)))?;
     let mut data = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut data).map_err(|e| Error::from(e).context(format!("reading {}", path)))?;
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::from(e).context(format!("reading {}", path)))?;
     if data.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::resource_exhausted(format!("{} is larger than {} bytes", path, MAX_FILE_BYTES)));
+        return Err(Error::resource_exhausted(format!(
+            "{} is larger than {} bytes",
+            path, MAX_FILE_BYTES
+        )));
     }
     let c = count(&data);
     Ok(format!(
@@ -134,7 +143,9 @@ fn main() -> ExitCode {
             std::thread::sleep(Duration::from_secs(3600));
         }
     });
-    plugin.method("panic", |_call, _input| -> Result<Payload> { panic!("wordcount: panicking on purpose") });
+    plugin.method("panic", |_call, _input| -> Result<Payload> {
+        panic!("wordcount: panicking on purpose")
+    });
     plugin.run()
 }
 
