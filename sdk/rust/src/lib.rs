@@ -11,6 +11,7 @@ mod error;
 mod host;
 mod payload;
 mod plugin;
+pub mod testing;
 
 /// The cordon.v1 messages, generated from ipc/proto by prost-build.
 pub mod proto {

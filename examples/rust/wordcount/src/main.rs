@@ -124,6 +124,10 @@ fn count_file(call: &Call, input: Payload) -> Result<String> {
 }
 
 fn main() -> ExitCode {
+    plugin().run()
+}
+
+fn plugin() -> Plugin {
     let mut plugin = Plugin::new("wordcount", env!("CARGO_PKG_VERSION"));
     plugin.request_capability("fs.read", "/data");
     plugin.method("count", |_call, input| Ok(counts_json(&count(&input))));
@@ -146,7 +150,7 @@ fn main() -> ExitCode {
     plugin.method("panic", |_call, _input| -> Result<Payload> {
         panic!("wordcount: panicking on purpose")
     });
-    plugin.run()
+    plugin
 }
 
 #[cfg(test)]
@@ -166,6 +170,43 @@ mod tests {
         let t = top_words("The cat and the hat. THE END, and 'quoted'", 3);
         assert_eq!(t, vec![("the".to_string(), 3), ("and".to_string(), 2), ("cat".to_string(), 1)]);
         assert_eq!(top_json(&t[..1]), "[{\"word\":\"the\",\"count\":3}]");
+    }
+
+    #[test]
+    fn methods_through_a_test_host() {
+        use cordon_plugin::testing::{broker_error, broker_file, TestHost};
+        use cordon_plugin::{proto, Code};
+        use std::io::Write;
+
+        let mut host = TestHost::start(plugin(), proto::Welcome::default()).unwrap();
+        assert_eq!(host.hello().methods.len(), 7);
+        assert_eq!(
+            &*host.call("count", "a b\nc\n").unwrap(),
+            b"{\"lines\":2,\"words\":3,\"bytes\":6}"
+        );
+        assert_eq!(&*host.call("upper", "abc").unwrap(), b"ABC");
+        assert_eq!(host.call("panic", "").unwrap_err().code(), Code::Internal);
+
+        // count_file: the broker hands over a file, or refuses the path.
+        let path = std::env::temp_dir().join(format!("wordcount-test-{}", std::process::id()));
+        std::fs::File::create(&path).unwrap().write_all(b"one two\nthree\n").unwrap();
+        let opened = path.clone();
+        host.on_broker(move |req| match &req.request {
+            Some(proto::broker_request::Request::OpenFile(o)) if o.path == "/data/notes.txt" => {
+                broker_file(std::fs::File::open(&opened).unwrap())
+            }
+            _ => broker_error(Code::PermissionDenied, "outside the grants"),
+        });
+        let out = host.call("count_file", "/data/notes.txt\n").unwrap();
+        assert_eq!(
+            out.as_str().unwrap(),
+            "{\"path\":\"/data/notes.txt\",\"lines\":2,\"words\":3,\"bytes\":14}"
+        );
+        let e = host.call("count_file", "/etc/shadow").unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert!(e.message().contains("opening /etc/shadow: outside the grants"), "{}", e);
+        std::fs::remove_file(&path).unwrap();
+        host.shutdown().unwrap();
     }
 
     #[test]
