@@ -859,3 +859,60 @@ fn broker_requests_are_paced_to_the_announced_rate() {
     host.shutdown();
     t.join().unwrap().unwrap();
 }
+
+#[test]
+fn single_threaded_serving_handles_broker_answers_and_queued_calls() {
+    let mut p = broker_plugin();
+    p.single_threaded(true);
+    p.method("echo", |_c, input| Ok(input));
+    let (mut host, t) = start(p);
+    host.handshake(proto::PluginLimits { heartbeat_interval_ms: 5, ..default_limits() });
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 1,
+            method: "read".into(),
+            timeout_ms: 5000,
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"/data/in.txt".to_vec())),
+            }),
+        }),
+        &[],
+    );
+    let (req, _) = expect_broker(&mut host);
+    // A call and the shutdown request arrive while the handler waits for its broker answer:
+    // the waiting handler receives them and queues them, in order, behind itself.
+    host.send(
+        Msg::CallRequest(proto::CallRequest {
+            id: 2,
+            method: "echo".into(),
+            timeout_ms: 5000,
+            payload: Some(proto::Payload {
+                data: Some(proto::payload::Data::Inline(b"two".to_vec())),
+            }),
+        }),
+        &[],
+    );
+    host.send(Msg::ShutdownRequest(proto::ShutdownRequest { grace_ms: 1000 }), &[]);
+    let f: OwnedFd = temp_file(b"single").into();
+    host.send(
+        Msg::BrokerResponse(proto::BrokerResponse {
+            id: req.id,
+            error: None,
+            response: Some(proto::broker_response::Response::OpenFile(proto::OpenFileResponse {
+                fd_index: 0,
+            })),
+        }),
+        &[&f],
+    );
+    // No heartbeats in this mode: the next messages are the two results and the ack.
+    match host.recv_any() {
+        (Msg::CallResult(r), _) => assert_eq!(inline(r.result.unwrap()), b"single"),
+        (other, _) => panic!("{:?}", other),
+    }
+    match host.recv_any() {
+        (Msg::CallResult(r), _) => assert_eq!(inline(r.result.unwrap()), b"two"),
+        (other, _) => panic!("{:?}", other),
+    }
+    assert!(matches!(host.recv_any().0, Msg::ShutdownAck(_)));
+    t.join().unwrap().unwrap();
+}

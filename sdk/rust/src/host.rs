@@ -4,18 +4,18 @@
 //! reader thread hands over together with the fds that came in its datagram (an opened file or a
 //! connected socket rides as SCM_RIGHTS).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::net::TcpStream;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Received};
 use crate::error::{truncate_utf8, Error, Result};
 use crate::payload::Payload;
 use crate::proto;
@@ -36,6 +36,33 @@ struct BrokerState {
     closed: Option<Error>,
 }
 
+/// What the receiving side hands to the dispatcher.
+pub(crate) enum Inbound {
+    Call(proto::CallRequest, Vec<OwnedFd>),
+    Shutdown,
+    Closed(Error),
+}
+
+/// What became of one receive.
+pub(crate) enum Routed {
+    Dispatch(Inbound),
+    // A broker response or heartbeat, dealt with.
+    Handled,
+    // Nothing arrived before the deadline.
+    Idle,
+    // The wake fd fired: the reader thread must stop.
+    Stop,
+}
+
+/// Receiving without a reader thread (when the sandbox forbids creating threads): whoever
+/// needs a message (the dispatcher, or a handler waiting for a broker answer) receives it and
+/// queues what is not for it.
+#[derive(Default)]
+pub(crate) struct Pump {
+    buf: Vec<u8>,
+    queue: VecDeque<Inbound>,
+}
+
 /// State shared by the dispatcher, the reader thread, the heartbeat thread and every Host handle.
 pub(crate) struct Shared {
     pub channel: Channel,
@@ -50,6 +77,9 @@ pub(crate) struct Shared {
     state: Mutex<BrokerState>,
     cv: Condvar,
     pacer: Option<Mutex<Pacer>>,
+    // Single-threaded mode (see Pump); set before serving starts.
+    inline: AtomicBool,
+    pump: Mutex<Pump>,
 }
 
 /// Token bucket that keeps broker requests at or under the rate the host announced
@@ -111,6 +141,8 @@ impl Shared {
             state: Mutex::new(BrokerState { waiting: HashMap::new(), closed: None }),
             cv: Condvar::new(),
             pacer,
+            inline: AtomicBool::new(false),
+            pump: Mutex::new(Pump::default()),
         }
     }
 
@@ -125,6 +157,71 @@ impl Shared {
         }
         let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
         self.channel.send(&bytes, &raw)
+    }
+
+    /// Switches to receiving without a reader thread.
+    pub fn set_inline(&self) {
+        self.inline.store(true, Ordering::SeqCst);
+    }
+
+    fn fail(&self, e: Error) -> Routed {
+        self.close(e.clone());
+        Routed::Dispatch(Inbound::Closed(e))
+    }
+
+    /// Routes the outcome of one receive: calls and shutdown to the dispatcher, broker
+    /// responses to their waiters; anything unexpected ends serving.
+    pub fn route(&self, received: Result<Received>) -> Routed {
+        let dg = match received {
+            Ok(Received::Datagram(d)) => d,
+            Ok(Received::Woken) => return Routed::Stop,
+            Ok(Received::TimedOut) => return Routed::Idle,
+            Ok(Received::Closed) => {
+                return self.fail(Error::unavailable(
+                    "the host closed the channel without a shutdown request",
+                ))
+            }
+            Err(e) => return self.fail(e.context("receiving from the host")),
+        };
+        let env = match proto::Envelope::decode(&dg.bytes[..]) {
+            Ok(env) => env,
+            Err(e) => {
+                return self.fail(Error::invalid_argument(format!(
+                    "a datagram of {} bytes from the host is not a cordon.v1.Envelope: {}",
+                    dg.bytes.len(),
+                    e
+                )))
+            }
+        };
+        match env.msg {
+            Some(Msg::CallRequest(r)) => Routed::Dispatch(Inbound::Call(r, dg.fds)),
+            Some(Msg::ShutdownRequest(_)) => Routed::Dispatch(Inbound::Shutdown),
+            Some(Msg::BrokerResponse(r)) => {
+                self.deliver_broker_response(r, dg.fds);
+                Routed::Handled
+            }
+            Some(Msg::Heartbeat(_)) => Routed::Handled,
+            other => self.fail(Error::invalid_argument(format!(
+                "unexpected {} from the host",
+                crate::plugin::message_name(other.as_ref())
+            ))),
+        }
+    }
+
+    /// Single-threaded mode: the next message for the dispatcher.
+    pub fn next_inline(&self) -> Inbound {
+        let mut pump = self.pump.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(ev) = pump.queue.pop_front() {
+                return ev;
+            }
+            let pump = &mut *pump;
+            if let Routed::Dispatch(ev) =
+                self.route(self.channel.receive(&mut pump.buf, None, None))
+            {
+                return ev;
+            }
+        }
     }
 
     /// Called by the reader thread. A response nobody waits for (its request timed out) is
@@ -203,7 +300,21 @@ impl Shared {
                     id
                 )));
             }
-            st = self.cv.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            if self.inline.load(Ordering::SeqCst) {
+                // No reader thread: receive here, queueing calls for the dispatcher.
+                drop(st);
+                {
+                    let mut pump = self.pump.lock().unwrap_or_else(|p| p.into_inner());
+                    let pump = &mut *pump;
+                    let received = self.channel.receive(&mut pump.buf, Some(deadline), None);
+                    if let Routed::Dispatch(ev) = self.route(received) {
+                        pump.queue.push_back(ev);
+                    }
+                }
+                st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            } else {
+                st = self.cv.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use prost::Message;
 
 use crate::channel::{Channel, Received};
 use crate::error::{Error, Result};
-use crate::host::{send_envelope, Host, Shared};
+use crate::host::{send_envelope, Host, Inbound, Routed, Shared};
 use crate::payload::Payload;
 use crate::proto;
 use crate::proto::envelope::Msg;
@@ -93,12 +93,7 @@ pub struct Plugin {
     broker_timeout: Duration,
     inline_threshold: usize,
     max_datagram_bytes: usize,
-}
-
-enum Inbound {
-    Call(proto::CallRequest, Vec<OwnedFd>),
-    Shutdown,
-    Closed(Error),
+    single_threaded: bool,
 }
 
 fn is_valid_plugin_name(name: &str) -> bool {
@@ -185,6 +180,7 @@ impl Plugin {
             broker_timeout: Duration::from_secs(30),
             inline_threshold: 16 * 1024,
             max_datagram_bytes: 64 * 1024,
+            single_threaded: false,
         }
     }
 
@@ -241,6 +237,15 @@ impl Plugin {
     /// Results larger than this travel as sealed memfds (default 16 KiB).
     pub fn inline_threshold(&mut self, bytes: usize) -> &mut Plugin {
         self.inline_threshold = bytes;
+        self
+    }
+
+    /// Serve on the calling thread alone: no reader thread (a handler waiting for a broker
+    /// answer receives it itself, queueing calls that arrive meanwhile) and no heartbeats. The
+    /// SDK falls back to this by itself when the sandbox forbids creating threads (profiles
+    /// without the "process" syscall group, e.g. "minimal").
+    pub fn single_threaded(&mut self, yes: bool) -> &mut Plugin {
+        self.single_threaded = yes;
         self
     }
 
@@ -334,23 +339,62 @@ impl Plugin {
 
         let wake_fd = new_eventfd()?;
         let (tx, rx) = mpsc::channel();
-        let reader = {
+        // Some profiles forbid creating threads (no clone): then serve on this thread alone,
+        // receiving wherever a message is awaited, and without heartbeats.
+        let reader = if self.single_threaded {
+            Err(std::io::Error::new(std::io::ErrorKind::Other, "single-threaded by request"))
+        } else {
             let shared = Arc::clone(&shared);
             let wake = wake_fd.as_raw_fd();
-            thread::spawn(move || reader_loop(&shared, wake, &tx))
+            thread::Builder::new().spawn(move || reader_loop(&shared, wake, &tx))
+        };
+        let reader = match reader {
+            Ok(r) => Some(r),
+            Err(e) if self.single_threaded => {
+                let _ = e;
+                shared.set_inline();
+                None
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: cannot start the reader thread ({}); serving single-threaded",
+                    self.name, e
+                );
+                shared.set_inline();
+                None
+            }
         };
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let heartbeat = if heartbeat_ms > 0 {
+        let heartbeat = if heartbeat_ms > 0 && reader.is_some() {
             let shared = Arc::clone(&shared);
             let stop = Arc::clone(&stop);
-            Some(thread::spawn(move || {
-                heartbeat_loop(&shared, Duration::from_millis(heartbeat_ms), &stop)
-            }))
+            let interval = Duration::from_millis(heartbeat_ms);
+            match thread::Builder::new().spawn(move || heartbeat_loop(&shared, interval, &stop)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    eprintln!("{}: cannot start the heartbeat thread: {}", self.name, e);
+                    None
+                }
+            }
         } else {
+            if heartbeat_ms > 0 && !self.single_threaded {
+                eprintln!(
+                    "{}: no heartbeat thread; the host may consider long calls hung",
+                    self.name
+                );
+            }
             None
         };
 
-        let result = self.dispatch(&shared, &rx);
+        let result = if reader.is_some() {
+            self.dispatch(&shared, || {
+                rx.recv().unwrap_or_else(|_| {
+                    Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
+                })
+            })
+        } else {
+            self.dispatch(&shared, || shared.next_inline())
+        };
 
         *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
         stop.1.notify_all();
@@ -358,8 +402,9 @@ impl Plugin {
         if let Some(h) = heartbeat {
             let _ = h.join();
         }
-        let _ = reader.join();
-        // Host handles kept by the plugin fail from now on instead of waiting.
+        if let Some(r) = reader {
+            let _ = r.join();
+        }
         shared.close(Error::unavailable("the plugin has stopped serving"));
         result
     }
@@ -439,16 +484,15 @@ impl Plugin {
         Ok(welcome)
     }
 
-    fn dispatch(&mut self, shared: &Arc<Shared>, rx: &mpsc::Receiver<Inbound>) -> Result<()> {
+    fn dispatch(&mut self, shared: &Arc<Shared>, mut next: impl FnMut() -> Inbound) -> Result<()> {
         loop {
-            match rx.recv() {
-                Ok(Inbound::Call(request, fds)) => self.handle_call(shared, request, fds),
+            match next() {
+                Inbound::Call(request, fds) => self.handle_call(shared, request, fds),
                 // Calls are served in order, so everything sent before the request is answered.
-                Ok(Inbound::Shutdown) => {
+                Inbound::Shutdown => {
                     return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
                 }
-                Ok(Inbound::Closed(e)) => return Err(e),
-                Err(_) => return Err(Error::internal("the reader thread stopped unexpectedly")),
+                Inbound::Closed(e) => return Err(e),
             }
         }
     }
@@ -509,7 +553,7 @@ impl Plugin {
     }
 }
 
-fn message_name(m: Option<&Msg>) -> &'static str {
+pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
     match m {
         None => "unknown",
         Some(Msg::Hello(_)) => "hello",
@@ -529,48 +573,15 @@ fn message_name(m: Option<&Msg>) -> &'static str {
 
 fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
     let mut buf = Vec::new();
-    let fail = |e: Error| {
-        shared.close(e.clone());
-        let _ = tx.send(Inbound::Closed(e));
-    };
     loop {
-        let dg = match shared.channel.receive(&mut buf, None, Some(wake)) {
-            Ok(Received::Datagram(d)) => d,
-            Ok(Received::Woken) => return,
-            Ok(Received::TimedOut) => continue,
-            Ok(Received::Closed) => {
-                return fail(Error::unavailable(
-                    "the host closed the channel without a shutdown request",
-                ))
-            }
-            Err(e) => return fail(e.context("receiving from the host")),
-        };
-        let env = match proto::Envelope::decode(&dg.bytes[..]) {
-            Ok(env) => env,
-            Err(e) => {
-                return fail(Error::invalid_argument(format!(
-                    "a datagram of {} bytes from the host is not a cordon.v1.Envelope: {}",
-                    dg.bytes.len(),
-                    e
-                )))
-            }
-        };
-        match env.msg {
-            Some(Msg::CallRequest(r)) => {
-                if tx.send(Inbound::Call(r, dg.fds)).is_err() {
+        match shared.route(shared.channel.receive(&mut buf, None, Some(wake))) {
+            Routed::Stop => return,
+            Routed::Handled | Routed::Idle => {}
+            Routed::Dispatch(ev) => {
+                let closed = matches!(ev, Inbound::Closed(_));
+                if tx.send(ev).is_err() || closed {
                     return;
                 }
-            }
-            Some(Msg::ShutdownRequest(_)) => {
-                let _ = tx.send(Inbound::Shutdown);
-            }
-            Some(Msg::BrokerResponse(r)) => shared.deliver_broker_response(r, dg.fds),
-            Some(Msg::Heartbeat(_)) => {}
-            other => {
-                return fail(Error::invalid_argument(format!(
-                    "unexpected {} from the host",
-                    message_name(other.as_ref())
-                )))
             }
         }
     }
