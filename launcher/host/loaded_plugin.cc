@@ -275,6 +275,16 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
   if (current == PluginState::kStopped || current == PluginState::kFailed) {
     return WaitForExit(absl::InfiniteDuration());
   }
+  if (!session_->status().ok()) {
+    // The channel is already gone (the plugin crashed or exited): there is nothing to drain.
+    // Let the supervisor reap it so the recorded reason is the real one, not our kill.
+    if (!WaitForExit(grace).ok()) Kill();
+    (void)WaitForExit(absl::InfiniteDuration());
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plugin ", label(), " had already failed: ",
+        failure_reason_.empty() ? std::string(session_->status().message()) : failure_reason_));
+  }
   SetState(PluginState::kDraining, "");
   absl::Time deadline = absl::Now() + grace;
   absl::Status drained = session_->Shutdown(grace);
