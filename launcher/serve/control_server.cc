@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_record.h"
 #include "launcher/host/plugin_state.h"
@@ -411,12 +412,14 @@ cordon::v1::ControlResponse ControlServer::Call(Client& client,
   entry->calls_in_flight.fetch_sub(1);
   entry->RecordCall(took, input.size(), out.ok() ? out->size() : 0, out.status());
   if (!out.ok()) {
-    // A plugin still standing answered with its own error; anything else is the sandbox
-    // failing under the call (crash, timeout kill, violation).
-    host::PluginState state = entry->plugin->state();
-    return ErrorResponse(out.status(), state == host::PluginState::kReady
-                                           ? cordon::v1::ERROR_SOURCE_PLUGIN
-                                           : cordon::v1::ERROR_SOURCE_SANDBOX);
+    // The session words an error the plugin sent itself as "method 'M' failed: ..."; every
+    // other failure (crash, timeout kill, violation, channel loss) is the sandbox failing
+    // under the call. The plugin's state cannot tell: its supervisor may not have seen the
+    // exit yet.
+    const bool from_plugin = absl::StrContains(
+        out.status().message(), absl::StrCat("method '", req.method(), "' failed: "));
+    return ErrorResponse(out.status(), from_plugin ? cordon::v1::ERROR_SOURCE_PLUGIN
+                                                   : cordon::v1::ERROR_SOURCE_SANDBOX);
   }
   cordon::v1::ControlResponse r;
   r.mutable_call()->mutable_output()->set_inline_(std::move(*out));

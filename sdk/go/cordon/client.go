@@ -1,0 +1,330 @@
+package cordon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	pb "cordon.dev/sdk/go/cordonpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// MaxDatagram is the control protocol's cap on one request or response (1 MiB).
+const MaxDatagram = 1 << 20
+
+// Client is one connection to a cordon serve daemon. It is safe for concurrent use: requests
+// are pipelined on the connection and matched to responses by id.
+type Client struct {
+	conn *net.UnixConn
+
+	writeMu sync.Mutex
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[uint64]chan *pb.ControlResponse
+	err     error // set once the reader stops
+	done    chan struct{}
+}
+
+// Dial connects to the daemon's control socket (SOCK_SEQPACKET). The daemon admits the
+// connection by the caller's uid/gid; a refused client sees the connection closed (ErrClosed
+// on the first request).
+func Dial(socketPath string) (*Client, error) {
+	return DialContext(context.Background(), socketPath)
+}
+
+// DialContext is Dial with a context bounding the connect.
+func DialContext(ctx context.Context, socketPath string) (*Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unixpacket", socketPath)
+	if err != nil {
+		return nil, fmt.Errorf("cordon: connect to control socket %s: %w", socketPath, err)
+	}
+	uc := conn.(*net.UnixConn)
+	// A datagram larger than the send buffer is refused with EMSGSIZE; ask for room for one
+	// full-size datagram (the kernel caps this at net.core.wmem_max).
+	_ = uc.SetWriteBuffer(2*MaxDatagram + 64*1024)
+	_ = uc.SetReadBuffer(2*MaxDatagram + 64*1024)
+	c := &Client{conn: uc, pending: make(map[uint64]chan *pb.ControlResponse), done: make(chan struct{})}
+	go c.readLoop()
+	return c, nil
+}
+
+// Close closes the connection. Plugins loaded with connection lifetime are unloaded by the
+// daemon.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	<-c.done
+	return err
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	buf := make([]byte, MaxDatagram+1)
+	oob := make([]byte, syscall.CmsgSpace(4*4))
+	var err error
+	for {
+		n, oobn, flags, _, rerr := c.conn.ReadMsgUnix(buf, oob)
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		if n == 0 {
+			err = ErrClosed
+			break
+		}
+		closeReceivedFds(oob[:oobn])
+		if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 || n > MaxDatagram {
+			err = fmt.Errorf("cordon: daemon sent an oversized datagram")
+			break
+		}
+		resp := &pb.ControlResponse{}
+		if perr := proto.Unmarshal(buf[:n], resp); perr != nil {
+			err = fmt.Errorf("cordon: malformed response from the daemon: %w", perr)
+			break
+		}
+		c.mu.Lock()
+		ch, ok := c.pending[resp.GetId()]
+		delete(c.pending, resp.GetId())
+		c.mu.Unlock()
+		if ok {
+			ch <- resp // buffered: never blocks
+		}
+	}
+	c.mu.Lock()
+	if err == ErrClosed || errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) {
+		c.err = ErrClosed
+	} else {
+		c.err = fmt.Errorf("%w: %v", ErrClosed, err)
+	}
+	for id, ch := range c.pending {
+		close(ch)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+}
+
+func closeReceivedFds(oob []byte) {
+	if len(oob) == 0 {
+		return
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		fds, err := syscall.ParseUnixRights(&m)
+		if err == nil {
+			for _, fd := range fds {
+				syscall.Close(fd)
+			}
+		}
+	}
+}
+
+// roundTrip sends req and waits for its response or ctx. On ctx expiry the request stays
+// with the daemon (it has its own deadline) and its late response is dropped.
+func (c *Client) roundTrip(ctx context.Context, req *pb.ControlRequest) (*pb.ControlResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ch := make(chan *pb.ControlResponse, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = ch
+	c.mu.Unlock()
+	req.Id = id
+	bytes, err := proto.Marshal(req)
+	if err == nil && len(bytes) > MaxDatagram {
+		err = fmt.Errorf("cordon: request of %d bytes exceeds the %d-byte control datagram cap", len(bytes), MaxDatagram)
+	}
+	if err == nil {
+		c.writeMu.Lock()
+		_, err = c.conn.Write(bytes)
+		c.writeMu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("cordon: send to daemon: %w", err)
+		}
+	}
+	if err != nil {
+		c.forget(id)
+		return nil, err
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return nil, c.err
+		}
+		if resp.GetError() != nil {
+			return resp, errorFromProto(resp.GetError(), resp.GetErrorSource())
+		}
+		return resp, nil
+	case <-ctx.Done():
+		c.forget(id)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) forget(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// Lifetime says what happens to a plugin when the connection that loaded it closes.
+type Lifetime int32
+
+const (
+	// LifetimeDefault: the daemon's setting (--plugins-outlive-clients).
+	LifetimeDefault Lifetime = Lifetime(pb.ControlLifetime_LIFETIME_DEFAULT)
+	// LifetimeConnection: unloaded when this connection closes.
+	LifetimeConnection Lifetime = Lifetime(pb.ControlLifetime_LIFETIME_CONNECTION)
+	// LifetimeDaemon: kept until unloaded or the daemon stops.
+	LifetimeDaemon Lifetime = Lifetime(pb.ControlLifetime_LIFETIME_DAEMON)
+)
+
+// LoadOption adjusts a Load.
+type LoadOption func(*pb.ControlLoadRequest)
+
+// WithConfigMap passes a string map to the plugin's configuration.
+func WithConfigMap(m map[string]string) LoadOption {
+	return func(r *pb.ControlLoadRequest) { r.ConfigMap = m }
+}
+
+// WithLifetime chooses the plugin's lifetime.
+func WithLifetime(l Lifetime) LoadOption {
+	return func(r *pb.ControlLoadRequest) { r.Lifetime = pb.ControlLifetime(l) }
+}
+
+// PluginInfo describes a loaded plugin.
+type PluginInfo struct {
+	ID          string
+	Name        string
+	Version     string
+	Methods     []string
+	State       string
+	StateReason string
+	BundleDir   string
+	Profile     string
+	OwnerUID    uint32
+	Lifetime    Lifetime
+	HostPID     int
+	LoadedAt    time.Time
+}
+
+func infoFromProto(p *pb.ControlPluginInfo) PluginInfo {
+	return PluginInfo{
+		ID: p.GetPluginId(), Name: p.GetName(), Version: p.GetVersion(), Methods: p.GetMethods(),
+		State: p.GetState(), StateReason: p.GetStateReason(), BundleDir: p.GetBundleDir(),
+		Profile: p.GetProfile(), OwnerUID: p.GetOwnerUid(), Lifetime: Lifetime(p.GetLifetime()),
+		HostPID: int(p.GetHostPid()), LoadedAt: time.Unix(0, p.GetLoadedAtUnixNs()),
+	}
+}
+
+// Plugin is a handle on a loaded plugin.
+type Plugin struct {
+	PluginInfo
+	client *Client
+}
+
+// Load starts the plugin bundle (a directory with manifest.textproto, as the daemon sees it)
+// in a sandbox bounded by profile ("" = "default"), sends it config, and returns once it is
+// ready for calls.
+func (c *Client) Load(ctx context.Context, bundleDir, profile string, config []byte, opts ...LoadOption) (*Plugin, error) {
+	load := &pb.ControlLoadRequest{BundleDir: bundleDir, Profile: profile, Config: config}
+	for _, o := range opts {
+		o(load)
+	}
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Load{Load: load}})
+	if err != nil {
+		return nil, err
+	}
+	return &Plugin{PluginInfo: infoFromProto(resp.GetLoad().GetPlugin()), client: c}, nil
+}
+
+// Call calls method on the plugin with id pluginID. The context's deadline becomes the
+// call's deadline in the daemon (which kills a plugin that misses it); cancelling the context
+// returns ctx.Err() at once. A plugin's own error comes back as *Error with SourcePlugin, a
+// crash or timeout as *Error with SourceSandbox.
+func (c *Client) Call(ctx context.Context, pluginID, method string, input []byte) ([]byte, error) {
+	call := &pb.ControlCallRequest{
+		PluginId: pluginID, Method: method,
+		Input: &pb.Payload{Data: &pb.Payload_Inline{Inline: input}},
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		ms := time.Until(deadline).Milliseconds()
+		if ms <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+		call.TimeoutMs = uint64(ms)
+	}
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Call{Call: call}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetCall().GetOutput().GetInline(), nil
+}
+
+// Call calls method on this plugin (see Client.Call).
+func (p *Plugin) Call(ctx context.Context, method string, input []byte) ([]byte, error) {
+	return p.client.Call(ctx, p.ID, method, input)
+}
+
+// Unload drains the plugin within grace (0 = 5 s), then kills it. Returns its final state.
+func (c *Client) Unload(ctx context.Context, pluginID string, grace time.Duration) (string, error) {
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Unload{
+		Unload: &pb.ControlUnloadRequest{PluginId: pluginID, GraceMs: uint64(grace.Milliseconds())}}})
+	if err != nil {
+		return "", err
+	}
+	return resp.GetUnload().GetState(), nil
+}
+
+// Unload unloads this plugin (see Client.Unload).
+func (p *Plugin) Unload(ctx context.Context) error {
+	_, err := p.client.Unload(ctx, p.ID, 0)
+	return err
+}
+
+// List returns the plugins this client may see.
+func (c *Client) List(ctx context.Context) ([]PluginInfo, error) {
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_List{List: &pb.ControlListRequest{}}})
+	if err != nil {
+		return nil, err
+	}
+	var out []PluginInfo
+	for _, p := range resp.GetList().GetPlugins() {
+		out = append(out, infoFromProto(p))
+	}
+	return out, nil
+}
+
+// Stats returns per-plugin counters ("" = every visible plugin).
+func (c *Client) Stats(ctx context.Context, pluginID string) ([]*pb.ControlPluginStats, error) {
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Stats{
+		Stats: &pb.ControlStatsRequest{PluginId: pluginID}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetStats().GetStats(), nil
+}
+
+// Ping returns the daemon's version and the credentials it saw for this connection.
+func (c *Client) Ping(ctx context.Context) (*pb.ControlPingResponse, error) {
+	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Ping{Ping: &pb.ControlPingRequest{}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetPing(), nil
+}
