@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <utility>
@@ -156,6 +157,10 @@ void ControlServer::Stop() {
     threads.swap(client_threads_);
   }
   UnloadAll(registry_.TakeAll(), "daemon stopping");
+  {
+    std::lock_guard<std::mutex> lock(relays_mu_);
+    relays_.clear();  // stops and joins any relay left on a plugin already gone
+  }
   for (auto& [id, t] : threads) t.join();
   if (listen_fd_.get() >= 0) {
     listen_fd_.reset();
@@ -208,7 +213,7 @@ void ControlServer::AcceptLoop() {
     client->peer = *peer;
     ipc::SeqpacketChannel::Options copts;
     copts.max_datagram_bytes = kMaxControlDatagram;
-    copts.max_fds = 0;
+    copts.max_fds = 1;  // the send side passes channel fds; received fds are closed unused
     client->channel = std::make_unique<ipc::SeqpacketChannel>(std::move(fd), copts);
     clients_.push_back(client);
     client_threads_[client->id] = std::thread([this, client] { ServeClient(client); });
@@ -282,7 +287,8 @@ void ControlServer::ServeClient(std::shared_ptr<Client> client) {
 }
 
 void ControlServer::Dispatch(std::shared_ptr<Client> client, cordon::v1::ControlRequest request) {
-  cordon::v1::ControlResponse response = Handle(*client, request);
+  std::vector<ipc::UniqueFd> fds;
+  cordon::v1::ControlResponse response = Handle(*client, request, &fds);
   response.set_id(request.id());
   std::string bytes = response.SerializeAsString();
   if (bytes.size() > kMaxControlDatagram) {
@@ -291,15 +297,19 @@ void ControlServer::Dispatch(std::shared_ptr<Client> client, cordon::v1::Control
                      kMaxControlDatagram)));
     response.set_id(request.id());
     bytes = response.SerializeAsString();
+    fds.clear();
   }
-  (void)client->channel->Send(bytes);
+  std::vector<int> raw;
+  for (const auto& fd : fds) raw.push_back(fd.get());
+  (void)client->channel->Send(bytes, raw);
   std::lock_guard<std::mutex> lock(client->mu);
   --client->in_flight;
   client->cv.notify_all();
 }
 
 cordon::v1::ControlResponse ControlServer::Handle(Client& client,
-                                                  const cordon::v1::ControlRequest& request) {
+                                                  const cordon::v1::ControlRequest& request,
+                                                  std::vector<ipc::UniqueFd>* fds) {
   using cordon::v1::ControlRequest;
   switch (request.op_case()) {
     case ControlRequest::kLoad:
@@ -326,12 +336,8 @@ cordon::v1::ControlResponse ControlServer::Handle(Client& client,
       }
       return r;
     }
-    case ControlRequest::kOpenChannel: {
-      auto e = registry_.Find(request.open_channel().plugin_id(), client.peer.uid);
-      if (!e.ok()) return ErrorResponse(e.status());
-      return ErrorResponse(absl::UnimplementedError(
-          "direct channels are not available in this daemon; call through the control socket"));
-    }
+    case ControlRequest::kOpenChannel:
+      return OpenChannel(client, request.open_channel(), fds);
     case ControlRequest::kPing: {
       cordon::v1::ControlResponse r;
       auto* p = r.mutable_ping();
@@ -435,12 +441,60 @@ cordon::v1::ControlResponse ControlServer::Unload(Client& client,
   absl::Duration grace =
       req.grace_ms() == 0 ? absl::Seconds(5) : absl::Milliseconds(req.grace_ms());
   absl::Status shut = entry->plugin->Shutdown(grace);
+  // After the shutdown, so a relay blocked in a call has had it answered or failed.
+  StopRelays(entry->id);
   Audit("control.unload", client, entry->id, shut.ok() ? "stopped" : std::string(shut.message()));
   cordon::v1::ControlResponse r;
   std::lock_guard<std::mutex> lock(entry->state->mu);
   r.mutable_unload()->set_state(entry->state->state);
   r.mutable_unload()->set_reason(shut.ok() ? entry->state->reason : std::string(shut.message()));
   return r;
+}
+
+cordon::v1::ControlResponse ControlServer::OpenChannel(
+    Client& client, const cordon::v1::ControlOpenChannelRequest& req,
+    std::vector<ipc::UniqueFd>* fds) {
+  auto found = registry_.Find(req.plugin_id(), client.peer.uid);
+  if (!found.ok()) return ErrorResponse(found.status());
+  std::shared_ptr<PluginEntry> entry = *found;
+  absl::StatusOr<std::pair<ipc::UniqueFd, ipc::UniqueFd>> pair =
+      ipc::SeqpacketChannel::SocketPair();
+  if (!pair.ok()) return ErrorResponse(pair.status());
+  SetBuffers(pair->first.get());
+  SetBuffers(pair->second.get());
+  {
+    std::lock_guard<std::mutex> lock(relays_mu_);
+    auto& list = relays_[entry->id];
+    // Reap relays whose client end has closed before counting.
+    list.erase(std::remove_if(list.begin(), list.end(),
+                              [](const std::unique_ptr<CallRelay>& r) { return r->finished(); }),
+               list.end());
+    if (list.size() >= options_.max_channels_per_plugin) {
+      return ErrorResponse(absl::ResourceExhaustedError(
+          absl::StrCat("plugin ", entry->id, " already has ", list.size(), " open channels (max ",
+                       options_.max_channels_per_plugin, "); close one first")));
+    }
+    list.push_back(std::make_unique<CallRelay>(entry, std::move(pair->first)));
+  }
+  entry->direct_channels_opened.fetch_add(1);
+  Audit("control.open_channel", client, entry->id, "data-plane channel handed to the client");
+  fds->push_back(std::move(pair->second));
+  cordon::v1::ControlResponse r;
+  r.mutable_open_channel()->set_fd_index(0);
+  r.mutable_open_channel()->set_max_datagram_bytes(kMaxChannelDatagram);
+  return r;
+}
+
+void ControlServer::StopRelays(const std::string& plugin_id) {
+  std::vector<std::unique_ptr<CallRelay>> relays;
+  {
+    std::lock_guard<std::mutex> lock(relays_mu_);
+    auto it = relays_.find(plugin_id);
+    if (it == relays_.end()) return;
+    relays = std::move(it->second);
+    relays_.erase(it);
+  }
+  relays.clear();  // each destructor stops and joins its relay
 }
 
 void ControlServer::UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries,
@@ -450,6 +504,7 @@ void ControlServer::UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries,
   for (auto& e : entries) {
     threads.emplace_back([this, e, why] {
       absl::Status s = e->plugin->Shutdown(options_.disconnect_grace);
+      StopRelays(e->id);
       if (options_.audit_log != nullptr) {
         (void)options_.audit_log->Append(audit::AuditRecord("control.unload")
                                              .Set("plugin_id", e->id)

@@ -22,6 +22,7 @@
 #include "ipc/seqpacket_channel.h"
 #include "ipc/unique_fd.h"
 #include "launcher/serve/access_policy.h"
+#include "launcher/serve/call_relay.h"
 #include "launcher/serve/peer_credentials.h"
 #include "launcher/serve/plugin_registry.h"
 
@@ -44,6 +45,8 @@ struct ControlServerOptions {
   size_t max_clients = 64;
   // Requests a connection may have outstanding at once (each is served on its own thread).
   size_t max_requests_in_flight = 64;
+  // Data-plane channels open at once per plugin (each has a relay thread).
+  size_t max_channels_per_plugin = 16;
   // Grace given to a plugin unloaded because its client went away or the daemon stops.
   absl::Duration disconnect_grace = absl::Seconds(1);
   // Mode of the socket file. Peers are checked by SO_PEERCRED, so the file is world
@@ -81,7 +84,12 @@ class ControlServer {
   void AcceptLoop();
   void ServeClient(std::shared_ptr<Client> client);
   void Dispatch(std::shared_ptr<Client> client, cordon::v1::ControlRequest request);
-  cordon::v1::ControlResponse Handle(Client& client, const cordon::v1::ControlRequest& request);
+  cordon::v1::ControlResponse Handle(Client& client, const cordon::v1::ControlRequest& request,
+                                     std::vector<ipc::UniqueFd>* fds);
+  cordon::v1::ControlResponse OpenChannel(Client& client,
+                                          const cordon::v1::ControlOpenChannelRequest& req,
+                                          std::vector<ipc::UniqueFd>* fds);
+  void StopRelays(const std::string& plugin_id);
   cordon::v1::ControlResponse Load(Client& client, const cordon::v1::ControlLoadRequest& req);
   cordon::v1::ControlResponse Call(Client& client, const cordon::v1::ControlCallRequest& req);
   cordon::v1::ControlResponse Unload(Client& client, const cordon::v1::ControlUnloadRequest& req);
@@ -105,6 +113,8 @@ class ControlServer {
   bool stopped_ = false;
   std::list<std::shared_ptr<Client>> clients_;
   std::map<uint64_t, std::thread> client_threads_;
+  std::mutex relays_mu_;
+  std::map<std::string, std::vector<std::unique_ptr<CallRelay>>> relays_;  // by plugin id
   std::vector<uint64_t> finished_clients_;
 };
 

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "cordon/v1/envelope.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -310,6 +311,56 @@ TEST_F(ControlServerTest, TimeoutIsASandboxErrorAndCounted) {
   ASSERT_EQ(st.stats().stats_size(), 1);
   EXPECT_EQ(st.stats().stats(0).calls_timed_out(), 1u);
   EXPECT_TRUE(WaitGone(loaded.load().plugin().host_pid())) << "a timed-out plugin is killed";
+}
+
+TEST_F(ControlServerTest, OpenChannelCarriesCallsAndDiesWithUnload) {
+  StartServer();
+  ipc::SeqpacketChannel control(ConnectTo(server_->socket_path()),
+                                ipc::SeqpacketChannel::Options{kMaxControlDatagram, 1});
+  TestClient loader(server_->socket_path());
+  cordon::v1::ControlResponse loaded = loader.Load(EchoBundle());
+  ASSERT_FALSE(loaded.has_error()) << loaded.error().message();
+  const std::string id = loaded.load().plugin().plugin_id();
+
+  // Not through TestClient: the response carries the channel fd.
+  cordon::v1::ControlRequest open;
+  open.set_id(7);
+  open.mutable_open_channel()->set_plugin_id(id);
+  ASSERT_TRUE(control.Send(open.SerializeAsString()).ok());
+  auto dg = control.Receive(absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(dg.ok()) << dg.status();
+  cordon::v1::ControlResponse r;
+  ASSERT_TRUE(r.ParseFromString(dg->bytes));
+  ASSERT_FALSE(r.has_error()) << r.error().message();
+  ASSERT_EQ(dg->fds.size(), 1u);
+  ipc::SeqpacketChannel data(std::move(dg->fds[0]),
+                             ipc::SeqpacketChannel::Options{kMaxChannelDatagram, 0});
+
+  for (uint64_t call_id : {11u, 12u}) {
+    cordon::v1::Envelope call;
+    call.mutable_call_request()->set_id(call_id);
+    call.mutable_call_request()->set_method("reverse");
+    call.mutable_call_request()->mutable_payload()->set_inline_("abc");
+    ASSERT_TRUE(data.Send(call.SerializeAsString()).ok());
+    auto reply = data.Receive(absl::Now() + absl::Seconds(10));
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    cordon::v1::Envelope result;
+    ASSERT_TRUE(result.ParseFromString(reply->bytes));
+    EXPECT_EQ(result.call_result().id(), call_id);
+    EXPECT_EQ(result.call_result().payload().inline_(), "cba");
+  }
+  cordon::v1::ControlRequest stats;
+  stats.mutable_stats()->set_plugin_id(id);
+  cordon::v1::ControlResponse st = loader.Roundtrip(stats);
+  EXPECT_EQ(st.stats().stats(0).calls_ok(), 2u);
+  EXPECT_EQ(st.stats().stats(0).direct_channels_opened(), 1u);
+
+  cordon::v1::ControlRequest unload;
+  unload.mutable_unload()->set_plugin_id(id);
+  ASSERT_FALSE(loader.Roundtrip(unload).has_error());
+  auto eof = data.Receive(absl::Now() + absl::Seconds(10));
+  EXPECT_TRUE(absl::IsUnavailable(eof.status()))
+      << "channel must close with the plugin: " << eof.status();
 }
 
 TEST_F(ControlServerTest, MalformedRequestClosesOnlyThatConnection) {
