@@ -25,7 +25,7 @@ type Client struct {
 	writeMu sync.Mutex
 	mu      sync.Mutex
 	nextID  uint64
-	pending map[uint64]chan *pb.ControlResponse
+	pending map[uint64]chan reply
 	err     error // set once the reader stops
 	done    chan struct{}
 }
@@ -49,7 +49,7 @@ func DialContext(ctx context.Context, socketPath string) (*Client, error) {
 	// full-size datagram (the kernel caps this at net.core.wmem_max).
 	_ = uc.SetWriteBuffer(2*MaxDatagram + 64*1024)
 	_ = uc.SetReadBuffer(2*MaxDatagram + 64*1024)
-	c := &Client{conn: uc, pending: make(map[uint64]chan *pb.ControlResponse), done: make(chan struct{})}
+	c := &Client{conn: uc, pending: make(map[uint64]chan reply), done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
 }
@@ -77,22 +77,29 @@ func (c *Client) readLoop() {
 			err = ErrClosed
 			break
 		}
-		closeReceivedFds(oob[:oobn])
+		fds := receivedFds(oob[:oobn])
 		if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 || n > MaxDatagram {
+			closeFds(fds)
 			err = fmt.Errorf("cordon: daemon sent an oversized datagram")
 			break
 		}
 		resp := &pb.ControlResponse{}
 		if perr := proto.Unmarshal(buf[:n], resp); perr != nil {
+			closeFds(fds)
 			err = fmt.Errorf("cordon: malformed response from the daemon: %w", perr)
 			break
 		}
+		// Sent under mu (the channel is buffered, so this never blocks): a request that
+		// forgets its id under mu then finds its reply either in its channel or never.
 		c.mu.Lock()
 		ch, ok := c.pending[resp.GetId()]
 		delete(c.pending, resp.GetId())
-		c.mu.Unlock()
 		if ok {
-			ch <- resp // buffered: never blocks
+			ch <- reply{resp: resp, fds: fds}
+		}
+		c.mu.Unlock()
+		if !ok {
+			closeFds(fds)
 		}
 	}
 	c.mu.Lock()
@@ -108,35 +115,52 @@ func (c *Client) readLoop() {
 	c.mu.Unlock()
 }
 
-func closeReceivedFds(oob []byte) {
+type reply struct {
+	resp *pb.ControlResponse
+	fds  []int // received with SCM_RIGHTS; owned by whoever takes the reply
+}
+
+func receivedFds(oob []byte) []int {
 	if len(oob) == 0 {
-		return
+		return nil
 	}
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
-		return
+		return nil
 	}
+	var out []int
 	for _, m := range msgs {
-		fds, err := syscall.ParseUnixRights(&m)
-		if err == nil {
-			for _, fd := range fds {
-				syscall.Close(fd)
-			}
+		if fds, err := syscall.ParseUnixRights(&m); err == nil {
+			out = append(out, fds...)
 		}
+	}
+	return out
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
 	}
 }
 
 // roundTrip sends req and waits for its response or ctx. On ctx expiry the request stays
 // with the daemon (it has its own deadline) and its late response is dropped.
 func (c *Client) roundTrip(ctx context.Context, req *pb.ControlRequest) (*pb.ControlResponse, error) {
+	resp, fds, err := c.roundTripFds(ctx, req)
+	closeFds(fds)
+	return resp, err
+}
+
+// roundTripFds is roundTrip that hands over the fds that came with the response.
+func (c *Client) roundTripFds(ctx context.Context, req *pb.ControlRequest) (*pb.ControlResponse, []int, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ch := make(chan *pb.ControlResponse, 1)
+	ch := make(chan reply, 1)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return nil, c.err
+		return nil, nil, c.err
 	}
 	c.nextID++
 	id := c.nextID
@@ -157,22 +181,30 @@ func (c *Client) roundTrip(ctx context.Context, req *pb.ControlRequest) (*pb.Con
 	}
 	if err != nil {
 		c.forget(id)
-		return nil, err
+		return nil, nil, err
 	}
 	select {
-	case resp, ok := <-ch:
+	case r, ok := <-ch:
 		if !ok {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			return nil, c.err
+			return nil, nil, c.err
 		}
-		if resp.GetError() != nil {
-			return resp, errorFromProto(resp.GetError(), resp.GetErrorSource())
+		if r.resp.GetError() != nil {
+			closeFds(r.fds)
+			return r.resp, nil, errorFromProto(r.resp.GetError(), r.resp.GetErrorSource())
 		}
-		return resp, nil
+		return r.resp, r.fds, nil
 	case <-ctx.Done():
 		c.forget(id)
-		return nil, ctx.Err()
+		select {
+		case r, ok := <-ch:
+			if ok {
+				closeFds(r.fds)
+			}
+		default:
+		}
+		return nil, nil, ctx.Err()
 	}
 }
 

@@ -269,3 +269,41 @@ func TestConcurrentCallsArePipelined(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelCallsAndErrors(t *testing.T) {
+	_, c := startDaemon(t)
+	p := load(t, c)
+	ch, err := p.OpenChannel(context.Background())
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	defer ch.Close()
+	for i := 0; i < 3; i++ {
+		out, err := ch.Call(context.Background(), "upper", []byte("abc"))
+		if err != nil || string(out) != "ABC" {
+			t.Fatalf("channel call: %q %v", out, err)
+		}
+	}
+	_, err = ch.Call(context.Background(), "fail", []byte("x"))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Source != SourcePlugin || ce.Code != InvalidArgument {
+		t.Fatalf("plugin error over the channel: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			st, _ := c.Stats(context.Background(), p.ID)
+			if len(st) == 1 && st[0].GetCallsInFlight() == 1 {
+				cancel()
+				return
+			}
+		}
+	}()
+	if _, err := ch.Call(ctx, "hang", nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled channel call: %v", err)
+	}
+	stats, _ := c.Stats(context.Background(), p.ID)
+	if stats[0].GetDirectChannelsOpened() != 1 || stats[0].GetCallsOk() != 3 {
+		t.Fatalf("stats: %v", stats[0])
+	}
+}
