@@ -134,6 +134,12 @@ func run(o options, out io.Writer) error {
 	}
 	upper := raw.(upperrpc.Upper)
 
+	direct, err := startDirect(filepath.Join(bundle, filepath.Base(bundle)))
+	if err != nil {
+		return err
+	}
+	defer direct.close()
+
 	// A deadline on every call, as a real host would set one.
 	callCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 5*time.Second) }
 	var results []*result
@@ -156,6 +162,9 @@ func run(o options, out io.Writer) error {
 				c, cancel := callCtx()
 				defer cancel()
 				return ch.Call(c, "upper", in)
+			}},
+			{"projection: direct channel, no daemon hop", func(in []byte) ([]byte, error) {
+				return direct.call("upper", in)
 			}},
 		}
 		for _, cs := range cases {
