@@ -256,8 +256,8 @@ int RunVerify(const Args& a, std::ostream& out, std::ostream& err) {
     out << "FAIL: first bad seq " << r->first_bad_seq << ": " << r->problem << "\n";
     return kExitBad;
   }
-  out << "OK: " << r->records << " records, seq " << r->first_seq << ".." << r->last_seq
-      << " in " << files->size() << " file(s); last hash " << r->last_hash
+  out << "OK: " << r->records << " records, seq " << r->first_seq << ".." << r->last_seq << " in "
+      << files->size() << " file(s); last hash " << r->last_hash
       << " (keep seq:hash elsewhere and pass it as --expect-last to detect truncation)\n";
   return kExitOk;
 }
@@ -298,11 +298,11 @@ void PrintTop(std::ostream& out, std::string_view title, const std::map<std::str
               size_t top) {
   if (m.empty()) return;
   std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
-    return x.second > y.second;
-  });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
   out << "  " << title << ":";
-  for (size_t i = 0; i < v.size() && i < top; ++i) out << " " << Safe(v[i].first) << "=" << v[i].second;
+  for (size_t i = 0; i < v.size() && i < top; ++i)
+    out << " " << Safe(v[i].first) << "=" << v[i].second;
   out << "\n";
 }
 
@@ -320,7 +320,8 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
     if (!f.Matches(r)) return;
     ++total;
     std::string key = r.plugin_name.empty() ? r.plugin_id : r.plugin_name;
-    if (!r.plugin_id.empty() && !r.plugin_name.empty()) key = r.plugin_name + " (" + r.plugin_id + ")";
+    if (!r.plugin_id.empty() && !r.plugin_name.empty())
+      key = r.plugin_name + " (" + r.plugin_id + ")";
     if (key.empty()) key = "(launcher)";
     PluginSummary& s = plugins[key];
     ++s.by_type[r.type];
@@ -479,14 +480,13 @@ int RunAuditCommand(const std::vector<std::string>& args, std::ostream& out, std
   Args a;
   std::vector<std::string_view> known;
   if (cmd == "verify") {
-    known = {"--key-file", "--allow-missing-head", "--expect-last", "--no-rotated", "--help",
-             "-h"};
+    known = {"--key-file", "--allow-missing-head", "--expect-last", "--no-rotated", "--help", "-h"};
   } else if (cmd == "query") {
-    known = {"--type",     "--plugin", "--decision",   "--since", "--until", "--seq-from",
-             "--seq-to",   "--format", "--no-rotated", "--help",  "-h"};
+    known = {"--type",   "--plugin", "--decision",   "--since", "--until", "--seq-from",
+             "--seq-to", "--format", "--no-rotated", "--help",  "-h"};
   } else if (cmd == "summary") {
-    known = {"--since", "--until", "--plugin", "--type", "--decision", "--top", "--no-rotated",
-             "--help",  "-h"};
+    known = {"--since", "--until",      "--plugin", "--type", "--decision",
+             "--top",   "--no-rotated", "--help",   "-h"};
   } else if (cmd == "tail") {
     known = {"-n", "-f", "--follow", "--format", "--max-records", "--help", "-h"};
   } else {

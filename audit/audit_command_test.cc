@@ -102,6 +102,25 @@ TEST_F(AuditCommandTest, VerifyFindsRotatedFilesAndReportsTampering) {
   EXPECT_THAT(bad.out, HasSubstr(absl::StrCat("first bad seq ", first->seq)));
 }
 
+TEST(AuditCommandKeyTest, VerifyWithKeyFile) {
+  TempDir dir;
+  const std::string key = dir.File("key");
+  WriteFile(key, "0123456789abcdef0123456789abcdef\n");
+  AuditLogOptions o;
+  o.path = dir.File("k.jsonl");
+  o.hmac_key_file = key;
+  {
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    ASSERT_TRUE((*log)->Append(AuditRecord("launcher.start")).ok());
+  }
+  EXPECT_EQ(Cmd({"verify", "--key-file", key, o.path}).code, 0);
+  CmdResult no_key = Cmd({"verify", o.path});
+  EXPECT_EQ(no_key.code, 1);
+  EXPECT_THAT(no_key.out, HasSubstr("--key-file"));
+  EXPECT_EQ(Cmd({"verify", "--key-file", dir.File("nokey"), o.path}).code, 2);
+}
+
 TEST_F(AuditCommandTest, VerifyAnchorDetectsTruncation) {
   EXPECT_EQ(Cmd({"verify", "--expect-last", "32", path_}).code, 0);
   EXPECT_EQ(Cmd({"verify", "--expect-last", "33", path_}).code, 1);
@@ -116,12 +135,11 @@ TEST_F(AuditCommandTest, QueryFilters) {
   EXPECT_EQ(Lines(Cmd({"query", "--type", "capability.*", path_}).out).size(), 10u);
   EXPECT_EQ(Lines(Cmd({"query", "--plugin", "p-b", path_}).out).size(), 11u);
   EXPECT_EQ(Lines(Cmd({"query", "--plugin", "alpha", path_}).out).size(), 20u);
-  EXPECT_EQ(Lines(Cmd({"query", "--decision", "deny", "--plugin", "p-b", path_}).out).size(),
-            3u);
+  EXPECT_EQ(Lines(Cmd({"query", "--decision", "deny", "--plugin", "p-b", path_}).out).size(), 3u);
   EXPECT_EQ(Lines(Cmd({"query", "--seq-from", "5", "--seq-to", "9", path_}).out).size(), 5u);
-  EXPECT_EQ(Lines(Cmd({"query", "--since", "2000-01-01", "--until", "2999-01-01", path_}).out)
-                .size(),
-            32u);
+  EXPECT_EQ(
+      Lines(Cmd({"query", "--since", "2000-01-01", "--until", "2999-01-01", path_}).out).size(),
+      32u);
   EXPECT_EQ(Cmd({"query", "--until", "2000-01-01", path_}).out, "");
   // JSON output is the original line; each parses as a record.
   for (const std::string& l : Lines(all.out)) EXPECT_TRUE(RecordLine::Parse(l).ok());

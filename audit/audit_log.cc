@@ -80,8 +80,8 @@ AuditLog::~AuditLog() {
 }
 
 absl::Status AuditLog::OpenActive() {
-  const int fd = open(options_.path.c_str(),
-                      O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  const int fd =
+      open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("audit log ", options_.path, ": open: ", strerror(errno),
@@ -91,9 +91,9 @@ absl::Status AuditLog::OpenActive() {
   file->fd = fd;
   // Two writers would interleave two chains in one file.
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "audit log ", options_.path, " is locked by another process (", strerror(errno),
-        "); only one launcher may write a log"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", options_.path, " is locked by another process (",
+                     strerror(errno), "); only one launcher may write a log"));
   }
   absl::MutexLock l(&mu_);
   file_ = std::move(file);
@@ -116,8 +116,8 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
   const uint64_t tail_start = size - tail->size();
   const uint64_t good_end = last_nl == std::string::npos ? tail_start : tail_start + last_nl + 1;
   if (last_nl == std::string::npos && size > tail->size()) {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path, ": last ",
-                                            tail->size(), " bytes hold no record boundary; ",
+    return absl::DataLossError(absl::StrCat("audit log ", options_.path, ": last ", tail->size(),
+                                            " bytes hold no record boundary; ",
                                             "run `cordon audit verify` and move the file away"));
   }
   if (good_end < size) {
@@ -125,8 +125,8 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
     *torn = tail->substr(good_end - tail_start);
     *torn_offset = good_end;
     if (ftruncate(fd, good_end) != 0 || fdatasync(fd) != 0) {
-      return absl::UnavailableError(absl::StrCat("audit log ", options_.path,
-                                                  ": cannot cut torn tail: ", strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("audit log ", options_.path, ": cannot cut torn tail: ", strerror(errno)));
     }
   }
   file_bytes_ = good_end;
@@ -146,10 +146,9 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
     first.resize(first.find('\n') == std::string::npos ? 0 : first.find('\n'));
     absl::StatusOr<ParsedRecord> fr = RecordLine::Parse(first);
     if (!fr.ok()) {
-      return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                              ": first record is unreadable: ",
-                                              fr.status().message(),
-                                              "; run `cordon audit verify`"));
+      return absl::DataLossError(absl::StrCat(
+          "audit log ", options_.path, ": first record is unreadable: ", fr.status().message(),
+          "; run `cordon audit verify`"));
     }
     file_first_seq_ = fr->seq;
     if (absl::StatusOr<absl::Time> t = RecordLine::ParseTimestamp(fr->ts); t.ok()) {
@@ -175,17 +174,16 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
   absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(last_line);
   if (!rec.ok()) {
     return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": last record is unreadable (",
-                                            rec.status().message(),
+                                            ": last record is unreadable (", rec.status().message(),
                                             "); run `cordon audit verify`"));
   }
   char computed[ChainHasher::kHexLength];
   if (absl::Status s = hasher_->HashHex(canonical, computed); !s.ok()) return s;
   if (std::string_view(computed, sizeof computed) != stored) {
-    return absl::DataLossError(absl::StrCat(
-        "audit log ", options_.path, ": last record seq ", rec->seq,
-        " does not match its hash (edited, or written with a different HMAC key); "
-        "run `cordon audit verify`"));
+    return absl::DataLossError(
+        absl::StrCat("audit log ", options_.path, ": last record seq ", rec->seq,
+                     " does not match its hash (edited, or written with a different HMAC key); "
+                     "run `cordon audit verify`"));
   }
   next_seq_ = rec->seq + 1;
   prev_hash_ = std::string(stored);
@@ -205,9 +203,9 @@ uint64_t AuditLog::last_seq() const {
 
 absl::Status AuditLog::FailLocked(absl::Status status) {
   if (failed_.ok()) {
-    failed_ = absl::Status(
-        status.code(), absl::StrCat(status.message(), "; on_failure policy: ",
-                                    ToAbsl(OnWriteFailureName(options_.on_failure))));
+    failed_ =
+        absl::Status(status.code(), absl::StrCat(status.message(), "; on_failure policy: ",
+                                                 ToAbsl(OnWriteFailureName(options_.on_failure))));
   }
   return failed_;
 }
@@ -230,21 +228,20 @@ absl::Status AuditLog::RotateLocked() {
   // The old file must be durable before the name moves, or a crash could leave a rotated file
   // shorter than the chain that continues in the new one.
   if (DoFdatasync(file_->fd) != 0) {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": fdatasync before rotation failed: ",
-                                            strerror(errno)));
+    return absl::DataLossError(absl::StrCat(
+        "audit log ", options_.path, ": fdatasync before rotation failed: ", strerror(errno)));
   }
   const std::string rotated = LogFiles::RotatedName(options_.path, file_first_seq_);
   if (renameat2(AT_FDCWD, options_.path.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) !=
       0) {
-    return absl::UnavailableError(absl::StrCat("audit log rotation ", options_.path, " -> ",
-                                               rotated, ": ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("audit log rotation ", options_.path, " -> ", rotated, ": ", strerror(errno)));
   }
   const int fd = open(options_.path.c_str(),
                       O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("audit log ", options_.path,
-                                               ": create after rotation: ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": create after rotation: ", strerror(errno)));
   }
   auto file = std::make_shared<File>();
   file->fd = fd;
@@ -305,9 +302,9 @@ absl::Status AuditLog::WriteBatchLocked() {
     const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
                                       ? absl::StatusCode::kResourceExhausted
                                       : absl::StatusCode::kDataLoss;
-    return FailLocked(absl::Status(
-        code, absl::StrCat("audit log ", options_.path, ": write of records seq ", first, "..",
-                           last, " failed: ", strerror(e))));
+    return FailLocked(
+        absl::Status(code, absl::StrCat("audit log ", options_.path, ": write of records seq ",
+                                        first, "..", last, " failed: ", strerror(e))));
   }
   file_bytes_ += done;
   if (file_first_seq_ == 0) file_first_seq_ = first;
@@ -342,9 +339,9 @@ absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
     if (line.size() - start + RecordLine::kHashSuffixLength + 1 > RecordLine::kMaxLineBytes) {
       const size_t size = line.size() - start + RecordLine::kHashSuffixLength + 1;
       line.resize(start);
-      return absl::InvalidArgumentError(absl::StrCat(
-          "audit record '", ToAbsl(record.type()), "' is ", size, " bytes, over the ",
-          RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("audit record '", ToAbsl(record.type()), "' is ", size, " bytes, over the ",
+                       RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
     }
     if (absl::Status s = hasher_->HashHex(std::string_view(line).substr(start), hash); !s.ok()) {
       line.resize(start);

@@ -44,8 +44,8 @@ absl::StatusOr<std::unique_ptr<ChainHasher>> ChainHasher::Create(const std::stri
   }
   const int fd = open(key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat("audit HMAC key file ", key_file,
-                                                      ": open: ", strerror(errno)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit HMAC key file ", key_file, ": open: ", strerror(errno)));
   }
   std::string key;
   char buf[512];

@@ -14,6 +14,7 @@ packages=(
   bubblewrap util-linux uidmap iproute2 procps python3
   golang-go protoc-gen-go golang-google-protobuf-dev golang-golang-x-sys-dev
   golang-google-grpc-dev golang-github-hashicorp-go-plugin-dev
+  rpm lintian linux-perf debootstrap
 )
 missing=()
 for p in "${packages[@]}"; do

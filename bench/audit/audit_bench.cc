@@ -2,7 +2,8 @@
 // write+fdatasync) of the very same bytes in the same run, so the ratio shows what the chain,
 // escaping and locking cost on this machine and disk.
 //
-//   audit_bench [--dir DIR] [--records N] [--sync-records N] [--threads T]
+//   audit_bench [--dir DIR] [--records N] [--sync-records N] [--threads T] [--rounds R]
+//               [--batch-interval-ms MS]
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -44,8 +45,7 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
 }
 
 // Appends n records with `threads` writers; returns seconds.
-double RunAudit(const std::string& path, Durability d, const std::string& key, int n,
-                int threads) {
+double RunAudit(const std::string& path, Durability d, const std::string& key, int n, int threads) {
   std::filesystem::remove(path);
   AuditLogOptions o;
   o.path = path;
@@ -116,16 +116,24 @@ void Row(const char* name, int n, double secs, double baseline_rate) {
 
 int main(int argc, char** argv) {
   std::string dir = "/var/tmp";
-  int n = 500000;
+  int n = 200000;
   int sync_n = 2000;
   int threads = 2;
+  int rounds = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--dir") dir = argv[i + 1];
-    else if (a == "--records") n = atoi(argv[i + 1]);
-    else if (a == "--sync-records") sync_n = atoi(argv[i + 1]);
-    else if (a == "--threads") threads = atoi(argv[i + 1]);
-    else if (a == "--batch-interval-ms") g_batch_interval_ms = atoi(argv[i + 1]);
+    if (a == "--dir")
+      dir = argv[i + 1];
+    else if (a == "--records")
+      n = atoi(argv[i + 1]);
+    else if (a == "--sync-records")
+      sync_n = atoi(argv[i + 1]);
+    else if (a == "--threads")
+      threads = atoi(argv[i + 1]);
+    else if (a == "--rounds")
+      rounds = atoi(argv[i + 1]);
+    else if (a == "--batch-interval-ms")
+      g_batch_interval_ms = atoi(argv[i + 1]);
   }
   const std::string base = dir + "/cordon-audit-bench-" + std::to_string(getpid());
   const std::string key = base + ".key";
@@ -133,25 +141,37 @@ int main(int argc, char** argv) {
   printf("audit append throughput, dir %s (%s)\n", dir.c_str(),
          std::filesystem::exists(dir) ? "exists" : "missing");
 
-  int lines = 0;
-  const double batch = RunAudit(base + ".batch", Durability::kBatch, "", n, 1);
-  const double plain = RunPlain(base + ".batch", base + ".plain", false, &lines);
-  const double plain_rate = lines / plain;
-  Row("plain write(2), 1 per record", lines, plain, 0);
-  Row("audit batch, 1 thread", n, batch, plain_rate);
-  const double batch_mt = RunAudit(base + ".batchmt", Durability::kBatch, "", n, threads);
+  // Interleaved rounds, best of each: the machine is shared, so a single run mostly measures
+  // the neighbours; the best round is the closest to what this code costs.
+  double best[8] = {1e30, 1e30, 1e30, 1e30, 1e30, 1e30, 1e30, 1e30};
+  int lines = 0, sync_lines = 0;
+  auto keep = [&](int i, double s) { best[i] = std::min(best[i], s); };
+  for (int round = 0; round < rounds; ++round) {
+    keep(1, RunAudit(base + ".batch", Durability::kBatch, "", n, 1));
+    keep(0, RunPlain(base + ".batch", base + ".plain", false, &lines));
+    std::filesystem::remove(base + ".plain");
+    keep(2, RunAudit(base + ".batchmt", Durability::kBatch, "", n, threads));
+    std::filesystem::remove(base + ".batchmt");
+    keep(3, RunAudit(base + ".hmac", Durability::kBatch, key, n, 1));
+    std::filesystem::remove(base + ".hmac");
+    keep(5, RunAudit(base + ".sync", Durability::kSync, "", sync_n, 1));
+    keep(4, RunPlain(base + ".sync", base + ".plainsync", true, &sync_lines));
+    std::filesystem::remove(base + ".plainsync");
+    keep(6, RunAudit(base + ".syncmt", Durability::kSync, "", sync_n, 4));
+    std::filesystem::remove(base + ".syncmt");
+  }
+  const double plain_rate = lines / best[0];
+  const double plain_sync_rate = sync_lines / best[4];
+  printf("best of %d interleaved rounds; record size %.0f bytes\n", rounds,
+         static_cast<double>(std::filesystem::file_size(base + ".batch")) / n);
+  Row("plain write(2), 1 per record", lines, best[0], 0);
+  Row("audit batch, 1 thread", n, best[1], plain_rate);
   const std::string mt_name = "audit batch, " + std::to_string(threads) + " threads";
-  Row(mt_name.c_str(), n, batch_mt, plain_rate);
-  const double hmac = RunAudit(base + ".hmac", Durability::kBatch, key, n, 1);
-  Row("audit batch + HMAC, 1 thread", n, hmac, plain_rate);
-
-  const double sync = RunAudit(base + ".sync", Durability::kSync, "", sync_n, 1);
-  const double plain_sync = RunPlain(base + ".sync", base + ".plainsync", true, &lines);
-  const double plain_sync_rate = lines / plain_sync;
-  Row("plain write+fdatasync per record", lines, plain_sync, 0);
-  Row("audit sync, 1 thread", sync_n, sync, plain_sync_rate);
-  const double sync_mt = RunAudit(base + ".syncmt", Durability::kSync, "", sync_n, 4);
-  Row("audit sync, 4 threads (group commit)", sync_n, sync_mt, plain_sync_rate);
+  Row(mt_name.c_str(), n, best[2], plain_rate);
+  Row("audit batch + HMAC, 1 thread", n, best[3], plain_rate);
+  Row("plain write+fdatasync per record", sync_lines, best[4], 0);
+  Row("audit sync, 1 thread", sync_n, best[5], plain_sync_rate);
+  Row("audit sync, 4 threads (group commit)", sync_n, best[6], plain_sync_rate);
 
   for (const char* suffix :
        {".batch", ".plain", ".batchmt", ".hmac", ".sync", ".plainsync", ".syncmt", ".key"}) {

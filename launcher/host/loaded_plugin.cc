@@ -119,11 +119,16 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   sandbox::SpawnHooks hooks;
   hooks.before_start = [&](pid_t pid) -> absl::Status {
     if (absl::Status s = plugin->quotas_->PlaceInCgroup(pid); !s.ok()) return s;
-    return plugin->auditor_->RecordLifecycle(
-        "plugin.spawn", {{"host_pid", absl::StrCat(pid)},
-                         {"profile", profile->name()},
-                         {"quota_backend", plugin->quotas_->backend()},
-                         {"program", plan->spec.program}});
+    supervisor::PluginStartInfo start;
+    start.profile = profile->name();
+    start.program = plan->spec.program;
+    start.argv = plan->spec.argv;
+    start.host_pid = pid;
+    start.sandbox_uid = plan->spec.sandbox_uid;
+    start.host_uid = geteuid() == 0 ? plan->spec.host_uid : geteuid();
+    start.quota_backend = plugin->quotas_->backend();
+    start.rootless = geteuid() != 0;
+    return plugin->auditor_->RecordStart(start, "plugin.spawn");
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
       sandbox::SandboxSpawner::Spawn(plan->spec, hooks);

@@ -21,6 +21,7 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
       *fallback_note = "rootless: no cgroup can be delegated, memory and pids use rlimits";
     } else {
       quota::CgroupOptions options;
+      options.parent_override = plan->cgroup_parent;
       (void)quota::RemoveStaleCgroups(options);
       absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
           quota::PluginCgroup::Create(options, plugin_name, plan->cgroup_limits);
@@ -29,8 +30,7 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
         quotas->backend_ = quotas->cgroup_->Describe();
         plan->spec.cgroup_fd = quotas->cgroup_->clone_into_fd();
       } else {
-        *fallback_note = absl::StrCat("no usable cgroup (", created.status().message(),
-                                      "); memory and pids use rlimits");
+        *fallback_note = std::string(created.status().message());
       }
     }
   }

@@ -100,6 +100,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   }
 
   spec.pass_fds = overrides.pass_fds;
+  plan.cgroup_parent = overrides.cgroup_parent;
 
   const cordon::v1::UserMapping& user = profile.user();
   spec.host_uid = user.host_uid() != 0 ? user.host_uid() : 65534;

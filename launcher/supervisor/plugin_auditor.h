@@ -41,7 +41,8 @@ class PluginAuditor {
  public:
   PluginAuditor(audit::AuditLog* log, PluginIdentity identity);
 
-  absl::Status RecordStart(const PluginStartInfo& info);
+  // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
+  absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
   absl::Status RecordQuota(const std::string& quota, uint64_t limit,
                            std::optional<uint64_t> observed, const std::string& action,
