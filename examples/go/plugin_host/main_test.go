@@ -33,7 +33,7 @@ func TestWalkThrough(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Log(out.String())
-	for _, want := range []string{`result: "HELLO"`, "seccomp.violation", "plugin.failed", "DEADLINE_EXCEEDED", "all four cases"} {
+	for _, want := range []string{`result: "HELLO"`, "seccomp.violation", "plugin.failed", "quota.violation", "all four cases"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}

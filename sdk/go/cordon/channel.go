@@ -29,7 +29,7 @@ type Channel struct {
 // OpenChannel asks the daemon for a data-plane channel to the plugin.
 func (c *Client) OpenChannel(ctx context.Context, pluginID string) (*Channel, error) {
 	resp, fds, err := c.roundTripFds(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_OpenChannel{
-		OpenChannel: &pb.ControlOpenChannelRequest{PluginId: pluginID}}})
+		OpenChannel: &pb.ControlOpenChannelRequest{PluginId: pluginID}}}, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// callDeadlineGrace is how long a call whose context deadline passed still waits for the
+// daemon's own deadline error.
+const callDeadlineGrace = 250 * time.Millisecond
+
 // MaxDatagram is the control protocol's cap on one request or response (1 MiB).
 const MaxDatagram = 1 << 20
 
@@ -146,13 +150,16 @@ func closeFds(fds []int) {
 // roundTrip sends req and waits for its response or ctx. On ctx expiry the request stays
 // with the daemon (it has its own deadline) and its late response is dropped.
 func (c *Client) roundTrip(ctx context.Context, req *pb.ControlRequest) (*pb.ControlResponse, error) {
-	resp, fds, err := c.roundTripFds(ctx, req)
+	resp, fds, err := c.roundTripFds(ctx, req, 0)
 	closeFds(fds)
 	return resp, err
 }
 
 // roundTripFds is roundTrip that hands over the fds that came with the response.
-func (c *Client) roundTripFds(ctx context.Context, req *pb.ControlRequest) (*pb.ControlResponse, []int, error) {
+// A deadline (not a cancellation) waits up to deadlineGrace more for the daemon's answer: a
+// call carries the same deadline to the daemon, whose structured DEADLINE_EXCEEDED (the plugin
+// was killed, and why) is worth more than the bare context error.
+func (c *Client) roundTripFds(ctx context.Context, req *pb.ControlRequest, deadlineGrace time.Duration) (*pb.ControlResponse, []int, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
@@ -196,9 +203,24 @@ func (c *Client) roundTripFds(ctx context.Context, req *pb.ControlRequest) (*pb.
 		}
 		return r.resp, r.fds, nil
 	case <-ctx.Done():
+		if deadlineGrace > 0 && ctx.Err() == context.DeadlineExceeded {
+			timer := time.NewTimer(deadlineGrace)
+			defer timer.Stop()
+			select {
+			case r, ok := <-ch:
+				if ok && r.resp.GetError() != nil {
+					closeFds(r.fds)
+					return r.resp, nil, errorFromProto(r.resp.GetError(), r.resp.GetErrorSource())
+				}
+				if ok {
+					return r.resp, r.fds, nil
+				}
+			case <-timer.C:
+			}
+		}
 		c.forget(id)
 		select {
-		case r, ok := <-ch:
+		case r, ok := <-ch: // answered while we were giving up
 			if ok {
 				closeFds(r.fds)
 			}
@@ -301,7 +323,8 @@ func (c *Client) Call(ctx context.Context, pluginID, method string, input []byte
 		}
 		call.TimeoutMs = uint64(ms)
 	}
-	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Call{Call: call}})
+	resp, fds, err := c.roundTripFds(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Call{Call: call}}, callDeadlineGrace)
+	closeFds(fds)
 	if err != nil {
 		return nil, err
 	}
