@@ -220,19 +220,46 @@ void ControlServer::AcceptLoop() {
   }
 }
 
+namespace {
+
+// Closes the refused connection when the refusal (and its record) is done.
+class Audited {
+ public:
+  explicit Audited(ipc::UniqueFd fd) : fd_(std::move(fd)) {}
+
+ private:
+  ipc::UniqueFd fd_;
+};
+
+}  // namespace
+
 void ControlServer::Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const std::string& why) {
   refused_.fetch_add(1);
-  if (options_.audit_log != nullptr) {
-    (void)options_.audit_log->Append(audit::AuditRecord("control.refused")
-                                         .SetDecision("deny")
-                                         .Set("peer_pid", static_cast<int64_t>(peer.pid))
-                                         .Set("peer_uid", static_cast<uint64_t>(peer.uid))
-                                         .Set("peer_gid", static_cast<uint64_t>(peer.gid))
-                                         .Set("reason", why)
-                                         .Set("socket", options_.socket_path));
+  // The record is written before the close (the peer's EOF), so whoever sees the refusal can
+  // already find it in the log. A refused peer learns nothing but EOF.
+  Audited refusal(std::move(fd));
+  if (options_.audit_log == nullptr) return;
+  const absl::Time now = absl::Now();
+  if (now - refusal_window_start_ >= absl::Seconds(1)) {
+    refusal_window_start_ = now;
+    refusals_in_window_ = 0;
   }
-  // Closing without a word: a refused peer learns nothing but EOF.
-  fd.reset();
+  if (++refusals_in_window_ > options_.max_refusal_records_per_second) {
+    ++refusals_suppressed_;
+    return;
+  }
+  audit::AuditRecord record("control.refused");
+  record.SetDecision("deny")
+      .Set("peer_pid", static_cast<int64_t>(peer.pid))
+      .Set("peer_uid", static_cast<uint64_t>(peer.uid))
+      .Set("peer_gid", static_cast<uint64_t>(peer.gid))
+      .Set("reason", why)
+      .Set("socket", options_.socket_path);
+  if (refusals_suppressed_ > 0) {
+    record.Set("suppressed_before", refusals_suppressed_);
+    refusals_suppressed_ = 0;
+  }
+  (void)options_.audit_log->Append(record);
 }
 
 void ControlServer::Audit(const std::string& type, const Client& client,
@@ -359,6 +386,17 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
                                                 const cordon::v1::ControlLoadRequest& req) {
   if (req.bundle_dir().empty()) {
     return ErrorResponse(absl::InvalidArgumentError("load: bundle_dir is empty"));
+  }
+  // A profile given by path could be any file the client wrote, and the daemon would apply
+  // it with its own privilege (binds, quotas, syscalls): only clients with the daemon's own
+  // uid (or root) may name one. Others pick among the installed profiles by name.
+  if (req.profile().find('/') != std::string::npos && client.peer.uid != 0 &&
+      client.peer.uid != geteuid()) {
+    Audit("control.load", client, "",
+          absl::StrCat("denied: profile path '", req.profile(), "' from a non-root client"));
+    return ErrorResponse(absl::PermissionDeniedError(
+        absl::StrCat("load: profile '", req.profile(),
+                     "' is a path; clients other than root pick an installed profile by NAME")));
   }
   auto entry = std::make_shared<PluginEntry>();
   entry->state = std::make_shared<PluginStateCell>();

@@ -49,6 +49,8 @@ struct ControlServerOptions {
   size_t max_channels_per_plugin = 16;
   // Grace given to a plugin unloaded because its client went away or the daemon stops.
   absl::Duration disconnect_grace = absl::Seconds(1);
+  // control.refused records written per second at most (the rest are counted).
+  uint64_t max_refusal_records_per_second = 20;
   // Mode of the socket file. Peers are checked by SO_PEERCRED, so the file is world
   // connectable by default: a refused client then reaches the daemon and is audited.
   mode_t socket_mode = 0666;
@@ -105,6 +107,11 @@ class ControlServer {
   ipc::UniqueFd stop_fd_;  // eventfd: wakes the accept loop
   std::thread accept_thread_;
   std::atomic<uint64_t> refused_{0};
+  // Refusal records are rate limited so a local user hammering the socket cannot flood the
+  // audit log; the next record written carries how many were suppressed. Accept-thread only.
+  absl::Time refusal_window_start_ = absl::InfinitePast();
+  uint64_t refusals_in_window_ = 0;
+  uint64_t refusals_suppressed_ = 0;
   std::atomic<uint64_t> next_connection_{1};
 
   std::mutex mu_;

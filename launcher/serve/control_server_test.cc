@@ -215,6 +215,58 @@ TEST_F(ControlServerTest, RefusedUidIsClosedAndAudited) {
   EXPECT_THAT(audit, HasSubstr("\"peer_uid\":65534"));
 }
 
+TEST_F(ControlServerTest, RefusalRecordsAreRateLimited) {
+  ControlServerOptions options;
+  options.allow_uids = {0};
+  options.max_refusal_records_per_second = 2;
+  StartServer(options);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(10);
+    for (int i = 0; i < 10; ++i) {
+      ipc::UniqueFd fd = ConnectTo(server_->socket_path());
+      char b;
+      if (fd.get() < 0 || recv(fd.get(), &b, 1, 0) > 0) _exit(11);  // wait for the close
+    }
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(server_->refused_count(), 10u);
+  std::string audit = AuditText();
+  size_t records = 0;
+  for (size_t pos = 0; (pos = audit.find("\"control.refused\"", pos)) != std::string::npos; ++pos) {
+    ++records;
+  }
+  // 2 per second: 10 quick attempts leave 2 records, or a few more if a second boundary fell
+  // inside the burst; never one per attempt.
+  EXPECT_GE(records, 2u);
+  EXPECT_LT(records, 10u);
+}
+
+TEST_F(ControlServerTest, NonRootClientMayNotNameAProfilePath) {
+  ControlServerOptions options;
+  options.allow_uids = {0, 65534};
+  StartServer(options);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(10);
+    TestClient client(server_->socket_path());
+    cordon::v1::ControlRequest r;
+    r.mutable_load()->set_bundle_dir(EchoBundle());
+    r.mutable_load()->set_profile("/tmp/my-permissive-profile.textproto");
+    cordon::v1::ControlResponse resp = client.Roundtrip(r);
+    _exit(resp.error().code() == static_cast<int>(absl::StatusCode::kPermissionDenied) ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(server_->plugin_count(), 0u);
+}
+
 TEST_F(ControlServerTest, AdmittedOtherUidSeesNoneOfOurPlugins) {
   ControlServerOptions options;
   options.allow_uids = {getuid(), 65534};

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -296,6 +297,12 @@ type Plugin struct {
 // in a sandbox bounded by profile ("" = "default"), sends it config, and returns once it is
 // ready for calls.
 func (c *Client) Load(ctx context.Context, bundleDir, profile string, config []byte, opts ...LoadOption) (*Plugin, error) {
+	// The daemon resolves paths in its own working directory; a relative path means ours.
+	if !filepath.IsAbs(bundleDir) {
+		if abs, err := filepath.Abs(bundleDir); err == nil {
+			bundleDir = abs
+		}
+	}
 	load := &pb.ControlLoadRequest{BundleDir: bundleDir, Profile: profile, Config: config}
 	for _, o := range opts {
 		o(load)
