@@ -372,14 +372,40 @@ func (c *Client) List(ctx context.Context) ([]PluginInfo, error) {
 	return out, nil
 }
 
-// Stats returns per-plugin counters ("" = every visible plugin).
-func (c *Client) Stats(ctx context.Context, pluginID string) ([]*pb.ControlPluginStats, error) {
+// PluginStats are a plugin's counters, kept by the daemon over calls made through it
+// (control socket and data-plane channels).
+type PluginStats struct {
+	Plugin               PluginInfo
+	CallsTotal           uint64
+	CallsOK              uint64
+	CallsFailed          uint64
+	CallsTimedOut        uint64
+	CallsInFlight        uint64
+	BytesIn, BytesOut    uint64
+	CallTimeTotal        time.Duration
+	CallTimeMax          time.Duration
+	DirectChannelsOpened uint64
+}
+
+// Stats returns per-plugin counters ("" = every plugin this client may see).
+func (c *Client) Stats(ctx context.Context, pluginID string) ([]PluginStats, error) {
 	resp, err := c.roundTrip(ctx, &pb.ControlRequest{Op: &pb.ControlRequest_Stats{
 		Stats: &pb.ControlStatsRequest{PluginId: pluginID}}})
 	if err != nil {
 		return nil, err
 	}
-	return resp.GetStats().GetStats(), nil
+	var out []PluginStats
+	for _, s := range resp.GetStats().GetStats() {
+		out = append(out, PluginStats{
+			Plugin: infoFromProto(s.GetPlugin()), CallsTotal: s.GetCallsTotal(), CallsOK: s.GetCallsOk(),
+			CallsFailed: s.GetCallsFailed(), CallsTimedOut: s.GetCallsTimedOut(), CallsInFlight: s.GetCallsInFlight(),
+			BytesIn: s.GetBytesIn(), BytesOut: s.GetBytesOut(),
+			CallTimeTotal:        time.Duration(s.GetCallTimeTotalUs()) * time.Microsecond,
+			CallTimeMax:          time.Duration(s.GetCallTimeMaxUs()) * time.Microsecond,
+			DirectChannelsOpened: s.GetDirectChannelsOpened(),
+		})
+	}
+	return out, nil
 }
 
 // Ping returns the daemon's version and the credentials it saw for this connection.

@@ -108,7 +108,7 @@ func TestLoadCallListUnload(t *testing.T) {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 	stats, err := c.Stats(context.Background(), p.ID)
-	if err != nil || len(stats) != 1 || stats[0].GetCallsOk() != 1 || stats[0].GetBytesIn() != 5 {
+	if err != nil || len(stats) != 1 || stats[0].CallsOK != 1 || stats[0].BytesIn != 5 {
 		t.Fatalf("stats: %v %v", stats, err)
 	}
 	if err := p.Unload(context.Background()); err != nil {
@@ -156,8 +156,8 @@ func TestContextDeadlineBecomesCallTimeout(t *testing.T) {
 	if err != nil || len(stats) != 1 {
 		t.Fatalf("stats: %v", err)
 	}
-	if st := stats[0].GetPlugin().GetState(); st != "failed" && stats[0].GetCallsTimedOut() != 1 {
-		t.Fatalf("hung plugin: state %q timed out %d", st, stats[0].GetCallsTimedOut())
+	if st := stats[0].Plugin.State; st != "failed" && stats[0].CallsTimedOut != 1 {
+		t.Fatalf("hung plugin: state %q timed out %d", st, stats[0].CallsTimedOut)
 	}
 }
 
@@ -176,7 +176,7 @@ func TestCancellationReturnsImmediately(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if stats[0].GetCallsInFlight() == 1 {
+		if stats[0].CallsInFlight == 1 {
 			break
 		}
 	}
@@ -293,7 +293,7 @@ func TestChannelCallsAndErrors(t *testing.T) {
 	go func() {
 		for {
 			st, _ := c.Stats(context.Background(), p.ID)
-			if len(st) == 1 && st[0].GetCallsInFlight() == 1 {
+			if len(st) == 1 && st[0].CallsInFlight == 1 {
 				cancel()
 				return
 			}
@@ -303,7 +303,7 @@ func TestChannelCallsAndErrors(t *testing.T) {
 		t.Fatalf("cancelled channel call: %v", err)
 	}
 	stats, _ := c.Stats(context.Background(), p.ID)
-	if stats[0].GetDirectChannelsOpened() != 1 || stats[0].GetCallsOk() != 3 {
-		t.Fatalf("stats: %v", stats[0])
+	if stats[0].DirectChannelsOpened != 1 || stats[0].CallsOK != 3 {
+		t.Fatalf("stats: %+v", stats[0])
 	}
 }
