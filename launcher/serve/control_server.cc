@@ -297,9 +297,9 @@ void ControlServer::ServeClient(std::shared_ptr<Client> client) {
       }
       ++client->in_flight;
     }
-    std::thread([this, client, request = std::move(request)]() mutable {
+    workers_.Run([this, client, request = std::move(request)]() mutable {
       Dispatch(client, std::move(request));
-    }).detach();
+    });
   }
   // Plugins tied to this connection go first, so calls still waiting on them end now.
   UnloadAll(registry_.TakeOwnedByConnection(client->id),

@@ -25,6 +25,7 @@
 #include "launcher/serve/call_relay.h"
 #include "launcher/serve/peer_credentials.h"
 #include "launcher/serve/plugin_registry.h"
+#include "launcher/serve/worker_pool.h"
 
 namespace cordon::serve {
 
@@ -120,6 +121,7 @@ class ControlServer {
   bool stopped_ = false;
   std::list<std::shared_ptr<Client>> clients_;
   std::map<uint64_t, std::thread> client_threads_;
+  WorkerPool workers_{8};
   std::mutex relays_mu_;
   std::map<std::string, std::vector<std::unique_ptr<CallRelay>>> relays_;  // by plugin id
   std::vector<uint64_t> finished_clients_;
