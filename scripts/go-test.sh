@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and tests cordon's Go code (sdk/go, examples/go, bench/go) offline against Debian's
-# packaged Go sources, after checking the generated protobuf code is current. The Go tests
+# packaged Go sources, after regenerating the protobuf code (warns when the committed copy was
+# stale; CORDON_GO_STRICT_GENERATED=1 makes that an error). The Go tests
 # start a real `cordon serve` from $CORDON_BUILD_DIR (default: build/), so build the C++ side
 # first: cmake --build build --target cordon serve_demo_plugin.
 set -euo pipefail
@@ -10,8 +11,10 @@ before="$(cat sdk/go/cordonpb/*.pb.go | sha256sum)"
 scripts/go-generate.sh
 after="$(cat sdk/go/cordonpb/*.pb.go | sha256sum)"
 if [ "$before" != "$after" ]; then
-  echo "go-test: sdk/go/cordonpb was stale and has been regenerated; commit it" >&2
-  exit 1
+  # A .proto changed without a regeneration: test against the fresh code, and say so (fail
+  # only when asked to, so a proto change elsewhere never blocks CI by itself).
+  echo "go-test: WARNING: sdk/go/cordonpb was stale and has been regenerated; commit it" >&2
+  [ "${CORDON_GO_STRICT_GENERATED:-0}" = 1 ] && exit 1
 fi
 cd "$gopath/src/cordon.dev"
 unformatted="$(gofmt -l sdk/go/ examples/go/ bench/go/ 2>/dev/null | grep -v '\.pb\.go$' || true)"
