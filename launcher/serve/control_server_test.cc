@@ -1,5 +1,6 @@
 #include "launcher/serve/control_server.h"
 
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -213,6 +214,30 @@ TEST_F(ControlServerTest, RefusedUidIsClosedAndAudited) {
   std::string audit = AuditText();
   EXPECT_THAT(audit, HasSubstr("\"control.refused\""));
   EXPECT_THAT(audit, HasSubstr("\"peer_uid\":65534"));
+}
+
+TEST_F(ControlServerTest, ListedGidAdmitsAnUnlistedUid) {
+  ControlServerOptions options;
+  options.allow_uids = {0};
+  options.allow_gids = {65533};
+  StartServer(options);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(65533, 65533, 65533) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(10);
+    }
+    TestClient client(server_->socket_path());
+    cordon::v1::ControlRequest ping;
+    ping.mutable_ping();
+    cordon::v1::ControlResponse r = client.Roundtrip(ping);
+    _exit(r.ping().peer_uid() == 65534 && r.ping().peer_gid() == 65533 ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(server_->refused_count(), 0u);
 }
 
 TEST_F(ControlServerTest, RefusalRecordsAreRateLimited) {
