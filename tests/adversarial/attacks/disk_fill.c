@@ -26,7 +26,7 @@ int main(void) {
       break;
     }
   }
-  note("wrote %zu KiB in %d files", total >> 10, files);
+  note("wrote %zu KiB in %d file(s)", total >> 10, files + (total > 0));
   if (total >= (256u << 20)) escaped_because("wrote 256 MiB under a 1 MiB tmpfs");
   return finish("disk use capped");
 }

@@ -1,17 +1,19 @@
 // Writes to /proc/sys and the classic procfs/sysfs escape knobs: core_pattern (runs a host
 // program as root on crash), sysrq-trigger, drop_caches, uevent_helper, cgroup release_agent,
-// modprobe path, and our own uid_map/setgroups.
+// modprobe path, and our own uid_map/setgroups. Opening one's own /proc/self files for writing
+// is allowed by the kernel; only a write that takes effect counts.
 #include <fcntl.h>
 #include "attack.h"
 static void try_write(const char* path, const char* data) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
-  char what[160];
-  snprintf(what, sizeof what, "open %s for write", path);
-  if (attempt(what, fd)) {
-    snprintf(what, sizeof what, "write %s", path);
-    attempt(what, write(fd, data, strlen(data)));
-    close(fd);
+  if (fd < 0) {
+    note("open %s for write: failed (%s)", path, strerrorname_np(errno));
+    return;
   }
+  char what[160];
+  snprintf(what, sizeof what, "write %s (opened)", path);
+  attempt(what, write(fd, data, strlen(data)));
+  close(fd);
 }
 int main(void) {
   try_write("/proc/sys/kernel/core_pattern", "|/tmp/pwn");
