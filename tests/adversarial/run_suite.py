@@ -586,11 +586,10 @@ def build_command(args, fx, attack, log):
             "/etc/group"):
     if os.path.exists(d):
       cmd += ["--ro-bind", d, d]
+  tmp_size = 64 << 20  # the default profile's /tmp
   if "--tmp-size" in attack["flags"]:
-    cmd += ["--size", str(parse_size(attack["flags"][attack["flags"].index("--tmp-size") + 1]))]
-  else:
-    cmd += ["--size", str(64 << 20)]  # the default profile's /tmp
-  cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--ro-bind", args.attacks, "/adv"]
+    tmp_size = parse_size(attack["flags"][attack["flags"].index("--tmp-size") + 1])
+  cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_size), "--tmpfs", "/tmp", "--ro-bind", args.attacks, "/adv"]
   flags = attack["flags"]
   for i, f in enumerate(flags):
     if f == "--ro-bind":
