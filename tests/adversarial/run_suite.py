@@ -65,10 +65,10 @@ ISO = [("isolation", None)]
 
 
 def A(name, what, audit, binary=None, args=(), flags=(), exit=(0,), stdin="null", fds=False,
-      bwrap_limits=(), category=""):
+      bwrap_limits=(), category="", log_budget=None):
   return dict(name=name, binary=binary or name, what=what, audit=list(audit), args=list(args),
               flags=list(flags), exit=set(exit), stdin=stdin, fds=fds,
-              bwrap_limits=list(bwrap_limits), category=category)
+              bwrap_limits=list(bwrap_limits), category=category, log_budget=log_budget)
 
 
 ATTACKS = [
@@ -179,12 +179,23 @@ ATTACKS = [
       flags=["--tmp-size", "1M"], category="exhaustion"),
     A("fd_exhaust", "open 100000 fds under --open-files 64", ISO, flags=["--open-files", "64"],
       bwrap_limits=["--nofile=64"], category="exhaustion"),
+    A("tmpfs_memory", "60 MiB into tmpfs /tmp under --memory 32M", [("quota", "memory")],
+      flags=["--memory", "32M"], exit=(124,), category="exhaustion"),
+    A("rlimit_raise", "raise hard rlimits (NOFILE, CPU, FSIZE, CORE, AS, NPROC)", ISO,
+      flags=["--open-files", "64", "--cpu-time", "10", "--file-size", "1M"],
+      bwrap_limits=["--nofile=64", "--cpu=10", "--fsize=1048576"], category="exhaustion"),
+    A("orphan_survivor", "double-fork a setsid daemon that outlives the main program", ISO,
+      category="processes"),
+    A("stop_self", "SIGSTOP itself under --wall-time 1s", [("quota", "wall_time")],
+      flags=["--wall-time", "1s"], exit=(124,), category="exhaustion"),
     # Attacks on the launcher itself
     A("audit_injection", "forge audit records through argv and syscall arguments",
       [("seccomp", "chroot"), ("no_forged", None)],
       args=["\n{\"seq\":1,\"type\":\"forged\"}\n", "\"}\u2028\x1b[2J"], category="launcher"),
     A("violation_flood", "20000 forbidden syscalls from 4 threads", [("count", ("sethostname", 20000))],
       flags=["--wall-time", "60s"], category="launcher"),
+    A("audit_amplify", "10000 refused syscalls: host audit log growth (budget 2 MiB)",
+      [("seccomp", "sethostname")], log_budget=2 << 20, category="launcher"),
     A("notify_toctou", "race pointer arguments of refused syscalls from other threads",
       [("seccomp", "mount"), ("seccomp", "chroot")], category="launcher"),
 ]
@@ -302,6 +313,11 @@ class Fixtures:
                     "/tmp/pwn", "/tmp/su-ran"]
     self.attacks_dir = attacks_dir
     self.baseline = self.snapshot()
+    self.before_attack = None
+    self.resource_note = ""
+    # The biggest write any attack attempts is 256 MiB (disk_fill); more than that lost while
+    # one attack ran is not noise from the attack's own bound.
+    self.disk_slack_mib = 384
     self.t0, self.m0 = time.time(), time.monotonic()
 
   def fmt(self, s):
@@ -358,11 +374,15 @@ class Fixtures:
         problems.append("%s exists on the host" % p)
     if abs((time.time() - self.t0) - (time.monotonic() - self.m0)) > 5:
       problems.append("host clock jumped")
-    if now["disk_free"] < self.baseline["disk_free"] - (512 << 20):
-      problems.append("host disk free dropped by %d MiB" %
-                      ((self.baseline["disk_free"] - now["disk_free"]) >> 20))
-    if now["mem"] < self.baseline["mem"] - (1 << 20):  # KiB: 1 GiB
-      problems.append("host MemAvailable dropped by %d MiB" % ((self.baseline["mem"] - now["mem"]) >> 10))
+    # Disk and memory are shared with other work on the host, so a global delta is only
+    # evidence. The attributable checks are above and below: the sandbox's cgroup (which is
+    # charged for its memory and its tmpfs pages) is gone and none of its processes is left.
+    before = self.before_attack or self.baseline
+    disk_mib = (now["disk_free"] - before["disk_free"]) >> 20
+    mem_mib = (now["mem"] - before["mem"]) >> 10
+    self.resource_note = "host disk free %+d MiB, MemAvailable %+d MiB" % (disk_mib, mem_mib)
+    if disk_mib < -(self.disk_slack_mib):
+      problems.append("host disk free dropped by %d MiB during the attack" % -disk_mib)
     if binary and sha256(binary) != self.binary_hashes.get(binary, sha256(binary)):
       problems.append("attack binary on the host was modified")
     # Leftover processes: the sandbox's init, and anything running the attack image.
@@ -614,6 +634,7 @@ def run_attack(args, fx, attack):
   pass_fds = ()
   if attack["fds"]:
     pass_fds = tuple(fx.leaked)
+  fx.before_attack = fx.snapshot()
   started = time.monotonic()
   try:
     p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -639,6 +660,13 @@ def run_attack(args, fx, attack):
   records, bad = read_audit(log) if args.runner == "cordon" else ([], 0)
   start = next((r for r in records if r.get("type") == "plugin.start"), None)
   problems = fx.host_checks(binary, start)
+  if attack["log_budget"] and args.runner == "cordon":
+    size = os.path.getsize(log) if os.path.exists(log) else 0
+    if size > attack["log_budget"]:
+      problems.append("host audit log grew %.1f MiB (budget %.1f MiB; %d records): a plugin "
+                      "can fill the log's disk at will" % (size / 1048576.0,
+                                                           attack["log_budget"] / 1048576.0,
+                                                           len(records)))
   if injected:
     problems.append("%d bytes injected into the terminal: %r" % (len(injected), injected[:20]))
 
@@ -657,6 +685,8 @@ def run_attack(args, fx, attack):
     evidence.append(err.strip().splitlines()[-1][:120])
   if problems:
     evidence.append("HOST: " + "; ".join(problems))
+  if attack["category"] == "exhaustion":
+    evidence.append(fx.resource_note)
 
   if args.runner == "cordon":
     verified = subprocess.run([args.cordon, "audit", "verify", log], stdout=subprocess.PIPE,
@@ -735,6 +765,46 @@ def print_table(rows, width):
         (r["name"], r["verdict"], r["evidence"], r["audit"]), widths)))
 
 
+def run_all(args, fx):
+  rows = []
+  for attack in ATTACKS:
+    if args.only and attack["name"] not in args.only:
+      continue
+    if not os.path.exists(os.path.join(args.attacks, attack["binary"])):
+      rows.append(dict(name=attack["name"], category=attack["category"], what=attack["what"],
+                       verdict="ERROR", evidence="attack binary not built", audit=""))
+      continue
+    rows.append(run_attack(args, fx, attack))
+  if args.runner == "cordon" and not args.only:
+    rows.extend(run_ipc(args))
+  if not args.only:
+    for name, what, comp in PENDING:
+      rows.append(dict(name=name, category=comp, what=what, verdict="PENDING",
+                       evidence="pending: %s not implemented" % (
+                           "broker" if comp == "broker" else "launcher IPC lifecycle"),
+                       audit="-"))
+  return rows
+
+
+def write_markdown(path, rows, bwrap_rows):
+  """Side-by-side table for docs/security.md."""
+  by_name = {r["name"]: r for r in bwrap_rows or []}
+
+  def esc(text, n=110):
+    text = str(text).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+  with open(path, "w") as f:
+    f.write("| # | attack | what it tries | cordon | cordon audit record | bwrap | bwrap evidence |\n")
+    f.write("|---|---|---|---|---|---|---|\n")
+    for i, r in enumerate(rows, 1):
+      b = by_name.get(r["name"])
+      f.write("| %d | `%s` | %s | %s | %s | %s | %s |\n" % (
+          i, r["name"], esc(r["what"], 80), r["verdict"], esc(r["audit"], 90),
+          b["verdict"] if b else ("n/a" if r.get("category") == "ipc" else "-"),
+          esc(b["evidence"], 90) if b else ""))
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--cordon", required=True)
@@ -747,6 +817,8 @@ def main():
   ap.add_argument("--timeout", type=float, default=60, help="outer per-attack timeout (s)")
   ap.add_argument("--width", type=int, default=int(os.environ.get("COLUMNS", "200")))
   ap.add_argument("--verbose", action="store_true", help="keep NOTE lines and stderr in --json")
+  ap.add_argument("--compare", metavar="MARKDOWN",
+                  help="also run every attack under bwrap and write a side-by-side markdown table")
   args = ap.parse_args()
   args.cordon = os.path.abspath(args.cordon)
   args.attacks = os.path.abspath(args.attacks)
@@ -754,25 +826,14 @@ def main():
 
   fx = Fixtures(args.attacks, suid)
   fx.binary_hashes = {}
-  rows = []
   started = time.monotonic()
+  bwrap_rows = None
   try:
-    for attack in ATTACKS:
-      if args.only and attack["name"] not in args.only:
-        continue
-      if not os.path.exists(os.path.join(args.attacks, attack["binary"])):
-        rows.append(dict(name=attack["name"], category=attack["category"], what=attack["what"],
-                         verdict="ERROR", evidence="attack binary not built", audit=""))
-        continue
-      rows.append(run_attack(args, fx, attack))
-    if args.runner == "cordon" and not args.only:
-      rows.extend(run_ipc(args))
-    if not args.only:
-      for name, what, comp in PENDING:
-        rows.append(dict(name=name, category=comp, what=what, verdict="PENDING",
-                         evidence="pending: %s not implemented" % (
-                             "broker" if comp == "broker" else "launcher IPC lifecycle"),
-                         audit="-"))
+    rows = run_all(args, fx)
+    if args.compare:
+      bwrap_args = argparse.Namespace(**vars(args))
+      bwrap_args.runner = "bwrap"
+      bwrap_rows = run_all(bwrap_args, fx)
   finally:
     fx.close()
 
@@ -788,7 +849,14 @@ def main():
       ", ".join("%s %d" % kv for kv in sorted(counts.items())), time.monotonic() - started))
   if args.json:
     with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+      json.dump(rows if bwrap_rows is None else {"cordon": rows, "bwrap": bwrap_rows}, f, indent=1)
+  if args.compare:
+    write_markdown(args.compare, rows, bwrap_rows)
+    bc = {}
+    for r in bwrap_rows:
+      bc[r["verdict"]] = bc.get(r["verdict"], 0) + 1
+    print("under bwrap: %s; side-by-side table in %s" % (
+        ", ".join("%s %d" % kv for kv in sorted(bc.items())), args.compare))
   if counts.get("ESCAPED") or counts.get("ALLOWED"):
     return 1
   if counts.get("UNAUDITED") or counts.get("UNEXPECTED") or counts.get("ERROR"):
