@@ -3,7 +3,7 @@
 # for a while over its seed corpus from the tree.
 #
 #   scripts/fuzz.sh                 every target, 20 s each
-#   scripts/fuzz.sh -t 3600 audit_reader_fuzzer     one target for an hour
+#   scripts/fuzz.sh -t 3600 audit_reader     one target for an hour
 #
 # Options: -t SECONDS per target (default 20), -j JOBS parallel fuzzing jobs per target
 # (default 1), -b BUILD_DIR (default build-fuzz). New interesting inputs go to
@@ -27,9 +27,11 @@ done
 shift $((OPTIND - 1))
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(profile_parser_fuzzer manifest_parser_fuzzer audit_reader_fuzzer)
-  # The IPC envelope fuzzer (owned with the IPC module) joins when it exists.
-  if [ -f "$here/tests/fuzz/ipc_envelope_fuzzer.cc" ]; then targets+=(ipc_envelope_fuzzer); fi
+  # Every target has a seed corpus tests/fuzz/NAME_corpus (profile_parser, manifest_parser,
+  # audit_reader, and ipc_envelope from the IPC module).
+  for d in "$here"/tests/fuzz/*_corpus; do
+    [ -d "$d" ] && targets+=("$(basename "$d" _corpus)")
+  done
 fi
 
 CC=${CC:-clang} CXX=${CXX:-clang++} cmake -S "$here" -B "$build_dir" -G Ninja \
