@@ -65,10 +65,11 @@ ISO = [("isolation", None)]
 
 
 def A(name, what, audit, binary=None, args=(), flags=(), exit=(0,), stdin="null", fds=False,
-      bwrap_limits=(), category="", log_budget=None):
+      bwrap_limits=(), category="", log_budget=None, stdout="pipe"):
   return dict(name=name, binary=binary or name, what=what, audit=list(audit), args=list(args),
               flags=list(flags), exit=set(exit), stdin=stdin, fds=fds,
-              bwrap_limits=list(bwrap_limits), category=category, log_budget=log_budget)
+              bwrap_limits=list(bwrap_limits), category=category, log_budget=log_budget,
+              stdout=stdout)
 
 
 ATTACKS = [
@@ -146,6 +147,8 @@ ATTACKS = [
     # Foreign ABIs
     A("i386_syscall", "i386 syscall via int 0x80", [("seccomp_kill", None)], exit=(159,),
       category="abi"),
+    A("i386_binary", "exec a 32-bit i386 program (every syscall i386)", [("seccomp_kill", None)],
+      exit=(159,), category="abi"),
     A("x32_syscall", "x32 syscall (nr | 0x40000000)", [("seccomp_kill", None)], exit=(159,),
       category="abi"),
     # Terminal, privileges, fds, environment
@@ -156,6 +159,8 @@ ATTACKS = [
     A("setuid_exec", "setuid(0), setresuid, exec a setuid-root binary and su",
       [("seccomp", "setuid"), ("seccomp", "setresuid")], args=["/suid/suid_probe"],
       flags=["--ro-bind", "{suid_dir}:/suid"], category="privileges"),
+    A("stdio_reopen", "stdout is a host file: read it back, truncate, chmod it", ISO,
+      stdout="file", category="fds"),
     A("inherited_fds", "use fds leaked into cordon (a host file and a host socket)", ISO, fds=True,
       category="fds"),
     A("env_leak", "read the harness's secret environment variable", ISO, category="fds"),
@@ -196,6 +201,8 @@ ATTACKS = [
       flags=["--wall-time", "60s"], category="launcher"),
     A("audit_amplify", "10000 refused syscalls: host audit log growth (budget 2 MiB)",
       [("seccomp", "sethostname")], log_budget=2 << 20, category="launcher"),
+    A("notify_abandon", "30 rounds of refused syscalls abandoned by exit_group",
+      [("seccomp", "sethostname"), ("seccomp", "mount")], category="launcher"),
     A("notify_toctou", "race pointer arguments of refused syscalls from other threads",
       [("seccomp", "mount"), ("seccomp", "chroot")], category="launcher"),
 ]
@@ -634,14 +641,36 @@ def run_attack(args, fx, attack):
   pass_fds = ()
   if attack["fds"]:
     pass_fds = tuple(fx.leaked)
+  stdout = subprocess.PIPE
+  out_file = None
+  secret_line = b"HOST-LOG-SECRET %d\n" % os.getpid()
+  if attack["stdout"] == "file":
+    # A root-owned 0600 log that already holds a line: the plugin may append, nothing more.
+    out_file = os.path.join(fx.dir, "stdout-%s.log" % attack["name"])
+    with open(out_file, "wb") as f:
+      f.write(secret_line)
+    os.chmod(out_file, 0o600)
+    stdout = os.open(out_file, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
   fx.before_attack = fx.snapshot()
   started = time.monotonic()
   try:
-    p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                        env=env, pass_fds=pass_fds, timeout=args.timeout, start_new_session=True)
-    rc, out, err = p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    rc, out, err = p.returncode, (p.stdout or b"").decode(errors="replace"), p.stderr.decode(errors="replace")
   except subprocess.TimeoutExpired as e:
     rc, out, err = None, (e.stdout or b"").decode(errors="replace"), "harness timeout"
+  stdio_problem = None
+  if out_file:
+    os.close(stdout)
+    with open(out_file, "rb") as f:
+      content = f.read()
+    out = content.decode(errors="replace")
+    if not content.startswith(secret_line):
+      stdio_problem = ("the host file behind stdout lost its earlier content (%d bytes left)" %
+                       len(content))
+    st = os.stat(out_file)
+    if st.st_mode & 0o777 != 0o600 or st.st_uid != os.geteuid():
+      stdio_problem = "the host file behind stdout changed mode/owner"
   elapsed = time.monotonic() - started
   injected = b""
   if slave is not None:
@@ -660,6 +689,8 @@ def run_attack(args, fx, attack):
   records, bad = read_audit(log) if args.runner == "cordon" else ([], 0)
   start = next((r for r in records if r.get("type") == "plugin.start"), None)
   problems = fx.host_checks(binary, start)
+  if stdio_problem:
+    problems.append(stdio_problem)
   if attack["log_budget"] and args.runner == "cordon":
     size = os.path.getsize(log) if os.path.exists(log) else 0
     if size > attack["log_budget"]:
