@@ -682,8 +682,9 @@ def run_attack(args, fx, attack):
     os.close(slave)
     os.close(master)
 
-  result = re.findall(r"^RESULT (\w+) ?(.*)$", out, re.M)
-  notes = re.findall(r"^NOTE (.*)$", out, re.M)
+  # Attacks report on stdout; stdio_reopen reports on stderr (its stdout is the bait).
+  result = re.findall(r"^RESULT (\w+) ?(.*)$", out + "\n" + err, re.M)
+  notes = re.findall(r"^NOTE (.*)$", out + "\n" + err, re.M)
   escapes = [n[len("ESCAPE: "):] for n in notes if n.startswith("ESCAPE: ")]
   escapes += [n for n in notes if "SUCCEEDED" in n]
   records, bad = read_audit(log) if args.runner == "cordon" else ([], 0)
