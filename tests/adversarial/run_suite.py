@@ -698,6 +698,11 @@ def run_attack(args, fx, attack):
   problems = fx.host_checks(binary, start)
   if stdio_problem:
     problems.append(stdio_problem)
+  if args.runner == "cordon" and rc == 125 and start:
+    # 125 is "the sandbox could not be set up"; after plugin.start it means the plugin made the
+    # launcher give up on a running sandbox: a host-side failure the plugin caused.
+    last = err.strip().splitlines()[-1] if err.strip() else "?"
+    problems.append("launcher gave up on a running sandbox (exit 125: %s)" % last[:160])
   if attack["log_budget"] and args.runner == "cordon":
     size = os.path.getsize(log) if os.path.exists(log) else 0
     if size > attack["log_budget"]:
