@@ -159,14 +159,14 @@ struct Scenario {
   std::function<void(Attacker&, uint64_t call_id)> attack;
   absl::Duration handshake_timeout = absl::Seconds(5);
   absl::Duration call_timeout = absl::Seconds(5);
-  bool linger = true;  // false: hang up right after the attack
+  bool linger = true;                  // false: hang up right after the attack
   bool first_result_is_legit = false;  // the attack answers the call correctly first
   std::optional<ViolationKind> also_ok = std::nullopt;  // an equally precise alternative
 };
 
 UniqueFd Memfd(const std::string& contents, bool seal) {
-  UniqueFd fd(static_cast<int>(
-      ::syscall(SYS_memfd_create, "hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
+  UniqueFd fd(
+      static_cast<int>(::syscall(SYS_memfd_create, "hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING)));
   if (::write(fd.get(), contents.data(), contents.size()) < 0) return UniqueFd();
   if (seal) {
     ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
@@ -255,9 +255,9 @@ Outcome Run(const Scenario& s) {
     } else {
       r.audit = "none (no violation reported)";
     }
-    r.evidence = absl::StrFormat("%s; violations [%s]; session %s; fds %d->%d; rss %+ld KiB", outcome,
-                                 kinds, healthy ? "HEALTHY" : "failed", fds_before, fds_after,
-                                 rss_after - rss_before);
+    r.evidence = absl::StrFormat("%s; violations [%s]; session %s; fds %d->%d; rss %+ld KiB",
+                                 outcome, kinds, healthy ? "HEALTHY" : "failed", fds_before,
+                                 fds_after, rss_after - rss_before);
     const bool right_kind =
         s.expected ? (seen.size() == 1 &&
                       (seen[0].kind == *s.expected || (s.also_ok && seen[0].kind == *s.also_ok)))
@@ -390,8 +390,9 @@ std::vector<Scenario> Scenarios() {
                  for (int i = 0; i < 20000; ++i) e.mutable_hello()->add_methods("m");
                  a.Send(e);
                }});
-  v.push_back({"ipc_hostile_name", "plugin name with newline, quotes and ../", When::kBeforeHandshake,
-               ViolationKind::kMalformedEnvelope, [](Attacker& a, uint64_t) {
+  v.push_back({"ipc_hostile_name", "plugin name with newline, quotes and ../",
+               When::kBeforeHandshake, ViolationKind::kMalformedEnvelope,
+               [](Attacker& a, uint64_t) {
                  Envelope e = Attacker::Hello();
                  e.mutable_hello()->set_name("x\"}\n{\"type\":\"forged\"}/../../etc");
                  a.Send(e);
@@ -426,9 +427,11 @@ int main(int argc, char** argv) {
   for (const auto& s : cordon::ipc::Scenarios()) {
     if (!only.empty() && only != s.name) continue;
     auto r = cordon::ipc::Run(s);
-    std::printf("{\"name\":\"%s\",\"what\":\"%s\",\"verdict\":\"%s\",\"evidence\":\"%s\",\"audit\":\"%s\"}\n",
-                s.name, cordon::ipc::JsonEscape(s.what).c_str(), r.verdict.c_str(),
-                cordon::ipc::JsonEscape(r.evidence).c_str(), cordon::ipc::JsonEscape(r.audit).c_str());
+    std::printf(
+        "{\"name\":\"%s\",\"what\":\"%s\",\"verdict\":\"%s\",\"evidence\":\"%s\",\"audit\":\"%s\"}"
+        "\n",
+        s.name, cordon::ipc::JsonEscape(s.what).c_str(), r.verdict.c_str(),
+        cordon::ipc::JsonEscape(r.evidence).c_str(), cordon::ipc::JsonEscape(r.audit).c_str());
     std::fflush(stdout);
   }
   return 0;

@@ -201,7 +201,7 @@ ATTACKS = [
       flags=["--wall-time", "60s"], category="launcher"),
     A("audit_amplify", "10000 refused syscalls: host audit log growth (budget 2 MiB)",
       [("seccomp", "sethostname")], log_budget=2 << 20, category="launcher"),
-    A("notify_abandon", "30 rounds of refused syscalls abandoned by exit_group",
+    A("notify_abandon", "100 rounds of refused syscalls abandoned by exit_group",
       [("seccomp", "sethostname"), ("seccomp", "mount")], category="launcher"),
     A("notify_toctou", "race pointer arguments of refused syscalls from other threads",
       [("seccomp", "mount"), ("seccomp", "chroot")], category="launcher"),

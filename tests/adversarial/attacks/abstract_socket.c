@@ -2,6 +2,7 @@
 // Abstract sockets belong to the network namespace: X11, dbus and many daemons listen there.
 #include <sys/socket.h>
 #include <sys/un.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   if (argc < 2) fatal("usage: abstract_socket NAME");
@@ -16,7 +17,8 @@ int main(int argc, char** argv) {
     int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
     if (fd < 0) fatal("socket(AF_UNIX): %s", strerror(errno));
     attempt(i == 0 ? "connect(abstract, STREAM)" : "connect(abstract, SEQPACKET)",
-            connect(fd, (struct sockaddr*)&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)));
+            connect(fd, (struct sockaddr*)&addr,
+                    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)));
     close(fd);
   }
   // Well-known abstract names on desktops and container hosts.
@@ -25,7 +27,8 @@ int main(int argc, char** argv) {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     memset(addr.sun_path, 0, sizeof addr.sun_path);
     memcpy(addr.sun_path + 1, known[i], strlen(known[i]));
-    if (connect(fd, (struct sockaddr*)&addr, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(known[i]))) == 0)
+    if (connect(fd, (struct sockaddr*)&addr,
+                (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(known[i]))) == 0)
       escaped_because("connected to abstract @%s", known[i]);
     close(fd);
   }

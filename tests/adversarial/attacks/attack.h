@@ -11,9 +11,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
-#include <stddef.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,8 @@
 
 static __attribute__((unused)) int attack_escapes = 0;
 
-static __attribute__((unused)) void note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static __attribute__((unused)) void note(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static __attribute__((unused)) void note(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -45,7 +46,8 @@ static __attribute__((unused)) int attempt(const char* what, long ret) {
 }
 
 // Marks an escape found by means other than a syscall's return value.
-static __attribute__((unused)) void escaped_because(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static __attribute__((unused)) void escaped_because(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static __attribute__((unused)) void escaped_because(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -57,7 +59,8 @@ static __attribute__((unused)) void escaped_because(const char* fmt, ...) {
   attack_escapes++;
 }
 
-static __attribute__((unused)) void fatal(const char* fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static __attribute__((unused)) void fatal(const char* fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
 static __attribute__((unused)) void fatal(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

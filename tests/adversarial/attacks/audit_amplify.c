@@ -3,6 +3,7 @@
 // host's log without limit: the harness allows 2 MiB for this run, enough for every record up
 // to a rate limit plus summary records that count the rest.
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   long ok = 0;

@@ -3,6 +3,7 @@
 // fake record (type "forged") would appear on its own line. Then trigger one violation whose
 // path argument is again hostile.
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   (void)argc;

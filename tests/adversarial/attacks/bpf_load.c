@@ -1,6 +1,7 @@
 // bpf(): loading programs or creating maps is kernel attack surface (verifier bugs).
 #include <linux/bpf.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   union bpf_attr attr;

@@ -1,6 +1,7 @@
 // The classic chroot escape: chroot into a subdirectory while keeping the cwd outside it, then
 // walk up with chdir("..") and chroot(".") past the sandbox root.
 #include <sys/stat.h>
+
 #include "attack.h"
 int main(void) {
   mkdir("/tmp/jail", 0700);

@@ -2,6 +2,7 @@
 #include <sys/syscall.h>
 #include <sys/timex.h>
 #include <time.h>
+
 #include "attack.h"
 int main(void) {
   struct timespec ts;

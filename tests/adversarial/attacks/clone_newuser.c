@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
 #include "attack.h"
 static long raw_clone(unsigned long flags) {
   long r = syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
@@ -14,9 +15,12 @@ static long raw_clone(unsigned long flags) {
 int main(void) {
   attempt("clone(CLONE_NEWUSER|SIGCHLD)", raw_clone(CLONE_NEWUSER | SIGCHLD));
   attempt("clone(CLONE_NEWNS|SIGCHLD)", raw_clone(CLONE_NEWNS | SIGCHLD));
-  attempt("clone(CLONE_NEWPID|CLONE_NEWNET|SIGCHLD)", raw_clone(CLONE_NEWPID | CLONE_NEWNET | SIGCHLD));
+  attempt("clone(CLONE_NEWPID|CLONE_NEWNET|SIGCHLD)",
+          raw_clone(CLONE_NEWPID | CLONE_NEWNET | SIGCHLD));
   attempt("clone(high bits | CLONE_NEWUSER)", raw_clone((1UL << 40) | CLONE_NEWUSER | SIGCHLD));
-  struct { unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; } args = {0};
+  struct {
+    unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+  } args = {0};
   args.flags = CLONE_NEWUSER;
   args.exit_signal = SIGCHLD;
   long r = syscall(SYS_clone3, &args, sizeof(args));

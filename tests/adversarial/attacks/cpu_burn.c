@@ -2,6 +2,7 @@
 // stop it (SIGXCPU then SIGKILL) well before the bound.
 #include <signal.h>
 #include <time.h>
+
 #include "attack.h"
 int main(void) {
   signal(SIGXCPU, SIG_IGN);  // ignoring the soft signal must not help

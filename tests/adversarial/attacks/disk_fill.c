@@ -2,6 +2,7 @@
 // file (run with --file-size 1M gives SIGXFSZ). The host's disks and memory must be untouched.
 #include <fcntl.h>
 #include <signal.h>
+
 #include "attack.h"
 int main(void) {
   signal(SIGXFSZ, SIG_IGN);  // see EFBIG instead of dying, so we can report the total
@@ -19,7 +20,8 @@ int main(void) {
     }
     ssize_t n = 1;
     size_t this_file = 0;
-    while (this_file < (4u << 20) && (n = write(fd, buf, sizeof buf)) > 0) this_file += (size_t)n, total += (size_t)n;
+    while (this_file < (4u << 20) && (n = write(fd, buf, sizeof buf)) > 0)
+      this_file += (size_t)n, total += (size_t)n;
     close(fd);
     if (n < 0) {
       note("write stopped after %zu KiB total: %s", total >> 10, strerrorname_np(errno));

@@ -1,6 +1,7 @@
 // Exhaust file descriptors (bounded at 100000) under --open-files 64: the kernel-wide file
 // table is shared with the host.
 #include <fcntl.h>
+
 #include "attack.h"
 int main(void) {
   int n = 0, err = 0;

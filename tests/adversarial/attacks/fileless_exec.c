@@ -8,6 +8,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 static int stage2(void) {
   char buf[4096];
@@ -19,7 +20,8 @@ static int stage2(void) {
   char* capeff = strstr(buf, "CapEff:\t");
   if (!s || s[9] != '2') escaped_because("memfd image runs without the seccomp filter");
   if (!nnp || nnp[12] != '1') escaped_because("memfd image lost no_new_privs");
-  if (!capeff || strncmp(capeff + 8, "0000000000000000", 16) != 0) escaped_because("memfd image has capabilities");
+  if (!capeff || strncmp(capeff + 8, "0000000000000000", 16) != 0)
+    escaped_because("memfd image has capabilities");
   note("stage2 running from memfd: Seccomp %c NoNewPrivs %c", s ? s[9] : '?', nnp ? nnp[12] : '?');
   attempt("stage2 mount(tmpfs)", mount("none", "/tmp", "tmpfs", 0, NULL));
   return finish("fileless exec allowed by design; the exec'd image stays confined");
@@ -36,7 +38,8 @@ int main(int argc, char** argv) {
     return finish("memfd_create refused");
   }
   off_t off = 0;
-  if (sendfile(mfd, self, &off, (size_t)st.st_size) != st.st_size) fatal("copy to memfd: %s", strerror(errno));
+  if (sendfile(mfd, self, &off, (size_t)st.st_size) != st.st_size)
+    fatal("copy to memfd: %s", strerror(errno));
   char* args[] = {"payload", "stage2", NULL};
   char* envp[] = {NULL};
   syscall(SYS_execveat, mfd, "", args, envp, AT_EMPTY_PATH);

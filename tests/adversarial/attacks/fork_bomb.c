@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+
 #include "attack.h"
 int main(void) {
   int made = 0, failed = 0, first_errno = 0;
@@ -15,14 +16,16 @@ int main(void) {
       nanosleep(&ts, NULL);
       _exit(0);
     }
-    if (p > 0) made++;
+    if (p > 0)
+      made++;
     else {
       if (!first_errno) first_errno = errno;
       failed++;
       if (failed > 50) break;
     }
   }
-  note("forked %d processes, %d forks failed (%s)", made, failed, first_errno ? strerrorname_np(first_errno) : "-");
+  note("forked %d processes, %d forks failed (%s)", made, failed,
+       first_errno ? strerrorname_np(first_errno) : "-");
   if (made >= 2000 - 50) escaped_because("no process limit: %d processes", made);
   signal(SIGCHLD, SIG_DFL);
   kill(0, SIGKILL);  // also kills us; the harness checks no process is left

@@ -1,6 +1,7 @@
 // Read host files: a secret the harness wrote (path in argv[1]), /etc/shadow, the launcher's
 // environment, the host's root through /proc/1/root and /proc/self/root, and /proc/kcore.
 #include <fcntl.h>
+
 #include "attack.h"
 static void try_read(const char* path) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);

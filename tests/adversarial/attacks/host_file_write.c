@@ -2,6 +2,7 @@
 // /etc/passwd), and create files in host directories.
 #include <fcntl.h>
 #include <sys/stat.h>
+
 #include "attack.h"
 static void try_write(const char* path, int flags) {
   int fd = open(path, flags | O_CLOEXEC, 0644);

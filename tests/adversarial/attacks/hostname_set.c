@@ -2,6 +2,7 @@
 // both local, the seccomp filter should refuse the syscalls).
 #include <fcntl.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   const char* name = argc > 1 ? argv[1] : "pwned-by-plugin";

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+
 #include "attack.h"
 int main(void) {
   DIR* d = opendir("/proc/self/fd");

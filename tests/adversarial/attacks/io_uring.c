@@ -2,6 +2,7 @@
 // operations (openat, connect...), and has a large CVE history.
 #include <linux/io_uring.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   struct io_uring_params p;

@@ -1,6 +1,7 @@
 // Load or remove kernel modules: full kernel compromise if it worked.
 #include <fcntl.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   static const char module[64] = "\177ELF";

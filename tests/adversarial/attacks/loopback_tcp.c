@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   long port = arg_long(argc, argv, 1);

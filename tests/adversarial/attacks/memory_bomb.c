@@ -1,6 +1,7 @@
 // Memory exhaustion with an outer bound: touch at most 1 GiB in 16 MiB chunks (run with
 // --memory 64M). The memory quota must kill us (OOM in the cgroup) before the host notices.
 #include <sys/mman.h>
+
 #include "attack.h"
 int main(void) {
   size_t chunk = 16u << 20, total = 0;

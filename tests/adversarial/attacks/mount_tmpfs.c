@@ -1,6 +1,7 @@
 // Mount a fresh tmpfs and a bind of / over /tmp: a mount is the first step of every
 // mount-namespace escape (remount host paths writable, shadow binaries).
 #include <sys/mount.h>
+
 #include "attack.h"
 int main(void) {
   attempt("mount tmpfs on /tmp", mount("none", "/tmp", "tmpfs", 0, NULL));

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
 #include "attack.h"
 static void* spin(void* arg) {
   (void)arg;

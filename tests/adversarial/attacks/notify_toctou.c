@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 static char path[64] = "/tmp";
 static volatile int stop = 0;

@@ -2,6 +2,7 @@
 // the mount namespace (e.g. the host's /etc/shadow) relative to any fd on the same filesystem.
 #include <fcntl.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 struct handle {
   unsigned int handle_bytes;
@@ -11,7 +12,8 @@ struct handle {
 int main(void) {
   struct handle h = {8, 1, {2, 0, 0, 0, 0, 0, 0, 0}};  // ext4/xfs root inode 2, generation 0
   int mount_id = 0;
-  attempt("name_to_handle_at(/usr)", syscall(SYS_name_to_handle_at, -100, "/usr", &h, &mount_id, 0));
+  attempt("name_to_handle_at(/usr)",
+          syscall(SYS_name_to_handle_at, -100, "/usr", &h, &mount_id, 0));
   int dirfd = open("/usr", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) fatal("open /usr: %s", strerror(errno));
   h.handle_bytes = 8;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
+
 #include "attack.h"
 int main(void) {
   pid_t p = fork();

@@ -1,6 +1,7 @@
 // perf_event_open: kernel profiling exposes host-wide events and has had many exploitable bugs.
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   struct perf_event_attr attr;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/utsname.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   long canary = argc > 1 ? strtol(argv[1], NULL, 0) : 0;
@@ -22,7 +23,8 @@ int main(int argc, char** argv) {
   struct utsname u;
   uname(&u);
   note("nodename %s", u.nodename);
-  if (argc > 2 && strcmp(u.nodename, argv[2]) == 0) escaped_because("host hostname visible: %s", u.nodename);
+  if (argc > 2 && strcmp(u.nodename, argv[2]) == 0)
+    escaped_because("host hostname visible: %s", u.nodename);
   int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
   static char buf[65536];
   ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : 0;
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   fd = open("/proc/net/dev", O_RDONLY | O_CLOEXEC);
   n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : 0;
   buf[n > 0 ? n : 0] = 0;
-  if (strstr(buf, "eth") || strstr(buf, "ens") || strstr(buf, "docker")) escaped_because("host interfaces visible");
+  if (strstr(buf, "eth") || strstr(buf, "ens") || strstr(buf, "docker"))
+    escaped_because("host interfaces visible");
   return finish("no host pids, hostname, mounts or interfaces visible");
 }

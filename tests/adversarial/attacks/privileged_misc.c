@@ -1,6 +1,7 @@
 // The remaining privileged syscalls: kernel log, swap, process accounting, disk quotas, I/O
 // port access, vhangup, lookup_dcookie, and the syslog read that leaks kernel addresses.
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   char buf[256];

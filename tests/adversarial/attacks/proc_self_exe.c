@@ -2,6 +2,7 @@
 // runc): open it for writing, reopen the fd via /proc/self/fd, truncate, chmod.
 #include <fcntl.h>
 #include <sys/stat.h>
+
 #include "attack.h"
 int main(void) {
   int fd = open("/proc/self/exe", O_WRONLY | O_CLOEXEC);

@@ -3,6 +3,7 @@
 // modprobe path, and our own uid_map/setgroups. Opening one's own /proc/self files for writing
 // is allowed by the kernel; only a write that takes effect counts.
 #include <fcntl.h>
+
 #include "attack.h"
 static void try_write(const char* path, const char* data) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);

@@ -2,6 +2,7 @@
 // processes): needs CAP_SYS_RESOURCE in the initial namespace, which the plugin lacks.
 #include <sys/resource.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 static void try_raise(const char* name, int resource) {
   struct rlimit cur;
@@ -12,7 +13,8 @@ static void try_raise(const char* name, int resource) {
   }
   struct rlimit more = {RLIM_INFINITY, RLIM_INFINITY};
   char what[96];
-  snprintf(what, sizeof what, "prlimit(%s, hard %llu -> unlimited)", name, (unsigned long long)cur.rlim_max);
+  snprintf(what, sizeof what, "prlimit(%s, hard %llu -> unlimited)", name,
+           (unsigned long long)cur.rlim_max);
   attempt(what, syscall(SYS_prlimit64, 0, resource, &more, NULL));
 }
 int main(void) {

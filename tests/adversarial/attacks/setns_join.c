@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
-  const char* paths[] = {"/proc/1/ns/mnt", "/proc/1/ns/net", "/proc/1/ns/user", "/proc/self/ns/pid"};
+  const char* paths[] = {"/proc/1/ns/mnt", "/proc/1/ns/net", "/proc/1/ns/user",
+                         "/proc/self/ns/pid"};
   for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
     int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -20,6 +22,7 @@ int main(void) {
   }
   // A pidfd for our init: setns accepts pidfds since 5.8.
   int pidfd = (int)syscall(SYS_pidfd_open, 1, 0);
-  if (pidfd >= 0) attempt("setns(pidfd of pid 1, CLONE_NEWNS)", syscall(SYS_setns, pidfd, CLONE_NEWNS));
+  if (pidfd >= 0)
+    attempt("setns(pidfd of pid 1, CLONE_NEWNS)", syscall(SYS_setns, pidfd, CLONE_NEWNS));
   return finish("setns refused");
 }

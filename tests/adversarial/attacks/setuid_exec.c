@@ -3,6 +3,7 @@
 // no_new_privs, nosuid mounts and the user namespace must all keep euid != 0.
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
 #include "attack.h"
 static void run_suid(const char* path) {
   if (access(path, X_OK) != 0) {
@@ -22,8 +23,10 @@ static void run_suid(const char* path) {
   ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
   close(pipefd[0]);
   waitpid(pid, NULL, 0);
-  if (n > 0 && strncmp(buf, "euid=0", 6) == 0) escaped_because("%s ran with %s", path, buf);
-  else note("%s printed: %s", path, n > 0 ? buf : "(nothing)");
+  if (n > 0 && strncmp(buf, "euid=0", 6) == 0)
+    escaped_because("%s ran with %s", path, buf);
+  else
+    note("%s printed: %s", path, n > 0 ? buf : "(nothing)");
 }
 int main(int argc, char** argv) {
   attempt("setuid(0)", syscall(SYS_setuid, 0));

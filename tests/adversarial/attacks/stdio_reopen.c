@@ -5,6 +5,7 @@
 // holds a secret line. Our reports go to stderr (a pipe) so truncation cannot erase them.
 #include <fcntl.h>
 #include <sys/stat.h>
+
 #include "attack.h"
 int main(void) {
   int host = dup(1);  // the host file description; reports go to stderr from here on
@@ -18,8 +19,10 @@ int main(void) {
   if (fd >= 0) {
     char buf[256] = {0};
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    if (n > 0 && strstr(buf, "HOST-LOG-SECRET")) escaped_because("read the host file behind stdout");
-    else note("reopened stdout read-only but read nothing secret (%zd)", n);
+    if (n > 0 && strstr(buf, "HOST-LOG-SECRET"))
+      escaped_because("read the host file behind stdout");
+    else
+      note("reopened stdout read-only but read nothing secret (%zd)", n);
   } else {
     note("reopen /proc/self/fd/1 O_RDONLY: %s", strerrorname_np(errno));
   }
@@ -28,7 +31,9 @@ int main(void) {
   attempt("fchown(stdout, 1000, 1000)", fchown(host, 1000, 1000));
   // Truncating the host file through our write-only description: the harness checks whether
   // the secret line is still there afterwards.
-  if (ftruncate(host, 0) == 0) note("ftruncate(stdout, 0) succeeded");
-  else note("ftruncate(stdout, 0): %s", strerrorname_np(errno));
+  if (ftruncate(host, 0) == 0)
+    note("ftruncate(stdout, 0) succeeded");
+  else
+    note("ftruncate(stdout, 0): %s", strerrorname_np(errno));
   return finish("host file behind stdout only appended to");
 }

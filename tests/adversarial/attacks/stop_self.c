@@ -2,6 +2,7 @@
 // wall-clock watchdog that can kill stopped processes ends it. Bounded: SIGCONT never comes,
 // but the harness's outer timeout is the last net.
 #include <signal.h>
+
 #include "attack.h"
 int main(void) {
   note("stopping");

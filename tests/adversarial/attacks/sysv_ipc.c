@@ -5,6 +5,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(int argc, char** argv) {
   long key = arg_long(argc, argv, 1);

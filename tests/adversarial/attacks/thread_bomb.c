@@ -2,6 +2,7 @@
 // 5 s, under --pids 16.
 #include <pthread.h>
 #include <time.h>
+
 #include "attack.h"
 static void* sleeper(void* arg) {
   (void)arg;

@@ -2,6 +2,7 @@
 // tmpfs pages live in RAM; unless they are charged to the plugin's memory cgroup the memory
 // quota would not cover them. Expected: the memory quota kills the writer.
 #include <fcntl.h>
+
 #include "attack.h"
 int main(void) {
   static char buf[1 << 20];

@@ -2,6 +2,7 @@
 // usual daemon sockets (docker, containerd, dbus, systemd).
 #include <sys/socket.h>
 #include <sys/un.h>
+
 #include "attack.h"
 static void try_path(const char* path) {
   struct sockaddr_un addr;

@@ -2,6 +2,7 @@
 // which unlocks mount, network and more kernel attack surface.
 #include <sched.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   attempt("unshare(CLONE_NEWUSER)", syscall(SYS_unshare, CLONE_NEWUSER));

@@ -2,6 +2,7 @@
 // in kernel exploits; also reachable through /dev/userfaultfd.
 #include <fcntl.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 int main(void) {
   attempt("userfaultfd(O_CLOEXEC)", syscall(SYS_userfaultfd, O_CLOEXEC));

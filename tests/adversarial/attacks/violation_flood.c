@@ -3,6 +3,7 @@
 // losing records is not allowed (the harness counts them).
 #include <pthread.h>
 #include <sys/syscall.h>
+
 #include "attack.h"
 static volatile long successes = 0;
 static void* flood(void* arg) {

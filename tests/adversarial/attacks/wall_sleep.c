@@ -1,6 +1,7 @@
 // Outlive the wall-time quota: block in sleep (no CPU used, so only a wall-clock watchdog
 // catches it) for at most 30 s, under --wall-time 1s.
 #include <time.h>
+
 #include "attack.h"
 int main(void) {
   struct timespec ts = {30, 0};

@@ -4,7 +4,10 @@
 static long x32(long nr, long a1, long a2, long a3) {
   long ret;
   register long r10 __asm__("r10") = 0;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(nr | 0x40000000L), "D"(a1), "S"(a2), "d"(a3), "r"(r10) : "rcx", "r11", "memory");
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr | 0x40000000L), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+                   : "rcx", "r11", "memory");
   return ret;
 }
 int main(void) {
