@@ -638,6 +638,9 @@ def run_attack(args, fx, attack):
   fx.binary_hashes.setdefault(binary, sha256(binary))
   env = {"PATH": "/usr/bin:/bin", "CORDON_ADV_SECRET": "hunter2-%d" % os.getpid(),
          "LD_PRELOAD": ""}
+  for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):  # a sanitized cordon
+    if k in os.environ:
+      env[k] = os.environ[k]
   master = slave = None
   stdin = subprocess.DEVNULL
   if attack["stdin"] == "tty":
