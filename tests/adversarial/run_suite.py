@@ -57,7 +57,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #   ("quota", NAME)            a quota.violation for quota NAME
 #   ("isolation", None)        plugin.start with a non-root uid_map and not rootless: the
 #                              namespaces/mount tree it describes are the explanation
-#   ("count", (NAME, N))       at least N seccomp.violation records for NAME
+#   ("count", (NAME, N))       seccomp.violation records for NAME account for at least N calls
+#                              (each record counts 1 + its "suppressed" field, if any)
 #   ("no_forged", None)        no record of a type the launcher never writes
 # --------------------------------------------------------------------------------------------
 
@@ -556,7 +557,10 @@ def audit_matches(matchers, records, bad_lines):
         problems.append("no quota.violation for %s" % arg)
     elif kind == "count":
       name, n = arg
-      c = sum(1 for r in records if r.get("type") == "seccomp.violation" and r.get("syscall") == name)
+      # A launcher that rate-limits violation records may fold repeats into one record with
+      # a "suppressed" count; every refused call must still be accounted for.
+      c = sum(1 + int(r.get("suppressed", 0) or 0) for r in records
+              if r.get("type") == "seccomp.violation" and r.get("syscall") == name)
       shown.append("%d x seccomp.violation{%s}" % (c, name))
       if c < n:
         problems.append("only %d of %d %s violations recorded" % (c, n, name))
