@@ -22,7 +22,7 @@ cmake --build "$build_dir" -j"$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-exclude=(-LE 'adversarial|fuzz')
-if [ "${WITH_ADVERSARIAL:-0}" = 1 ]; then exclude=(-LE fuzz); fi
+exclude=(-LE 'adversarial|fuzz|go|rust')
+if [ "${WITH_ADVERSARIAL:-0}" = 1 ]; then exclude=(-LE 'fuzz|go|rust'); fi
 cd "$build_dir"
 ctest --output-on-failure -j"$jobs" --timeout 600 "${exclude[@]}" "$@"

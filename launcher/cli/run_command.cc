@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -86,6 +87,20 @@ int RunCommand::Main(const std::vector<std::string>& args) {
       host::PluginQuotas::Attach(&*plan, identity.name, &fallback_note);
   if (!fallback_note.empty() && !rootless) std::cerr << "cordon run: " << fallback_note << "\n";
 
+  // stdio: pipes the supervisor relays. The program then never holds the caller's terminal
+  // (no TIOCSCTTY, nothing to inject into) nor the file behind our stdout (which it could
+  // truncate or rewrite from the start).
+  int stdin_pipe[2], stdout_pipe[2], stderr_pipe[2];
+  if (pipe2(stdin_pipe, O_CLOEXEC) != 0 || pipe2(stdout_pipe, O_CLOEXEC) != 0 ||
+      pipe2(stderr_pipe, O_CLOEXEC) != 0) {
+    return SetupFailure(absl::ErrnoToStatus(errno, "pipe2 (stdio relay)"));
+  }
+  plan->spec.stdio[0] = stdin_pipe[0];
+  plan->spec.stdio[1] = stdout_pipe[1];
+  plan->spec.stdio[2] = stderr_pipe[1];
+  // A caller that closed its end of our stdout must not kill us before plugin.exit.
+  signal(SIGPIPE, SIG_IGN);
+
   bool start_recorded = false;
   sandbox::SpawnHooks hooks;
   hooks.before_start = [&](pid_t pid) -> absl::Status {
@@ -106,7 +121,14 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
       sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
+  // The sandbox has its copies; ours would keep the program from ever seeing EOF.
+  close(stdin_pipe[0]);
+  close(stdout_pipe[1]);
+  close(stderr_pipe[1]);
   if (!process.ok()) {
+    close(stdin_pipe[1]);
+    close(stdout_pipe[0]);
+    close(stderr_pipe[0]);
     if (start_recorded) {
       // plugin.start is already in the log; close it so no start is left without an end.
       (void)auditor.RecordSetupFailure(std::string(process.status().message()));
@@ -119,6 +141,9 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     supervisor_options.wall_time_limit = absl::Milliseconds(plan->wall_time_ms);
   }
   supervisor_options.kill_on_violation = plan->kill_on_violation;
+  supervisor_options.stdin_pipe = stdin_pipe[1];
+  supervisor_options.stdout_pipe = stdout_pipe[0];
+  supervisor_options.stderr_pipe = stderr_pipe[0];
   supervisor::SandboxSupervisor supervisor(process->get(), &auditor, supervisor_options);
   absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
   if (!result.ok()) {
@@ -157,6 +182,11 @@ int RunCommand::Main(const std::vector<std::string>& args) {
       reason = absl::StrCat("audit log failure: ", result->kill_detail);
       std::cerr << "cordon run: killed the program because the audit log failed: "
                 << result->kill_detail << "\n";
+      status = kExitSetupFailure;
+      break;
+    case supervisor::KillReason::kSupervisorError:
+      reason = result->kill_detail;
+      std::cerr << "cordon run: ended the sandbox: " << result->kill_detail << "\n";
       status = kExitSetupFailure;
       break;
     case supervisor::KillReason::kNone:

@@ -126,7 +126,9 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
   const int sources[] = {fds.exec_fd, fds.error_write, fds.status_write, fds.lifeline_read,
                          fds.go_read};
   for (int fd : sources) highest = fd > highest ? fd : highest;
+  for (int fd : fds.stdio) highest = fd > highest ? fd : highest;
   int temp_base = highest + 1;
+
 
   int temps[64];
   int count = 0;
@@ -134,8 +136,22 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
     temps[count++] = fcntl(fds.pass_fds[i], F_DUPFD_CLOEXEC, temp_base);
   }
   for (int fd : sources) temps[count++] = fcntl(fd, F_DUPFD_CLOEXEC, temp_base);
+  int stdio_temps[3] = {-1, -1, -1};
+  for (int i = 0; i < 3; ++i) {
+    if (fds.stdio[i] >= 0) stdio_temps[i] = fcntl(fds.stdio[i], F_DUPFD_CLOEXEC, temp_base);
+    if (fds.stdio[i] >= 0 && stdio_temps[i] < 0) {
+      Fail(fds.error_write, SetupStep::kSetupFds, errno, i);
+    }
+  }
   for (int i = 0; i < count; ++i) {
     if (temps[i] < 0) Fail(fds.error_write, SetupStep::kSetupFds, errno, i);
+  }
+  // Replacement stdio (pipes the launcher relays) goes onto 0, 1, 2, without CLOEXEC. Every
+  // other kept fd already has a copy above temp_base, so nothing needed is overwritten.
+  for (int i = 0; i < 3; ++i) {
+    if (stdio_temps[i] >= 0 && dup3(stdio_temps[i], i, 0) < 0) {
+      Fail(temps[fds.pass_fd_count + 1], SetupStep::kSetupFds, errno, i);
+    }
   }
 
   int target = 3;

@@ -15,6 +15,7 @@ struct ChildFds {
   int lifeline_read = -1;  // EOF when the launcher dies
   int exec_fd = -1;        // O_PATH fd of the program
   const int* pass_fds = nullptr;   // become 3, 4, ... in the program
+  int stdio[3] = {-1, -1, -1};     // replace 0, 1, 2 when >= 0
   int pass_fd_count = 0;
 };
 

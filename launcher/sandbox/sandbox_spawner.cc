@@ -208,6 +208,7 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   child_fds.exec_fd = exec_fd.get();
   child_fds.pass_fds = spec.pass_fds.data();
   child_fds.pass_fd_count = static_cast<int>(spec.pass_fds.size());
+  for (int i = 0; i < 3; ++i) child_fds.stdio[i] = spec.stdio[i];
 
   const uint64_t kNamespaces =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;

@@ -53,6 +53,10 @@ struct SandboxSpec {
 
   // Host fds passed to the program as fds 3, 4, ... in this order (e.g. the IPC channel).
   std::vector<int> pass_fds;
+  // Fds that become the program's stdin, stdout and stderr; -1 inherits the launcher's.
+  // `cordon run` passes pipes it relays, so the program never holds the caller's terminal or
+  // the file behind its stdout (which it could truncate or make its controlling terminal).
+  int stdio[3] = {-1, -1, -1};
 
   // cgroup v2: a directory fd of the plugin's cgroup, used with clone3(CLONE_INTO_CGROUP) so
   // the child is born inside it. -1 otherwise (v1 placement is a SpawnHooks callback).

@@ -33,9 +33,9 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
   return Append(record);
 }
 
-absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
-                                            const std::string& action) {
-  ++violation_counts_[violation.name];
+absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
+                                           const std::string& action, uint64_t suppressed,
+                                           absl::Time window_start) {
   audit::AuditRecord record("seccomp.violation");
   record.SetPlugin(identity_.id, identity_.name, identity_.version);
   record.SetDecision("deny");
@@ -47,7 +47,56 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
       .Set("host_pid", static_cast<int64_t>(violation.pid))
       .Set("ip", violation.instruction_pointer)
       .Set("action", action);
+  if (suppressed > 0) {
+    // Arguments and pid are those of the last call counted.
+    record.Set("suppressed", suppressed)
+        .Set("window_start", absl::FormatTime(absl::RFC3339_full, window_start, absl::UTCTimeZone()));
+  }
   return Append(record);
+}
+
+absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
+                                            const std::string& action) {
+  ++violation_counts_[violation.name];
+  absl::Time now = absl::Now();
+  ViolationWindow& window = windows_[violation.name];
+  if (now - window.start >= absl::Seconds(1)) {
+    if (window.suppressed > 0) {
+      absl::Status flushed =
+          WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
+      pending_.erase(violation.name);
+      if (!flushed.ok()) return flushed;
+    }
+    window = ViolationWindow{now, 0, 0, {}, ""};
+  }
+  // A kill is always recorded on its own: it ends the plugin.
+  if (window.recorded < kIndividualViolationsPerSecond || action == "kill") {
+    ++window.recorded;
+    return WriteViolation(violation, action, 0, now);
+  }
+  ++window.suppressed;
+  window.last = violation;
+  window.action = action;
+  pending_[violation.name] = true;
+  return absl::OkStatus();
+}
+
+absl::Status PluginAuditor::FlushViolationCounts(bool all) {
+  absl::Time now = absl::Now();
+  absl::Status first_error;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    ViolationWindow& window = windows_[it->first];
+    if (!all && now - window.start < absl::Seconds(1)) {
+      ++it;
+      continue;
+    }
+    absl::Status written =
+        WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
+    if (!written.ok() && first_error.ok()) first_error = written;
+    window.suppressed = 0;
+    it = pending_.erase(it);
+  }
+  return first_error;
 }
 
 absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit,
@@ -94,6 +143,7 @@ absl::Status PluginAuditor::RecordSetupFailure(const std::string& reason) {
 
 absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                                        const std::string& reason) {
+  if (absl::Status flushed = FlushViolationCounts(/*all=*/true); !flushed.ok()) return flushed;
   audit::AuditRecord record("plugin.exit");
   record.SetPlugin(identity_.id, identity_.name, identity_.version);
   if (exit.exited()) {

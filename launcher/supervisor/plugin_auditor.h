@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "audit/audit_log.h"
 #include "launcher/sandbox/sandbox_process.h"
 #include "launcher/supervisor/seccomp_notifier.h"
@@ -43,7 +44,16 @@ class PluginAuditor {
 
   // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
   absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
+  // The first kIndividualViolationsPerSecond violations of one syscall in each one-second
+  // window get a record each, written before the syscall is answered. Beyond that, a burst
+  // is counted: one record per syscall per window shows the last such call and carries
+  // "suppressed": N, the number of further calls it stands for; it is written when the window
+  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot grow the log without bound.
+  static constexpr uint64_t kIndividualViolationsPerSecond = 100;
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
+  // Writes the counted records of windows older than a second (all of them when `all`).
+  absl::Status FlushViolationCounts(bool all);
+  bool has_pending_counts() const { return !pending_.empty(); }
   absl::Status RecordQuota(const std::string& quota, uint64_t limit,
                            std::optional<uint64_t> observed, const std::string& action,
                            const std::string& detail);
@@ -70,9 +80,22 @@ class PluginAuditor {
  private:
   absl::Status Append(const audit::AuditRecord& record);
 
+  struct ViolationWindow {
+    absl::Time start;
+    uint64_t recorded = 0;
+    uint64_t suppressed = 0;
+    SeccompViolation last;
+    std::string action;
+  };
+  absl::Status WriteViolation(const SeccompViolation& violation, const std::string& action,
+                              uint64_t suppressed, absl::Time window_start);
+
   audit::AuditLog* log_;
   PluginIdentity identity_;
   std::map<std::string, uint64_t> violation_counts_;
+  std::map<std::string, ViolationWindow> windows_;
+  // Syscall names whose window holds suppressed calls not yet written.
+  std::map<std::string, bool> pending_;
 };
 
 }  // namespace cordon::supervisor

@@ -1,5 +1,6 @@
 #include "launcher/supervisor/sandbox_supervisor.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -70,6 +71,58 @@ absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
   return notifier.Deny(violation, EPERM);
 }
 
+bool SandboxSupervisor::Pump(int from, int to) {
+  char buffer[65536];
+  ssize_t n = read(from, buffer, sizeof(buffer));
+  if (n < 0) return errno == EAGAIN || errno == EINTR;
+  if (n == 0) return false;
+  const char* data = buffer;
+  while (n > 0) {
+    ssize_t written = write(to, data, static_cast<size_t>(n));
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return true;  // the caller's side is gone: drop output, keep draining
+    data += written;
+    n -= written;
+  }
+  return true;
+}
+
+bool SandboxSupervisor::PumpStdin() {
+  if (stdin_pending_.empty() && !stdin_eof_) {
+    char buffer[4096];
+    ssize_t n = read(STDIN_FILENO, buffer, sizeof(buffer));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+    if (n <= 0) {
+      stdin_eof_ = true;
+    } else {
+      stdin_pending_.assign(buffer, static_cast<size_t>(n));
+    }
+  }
+  while (!stdin_pending_.empty()) {
+    ssize_t written = write(options_.stdin_pipe, stdin_pending_.data(), stdin_pending_.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && errno == EAGAIN) return true;  // wait for POLLOUT
+    if (written <= 0) return false;                   // the program closed its stdin
+    stdin_pending_.erase(0, static_cast<size_t>(written));
+  }
+  return !stdin_eof_;
+}
+
+void SandboxSupervisor::DrainOutput() {
+  for (int* fd : {&options_.stdout_pipe, &options_.stderr_pipe}) {
+    if (*fd < 0) continue;
+    int target = fd == &options_.stdout_pipe ? STDOUT_FILENO : STDERR_FILENO;
+    // Every writer is dead once the sandbox is reaped, so this ends at EOF; the bound only
+    // guards against a descendant that escaped the pid namespace, which cannot happen.
+    for (int rounds = 0; rounds < 4096; ++rounds) {
+      struct pollfd p {*fd, POLLIN, 0};
+      if (poll(&p, 1, 1000) <= 0 || !Pump(*fd, target)) break;
+    }
+    close(*fd);
+    *fd = -1;
+  }
+}
+
 absl::StatusOr<int> SandboxSupervisor::ArmWatchdog() const {
   if (options_.wall_time_limit == absl::InfiniteDuration()) return -1;
   int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -99,30 +152,50 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
   ScopedFd timer_fd(*timer);
 
   bool listener_open = process_->listener_fd() >= 0;
+  for (int fd : {options_.stdin_pipe, options_.stdout_pipe, options_.stderr_pipe}) {
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
   for (;;) {
-    struct pollfd polls[4] = {
+    const bool relay_stdin = options_.stdin_pipe >= 0;
+    enum { kPidfd, kListener, kSignals, kTimer, kCallerStdin, kStdinPipe, kStdout, kStderr, kCount };
+    struct pollfd polls[kCount] = {
         {process_->pidfd(), POLLIN, 0},
         {listener_open ? process_->listener_fd() : -1, POLLIN, 0},
         {signal_fd.get(), POLLIN, 0},
         {timer_fd.get(), POLLIN, 0},
+        // Read the caller's stdin only when nothing read earlier still waits for the pipe.
+        {relay_stdin && stdin_pending_.empty() && !stdin_eof_ ? STDIN_FILENO : -1, POLLIN, 0},
+        {relay_stdin && !stdin_pending_.empty() ? options_.stdin_pipe : -1, POLLOUT, 0},
+        {options_.stdout_pipe, POLLIN, 0},
+        {options_.stderr_pipe, POLLIN, 0},
     };
-    int ready = poll(polls, 4, -1);
+    // Counted violations are written within about a second of their window closing.
+    int ready = poll(polls, kCount, auditor_->has_pending_counts() ? 1000 : -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       return absl::ErrnoToStatus(errno, "poll (supervisor)");
     }
-    if (polls[1].revents & POLLIN) {
-      if (absl::Status s = HandleNotification(&result, &listener_open); !s.ok()) return s;
-    } else if (polls[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+    if (polls[kListener].revents & POLLIN) {
+      if (absl::Status s = HandleNotification(&result, &listener_open); !s.ok()) {
+        // An unanswerable notification leaves a thread blocked forever: end the sandbox, but
+        // keep supervising so the exit is reaped and recorded.
+        if (result.kill_reason == KillReason::kNone) {
+          result.kill_reason = KillReason::kSupervisorError;
+          result.kill_detail = absl::StrCat("seccomp notification failed: ", s.message());
+        }
+        listener_open = false;
+        (void)process_->Kill();
+      }
+    } else if (polls[kListener].revents & (POLLHUP | POLLERR | POLLNVAL)) {
       listener_open = false;
     }
-    if (polls[2].revents & POLLIN) {
+    if (polls[kSignals].revents & POLLIN) {
       struct signalfd_siginfo info;
       if (read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
         (void)process_->Signal(static_cast<int>(info.ssi_signo));
       }
     }
-    if ((polls[3].revents & POLLIN) && result.kill_reason == KillReason::kNone) {
+    if ((polls[kTimer].revents & POLLIN) && result.kill_reason == KillReason::kNone) {
       uint64_t expirations;
       (void)read(timer_fd.get(), &expirations, sizeof(expirations));
       uint64_t limit_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.wall_time_limit));
@@ -135,10 +208,39 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
       (void)process_->Kill();  // killed even when the record failed: fail closed
       if (!recorded.ok()) return recorded;
     }
-    if (polls[0].revents & POLLIN) break;
+    if (auditor_->has_pending_counts()) {
+      if (absl::Status s = auditor_->FlushViolationCounts(/*all=*/false); !s.ok()) {
+        if (result.kill_reason == KillReason::kNone) {
+          result.kill_reason = KillReason::kAuditFailure;
+          result.kill_detail = std::string(s.message());
+        }
+        (void)process_->Kill();
+      }
+    }
+    if (relay_stdin && (polls[kCallerStdin].revents != 0 || polls[kStdinPipe].revents != 0)) {
+      if ((polls[kStdinPipe].revents & (POLLERR | POLLHUP)) || !PumpStdin()) {
+        close(options_.stdin_pipe);  // EOF for the program, or it stopped reading
+        options_.stdin_pipe = -1;
+      }
+    }
+    for (int i = 0; i < 2; ++i) {
+      int* fd = i == 0 ? &options_.stdout_pipe : &options_.stderr_pipe;
+      if (*fd >= 0 && polls[kStdout + i].revents != 0) {
+        if (!Pump(*fd, i == 0 ? STDOUT_FILENO : STDERR_FILENO)) {
+          close(*fd);
+          *fd = -1;
+        }
+      }
+    }
+    if (polls[kPidfd].revents & POLLIN) break;
   }
   // The forwarded signals stay blocked: the caller still has records to write.
   absl::StatusOr<sandbox::ExitInfo> exit = process_->Wait();
+  DrainOutput();
+  if (options_.stdin_pipe >= 0) {
+    close(options_.stdin_pipe);
+    options_.stdin_pipe = -1;
+  }
   if (!exit.ok()) return exit.status();
   result.exit = *exit;
   return result;

@@ -2,6 +2,7 @@
 #define CORDON_LAUNCHER_SUPERVISOR_SANDBOX_SUPERVISOR_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -19,9 +20,22 @@ struct SupervisorOptions {
   bool danger_learn_mode = false;
   // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT received by the launcher to the sandbox.
   bool forward_signals = true;
+  // cordon run: the program's stdio are pipes; the supervisor copies the caller's stdin into
+  // stdin_pipe (write end, owned here) and stdout_pipe/stderr_pipe (read ends, owned here)
+  // to the caller's fds 1 and 2. -1: not relayed.
+  int stdin_pipe = -1;
+  int stdout_pipe = -1;
+  int stderr_pipe = -1;
 };
 
-enum class KillReason { kNone, kWallTime, kSeccompViolation, kForeignArchitecture, kAuditFailure };
+enum class KillReason {
+  kNone,
+  kWallTime,
+  kSeccompViolation,
+  kForeignArchitecture,
+  kAuditFailure,
+  kSupervisorError,  // a notification could not be answered; the sandbox was ended
+};
 
 struct SupervisionResult {
   sandbox::ExitInfo exit;
@@ -39,6 +53,13 @@ class SandboxSupervisor {
   absl::StatusOr<SupervisionResult> Run();
 
  private:
+  // Copies what is readable on `from` to `to`; false once `from` is at EOF or fails.
+  static bool Pump(int from, int to);
+  // Reads the caller's stdin into the program's stdin pipe without ever blocking on a pipe the
+  // program does not read; false once either side is finished.
+  bool PumpStdin();
+  // After exit: copies what the program's last writes left in the output pipes.
+  void DrainOutput();
   // A timerfd that fires when the wall-time limit is reached, or -1 without a limit.
   absl::StatusOr<int> ArmWatchdog() const;
   // Handles every pending notification; false once the listener is gone.
@@ -47,6 +68,8 @@ class SandboxSupervisor {
   sandbox::SandboxProcess* process_;
   PluginAuditor* auditor_;
   SupervisorOptions options_;
+  std::string stdin_pending_;  // read from the caller, not yet accepted by the pipe
+  bool stdin_eof_ = false;
 };
 
 }  // namespace cordon::supervisor

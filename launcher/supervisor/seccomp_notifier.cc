@@ -55,7 +55,9 @@ absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
   } while (rc == -EINTR);
   if (rc != 0) {
     seccomp_notify_free(request, response);
-    if (rc == -ENOENT) return std::nullopt;
+    // The caller died before we read it. libseccomp 2.5 reports that as ECANCELED (it folds
+    // every failed ioctl into it); the kernel itself says ENOENT.
+    if (rc == -ENOENT || rc == -ECANCELED) return std::nullopt;
     return absl::ErrnoToStatus(-rc, "seccomp_notify_receive");
   }
   SeccompViolation violation;
@@ -85,7 +87,8 @@ absl::Status SeccompNotifier::Deny(const SeccompViolation& violation, int error_
   response->flags = 0;
   int rc = seccomp_notify_respond(listener_fd_, response);
   seccomp_notify_free(request, response);
-  if (rc == 0 || rc == -ENOENT) return absl::OkStatus();  // ENOENT: the caller is gone
+  // ENOENT (kernel) / ECANCELED (libseccomp 2.5): the caller died before the answer.
+  if (rc == 0 || rc == -ENOENT || rc == -ECANCELED) return absl::OkStatus();
   return absl::ErrnoToStatus(-rc, "seccomp_notify_respond");
 }
 
@@ -105,7 +108,7 @@ absl::Status SeccompNotifier::DangerContinueForLearning(const SeccompViolation& 
   response->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
   int rc = seccomp_notify_respond(listener_fd_, response);
   seccomp_notify_free(request, response);
-  if (rc == 0 || rc == -ENOENT) return absl::OkStatus();
+  if (rc == 0 || rc == -ENOENT || rc == -ECANCELED) return absl::OkStatus();
   return absl::ErrnoToStatus(-rc, "seccomp_notify_respond (continue)");
 }
 
