@@ -111,6 +111,18 @@ TEST(EndpointMatcherTest, RebindingToInternalAddressesIsRefused) {
   EXPECT_EQ(ok->addresses[0].ToString(), "127.0.0.1");
 }
 
+TEST(EndpointMatcherTest, AnyNameGrantStillRefusesInternalAnswersAndLiterals) {
+  FakeDns dns;
+  dns.table["public.example.org"] = {"93.184.216.34"};
+  dns.table["lan.example.org"] = {"192.168.1.10"};
+  EndpointMatcher m(Grants({"*:443"}), dns.resolver());
+  EXPECT_TRUE(m.Match("public.example.org:443").ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(m.Match("lan.example.org:443").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(m.Match("93.184.216.34:443").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(m.Match("public.example.org:80").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(m.Match("127.1:443").status()));
+}
+
 TEST(EndpointMatcherTest, UnixSocketsExactly) {
   EndpointMatcher m(Grants({"unix:/run/app.sock"}));
   absl::StatusOr<ConnectTarget> t = m.Match("unix:/run/app.sock");

@@ -181,6 +181,11 @@ absl::StatusOr<EndpointPattern> EndpointPattern::Parse(absl::string_view text) {
     return p;
   }
   if (bracketed || prefix.has_value()) return Invalid(text, "not an IP address or network");
+  if (host == "*") {
+    p.kind_ = Kind::kName;
+    p.name_.assign(1, '*');  // (assign: GCC 12 -Wrestrict false positive on = "*")
+    return p;
+  }
   absl::StatusOr<std::string> name = NormalizeHostName(host);
   if (!name.ok()) return Invalid(text, name.status().message());
   p.kind_ = Kind::kName;
@@ -194,7 +199,7 @@ bool EndpointPattern::Covers(const EndpointPattern& o) const {
     case Kind::kUnix:
       return name_ == o.name_;
     case Kind::kName:
-      return name_ == o.name_ && ports_.Covers(o.ports_);
+      return (name_ == "*" || name_ == o.name_) && ports_.Covers(o.ports_);
     case Kind::kAddress:
       return ports_.Covers(o.ports_) && prefix_len_ <= o.prefix_len_ &&
              o.network_.InPrefix(network_, prefix_len_);
@@ -208,7 +213,7 @@ bool EndpointPattern::MatchesAddress(const IpAddress& address, uint16_t port) co
 }
 
 bool EndpointPattern::MatchesName(absl::string_view name, uint16_t port) const {
-  return kind_ == Kind::kName && ports_.Contains(port) && name == name_;
+  return kind_ == Kind::kName && ports_.Contains(port) && (name_ == "*" || name == name_);
 }
 
 bool EndpointPattern::MatchesUnix(absl::string_view path) const {

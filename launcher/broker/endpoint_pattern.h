@@ -21,6 +21,7 @@ struct PortRange {
 //   ADDRESS[/PREFIX]:PORTS    IPv4, e.g. "127.0.0.1:5432", "10.0.0.0/8:443-443"
 //   [ADDRESS[/PREFIX]]:PORTS  IPv6 in brackets, e.g. "[::1]:8080", "[fd00::/8]:1-65535"
 //   NAME:PORTS                a DNS name, e.g. "example.org:443"
+//   *:PORTS                   any DNS name (never an address literal), e.g. "*:443"
 //   unix:/ABS/PATH            a unix stream socket, matched exactly
 // PORTS is "N", "N-M" or "*" (1-65535). A name that inet_aton would read as a number
 // ("127.1", "0x7f", "2130706433") is refused: it is neither an address nor a name.

@@ -70,6 +70,13 @@ TEST(EndpointPatternTest, CoversOnlyNarrowerPatternsOfTheSameKind) {
   // A name bound never admits an address and vice versa: resolution could point anywhere.
   EXPECT_FALSE(P("example.org:443").Covers(P("93.184.216.34:443")));
   EXPECT_FALSE(P("0.0.0.0/0:443").Covers(P("example.org:443")));
+  EXPECT_TRUE(P("*:443").Covers(P("example.org:443")));
+  EXPECT_TRUE(P("*:443").Covers(P("*:443")));
+  EXPECT_FALSE(P("*:443").Covers(P("example.org:80")));
+  EXPECT_FALSE(P("*:443").Covers(P("10.0.0.1:443")));
+  EXPECT_FALSE(P("example.org:443").Covers(P("*:443")));
+  EXPECT_TRUE(P("*:443").MatchesName("any.example.net", 443));
+  EXPECT_FALSE(P("*:443").MatchesAddress(*IpAddress::Parse("8.8.8.8"), 443));
   EXPECT_TRUE(P("unix:/run/a.sock").Covers(P("unix:/run/a.sock")));
   EXPECT_FALSE(P("unix:/run/a.sock").Covers(P("unix:/run/b.sock")));
 }

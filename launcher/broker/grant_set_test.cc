@@ -3,6 +3,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "sandbox-profiles/profile_loader.h"
 
 namespace cordon::broker {
 namespace {
@@ -140,6 +141,33 @@ TEST(GrantSetTest, MatchPathPicksASufficientGrant) {
   EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"etc", "passwd"}, {.read = true}, &rest).status()));
   // A sibling with a common string prefix is not beneath the grant.
   EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"database"}, {.read = true}, &rest).status()));
+}
+
+TEST(GrantSetTest, ShippedProfilesCarryValidBounds) {
+  absl::StatusOr<cordon::v1::Profile> reader = profiles::ProfileLoader::Load("fs-reader");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_TRUE(GrantSet::ValidateBounds(reader->capabilities()).ok());
+  EXPECT_TRUE(GrantSet::Intersect(Caps({{"fs.read", "/data/in"}, {"log", ""}}),
+                                  reader->capabilities())
+                  .ok());
+  EXPECT_FALSE(GrantSet::Intersect(Caps({{"fs.write", "/data"}}), reader->capabilities()).ok());
+
+  absl::StatusOr<cordon::v1::Profile> net = profiles::ProfileLoader::Load("net-client");
+  ASSERT_TRUE(net.ok()) << net.status();
+  ASSERT_TRUE(GrantSet::ValidateBounds(net->capabilities()).ok());
+  EXPECT_TRUE(GrantSet::Intersect(Caps({{"net.connect", "api.example.org:443"}}),
+                                  net->capabilities())
+                  .ok());
+  absl::StatusOr<GrantSet> raw = GrantSet::Intersect(
+      Caps({{"net.connect", "10.0.0.1:443"}, {"net.connect", "api.example.org:22"}}),
+      net->capabilities());
+  ASSERT_FALSE(raw.ok());
+  EXPECT_THAT(std::string(raw.status().message()), HasSubstr("2 capabilities beyond"));
+
+  // The default profile grants nothing.
+  absl::StatusOr<cordon::v1::Profile> def = profiles::ProfileLoader::Load("default");
+  ASSERT_TRUE(def.ok());
+  EXPECT_FALSE(GrantSet::Intersect(Caps({{"log", ""}}), def->capabilities()).ok());
 }
 
 }  // namespace
