@@ -202,8 +202,9 @@ absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(
                             : "path names a FIFO, socket or device; only regular files are "
                               "brokered");
   }
-  int fl = fcntl(fd->get(), F_GETFL);
-  if (fl < 0 || fcntl(fd->get(), F_SETFL, fl & ~O_NONBLOCK) != 0) {
+  // F_SETFL only looks at the status flags (O_APPEND, O_NONBLOCK...), so the flags we opened
+  // with minus O_NONBLOCK are exactly the ones to keep; no F_GETFL round trip needed.
+  if (fcntl(fd->get(), F_SETFL, static_cast<int>(how.flags & ~uint64_t{O_NONBLOCK})) != 0) {
     return absl::ErrnoToStatus(errno, "fcntl(F_SETFL)");
   }
   return std::move(*fd);
