@@ -71,6 +71,14 @@ absl::Status GrantSet::ValidateBounds(const cordon::v1::CapabilityBounds& bounds
     } else if (host->empty()) {
       problems.push_back(absl::StrCat(where, ".host_path: the host root '/' cannot be granted"));
     }
+    for (int j = 0; j < i; ++j) {
+      if (bounds.fs(j).plugin_path() == fs.plugin_path() &&
+          bounds.fs(j).host_path() != fs.host_path()) {
+        problems.push_back(absl::StrCat(where, ".plugin_path: '", fs.plugin_path(),
+                                        "' is already mapped to another host_path by fs[", j,
+                                        "]"));
+      }
+    }
     if (!fs.read() && !fs.write() && !fs.create()) {
       problems.push_back(absl::StrCat(where, ": grants nothing; set read, write or create"));
     }

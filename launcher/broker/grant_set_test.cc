@@ -109,13 +109,15 @@ TEST(GrantSetTest, InvalidBoundsAreReportedTogether) {
     fs { plugin_path: "/x" host_path: "/" read: true }
     fs { plugin_path: "/y/../z" host_path: "/srv/y" read: true }
     fs { plugin_path: "/w" host_path: "/srv/w" }
+    fs { plugin_path: "/w" host_path: "/srv/other" read: true }
     net_connect: "0x7f.1:80"
     host_functions: "bad name"
   )pb"));
   ASSERT_FALSE(s.ok());
   std::string msg(s.message());
   for (const char* where : {"fs[0].plugin_path", "fs[1].host_path", "fs[2].plugin_path",
-                            "fs[3]: grants nothing", "net_connect[0]", "host_functions[0]"}) {
+                            "fs[3]: grants nothing", "fs[4].plugin_path: '/w' is already mapped",
+                            "net_connect[0]", "host_functions[0]"}) {
     EXPECT_THAT(msg, HasSubstr(where));
   }
 }

@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -115,14 +117,22 @@ bool IpAddress::IsInternal() const {
       {"::", 96},   {"64:ff9b::", 96}, {"64:ff9b:1::", 48}, {"2002::", 16}, {"fc00::", 7},
       {"fe80::", 10}, {"fec0::", 10},  {"ff00::", 8},
   };
-  if (v4_) {
-    for (const Range& r : kV4) {
-      if (InPrefix(*Parse(r.net), r.len)) return true;
-    }
-    return false;
-  }
-  for (const Range& r : kV6) {
-    if (InPrefix(*Parse(r.net), r.len)) return true;
+  // Parsed once: this runs for every resolved address.
+  using Parsed = std::vector<std::pair<IpAddress, int>>;
+  static const Parsed* const kParsed[2] = {
+      [] {
+        auto* out = new Parsed();
+        for (const Range& r : kV4) out->emplace_back(*Parse(r.net), r.len);
+        return out;
+      }(),
+      [] {
+        auto* out = new Parsed();
+        for (const Range& r : kV6) out->emplace_back(*Parse(r.net), r.len);
+        return out;
+      }(),
+  };
+  for (const auto& [net, len] : *kParsed[v4_ ? 0 : 1]) {
+    if (InPrefix(net, len)) return true;
   }
   return false;
 }
