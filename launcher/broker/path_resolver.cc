@@ -116,7 +116,7 @@ absl::StatusOr<PathResolver> PathResolver::OpenSubdir(const std::vector<std::str
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
   how.resolve = kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
   absl::StatusOr<ipc::UniqueFd> fd = OpenRetrying(dir_.get(), rel, &how, options_.max_retries);
-  std::string host = absl::StrCat(host_dir_, components.empty() ? "" : "/", rel);
+  std::string host = components.empty() ? host_dir_ : absl::StrCat(host_dir_, "/", rel);
   if (!fd.ok()) {
     return absl::Status(fd.status().code(), absl::StrCat("granted directory '", host,
                                                          "': ", fd.status().message()));
