@@ -1,7 +1,9 @@
 #include "launcher/broker/endpoint_matcher.h"
 
 #include <map>
+#include <random>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -132,6 +134,26 @@ TEST(EndpointMatcherTest, UnixSocketsExactly) {
                         "unix:/run/x/../app.sock", "unix:/run/other.sock"}) {
     EXPECT_FALSE(m.Match(e).ok()) << e;
   }
+}
+
+TEST(EndpointMatcherTest, RandomBytesNeverMatchOrResolve) {
+  FakeDns dns;
+  EndpointMatcher m(Grants({"127.0.0.1:8080", "[::1]:8080", "a.example:8080", "unix:/run/a"}),
+                    dns.resolver());
+  std::mt19937 rng(5);
+  const std::string alphabet = std::string("0123456789abcdefx.:[]/-*unix%") + '\0' + "\xff";
+  for (int i = 0; i < 20000; ++i) {
+    std::string e;
+    size_t len = rng() % 24;
+    for (size_t k = 0; k < len; ++k) e.push_back(alphabet[rng() % alphabet.size()]);
+    absl::StatusOr<ConnectTarget> t = m.Match(e);
+    if (t.ok()) {
+      // Only the exact granted endpoints (in their legal spellings) may pass.
+      EXPECT_TRUE(t->is_unix || t->port == 8080) << absl::CEscape(e);
+    }
+  }
+  EXPECT_TRUE(dns.lookups.size() <= 20000u);
+  for (const std::string& name : dns.lookups) EXPECT_EQ(name, "a.example");
 }
 
 TEST(EndpointMatcherTest, SystemResolverReadsHostsFile) {

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -149,6 +150,26 @@ TEST_F(PathResolverTest, HostilePathsAreRefused) {
   // Valid multi-byte UTF-8 is fine.
   Write(granted_ + "/caf\xc3\xa9.txt", "x");
   EXPECT_TRUE(Open(r, "/caf\xc3\xa9.txt").ok());
+}
+
+TEST_F(PathResolverTest, RandomPathsNeverOpenOutside) {
+  fs::create_symlink("/", granted_ + "/to_root");
+  fs::create_symlink("..", granted_ + "/up");
+  PathResolver r = Resolver(/*follow=*/true);
+  std::mt19937 rng(7);
+  const char* parts[] = {"..", ".", "", "to_root", "up", "sub", "file.txt", "etc", "outside.txt",
+                         "proc", "self", "root", "\xff", "nested.txt"};
+  int opened = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string p;
+    size_t n = rng() % 6;
+    for (size_t k = 0; k < n; ++k) absl::StrAppend(&p, "/", parts[rng() % std::size(parts)]);
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
+    if (!fd.ok()) continue;
+    ++opened;
+    ASSERT_TRUE(absl::StartsWith(FdPath(fd->get()), granted_ + "/")) << p;
+  }
+  EXPECT_GT(opened, 0);
 }
 
 TEST_F(PathResolverTest, SymlinksAndMagicLinks) {
