@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "audit/audit_verifier.h"
 #include "audit/json_escape.h"
+#include "audit/log_files.h"
 #include "audit/log_reader.h"
 #include "audit/record_line.h"
 
@@ -255,8 +256,8 @@ int RunVerify(const Args& a, std::ostream& out, std::ostream& err) {
     out << "FAIL: first bad seq " << r->first_bad_seq << ": " << r->problem << "\n";
     return kExitBad;
   }
-  out << "OK: " << r->records << " records, seq " << r->first_seq << ".." << r->last_seq
-      << " in " << files->size() << " file(s); last hash " << r->last_hash
+  out << "OK: " << r->records << " records, seq " << r->first_seq << ".." << r->last_seq << " in "
+      << files->size() << " file(s); last hash " << r->last_hash
       << " (keep seq:hash elsewhere and pass it as --expect-last to detect truncation)\n";
   return kExitOk;
 }
@@ -297,11 +298,11 @@ void PrintTop(std::ostream& out, std::string_view title, const std::map<std::str
               size_t top) {
   if (m.empty()) return;
   std::vector<std::pair<std::string, uint64_t>> v(m.begin(), m.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& x, const auto& y) {
-    return x.second > y.second;
-  });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& x, const auto& y) { return x.second > y.second; });
   out << "  " << title << ":";
-  for (size_t i = 0; i < v.size() && i < top; ++i) out << " " << Safe(v[i].first) << "=" << v[i].second;
+  for (size_t i = 0; i < v.size() && i < top; ++i)
+    out << " " << Safe(v[i].first) << "=" << v[i].second;
   out << "\n";
 }
 
@@ -319,7 +320,8 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
     if (!f.Matches(r)) return;
     ++total;
     std::string key = r.plugin_name.empty() ? r.plugin_id : r.plugin_name;
-    if (!r.plugin_id.empty() && !r.plugin_name.empty()) key = r.plugin_name + " (" + r.plugin_id + ")";
+    if (!r.plugin_id.empty() && !r.plugin_name.empty())
+      key = r.plugin_name + " (" + r.plugin_id + ")";
     if (key.empty()) key = "(launcher)";
     PluginSummary& s = plugins[key];
     ++s.by_type[r.type];
@@ -347,7 +349,7 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
 
 // Emits complete lines of `reader`; returns false when --max-records is reached.
 bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* printed,
-                std::ostream& out, std::ostream& err) {
+                uint64_t* last_seq, std::ostream& out, std::ostream& err) {
   std::string line;
   while (true) {
     absl::StatusOr<LogReader::Result> next = reader.Next(&line);
@@ -358,6 +360,7 @@ bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* pr
       err << "cordon audit tail: skipping unreadable record: " << rec.status().message() << "\n";
       continue;
     }
+    *last_seq = rec->seq;
     out << (json ? line : TableRow(*rec)) << "\n";
     out.flush();
     if (++*printed >= max_records) return false;
@@ -420,23 +423,35 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     if (last.size() > n) last.pop_front();
   }
   uint64_t printed = 0;
+  uint64_t last_seq = 0;
   for (const std::string& l : last) {
     absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(l);
     if (!rec.ok()) continue;
+    last_seq = rec->seq;
     out << (json ? l : TableRow(*rec)) << "\n";
     if (++printed >= max_records) return kExitOk;
   }
   out.flush();
   if (!follow) return kExitOk;
   while (true) {
-    if (!DrainLines(*reader, json, max_records, &printed, out, err)) return kExitOk;
+    if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) return kExitOk;
     // Rotation renames the active file away; everything written to it came before the
-    // rename, so drain it to the end, then continue with the new file at the same name.
+    // rename, so drain it to the end. The next record may already sit in a rotated file
+    // (several rotations can happen between two looks), so follow the seq, not the name.
     struct stat now_st, cur_st;
     if (fstat(reader->fd(), &cur_st) == 0 && stat(path.c_str(), &now_st) == 0 &&
         (now_st.st_ino != cur_st.st_ino || now_st.st_dev != cur_st.st_dev)) {
-      if (!DrainLines(*reader, json, max_records, &printed, out, err)) return kExitOk;
-      absl::StatusOr<LogReader> fresh = LogReader::Open(path);
+      if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) {
+        return kExitOk;
+      }
+      std::string next_path = path;
+      if (absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
+          rotated.ok()) {
+        for (const auto& r : *rotated) {
+          if (r.first_seq == last_seq + 1) next_path = r.path;
+        }
+      }
+      absl::StatusOr<LogReader> fresh = LogReader::Open(next_path);
       if (fresh.ok()) {
         reader = std::move(fresh);
         continue;
@@ -465,14 +480,13 @@ int RunAuditCommand(const std::vector<std::string>& args, std::ostream& out, std
   Args a;
   std::vector<std::string_view> known;
   if (cmd == "verify") {
-    known = {"--key-file", "--allow-missing-head", "--expect-last", "--no-rotated", "--help",
-             "-h"};
+    known = {"--key-file", "--allow-missing-head", "--expect-last", "--no-rotated", "--help", "-h"};
   } else if (cmd == "query") {
-    known = {"--type",     "--plugin", "--decision",   "--since", "--until", "--seq-from",
-             "--seq-to",   "--format", "--no-rotated", "--help",  "-h"};
+    known = {"--type",   "--plugin", "--decision",   "--since", "--until", "--seq-from",
+             "--seq-to", "--format", "--no-rotated", "--help",  "-h"};
   } else if (cmd == "summary") {
-    known = {"--since", "--until", "--plugin", "--type", "--decision", "--top", "--no-rotated",
-             "--help",  "-h"};
+    known = {"--since", "--until",      "--plugin", "--type", "--decision",
+             "--top",   "--no-rotated", "--help",   "-h"};
   } else if (cmd == "tail") {
     known = {"-n", "-f", "--follow", "--format", "--max-records", "--help", "-h"};
   } else {

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "audit/json_escape.h"
@@ -79,8 +80,8 @@ AuditLog::~AuditLog() {
 }
 
 absl::Status AuditLog::OpenActive() {
-  const int fd = open(options_.path.c_str(),
-                      O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  const int fd =
+      open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("audit log ", options_.path, ": open: ", strerror(errno),
@@ -90,9 +91,9 @@ absl::Status AuditLog::OpenActive() {
   file->fd = fd;
   // Two writers would interleave two chains in one file.
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "audit log ", options_.path, " is locked by another process (", strerror(errno),
-        "); only one launcher may write a log"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", options_.path, " is locked by another process (",
+                     strerror(errno), "); only one launcher may write a log"));
   }
   absl::MutexLock l(&mu_);
   file_ = std::move(file);
@@ -115,8 +116,8 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
   const uint64_t tail_start = size - tail->size();
   const uint64_t good_end = last_nl == std::string::npos ? tail_start : tail_start + last_nl + 1;
   if (last_nl == std::string::npos && size > tail->size()) {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path, ": last ",
-                                            tail->size(), " bytes hold no record boundary; ",
+    return absl::DataLossError(absl::StrCat("audit log ", options_.path, ": last ", tail->size(),
+                                            " bytes hold no record boundary; ",
                                             "run `cordon audit verify` and move the file away"));
   }
   if (good_end < size) {
@@ -124,8 +125,8 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
     *torn = tail->substr(good_end - tail_start);
     *torn_offset = good_end;
     if (ftruncate(fd, good_end) != 0 || fdatasync(fd) != 0) {
-      return absl::UnavailableError(absl::StrCat("audit log ", options_.path,
-                                                  ": cannot cut torn tail: ", strerror(errno)));
+      return absl::UnavailableError(
+          absl::StrCat("audit log ", options_.path, ": cannot cut torn tail: ", strerror(errno)));
     }
   }
   file_bytes_ = good_end;
@@ -145,10 +146,9 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
     first.resize(first.find('\n') == std::string::npos ? 0 : first.find('\n'));
     absl::StatusOr<ParsedRecord> fr = RecordLine::Parse(first);
     if (!fr.ok()) {
-      return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                              ": first record is unreadable: ",
-                                              fr.status().message(),
-                                              "; run `cordon audit verify`"));
+      return absl::DataLossError(absl::StrCat(
+          "audit log ", options_.path, ": first record is unreadable: ", fr.status().message(),
+          "; run `cordon audit verify`"));
     }
     file_first_seq_ = fr->seq;
     if (absl::StatusOr<absl::Time> t = RecordLine::ParseTimestamp(fr->ts); t.ok()) {
@@ -174,17 +174,16 @@ absl::Status AuditLog::Recover(std::string* torn, uint64_t* torn_offset) {
   absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(last_line);
   if (!rec.ok()) {
     return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": last record is unreadable (",
-                                            rec.status().message(),
+                                            ": last record is unreadable (", rec.status().message(),
                                             "); run `cordon audit verify`"));
   }
   char computed[ChainHasher::kHexLength];
   if (absl::Status s = hasher_->HashHex(canonical, computed); !s.ok()) return s;
   if (std::string_view(computed, sizeof computed) != stored) {
-    return absl::DataLossError(absl::StrCat(
-        "audit log ", options_.path, ": last record seq ", rec->seq,
-        " does not match its hash (edited, or written with a different HMAC key); "
-        "run `cordon audit verify`"));
+    return absl::DataLossError(
+        absl::StrCat("audit log ", options_.path, ": last record seq ", rec->seq,
+                     " does not match its hash (edited, or written with a different HMAC key); "
+                     "run `cordon audit verify`"));
   }
   next_seq_ = rec->seq + 1;
   prev_hash_ = std::string(stored);
@@ -204,9 +203,9 @@ uint64_t AuditLog::last_seq() const {
 
 absl::Status AuditLog::FailLocked(absl::Status status) {
   if (failed_.ok()) {
-    failed_ = absl::Status(
-        status.code(), absl::StrCat(status.message(), "; on_failure policy: ",
-                                    ToAbsl(OnWriteFailureName(options_.on_failure))));
+    failed_ =
+        absl::Status(status.code(), absl::StrCat(status.message(), "; on_failure policy: ",
+                                                 ToAbsl(OnWriteFailureName(options_.on_failure))));
   }
   return failed_;
 }
@@ -229,21 +228,20 @@ absl::Status AuditLog::RotateLocked() {
   // The old file must be durable before the name moves, or a crash could leave a rotated file
   // shorter than the chain that continues in the new one.
   if (DoFdatasync(file_->fd) != 0) {
-    return absl::DataLossError(absl::StrCat("audit log ", options_.path,
-                                            ": fdatasync before rotation failed: ",
-                                            strerror(errno)));
+    return absl::DataLossError(absl::StrCat(
+        "audit log ", options_.path, ": fdatasync before rotation failed: ", strerror(errno)));
   }
   const std::string rotated = LogFiles::RotatedName(options_.path, file_first_seq_);
   if (renameat2(AT_FDCWD, options_.path.c_str(), AT_FDCWD, rotated.c_str(), RENAME_NOREPLACE) !=
       0) {
-    return absl::UnavailableError(absl::StrCat("audit log rotation ", options_.path, " -> ",
-                                               rotated, ": ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("audit log rotation ", options_.path, " -> ", rotated, ": ", strerror(errno)));
   }
   const int fd = open(options_.path.c_str(),
                       O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("audit log ", options_.path,
-                                               ": create after rotation: ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("audit log ", options_.path, ": create after rotation: ", strerror(errno)));
   }
   auto file = std::make_shared<File>();
   file->fd = fd;
@@ -260,29 +258,75 @@ absl::Status AuditLog::Append(const AuditRecord& record) {
   return AppendAndGetSeq(record).status();
 }
 
+bool AuditLog::RotationDueLocked() const {
+  if (file_first_seq_ == 0) return false;  // never rotate an empty file
+  if (options_.rotate_bytes != 0 && file_bytes_ >= options_.rotate_bytes) return true;
+  return options_.rotate_age > absl::ZeroDuration() &&
+         absl::Now() - file_started_ >= options_.rotate_age;
+}
+
+absl::Status AuditLog::WriteBatchLocked() {
+  if (RotationDueLocked()) {
+    if (absl::Status s = RotateLocked(); !s.ok()) return FailLocked(s);
+  }
+  std::string batch;
+  batch.swap(pending_);
+  const uint64_t first = pending_first_seq_;
+  const uint64_t last = pending_last_seq_;
+  const std::shared_ptr<File> file = file_;
+  const uint64_t offset = file_bytes_;
+  // The write runs without the lock so other threads can format the next batch meanwhile;
+  // only the leader (writer_active_) touches the file, so batches stay in seq order.
+  mu_.Unlock();
+  size_t done = 0;
+  int e = 0;
+  while (done < batch.size()) {
+    const ssize_t n = write(file->fd, batch.data() + done, batch.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      e = n < 0 ? errno : ENOSPC;
+      // Never leave part of a record behind: the next record must start on a line boundary.
+      // If even that fails, Open cuts the torn tail and reports audit.recovered.
+      if (done > 0) (void)ftruncate(file->fd, offset);
+      break;
+    }
+    done += n;
+  }
+  mu_.Lock();
+  // Give the buffer back so its capacity is reused.
+  if (pending_.empty()) {
+    batch.clear();
+    pending_.swap(batch);
+  }
+  if (e != 0) {
+    const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
+                                      ? absl::StatusCode::kResourceExhausted
+                                      : absl::StatusCode::kDataLoss;
+    return FailLocked(
+        absl::Status(code, absl::StrCat("audit log ", options_.path, ": write of records seq ",
+                                        first, "..", last, " failed: ", strerror(e))));
+  }
+  file_bytes_ += done;
+  if (file_first_seq_ == 0) file_first_seq_ = first;
+  written_seq_.store(last, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
   if (!record.status().ok()) return record.status();
   uint64_t seq;
+  absl::Status failed;
   {
-    absl::ReleasableMutexLock l(&mu_);
+    absl::MutexLock l(&mu_);
     if (!failed_.ok()) return failed_;
-    const absl::Time now = absl::Now();
-    if (file_first_seq_ != 0 &&
-        ((options_.rotate_bytes != 0 && file_bytes_ >= options_.rotate_bytes) ||
-         (options_.rotate_age > absl::ZeroDuration() &&
-          now - file_started_ >= options_.rotate_age))) {
-      if (absl::Status s = RotateLocked(); !s.ok()) {
-        absl::Status f = FailLocked(s);
-        l.Release();
-        NotifyFailure(f);
-        return f;
-      }
-    }
+    timespec now_ts;
+    clock_gettime(CLOCK_REALTIME, &now_ts);
     seq = next_seq_;
-    std::string& line = line_;
-    line.clear();
+    // Format straight into the pending batch; roll back if the record is over the cap.
+    std::string& line = pending_;
+    const size_t start = line.size();
     absl::StrAppend(&line, "{\"seq\":", seq, ",\"ts\":\"");
-    RecordLine::AppendTimestamp(&line, now);
+    RecordLine::AppendTimestamp(&line, now_ts.tv_sec, now_ts.tv_nsec);
     line.append("\",\"type\":");
     AppendJsonString(&line, record.type());
     absl::StrAppend(&line, ",\"launcher_pid\":", launcher_pid_);
@@ -292,44 +336,55 @@ absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
     line.append(prev_hash_);
     line.push_back('"');
     char hash[ChainHasher::kHexLength];
-    if (absl::Status s = hasher_->HashHex(line, hash); !s.ok()) return s;
+    if (line.size() - start + RecordLine::kHashSuffixLength + 1 > RecordLine::kMaxLineBytes) {
+      const size_t size = line.size() - start + RecordLine::kHashSuffixLength + 1;
+      line.resize(start);
+      return absl::InvalidArgumentError(
+          absl::StrCat("audit record '", ToAbsl(record.type()), "' is ", size, " bytes, over the ",
+                       RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
+    }
+    if (absl::Status s = hasher_->HashHex(std::string_view(line).substr(start), hash); !s.ok()) {
+      line.resize(start);
+      return s;
+    }
     line.append(",\"hash\":\"");
     line.append(hash, sizeof hash);
     line.append("\"}\n");
-    if (line.size() > RecordLine::kMaxLineBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "audit record '", ToAbsl(record.type()), "' is ", line.size(), " bytes, over the ",
-          RecordLine::kMaxLineBytes, " byte cap; record fewer or shorter fields"));
-    }
-    // One write(2) per record: once it returns the bytes are in the page cache, which a
-    // SIGKILL of this process cannot take back.
-    size_t done = 0;
-    while (done < line.size()) {
-      const ssize_t n = write(file_->fd, line.data() + done, line.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const int e = n < 0 ? errno : ENOSPC;
-        // Never leave half a record behind: the next record must start on a line boundary.
-        // If even that fails, Open cuts the torn tail and reports audit.recovered.
-        if (done > 0) (void)ftruncate(file_->fd, file_bytes_);
-        const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
-                                          ? absl::StatusCode::kResourceExhausted
-                                          : absl::StatusCode::kDataLoss;
-        const absl::Status err(code, absl::StrCat("audit log ", options_.path,
-                                                  ": write of record seq ", seq,
-                                                  " failed: ", strerror(e)));
-        absl::Status f = FailLocked(err);
-        l.Release();
-        NotifyFailure(f);
-        return f;
-      }
-      done += n;
-    }
-    file_bytes_ += line.size();
-    if (file_first_seq_ == 0) file_first_seq_ = seq;
+    if (start == 0) pending_first_seq_ = seq;
+    pending_last_seq_ = seq;
     prev_hash_.assign(hash, sizeof hash);
     next_seq_ = seq + 1;
-    written_seq_.store(seq, std::memory_order_release);
+
+    // Group write: one thread at a time writes everything pending in one write(2); the
+    // others wait for it. A thread returns only once its own record is written.
+    struct Wait {
+      AuditLog* log;
+      uint64_t seq;
+    } wait{this, seq};
+    const absl::Condition progress(
+        +[](Wait* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return w->log->written_seq_.load(std::memory_order_relaxed) >= w->seq ||
+                 !w->log->failed_.ok() || !w->log->writer_active_;
+        },
+        &wait);
+    while (written_seq_.load(std::memory_order_relaxed) < seq) {
+      if (!failed_.ok()) break;
+      if (!writer_active_) {
+        writer_active_ = true;
+        (void)WriteBatchLocked();
+        writer_active_ = false;
+        continue;
+      }
+      mu_.Await(progress);
+    }
+    if (written_seq_.load(std::memory_order_relaxed) < seq) {
+      failed = failed_;
+      if (failure_notified_) return failed;
+    }
+  }
+  if (!failed.ok()) {
+    NotifyFailure(failed);
+    return failed;
   }
   if (options_.durability == Durability::kSync) {
     if (absl::Status s = SyncUpTo(seq); !s.ok()) return s;

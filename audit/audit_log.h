@@ -81,6 +81,9 @@ class AuditLog {
   absl::Status Recover(std::string* torn, uint64_t* torn_offset);
   absl::Status OpenActive();
   absl::Status RotateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool RotationDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes pending_ as one batch; drops mu_ during the write(2).
+  absl::Status WriteBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FailLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyFailure(const absl::Status& status);
   absl::Status SyncUpTo(uint64_t seq);
@@ -100,7 +103,10 @@ class AuditLog {
   absl::Time file_started_ ABSL_GUARDED_BY(mu_);
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
   bool failure_notified_ ABSL_GUARDED_BY(mu_) = false;
-  std::string line_ ABSL_GUARDED_BY(mu_);  // reused buffer
+  std::string pending_ ABSL_GUARDED_BY(mu_);  // formatted records not yet written
+  uint64_t pending_first_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t pending_last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writer_active_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> written_seq_{0};
 
   absl::Mutex sync_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serialises fdatasync calls

@@ -270,9 +270,9 @@ TEST(AuditLogTest, RotationUnderConcurrentWritersLosesNothing) {
   EXPECT_EQ(v.records, uint64_t{kThreads * kPerThread});
   std::set<std::pair<std::string, std::string>> seen;
   for (const ParsedRecord& r : ReadRecords(o.path)) {
-    EXPECT_TRUE(seen.emplace(r.json.Find("writer")->string_value(),
-                             r.json.Find("i")->string_value())
-                    .second);
+    EXPECT_TRUE(
+        seen.emplace(r.json.Find("writer")->string_value(), r.json.Find("i")->string_value())
+            .second);
   }
   EXPECT_EQ(seen.size(), size_t{kThreads * kPerThread});
   // Rotated names carry the first seq of their file.

@@ -42,9 +42,9 @@ std::string EncodeString(std::string_view s, bool* clean) {
 
 AuditRecord::AuditRecord(std::string_view type) : type_(type) {
   if (type.empty() || type.size() > 64 || !ValidKey(type)) {
-    status_ = absl::InvalidArgumentError(absl::StrCat(
-        "audit record type '", ToAbsl(CutUtf8(type, 64)),
-        "' is invalid: use 1-64 characters from [a-z0-9_.], e.g. 'plugin.start'"));
+    status_ = absl::InvalidArgumentError(
+        absl::StrCat("audit record type '", ToAbsl(CutUtf8(type, 64)),
+                     "' is invalid: use 1-64 characters from [a-z0-9_.], e.g. 'plugin.start'"));
   }
 }
 
@@ -135,8 +135,7 @@ AuditRecord& AuditRecord::Set(std::string_view key, bool value) {
   return *this;
 }
 
-AuditRecord& AuditRecord::SetStrings(std::string_view key,
-                                     absl::Span<const std::string> values) {
+AuditRecord& AuditRecord::SetStrings(std::string_view key, absl::Span<const std::string> values) {
   std::string out = "[";
   const size_t n = std::min(values.size(), kMaxArrayItems);
   for (size_t i = 0; i < n; ++i) {

@@ -11,8 +11,7 @@ namespace cordon::audit {
 
 absl::StatusOr<VerifyResult> AuditVerifier::Verify(const std::vector<std::string>& files,
                                                    const VerifyOptions& options) {
-  absl::StatusOr<std::unique_ptr<ChainHasher>> hasher =
-      ChainHasher::Create(options.hmac_key_file);
+  absl::StatusOr<std::unique_ptr<ChainHasher>> hasher = ChainHasher::Create(options.hmac_key_file);
   if (!hasher.ok()) return hasher.status();
   absl::StatusOr<std::vector<std::string>> ordered = LogReader::OrderFiles(files, false);
   if (!ordered.ok()) return ordered.status();
@@ -38,8 +37,8 @@ absl::StatusOr<VerifyResult> AuditVerifier::Verify(const std::vector<std::string
       if (*next == LogReader::Result::kNoLine) {
         if (reader->pending() > 0) {
           return fail(absl::StrCat(path, " at end"),
-                      absl::StrCat("truncated: the file ends inside a record (",
-                                   reader->pending(), " bytes without a newline)"));
+                      absl::StrCat("truncated: the file ends inside a record (", reader->pending(),
+                                   " bytes without a newline)"));
         }
         break;
       }
@@ -58,10 +57,11 @@ absl::StatusOr<VerifyResult> AuditVerifier::Verify(const std::vector<std::string
       char computed[ChainHasher::kHexLength];
       if (absl::Status s = (*hasher)->HashHex(canonical, computed); !s.ok()) return s;
       if (std::string_view(computed, sizeof computed) != stored || rec->hash != stored) {
-        return fail(where, absl::StrCat("record seq ", rec->seq,
-                                        " does not match its hash: it was edited",
-                                        (*hasher)->keyed() ? "" : " (or the log is keyed: "
-                                                                  "pass --key-file)"));
+        return fail(where,
+                    absl::StrCat("record seq ", rec->seq, " does not match its hash: it was edited",
+                                 (*hasher)->keyed() ? ""
+                                                    : " (or the log is keyed: "
+                                                      "pass --key-file)"));
       }
       if (!have_prev) {
         if (rec->seq == 1) {
@@ -79,15 +79,15 @@ absl::StatusOr<VerifyResult> AuditVerifier::Verify(const std::vector<std::string
         res.first_seq = rec->seq;
       } else {
         if (rec->seq != prev_seq + 1) {
-          return fail(where, absl::StrCat("expected seq ", prev_seq + 1, " but found seq ",
-                                          rec->seq,
-                                          ": records were deleted, inserted or reordered"));
+          return fail(where,
+                      absl::StrCat("expected seq ", prev_seq + 1, " but found seq ", rec->seq,
+                                   ": records were deleted, inserted or reordered"));
         }
         if (rec->prev != prev_hash) {
-          return fail(where, absl::StrCat("record seq ", rec->seq,
-                                          " does not chain to seq ", prev_seq,
-                                          " (prev differs): a record was deleted, inserted, "
-                                          "reordered or rewritten before it"));
+          return fail(where,
+                      absl::StrCat("record seq ", rec->seq, " does not chain to seq ", prev_seq,
+                                   " (prev differs): a record was deleted, inserted, "
+                                   "reordered or rewritten before it"));
         }
       }
       if (rec->type == "audit.recovered") {

@@ -27,8 +27,8 @@ struct VerifyResult {
   uint64_t first_seq = 0;
   uint64_t last_seq = 0;  // last good record
   std::string last_hash;
-  uint64_t first_bad_seq = 0;  // when !ok: the first seq whose record is wrong or missing
-  std::string problem;         // when !ok: what is wrong, with file and offset
+  uint64_t first_bad_seq = 0;      // when !ok: the first seq whose record is wrong or missing
+  std::string problem;             // when !ok: what is wrong, with file and offset
   std::vector<std::string> notes;  // e.g. audit.recovered records seen
 };
 

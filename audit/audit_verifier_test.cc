@@ -93,6 +93,31 @@ TEST_F(AuditVerifierTest, EditedAndRehashedRecordBreaksTheNextLink) {
   EXPECT_EQ(r.first_bad_seq, 6u);
 }
 
+TEST_F(AuditVerifierTest, KeyedChainNamesTheEditedRecordEvenWhenRehashed) {
+  const std::string key = dir_.File("key");
+  WriteFile(key, "0123456789abcdef0123456789abcdef");
+  AuditLogOptions o;
+  o.path = dir_.File("keyed.jsonl");
+  o.hmac_key_file = key;
+  {
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 6; ++i) {
+      ASSERT_TRUE((*log)->Append(AuditRecord("capability.use").SetDecision("deny")).ok());
+    }
+  }
+  auto lines = Lines(ReadFile(o.path));
+  VerifyOptions vo;
+  vo.hmac_key_file = key;
+  EXPECT_TRUE(CheckLines(lines, vo).ok);
+  lines[3].replace(lines[3].find("\"deny\""), 6, "\"allo\"");
+  lines[3] = Rehash(lines[3]);  // an attacker without the key can only use plain SHA-256
+  auto r = CheckLines(lines, vo);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 4u);
+  EXPECT_THAT(r.problem, HasSubstr("edited"));
+}
+
 TEST_F(AuditVerifierTest, DeletedRecordDetected) {
   auto lines = MakeLog(dir_.File("a.jsonl"));
   lines.erase(lines.begin() + 4);

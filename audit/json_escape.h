@@ -19,7 +19,9 @@ bool AppendJsonString(std::string* out, std::string_view s);
 bool IsValidUtf8(std::string_view s);
 
 // This absl build keeps its own string_view type, distinct from std::string_view.
-inline absl::string_view ToAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+inline absl::string_view ToAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
 
 // Lower-case hex of `bytes`.
 std::string HexEncode(std::string_view bytes);

@@ -29,30 +29,35 @@ TEST(JsonEscapeTest, NewlineCannotEndTheLine) {
   EXPECT_EQ(RoundTrip(forged), forged);
 }
 
-TEST(JsonEscapeTest, QuoteAndBackslashEscaped) {
-  EXPECT_EQ(Enc("a\"b\\c"), "\"a\\\"b\\\\c\"");
-}
+TEST(JsonEscapeTest, QuoteAndBackslashEscaped) { EXPECT_EQ(Enc("a\"b\\c"), "\"a\\\"b\\\\c\""); }
 
 TEST(JsonEscapeTest, EveryControlCharacterEscaped) {
   for (int c = 0; c < 0x20; ++c) {
     const std::string enc = Enc(std::string(1, static_cast<char>(c)));
     for (char ch : enc) EXPECT_GE(static_cast<unsigned char>(ch), 0x20) << "char " << c;
-    EXPECT_EQ(RoundTrip(std::string(1, static_cast<char>(c))), std::string(1, static_cast<char>(c)));
+    EXPECT_EQ(RoundTrip(std::string(1, static_cast<char>(c))),
+              std::string(1, static_cast<char>(c)));
   }
   EXPECT_EQ(Enc("\x7f"), "\"\\u007f\"");
 }
 
 TEST(JsonEscapeTest, TerminalEscapesAndLineSeparatorsEscaped) {
   EXPECT_EQ(Enc("\x1b[2J"), "\"\\u001b[2J\"");
-  EXPECT_EQ(Enc("a\xe2\x80\xa8" "b"), "\"a\\u2028b\"");
+  EXPECT_EQ(Enc("a\xe2\x80\xa8"
+                "b"),
+            "\"a\\u2028b\"");
   EXPECT_EQ(Enc("\xe2\x80\xa9"), "\"\\u2029\"");
   EXPECT_EQ(Enc("\xc2\x9b"), "\"\\u009b\"");  // C1 CSI
 }
 
 TEST(JsonEscapeTest, InvalidUtf8Replaced) {
   std::string out;
-  EXPECT_FALSE(AppendJsonString(&out, "a\xff" "b"));
-  EXPECT_EQ(out, "\"a\xef\xbf\xbd" "b\"");
+  EXPECT_FALSE(AppendJsonString(&out,
+                                "a\xff"
+                                "b"));
+  EXPECT_EQ(out,
+            "\"a\xef\xbf\xbd"
+            "b\"");
   // Overlong encoding of '/', a classic path-filter bypass.
   out.clear();
   EXPECT_FALSE(AppendJsonString(&out, "\xc0\xaf"));

@@ -56,7 +56,8 @@ absl::StatusOr<std::vector<LogFiles::Rotated>> LogFiles::ListRotated(
       continue;
     uint64_t seq = 0;
     if (!absl::SimpleAtoi(ToAbsl(digits), &seq)) continue;
-    out.push_back({seq, dir == "/" ? absl::StrCat("/", ToAbsl(name)) : absl::StrCat(dir, "/", ToAbsl(name))});
+    out.push_back(
+        {seq, dir == "/" ? absl::StrCat("/", ToAbsl(name)) : absl::StrCat(dir, "/", ToAbsl(name))});
   }
   closedir(d);
   std::sort(out.begin(), out.end(),

@@ -91,7 +91,7 @@ absl::StatusOr<LogReader::Result> LogReader::Next(std::string* line) {
 }
 
 absl::StatusOr<std::vector<std::string>> LogReader::OrderFiles(std::vector<std::string> files,
-                                                              bool add_rotated) {
+                                                               bool add_rotated) {
   if (add_rotated) {
     std::set<std::string> seen(files.begin(), files.end());
     std::vector<std::string> extra;

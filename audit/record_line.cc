@@ -1,5 +1,6 @@
 #include "audit/record_line.h"
 
+#include <cstring>
 #include <ctime>
 
 #include "absl/status/status.h"
@@ -76,13 +77,34 @@ absl::StatusOr<ParsedRecord> RecordLine::Parse(std::string_view line) {
 
 void RecordLine::AppendTimestamp(std::string* out, absl::Time t) {
   const timespec ts = absl::ToTimespec(t);
-  struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char buf[48];
-  const int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
-                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                         tm.tm_sec, static_cast<long>(ts.tv_nsec));  // NOLINT(runtime/int)
-  out->append(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  AppendTimestamp(out, ts.tv_sec, ts.tv_nsec);
+}
+
+void RecordLine::AppendTimestamp(std::string* out, int64_t sec, int64_t nsec) {
+  // Formatting the date is the costly part; it changes once a second, so cache it per thread.
+  thread_local int64_t cached_sec = INT64_MIN;
+  thread_local char cached[20];  // YYYY-MM-DDTHH:MM:SS
+  if (sec != cached_sec) {
+    const time_t s = static_cast<time_t>(sec);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char buf[96];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", (tm.tm_year + 1900) % 10000,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(cached, buf, sizeof cached - 1);
+    cached[19] = '\0';
+    cached_sec = sec;
+  }
+  char frac[12];
+  frac[0] = '.';
+  uint32_t n = static_cast<uint32_t>(nsec);
+  for (int i = 9; i >= 1; --i) {
+    frac[i] = static_cast<char>('0' + n % 10);
+    n /= 10;
+  }
+  frac[10] = 'Z';
+  out->append(cached, 19);
+  out->append(frac, 11);
 }
 
 absl::StatusOr<absl::Time> RecordLine::ParseTimestamp(std::string_view text) {

@@ -43,6 +43,7 @@ class RecordLine {
   static absl::StatusOr<ParsedRecord> Parse(std::string_view line);
   // Formats `t` as 2026-01-02T03:04:05.123456789Z.
   static void AppendTimestamp(std::string* out, absl::Time t);
+  static void AppendTimestamp(std::string* out, int64_t sec, int64_t nsec);
   // Accepts RFC 3339 (any fraction, Z or offset), or a plain date YYYY-MM-DD.
   static absl::StatusOr<absl::Time> ParseTimestamp(std::string_view text);
 };

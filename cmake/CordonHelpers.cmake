@@ -58,3 +58,29 @@ function(cordon_proto name)
   target_link_libraries(${name} PUBLIC protobuf::libprotobuf)
   set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
 endfunction()
+
+# Debian's absl CMake package only names the shared objects; point each imported absl target
+# at its static archive (same directory, libabsl_x.a) when one exists.
+macro(cordon_prefer_static_absl)
+  get_directory_property(_cordon_imported IMPORTED_TARGETS)
+  foreach(_target ${_cordon_imported})
+    if(_target MATCHES "^absl::")
+      get_target_property(_location ${_target} IMPORTED_LOCATION_NONE)
+      if(_location AND _location MATCHES "^(.*)/lib(absl_[a-z0-9_]+)\\.so")
+        set(_static "${CMAKE_MATCH_1}/lib${CMAKE_MATCH_2}.a")
+        if(EXISTS "${_static}")
+          set_target_properties(${_target} PROPERTIES IMPORTED_LOCATION_NONE "${_static}")
+        endif()
+      endif()
+    endif()
+  endforeach()
+endmacro()
+
+# Points a pkg-config imported target at the static archive `archive` when it exists.
+function(cordon_prefer_static_pkg target archive)
+  find_library(_cordon_static_${archive} NAMES ${archive})
+  if(_cordon_static_${archive})
+    set_target_properties(${target} PROPERTIES INTERFACE_LINK_LIBRARIES
+                                               "${_cordon_static_${archive}}")
+  endif()
+endfunction()

@@ -69,19 +69,32 @@ bool IsValidMethodName(absl::string_view m, size_t max_bytes) {
 
 absl::string_view EnvelopeCodec::MessageName(const Envelope& e) {
   switch (e.msg_case()) {
-    case Envelope::kHello: return "hello";
-    case Envelope::kWelcome: return "welcome";
-    case Envelope::kReject: return "reject";
-    case Envelope::kReady: return "ready";
-    case Envelope::kCallRequest: return "call_request";
-    case Envelope::kCallResult: return "call_result";
-    case Envelope::kHeartbeat: return "heartbeat";
-    case Envelope::kShutdownRequest: return "shutdown_request";
-    case Envelope::kShutdownAck: return "shutdown_ack";
-    case Envelope::kLog: return "log";
-    case Envelope::kBrokerRequest: return "broker_request";
-    case Envelope::kBrokerResponse: return "broker_response";
-    case Envelope::MSG_NOT_SET: return "unknown";
+    case Envelope::kHello:
+      return "hello";
+    case Envelope::kWelcome:
+      return "welcome";
+    case Envelope::kReject:
+      return "reject";
+    case Envelope::kReady:
+      return "ready";
+    case Envelope::kCallRequest:
+      return "call_request";
+    case Envelope::kCallResult:
+      return "call_result";
+    case Envelope::kHeartbeat:
+      return "heartbeat";
+    case Envelope::kShutdownRequest:
+      return "shutdown_request";
+    case Envelope::kShutdownAck:
+      return "shutdown_ack";
+    case Envelope::kLog:
+      return "log";
+    case Envelope::kBrokerRequest:
+      return "broker_request";
+    case Envelope::kBrokerResponse:
+      return "broker_response";
+    case Envelope::MSG_NOT_SET:
+      return "unknown";
   }
   return "unknown";
 }
@@ -94,8 +107,8 @@ absl::StatusOr<Envelope> EnvelopeCodec::Decode(absl::string_view bytes) const {
   }
   Envelope e;
   if (!e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Malformed(absl::StrCat("datagram of ", bytes.size(),
-                                  " bytes is not a valid cordon.v1.Envelope"));
+    return Malformed(
+        absl::StrCat("datagram of ", bytes.size(), " bytes is not a valid cordon.v1.Envelope"));
   }
   if (auto s = Validate(e); !s.ok()) return s;
   return e;
@@ -123,8 +136,8 @@ absl::Status EnvelopeCodec::Validate(const Envelope& e) const {
       if (auto s = CheckLen("hello.version", h.version(), L.max_version_bytes); !s.ok()) return s;
       if (auto s = CheckLen("hello.sdk", h.sdk(), L.max_capability_bytes); !s.ok()) return s;
       if (static_cast<size_t>(h.methods_size()) > L.max_methods) {
-        return Malformed(absl::StrCat("hello lists ", h.methods_size(), " methods, cap is ",
-                                      L.max_methods));
+        return Malformed(
+            absl::StrCat("hello lists ", h.methods_size(), " methods, cap is ", L.max_methods));
       }
       for (const auto& m : h.methods()) {
         if (auto s = CheckLen("hello.methods[]", m, L.max_method_bytes); !s.ok()) return s;

@@ -3,10 +3,10 @@
 
 #include <cstddef>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cordon/v1/envelope.pb.h"
 
 namespace cordon::ipc {

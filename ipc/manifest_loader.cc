@@ -47,8 +47,8 @@ absl::Status Invalid(absl::string_view source, absl::string_view what) {
 absl::StatusOr<cordon::v1::Manifest> ManifestLoader::Parse(absl::string_view text,
                                                            absl::string_view source) {
   if (text.size() > kMaxManifestBytes) {
-    return Invalid(source, absl::StrCat("manifest is ", text.size(), " bytes, cap is ",
-                                        kMaxManifestBytes));
+    return Invalid(source,
+                   absl::StrCat("manifest is ", text.size(), " bytes, cap is ", kMaxManifestBytes));
   }
   cordon::v1::Manifest manifest;
   CollectErrors errors(source);
@@ -85,8 +85,7 @@ absl::Status ManifestLoader::Validate(const cordon::v1::Manifest& m, absl::strin
   }
   if (!m.has_protocol() || m.protocol().min() == 0 || m.protocol().min() > m.protocol().max()) {
     return Invalid(source, absl::StrCat("protocol { min: ", m.protocol().min(), " max: ",
-                                        m.protocol().max(),
-                                        " } must be set with 1 <= min <= max"));
+                                        m.protocol().max(), " } must be set with 1 <= min <= max"));
   }
   if (m.args_size() > 256) return Invalid(source, "more than 256 args");
   if (m.capabilities_size() > 256) return Invalid(source, "more than 256 capabilities");
@@ -106,9 +105,9 @@ absl::StatusOr<PluginBundle> ManifestLoader::LoadBundle(const std::filesystem::p
   std::string source = manifest_path.string();
   UniqueFd fd(::open(source.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.valid()) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("open plugin manifest ", source,
-                                                   " (a bundle is a directory with ",
-                                                   kManifestFileName, ")"));
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("open plugin manifest ", source, " (a bundle is a directory with ",
+                            kManifestFileName, ")"));
   }
   std::string text;
   char buf[16384];

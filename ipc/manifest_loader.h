@@ -3,9 +3,9 @@
 
 #include <filesystem>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cordon/v1/manifest.pb.h"
 
 namespace cordon::ipc {

@@ -36,14 +36,12 @@ TEST(ManifestLoaderTest, SyntaxErrorHasLineAndColumn) {
 }
 
 TEST(ManifestLoaderTest, ValidationErrors) {
-  auto bad = [](const std::string& text) {
-    return ManifestLoader::Parse(text, "m").status();
-  };
+  auto bad = [](const std::string& text) { return ManifestLoader::Parse(text, "m").status(); };
   std::string base = "version: \"1.0.0\" entry: \"e\" protocol { min: 1 max: 1 } ";
   EXPECT_FALSE(bad(base + "name: \"Bad Name\"").ok());
   EXPECT_FALSE(bad("name: \"x\" version: \"one\" entry: \"e\" protocol { min: 1 max: 1 }").ok());
-  EXPECT_FALSE(bad("name: \"x\" version: \"1.0.0\" entry: \"/abs\" protocol { min: 1 max: 1 }")
-                   .ok());
+  EXPECT_FALSE(
+      bad("name: \"x\" version: \"1.0.0\" entry: \"/abs\" protocol { min: 1 max: 1 }").ok());
   EXPECT_FALSE(
       bad("name: \"x\" version: \"1.0.0\" entry: \"a/../../e\" protocol { min: 1 max: 1 }").ok());
   EXPECT_FALSE(bad("name: \"x\" version: \"1.0.0\" entry: \"e\" protocol { min: 2 max: 1 }").ok());

@@ -23,8 +23,8 @@ static_assert(MemfdPayload::kRequiredSeals ==
 
 absl::StatusOr<UniqueFd> NewMemfd(absl::string_view name) {
   std::string n(name.substr(0, 200));
-  int fd = static_cast<int>(::syscall(SYS_memfd_create, n.c_str(),
-                                      MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  int fd =
+      static_cast<int>(::syscall(SYS_memfd_create, n.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (fd < 0) return absl::ErrnoToStatus(errno, "memfd_create");
   return UniqueFd(fd);
 }
@@ -66,14 +66,16 @@ absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name
   p.size_ = size;
   p.writable_ = true;
   if (size > 0) {
-    void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, p.fd_.get(), 0);
+    void* m =
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
     if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
     p.map_ = m;
   }
   return p;
 }
 
-absl::StatusOr<UniqueFd> MemfdPayload::CreateSealed(absl::string_view name, absl::string_view data) {
+absl::StatusOr<UniqueFd> MemfdPayload::CreateSealed(absl::string_view name,
+                                                    absl::string_view data) {
   auto fd = NewMemfd(name);
   if (!fd.ok()) return fd.status();
   // write() rather than a mapping: one copy either way, and no writable mapping to undo
@@ -111,20 +113,20 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
   if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat payload memfd");
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size != expected_size) {
-    return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat("payload memfd is ", size, " bytes but the message says ",
-                                        expected_size));
+    return ViolationStatus(
+        ViolationKind::kBadPayload,
+        absl::StrCat("payload memfd is ", size, " bytes but the message says ", expected_size));
   }
   if (size > max_size) {
-    return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ",
-                                        max_size));
+    return ViolationStatus(
+        ViolationKind::kBadPayload,
+        absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
   }
   MemfdPayload p;
   p.fd_ = std::move(fd);
   p.size_ = size;
   if (size > 0) {
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, p.fd_.get(), 0);
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
     if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap payload memfd read-only");
     p.map_ = m;
   }
@@ -147,8 +149,8 @@ absl::StatusOr<UniqueFd> MemfdPayload::Seal() {
     // F_SEAL_WRITE fails with EBUSY while a writable shared mapping exists.
     Unmap();
     writable_ = false;
-    if (::fcntl(fd_.get(), F_ADD_SEALS,
-                F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    if (::fcntl(fd_.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) !=
+        0) {
       return absl::ErrnoToStatus(errno, "seal memfd");
     }
     if (size_ > 0) {

@@ -2,9 +2,9 @@
 #define CORDON_IPC_MEMFD_PAYLOAD_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "ipc/unique_fd.h"
 
@@ -18,8 +18,8 @@ namespace cordon::ipc {
 // validated them.
 class MemfdPayload {
  public:
-  static constexpr unsigned kRequiredSeals = 0x1 /*F_SEAL_SEAL*/ | 0x2 /*F_SEAL_SHRINK*/ |
-                                             0x4 /*F_SEAL_GROW*/ | 0x8 /*F_SEAL_WRITE*/;
+  static constexpr unsigned kRequiredSeals =
+      0x1 /*F_SEAL_SEAL*/ | 0x2 /*F_SEAL_SHRINK*/ | 0x4 /*F_SEAL_GROW*/ | 0x8 /*F_SEAL_WRITE*/;
 
   MemfdPayload() = default;
   MemfdPayload(MemfdPayload&& o) noexcept;

@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "cordon/v1/common.pb.h"
 #include "ipc/memfd_payload.h"
 #include "ipc/unique_fd.h"
@@ -20,7 +20,7 @@ class Payload {
  public:
   Payload() = default;
   Payload(std::string bytes) : inline_(std::move(bytes)) {}  // NOLINT: implicit by design
-  Payload(absl::string_view bytes) : inline_(bytes) {}        // NOLINT
+  Payload(absl::string_view bytes) : inline_(bytes) {}       // NOLINT
   Payload(const char* bytes) : inline_(bytes) {}             // NOLINT
   // `memfd` must have been Seal()ed.
   static absl::StatusOr<Payload> FromSealedMemfd(MemfdPayload memfd);

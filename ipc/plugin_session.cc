@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,9 +36,8 @@ absl::StatusCode SanitizeCode(int32_t code) {
 // Same code and payloads (so the violation kind survives), new message.
 absl::Status Reworded(const absl::Status& status, absl::string_view message) {
   absl::Status out(status.code(), message);
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -63,15 +63,21 @@ PluginSession::PluginSession(UniqueFd channel, Options options)
       wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 PluginSession::~PluginSession() {
-  if (reader_.joinable()) {
-    uint64_t one = 1;
-    if (::write(wake_fd_.get(), &one, sizeof(one)) < 0) {
-      // The eventfd cannot fail a write of 1 unless it overflows; closing the channel below
-      // also ends the reader's poll.
-    }
-    reader_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
   }
+  Wake();
+  cv_.notify_all();
+  background_cv_.notify_all();
+  if (reader_.joinable()) reader_.join();
   Fail(absl::CancelledError(absl::StrCat(Label(), ": session closed by the host")));
+}
+
+void PluginSession::Wake() {
+  uint64_t one = 1;
+  // Cannot fail short of counter overflow, and then a wake-up is pending anyway.
+  (void)!::write(wake_fd_.get(), &one, sizeof(one));
 }
 
 std::string PluginSession::Label() const {
@@ -88,23 +94,31 @@ absl::Status PluginSession::status() const {
 
 void PluginSession::Fail(absl::Status status) {
   if (failing_.exchange(true)) return;  // the first failure is the one reported
-  // Report before waking callers, so that when a call returns the violation the launcher has
-  // already been told (and may already be killing the plugin).
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = status;
+  }
+  // Report before failing the outstanding calls, so that when a call returns the violation the
+  // launcher has already been told (and may already be killing the plugin).
   std::optional<ViolationKind> kind = ViolationKindOf(status);
   if (kind.has_value() && options_.on_violation) {
     options_.on_violation(ProtocolViolation{*kind, std::string(status.message())});
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    failure_ = status;
     for (auto& [id, call] : pending_) {
       call->done = true;
-      call->result = Reworded(
-          status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
+      call->result =
+          Reworded(status, absl::StrCat(status.message(), " (call '", call->method, "' failed)"));
     }
     pending_.clear();
   }
+  // A thread polling or blocked in recvmsg on the channel must notice too; nothing is read
+  // from a failed session, and nothing needs sending any more.
+  if (channel_.fd() >= 0) ::shutdown(channel_.fd(), SHUT_RDWR);
+  Wake();
   cv_.notify_all();
+  background_cv_.notify_all();
 }
 
 absl::Status PluginSession::HandshakeFailure(absl::Status status) {
@@ -136,9 +150,8 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
                                             absl::FormatDuration(params.timeout)));
       }
       if (absl::IsUnavailable(dg.status())) {
-        return absl::UnavailableError(
-            absl::StrCat("the plugin closed its channel (exited or crashed) before sending ",
-                         waiting_for));
+        return absl::UnavailableError(absl::StrCat(
+            "the plugin closed its channel (exited or crashed) before sending ", waiting_for));
       }
       return dg.status();
     }
@@ -185,9 +198,9 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   }
   for (const auto& m : info.methods) {
     if (!IsValidMethodName(m, codec_.limits().max_method_bytes)) {
-      return reject(ViolationStatus(ViolationKind::kMalformedEnvelope,
-                                    absl::StrCat("hello.methods has an invalid name '",
-                                                 m.substr(0, 64), "'")));
+      return reject(ViolationStatus(
+          ViolationKind::kMalformedEnvelope,
+          absl::StrCat("hello.methods has an invalid name '", m.substr(0, 64), "'")));
     }
   }
   info_ = info;  // from here on errors name the plugin
@@ -222,83 +235,156 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   auto ready_env = receive("ready");
   if (!ready_env.ok()) return HandshakeFailure(ready_env.status());
   if (!ready_env->has_ready()) {
-    return HandshakeFailure(ViolationStatus(
-        ViolationKind::kUnexpectedMessage,
-        absl::StrCat("expected ready after welcome, got ",
-                     EnvelopeCodec::MessageName(*ready_env))));
+    return HandshakeFailure(ViolationStatus(ViolationKind::kUnexpectedMessage,
+                                            absl::StrCat("expected ready after welcome, got ",
+                                                         EnvelopeCodec::MessageName(*ready_env))));
   }
   if (ready_env->ready().has_error()) {
     const auto& e = ready_env->ready().error();
-    return HandshakeFailure(absl::Status(
-        absl::StatusCode::kFailedPrecondition,
-        absl::StrCat("the plugin refused its configuration: ", e.message())));
+    return HandshakeFailure(
+        absl::Status(absl::StatusCode::kFailedPrecondition,
+                     absl::StrCat("the plugin refused its configuration: ", e.message())));
   }
 
   tokens_ = options_.unsolicited_burst;
   tokens_at_ = absl::Now();
   last_message_at_ = absl::Now();
+  last_waiter_at_ = absl::InfinitePast();
+  if (auto s = channel_.SetReceiveTimeout(kBlockingSlice); !s.ok()) return HandshakeFailure(s);
   reader_ = std::thread([this] { ReaderLoop(); });
   return info;
 }
 
 bool PluginSession::ConsumeUnsolicitedToken() {
   absl::Time now = absl::Now();
-  tokens_ = std::min<double>(options_.unsolicited_burst,
-                             tokens_ + absl::ToDoubleSeconds(now - tokens_at_) *
-                                           options_.max_unsolicited_per_second);
+  tokens_ = std::min<double>(
+      options_.unsolicited_burst,
+      tokens_ + absl::ToDoubleSeconds(now - tokens_at_) * options_.max_unsolicited_per_second);
   tokens_at_ = now;
   if (tokens_ < 1) return false;
   tokens_ -= 1;
   return true;
 }
 
-void PluginSession::ReaderLoop() {
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!failure_.ok()) return;
-    }
-    absl::Duration wait = absl::InfiniteDuration();
-    if (options_.heartbeat_timeout > absl::ZeroDuration()) {
-      wait = last_message_at_ + options_.heartbeat_timeout - absl::Now();
-      if (wait <= absl::ZeroDuration()) {
-        Fail(ViolationStatus(
-            ViolationKind::kHeartbeatTimeout,
-            absl::StrCat(Label(), ": no heartbeat or other message for ",
-                         absl::FormatDuration(options_.heartbeat_timeout),
-                         "; the plugin is considered hung")));
-        return;
-      }
-    }
-    struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-    int r = ::poll(pfds, 2, PollTimeoutMs(wait));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      Fail(absl::ErrnoToStatus(errno, absl::StrCat(Label(), ": poll on channel")));
-      return;
-    }
-    if (pfds[1].revents != 0) return;  // the session is being destroyed
-    if (r == 0) continue;
-    auto dg = channel_.Receive(absl::Now());
-    if (!dg.ok()) {
-      if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) continue;
-      if (absl::IsUnavailable(dg.status())) {
-        bool acked;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          acked = shutdown_acked_;
-        }
-        Fail(absl::UnavailableError(
-            acked ? absl::StrCat(Label(), ": stopped after shutdown")
-                  : absl::StrCat(Label(), ": the plugin closed its channel (exited or crashed)")));
-        return;
-      }
-      Fail(Prefixed(absl::StrCat(Label(), ": "), dg.status()));
-      return;
-    }
-    last_message_at_ = absl::Now();
-    HandleDatagram(std::move(*dg));
+void PluginSession::ReadOnce(absl::Time deadline, bool may_block) {
+  if (may_block && deadline - absl::Now() > kBlockingSlice) {
+    // A caller waiting for its result: one blocking recvmsg instead of poll + recvmsg. It is
+    // bounded by SO_RCVTIMEO (kBlockingSlice, so the call's own deadline is still seen in
+    // time) and cut short by Fail(), which shuts the socket down.
+    Consume(channel_.ReceiveBlocking());
+    return;
   }
+  struct pollfd pfds[2] = {{channel_.fd(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
+  int timeout_ms = -1;
+  if (deadline != absl::InfiniteFuture()) {
+    timeout_ms = PollTimeoutMs(std::max(deadline - absl::Now(), absl::ZeroDuration()));
+  }
+  int r = ::poll(pfds, 2, timeout_ms);
+  if (r < 0) {
+    if (errno == EINTR) return;
+    Fail(absl::ErrnoToStatus(errno, absl::StrCat(Label(), ": poll on channel")));
+    return;
+  }
+  if (pfds[1].revents != 0) {
+    uint64_t count;
+    (void)!::read(wake_fd_.get(), &count, sizeof(count));
+  }
+  if (pfds[0].revents == 0) return;
+  Consume(channel_.Receive(absl::InfinitePast()));
+}
+
+void PluginSession::Consume(absl::StatusOr<SeqpacketChannel::Datagram> dg) {
+  if (!dg.ok()) {
+    if (absl::IsDeadlineExceeded(dg.status()) && !ViolationKindOf(dg.status())) return;
+    if (absl::IsUnavailable(dg.status())) {
+      bool acked;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        acked = shutdown_acked_;
+        // After Fail() shut the socket down, EOF is ours, not the plugin's.
+        if (!failure_.ok()) return;
+      }
+      Fail(absl::UnavailableError(
+          acked ? absl::StrCat(Label(), ": stopped after shutdown")
+                : absl::StrCat(Label(), ": the plugin closed its channel (exited or crashed)")));
+      return;
+    }
+    Fail(Prefixed(absl::StrCat(Label(), ": "), dg.status()));
+    return;
+  }
+  last_message_at_ = absl::Now();
+  HandleDatagram(std::move(*dg));
+}
+
+void PluginSession::ReaderLoop() {
+  // Reads only while nobody waits for a call: a waiting caller reads for itself (see
+  // WaitFor), which saves a thread hand-off per call. Idle, it picks up heartbeats, logs,
+  // broker requests and EOF.
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (stopping_ || !failure_.ok()) return;
+    // Back-to-back calls should not bounce the reader role to this thread in between, and
+    // waking it on every call would cost a context switch each: it naps for the idle grace
+    // and is woken early only to stop.
+    absl::Time idle_at = last_waiter_at_ + kIdleGrace;
+    if (reading_ || waiters_ > 0 || absl::Now() < idle_at) {
+      background_cv_.wait_for(lock, absl::ToChronoNanoseconds(kIdleGrace));
+      continue;
+    }
+    reading_ = true;
+    background_reading_ = true;
+    lock.unlock();
+    absl::Time deadline = absl::InfiniteFuture();
+    if (options_.heartbeat_timeout > absl::ZeroDuration()) {
+      deadline = last_message_at_ + options_.heartbeat_timeout;
+      if (absl::Now() >= deadline) {
+        Fail(ViolationStatus(ViolationKind::kHeartbeatTimeout,
+                             absl::StrCat(Label(), ": no heartbeat or other message for ",
+                                          absl::FormatDuration(options_.heartbeat_timeout),
+                                          "; the plugin is considered hung")));
+      } else {
+        ReadOnce(deadline, /*may_block=*/false);
+      }
+    } else {
+      ReadOnce(deadline, /*may_block=*/false);
+    }
+    lock.lock();
+    reading_ = false;
+    background_reading_ = false;
+    cv_.notify_all();
+  }
+}
+
+bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
+                            absl::Time deadline) {
+  ++waiters_;
+  bool kicked = false;
+  bool ok = true;
+  while (!done()) {
+    if (absl::Now() >= deadline) {
+      ok = false;
+      break;
+    }
+    if (!reading_ && failure_.ok()) {
+      reading_ = true;
+      lock.unlock();
+      ReadOnce(deadline, /*may_block=*/true);
+      lock.lock();
+      reading_ = false;
+      cv_.notify_all();
+      continue;
+    }
+    if (background_reading_ && !kicked) {
+      // The background reader sits in poll(); make it hand the role over.
+      Wake();
+      kicked = true;
+    }
+    cv_.wait_until(lock, absl::ToChronoTime(deadline));
+  }
+  --waiters_;
+  last_waiter_at_ = absl::Now();
+  cv_.notify_all();
+  return ok;
 }
 
 void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
@@ -347,8 +433,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
             std::lock_guard<std::mutex> lock(mu_);
             pending_[result.id()] = call;
           }
-          Fail(Prefixed(absl::StrCat(Label(), ": result of '", call->method, "': "),
-                        p.status()));
+          Fail(Prefixed(absl::StrCat(Label(), ": result of '", call->method, "': "), p.status()));
           return;
         }
         out = std::move(*p);
@@ -398,8 +483,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
     }
     default:
       Fail(ViolationStatus(ViolationKind::kUnexpectedMessage,
-                           absl::StrCat(Label(), ": unexpected ",
-                                        EnvelopeCodec::MessageName(*env),
+                           absl::StrCat(Label(), ": unexpected ", EnvelopeCodec::MessageName(*env),
                                         " message after the handshake")));
       return;
   }
@@ -413,8 +497,8 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!failure_.ok()) {
-      return absl::Status(failure_.code(), absl::StrCat(failure_.message(), " (call '", method,
-                                                        "' not sent)"));
+      return absl::Status(failure_.code(),
+                          absl::StrCat(failure_.message(), " (call '", method, "' not sent)"));
     }
     if (!reader_.joinable()) {
       return absl::FailedPreconditionError(
@@ -449,21 +533,19 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   std::unique_lock<std::mutex> lock(mu_);
   if (!sent.ok() && !call->done) {
     pending_.erase(id);
-    return absl::Status(sent.code(), absl::StrCat(Label(), ": sending call '", method,
-                                                  "': ", sent.message()));
+    return absl::Status(sent.code(),
+                        absl::StrCat(Label(), ": sending call '", method, "': ", sent.message()));
   }
-  while (!call->done) {
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
-        !call->done) {
-      pending_.erase(id);
-      lock.unlock();
-      absl::Status s = ViolationStatus(
-          ViolationKind::kCallDeadlineExceeded,
-          absl::StrCat(Label(), ": call '", method, "' (id ", id, ") got no result within ",
-                       absl::FormatDuration(timeout), "; the plugin is considered hung"));
-      Fail(s);
-      return s;
-    }
+  if (!WaitFor(
+          lock, [&] { return call->done; }, deadline)) {
+    pending_.erase(id);
+    lock.unlock();
+    absl::Status s = ViolationStatus(
+        ViolationKind::kCallDeadlineExceeded,
+        absl::StrCat(Label(), ": call '", method, "' (id ", id, ") got no result within ",
+                     absl::FormatDuration(timeout), "; the plugin is considered hung"));
+    Fail(s);
+    return s;
   }
   return std::move(call->result);
 }
@@ -501,15 +583,12 @@ absl::Status PluginSession::Shutdown(absl::Duration grace) {
   }
   const absl::Time deadline = absl::Now() + grace;
   std::unique_lock<std::mutex> lock(mu_);
-  while (!shutdown_acked_) {
-    if (!failure_.ok()) return failure_;
-    if (cv_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
-        !shutdown_acked_) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          Label(), ": no shutdown acknowledgement within ", absl::FormatDuration(grace)));
-    }
-  }
-  return absl::OkStatus();
+  WaitFor(
+      lock, [&] { return shutdown_acked_ || !failure_.ok(); }, deadline);
+  if (shutdown_acked_) return absl::OkStatus();
+  if (!failure_.ok()) return failure_;
+  return absl::DeadlineExceededError(
+      absl::StrCat(Label(), ": no shutdown acknowledgement within ", absl::FormatDuration(grace)));
 }
 
 }  // namespace cordon::ipc

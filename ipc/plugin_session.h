@@ -9,12 +9,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "cordon/v1/envelope.pb.h"
@@ -51,13 +51,15 @@ struct HandshakeParams {
   std::function<absl::Status(const PluginInfo&)> accept;
 };
 
-// Host side of the plugin protocol over an already-connected channel. After Handshake() a reader
-// thread owns receiving: it matches results to calls by id, counts heartbeats, forwards logs and
-// broker requests, and turns anything hostile into a ProtocolViolation. Any violation fails the
+// Host side of the plugin protocol over an already-connected channel. After Handshake(), one
+// thread at a time receives: a caller waiting for its result (saving a thread hand-off per
+// call), or a background thread while no call is outstanding. The receiver matches results to
+// calls by id, counts heartbeats, forwards logs and broker requests, and turns anything hostile
+// into a ProtocolViolation. Any violation fails the
 // session for good: every pending and later call returns an error naming the plugin and the
 // reason, on_violation runs once, and the caller (the launcher) kills the plugin. Call() is
-// thread-safe. Callbacks run on the reader thread (or the calling thread for call deadlines);
-// they must not destroy the session.
+// thread-safe. Callbacks run on whichever thread is receiving (a calling thread or the
+// background thread); they must be quick and must not call back into or destroy the session.
 class PluginSession {
  public:
   struct Options {
@@ -115,6 +117,15 @@ class PluginSession {
 
   absl::Status SendEnvelope(const cordon::v1::Envelope& envelope, absl::Span<const int> fds);
   void ReaderLoop();
+  // Polls the channel (and the wake-up eventfd) once until deadline and handles what came.
+  // Only the thread holding the reader role (reading_) calls it.
+  void ReadOnce(absl::Time deadline, bool may_block);
+  void Consume(absl::StatusOr<SeqpacketChannel::Datagram> datagram);
+  // Waits (lock held on entry and exit) until done() or deadline, taking the reader role
+  // whenever it is free. Returns false on deadline.
+  bool WaitFor(std::unique_lock<std::mutex>& lock, const std::function<bool()>& done,
+               absl::Time deadline);
+  void Wake();
   void HandleDatagram(SeqpacketChannel::Datagram datagram);
   bool ConsumeUnsolicitedToken();
   // Records the first failure, fails pending calls, reports a violation when the status
@@ -131,15 +142,24 @@ class PluginSession {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable background_cv_;
   absl::Status failure_;  // guarded by mu_
   std::atomic<bool> failing_{false};
   bool handshake_done_ = false;
   bool draining_ = false;
   bool shutdown_acked_ = false;
+  bool stopping_ = false;
+  // Reader role: exactly one thread at a time polls and receives.
+  bool reading_ = false;
+  bool background_reading_ = false;
+  int waiters_ = 0;
+  absl::Time last_waiter_at_;
+  static constexpr absl::Duration kIdleGrace = absl::Milliseconds(2);
+  static constexpr absl::Duration kBlockingSlice = absl::Milliseconds(50);
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<PendingCall>> pending_;
 
-  // Reader-thread state.
+  // Reader-role state (only the thread holding the role touches it).
   double tokens_ = 0;
   absl::Time tokens_at_;
   absl::Time last_message_at_;

@@ -131,8 +131,8 @@ TEST_F(PluginSessionTest, HandshakeAndCall) {
     ASSERT_TRUE(req.ok() && req->has_call_request());
     Envelope res;
     res.mutable_call_result()->set_id(req->call_request().id());
-    res.mutable_call_result()->mutable_payload()->set_inline_("re:" +
-                                                               req->call_request().payload().inline_());
+    res.mutable_call_result()->mutable_payload()->set_inline_(
+        "re:" + req->call_request().payload().inline_());
     ASSERT_TRUE(p.Send(res).ok());
     p.Next().IgnoreError();  // wait for the host to go away
   });
@@ -211,21 +211,24 @@ class HostilePluginTest : public PluginSessionTest,
 
 TEST_P(HostilePluginTest, ViolationFailsCallAndSession) {
   const HostileCase& c = GetParam();
-  Start([c](ScriptedPlugin& p) {
-    p.Handshake();
-    auto req = p.Next();
-    ASSERT_TRUE(req.ok() && req->has_call_request());
-    c.misbehave(p, req->call_request().id());
-    // Stay connected until the host closes: the violation, not EOF, must end the call.
-    while (p.Next().ok()) {
-    }
-  }, [](PluginSession::Options& o) {
-    o.channel.max_datagram_bytes = 4096;
-    o.unsolicited_burst = 50;
-    o.max_unsolicited_per_second = 10;
-  });
+  Start(
+      [c](ScriptedPlugin& p) {
+        p.Handshake();
+        auto req = p.Next();
+        ASSERT_TRUE(req.ok() && req->has_call_request());
+        c.misbehave(p, req->call_request().id());
+        // Stay connected until the host closes: the violation, not EOF, must end the call.
+        while (p.Next().ok()) {
+        }
+      },
+      [](PluginSession::Options& o) {
+        o.channel.max_datagram_bytes = 4096;
+        o.unsolicited_burst = 50;
+        o.max_unsolicited_per_second = 10;
+      });
   ASSERT_TRUE(Handshake().ok());
-  auto out = session_->CallBytes("m", "x", absl::Seconds(c.kind == ViolationKind::kCallDeadlineExceeded ? 0.2 : 10));
+  auto out = session_->CallBytes(
+      "m", "x", absl::Seconds(c.kind == ViolationKind::kCallDeadlineExceeded ? 0.2 : 10));
   ASSERT_FALSE(out.ok());
   EXPECT_NE(std::string(out.status().message()).find("plugin scripted"), std::string::npos)
       << out.status();
@@ -260,10 +263,9 @@ INSTANTIATE_TEST_SUITE_P(
                     [](ScriptedPlugin& p, uint64_t) {
                       ASSERT_TRUE(p.channel().Send(std::string("\x9a\x06\x00", 3)).ok());
                     }},
-        HostileCase{"out_of_order", ViolationKind::kUnexpectedMessage,
-                    [](ScriptedPlugin& p, uint64_t) {
-                      ASSERT_TRUE(p.Send(ScriptedPlugin::Hello()).ok());
-                    }},
+        HostileCase{
+            "out_of_order", ViolationKind::kUnexpectedMessage,
+            [](ScriptedPlugin& p, uint64_t) { ASSERT_TRUE(p.Send(ScriptedPlugin::Hello()).ok()); }},
         HostileCase{"unknown_id", ViolationKind::kUnknownCallId,
                     [](ScriptedPlugin& p, uint64_t id) {
                       Envelope e;
@@ -347,10 +349,12 @@ TEST_F(PluginSessionTest, DisconnectMidCallIsUnavailable) {
 }
 
 TEST_F(PluginSessionTest, HeartbeatTimeout) {
-  Start([](ScriptedPlugin& p) {
-    p.Handshake();
-    p.Next().IgnoreError();  // silent until the host hangs up
-  }, [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(150); });
+  Start(
+      [](ScriptedPlugin& p) {
+        p.Handshake();
+        p.Next().IgnoreError();  // silent until the host hangs up
+      },
+      [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(150); });
   ASSERT_TRUE(Handshake().ok());
   EXPECT_EQ(violations_.Wait().kind, ViolationKind::kHeartbeatTimeout);
   EXPECT_TRUE(absl::IsDeadlineExceeded(session_->status()));

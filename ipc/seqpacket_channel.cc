@@ -102,24 +102,55 @@ absl::StatusOr<bool> SeqpacketChannel::WaitReadable(absl::Time deadline) {
 }
 
 absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time deadline) {
-  auto readable = WaitReadable(deadline);
-  if (!readable.ok()) return readable.status();
-  if (!*readable) return absl::DeadlineExceededError("no message before the deadline");
-  // Sized once from our cap (never from the peer); one spare byte is not needed because
-  // MSG_TRUNC makes the kernel report the datagram's real length.
+  if (!fd_.valid()) return absl::FailedPreconditionError("channel is closed");
+  // Syscalls per message matter for call latency: without a deadline this is one blocking
+  // recvmsg; with a deadline already passed, one non-blocking recvmsg (the caller polled);
+  // otherwise poll + recvmsg.
+  const bool forever = deadline == absl::InfiniteFuture();
+  if (!forever && deadline > absl::Now()) {
+    auto readable = WaitReadable(deadline);
+    if (!readable.ok()) return readable.status();
+    if (!*readable) return absl::DeadlineExceededError("no message before the deadline");
+  }
+  return ReceiveOnce(forever ? 0 : MSG_DONTWAIT, forever);
+}
+
+absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::ReceiveBlocking() {
+  if (!fd_.valid()) return absl::FailedPreconditionError("channel is closed");
+  return ReceiveOnce(0, false);
+}
+
+absl::Status SeqpacketChannel::SetReceiveTimeout(absl::Duration timeout) {
+  struct timeval tv = absl::ToTimeval(timeout);
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    return absl::ErrnoToStatus(errno, "setsockopt(SO_RCVTIMEO) on channel");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::ReceiveOnce(int flags,
+                                                                         bool retry_eagain) {
+  // Sized once from our cap (never from the peer); MSG_TRUNC makes the kernel report an
+  // oversized datagram's real length instead of silently cutting it.
   if (buffer_.size() < options_.max_datagram_bytes) buffer_.resize(options_.max_datagram_bytes);
   struct iovec iov = {buffer_.data(), buffer_.size()};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * (kMaxFdsHardLimit + 1))];
   struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = CMSG_SPACE(sizeof(int) * (options_.max_fds + 1));
   ssize_t n;
-  do {
-    n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
+  for (;;) {
+    msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (options_.max_fds + 1));
+    n = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC | flags);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN && retry_eagain) {
+      auto readable = WaitReadable(absl::InfiniteFuture());
+      if (!readable.ok()) return readable.status();
+      continue;
+    }
     if (errno == EAGAIN) return absl::DeadlineExceededError("no message before the deadline");
     if (errno == ECONNRESET) return absl::UnavailableError("peer closed the channel");
     return absl::ErrnoToStatus(errno, "recvmsg on channel");
@@ -137,9 +168,13 @@ absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time 
     }
   }
   if (n == 0 && out.fds.empty() && !(msg.msg_flags & MSG_TRUNC)) {
-    // SEQPACKET reports EOF as a zero-length read; empty datagrams are not valid envelopes
-    // anyway (an Envelope always has its oneof set).
-    return absl::UnavailableError("peer closed the channel");
+    // SEQPACKET reports EOF as a zero-length read, but a peer can also send an empty
+    // datagram; only a hung-up socket is EOF.
+    struct pollfd pfd = {fd_.get(), POLLRDHUP, 0};
+    if (::poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP)) != 0) {
+      return absl::UnavailableError("peer closed the channel");
+    }
+    return ViolationStatus(ViolationKind::kMalformedEnvelope, "empty datagram");
   }
   if (msg.msg_flags & MSG_CTRUNC) {
     return ViolationStatus(ViolationKind::kTruncatedControlData,
@@ -147,14 +182,14 @@ absl::StatusOr<SeqpacketChannel::Datagram> SeqpacketChannel::Receive(absl::Time 
                                         " fds or unexpected ancillary data)"));
   }
   if (out.fds.size() > options_.max_fds) {
-    return ViolationStatus(ViolationKind::kTooManyFds,
-                           absl::StrCat("message carries ", out.fds.size(),
-                                        " fds, cap is ", options_.max_fds));
+    return ViolationStatus(
+        ViolationKind::kTooManyFds,
+        absl::StrCat("message carries ", out.fds.size(), " fds, cap is ", options_.max_fds));
   }
   if ((msg.msg_flags & MSG_TRUNC) || static_cast<size_t>(n) > options_.max_datagram_bytes) {
-    return ViolationStatus(ViolationKind::kOversizedDatagram,
-                           absl::StrCat("datagram of ", n, " bytes exceeds the cap of ",
-                                        options_.max_datagram_bytes));
+    return ViolationStatus(
+        ViolationKind::kOversizedDatagram,
+        absl::StrCat("datagram of ", n, " bytes exceeds the cap of ", options_.max_datagram_bytes));
   }
   out.bytes.assign(buffer_.data(), static_cast<size_t>(n));
   return out;

@@ -2,13 +2,13 @@
 #define CORDON_IPC_SEQPACKET_CHANNEL_H_
 
 #include <cstddef>
-#include "absl/strings/string_view.h"
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "ipc/unique_fd.h"
@@ -51,6 +51,13 @@ class SeqpacketChannel {
   // any fds that arrived with a rejected datagram are closed.
   absl::StatusOr<Datagram> Receive(absl::Time deadline);
 
+  // One blocking recvmsg, bounded only by SetReceiveTimeout() (DeadlineExceeded when it
+  // expires) or by shutdown() of the socket (Unavailable). Saves the poll() of Receive() on
+  // latency-critical paths.
+  absl::StatusOr<Datagram> ReceiveBlocking();
+  // SO_RCVTIMEO for ReceiveBlocking().
+  absl::Status SetReceiveTimeout(absl::Duration timeout);
+
   // Waits until a datagram (or EOF) is readable, or deadline. Returns true when readable.
   absl::StatusOr<bool> WaitReadable(absl::Time deadline);
 
@@ -61,6 +68,10 @@ class SeqpacketChannel {
 
  private:
   UniqueFd fd_;
+  // One recvmsg with `flags` added, then validation. retry_eagain: wait and retry on EAGAIN
+  // (a non-blocking fd) instead of reporting DeadlineExceeded.
+  absl::StatusOr<Datagram> ReceiveOnce(int flags, bool retry_eagain);
+
   Options options_;
   std::vector<char> buffer_;
 };

@@ -66,8 +66,7 @@ TEST(SeqpacketChannelTest, OversizedDatagramIsAViolationAndNotDelivered) {
   auto got = rx.Receive(absl::Now() + absl::Seconds(5));
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(ViolationKindOf(got.status()), ViolationKind::kOversizedDatagram);
-  EXPECT_NE(std::string(got.status().message()).find("4096"), std::string::npos)
-      << got.status();
+  EXPECT_NE(std::string(got.status().message()).find("4096"), std::string::npos) << got.status();
   // The oversized datagram was consumed as a whole; the next one is intact.
   auto next = rx.Receive(absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(next.ok());
@@ -101,7 +100,8 @@ TEST(SeqpacketChannelTest, FdFloodIsRejectedAndEveryFdClosed) {
     ASSERT_FALSE(got.ok());
     auto kind = ViolationKindOf(got.status());
     ASSERT_TRUE(kind.has_value()) << got.status();
-    EXPECT_TRUE(*kind == ViolationKind::kTooManyFds || *kind == ViolationKind::kTruncatedControlData)
+    EXPECT_TRUE(*kind == ViolationKind::kTooManyFds ||
+                *kind == ViolationKind::kTruncatedControlData)
         << got.status();
     // Nothing received leaked into our fd table.
     EXPECT_EQ(CountOpenFds(), during);
@@ -118,6 +118,13 @@ TEST(SeqpacketChannelTest, ExactlyMaxFdsIsAccepted) {
   auto got = p.b.Receive(absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->fds.size(), 4u);
+}
+
+TEST(SeqpacketChannelTest, EmptyDatagramIsNotEof) {
+  Pair p = MakePair();
+  ASSERT_EQ(::send(p.a.fd(), "", 0, 0), 0);
+  auto got = p.b.Receive(absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(ViolationKindOf(got.status()), ViolationKind::kMalformedEnvelope) << got.status();
 }
 
 TEST(SeqpacketChannelTest, DeadlineAndEof) {

@@ -26,9 +26,9 @@ absl::StatusOr<uint32_t> VersionNegotiator::Negotiate(const VersionSpan& host,
                                                "with a newer SDK"
                                              : "the plugin is too new for this host; upgrade "
                                                "cordon or build the plugin with an older SDK";
-    return absl::FailedPreconditionError(
-        absl::StrCat("protocol version mismatch: plugin speaks ", plugin.ToString(),
-                     ", host speaks ", host.ToString(), "; ", hint));
+    return absl::FailedPreconditionError(absl::StrCat("protocol version mismatch: plugin speaks ",
+                                                      plugin.ToString(), ", host speaks ",
+                                                      host.ToString(), "; ", hint));
   }
   return hi;
 }

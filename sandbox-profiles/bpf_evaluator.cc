@@ -21,9 +21,8 @@ absl::Status Bad(size_t pc, std::string_view what) {
 absl::StatusOr<uint32_t> BpfEvaluator::Evaluate(absl::Span<const sock_filter> program,
                                                 const struct seccomp_data& data) {
   if (program.empty() || program.size() > kMaxInstructions) {
-    return absl::InvalidArgumentError(absl::StrCat("BPF program has ", program.size(),
-                                                   " instructions; expected 1..",
-                                                   kMaxInstructions));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "BPF program has ", program.size(), " instructions; expected 1..", kMaxInstructions));
   }
   unsigned char bytes[sizeof(struct seccomp_data)];
   std::memcpy(bytes, &data, sizeof(bytes));
@@ -72,9 +71,15 @@ absl::StatusOr<uint32_t> BpfEvaluator::Evaluate(absl::Span<const sock_filter> pr
       case BPF_ALU: {
         const uint32_t operand = BPF_SRC(in.code) == BPF_X ? x : k;
         switch (BPF_OP(in.code)) {
-          case BPF_ADD: a += operand; break;
-          case BPF_SUB: a -= operand; break;
-          case BPF_MUL: a *= operand; break;
+          case BPF_ADD:
+            a += operand;
+            break;
+          case BPF_SUB:
+            a -= operand;
+            break;
+          case BPF_MUL:
+            a *= operand;
+            break;
           case BPF_DIV:
             if (operand == 0) return Bad(pc, "division by zero");
             a /= operand;
@@ -83,13 +88,26 @@ absl::StatusOr<uint32_t> BpfEvaluator::Evaluate(absl::Span<const sock_filter> pr
             if (operand == 0) return Bad(pc, "division by zero");
             a %= operand;
             break;
-          case BPF_OR: a |= operand; break;
-          case BPF_AND: a &= operand; break;
-          case BPF_XOR: a ^= operand; break;
-          case BPF_LSH: a = operand >= 32 ? 0 : a << operand; break;
-          case BPF_RSH: a = operand >= 32 ? 0 : a >> operand; break;
-          case BPF_NEG: a = -a; break;
-          default: return Bad(pc, "unsupported ALU op");
+          case BPF_OR:
+            a |= operand;
+            break;
+          case BPF_AND:
+            a &= operand;
+            break;
+          case BPF_XOR:
+            a ^= operand;
+            break;
+          case BPF_LSH:
+            a = operand >= 32 ? 0 : a << operand;
+            break;
+          case BPF_RSH:
+            a = operand >= 32 ? 0 : a >> operand;
+            break;
+          case BPF_NEG:
+            a = -a;
+            break;
+          default:
+            return Bad(pc, "unsupported ALU op");
         }
         break;
       }
@@ -102,11 +120,20 @@ absl::StatusOr<uint32_t> BpfEvaluator::Evaluate(absl::Span<const sock_filter> pr
         const uint32_t operand = BPF_SRC(in.code) == BPF_X ? x : k;
         bool taken = false;
         switch (BPF_OP(in.code)) {
-          case BPF_JEQ: taken = a == operand; break;
-          case BPF_JGT: taken = a > operand; break;
-          case BPF_JGE: taken = a >= operand; break;
-          case BPF_JSET: taken = (a & operand) != 0; break;
-          default: return Bad(pc, "unsupported jump op");
+          case BPF_JEQ:
+            taken = a == operand;
+            break;
+          case BPF_JGT:
+            taken = a > operand;
+            break;
+          case BPF_JGE:
+            taken = a >= operand;
+            break;
+          case BPF_JSET:
+            taken = (a & operand) != 0;
+            break;
+          default:
+            return Bad(pc, "unsupported jump op");
         }
         const size_t offset = taken ? in.jt : in.jf;
         if (offset >= program.size() - pc - 1) return Bad(pc, "jump out of program");

@@ -4,10 +4,10 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "sandbox-profiles/string_view_compat.h"
 #include "google/protobuf/text_format.h"
 #include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "sandbox-profiles/string_view_compat.h"
 #include "sandbox-profiles/syscall_groups.h"
 
 namespace cordon::profiles {
@@ -28,7 +28,8 @@ constexpr char kUsage[] =
     "Schema and syscall groups: docs/profiles.md\n";
 
 // Writes `words` as "# <label>: w1 w2 ..." wrapped to ~100 columns.
-void PrintWrapped(std::ostream& out, std::string_view label, const std::vector<std::string>& words) {
+void PrintWrapped(std::ostream& out, std::string_view label,
+                  const std::vector<std::string>& words) {
   std::string line = absl::StrCat("#   ", Av(label), ":");
   const std::string indent = "#     ";
   for (const std::string& w : words) {
@@ -80,8 +81,7 @@ int Show(const std::string& name_or_path, std::ostream& out, std::ostream& err) 
   out << "# effective profile '" << profile->name() << "' from " << *path << "\n" << text;
 
   const cordon::v1::SeccompPolicy& policy = profile->seccomp();
-  std::set<std::string> allowed(program->allowed_syscalls.begin(),
-                                program->allowed_syscalls.end());
+  std::set<std::string> allowed(program->allowed_syscalls.begin(), program->allowed_syscalls.end());
   out << "#\n# seccomp allowlist: " << allowed.size() << " syscalls, "
       << program->instructions.size() << " BPF instructions; violations: "
       << (policy.on_violation() == cordon::v1::SeccompPolicy::KILL ? "KILL" : "EPERM") << "\n";
@@ -118,8 +118,7 @@ int Show(const std::string& name_or_path, std::ostream& out, std::ostream& err) 
 
 }  // namespace
 
-int RunProfileCommand(const std::vector<std::string>& args, std::ostream& out,
-                      std::ostream& err) {
+int RunProfileCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (args.empty()) {
     err << kUsage;
     return 2;

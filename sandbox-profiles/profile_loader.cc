@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "sandbox-profiles/string_view_compat.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "sandbox-profiles/profile_defaults.h"
 #include "sandbox-profiles/profile_validator.h"
+#include "sandbox-profiles/string_view_compat.h"
 
 namespace cordon::profiles {
 namespace {
@@ -39,8 +39,8 @@ class Collector : public google::protobuf::io::ErrorCollector {
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
     // The tokenizer counts from 0; editors count from 1.
-    lines_.push_back(absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message, "; ",
-                                  kSchemaHint));
+    lines_.push_back(
+        absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message, "; ", kSchemaHint));
   }
   const std::vector<std::string>& lines() const { return lines_; }
 
@@ -154,9 +154,9 @@ absl::StatusOr<std::string> ProfileLoader::Resolve(std::string_view name_or_path
     if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return candidate;
     tried.push_back(std::move(candidate));
   }
-  return absl::NotFoundError(absl::StrCat(
-      "profile '", name_or_path, "' not found; searched: ", absl::StrJoin(tried, ", "),
-      ". Pass a path (containing '/') or add a directory to CORDON_PROFILE_PATH"));
+  return absl::NotFoundError(
+      absl::StrCat("profile '", name_or_path, "' not found; searched: ", absl::StrJoin(tried, ", "),
+                   ". Pass a path (containing '/') or add a directory to CORDON_PROFILE_PATH"));
 }
 
 absl::StatusOr<std::string> ProfileLoader::ReadFile(const std::string& path) {
@@ -205,8 +205,8 @@ absl::StatusOr<cordon::v1::Profile> ProfileLoader::ParseText(std::string_view te
                                                              std::string_view source_std) {
   const absl::string_view source_name = Av(source_std);
   if (text.size() > kMaxProfileBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ": larger than ",
-                                                   kMaxProfileBytes, " bytes; not a profile"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": larger than ", kMaxProfileBytes, " bytes; not a profile"));
   }
   cordon::v1::Profile profile;
   Collector errors(source_name);
@@ -225,8 +225,8 @@ absl::StatusOr<cordon::v1::Profile> ProfileLoader::ParseText(std::string_view te
     std::vector<std::string> lines;
     for (const ProfileIssue& issue : issues) {
       std::string where = LocationOf(locations, issue.field);
-      lines.push_back(absl::StrCat(source_name, where.empty() ? "" : ":", where, ": ",
-                                   issue.field, ": ", issue.message));
+      lines.push_back(absl::StrCat(source_name, where.empty() ? "" : ":", where, ": ", issue.field,
+                                   ": ", issue.message));
     }
     return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
   }

@@ -123,7 +123,8 @@ TEST(ProfileLoaderTest, NotFoundListsEveryPlaceSearched) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   for (const std::string& dir : ProfileLoader::SearchPath()) {
-    EXPECT_THAT(std::string(missing.status().message()), HasSubstr(dir + "/no-such-profile.textproto"));
+    EXPECT_THAT(std::string(missing.status().message()),
+                HasSubstr(dir + "/no-such-profile.textproto"));
   }
   EXPECT_FALSE(ProfileLoader::Load("bad name").ok());
   EXPECT_FALSE(ProfileLoader::Load("").ok());
@@ -179,7 +180,8 @@ TEST(ProfileLoaderTest, ValidationErrorsPointAtTheField) {
 
 TEST(ProfileLoaderTest, RefusesHugeAndNonRegularFiles) {
   TempDir dir;
-  std::string big = dir.Write("big.textproto", std::string(ProfileLoader::kMaxProfileBytes + 1, '#'));
+  std::string big =
+      dir.Write("big.textproto", std::string(ProfileLoader::kMaxProfileBytes + 1, '#'));
   auto huge = ProfileLoader::Load(big);
   ASSERT_FALSE(huge.ok());
   EXPECT_THAT(std::string(huge.status().message()), HasSubstr("larger than"));

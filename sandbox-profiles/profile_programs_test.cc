@@ -4,9 +4,9 @@
 // listener and answering it EPERM.
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <poll.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "sandbox-profiles/syscall_groups.h"
 
 namespace cordon::profiles {
 namespace {
@@ -38,11 +39,7 @@ struct Outcome {
 
 std::string Describe(const Outcome& o) {
   std::string s = "output:\n" + o.output + "\nviolations:";
-  for (int nr : o.violations) {
-    char* name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_X86_64, nr);
-    s += " " + (name ? std::string(name) : std::to_string(nr));
-    free(name);
-  }
+  for (int nr : o.violations) s += " " + SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, nr);
   return s;
 }
 
@@ -172,7 +169,8 @@ Outcome RunUnder(const SeccompProgram& program, std::vector<std::string> args) {
 
 void ExpectClean(const Outcome& o) {
   EXPECT_TRUE(WIFEXITED(o.wait_status) && WEXITSTATUS(o.wait_status) == 0)
-      << "wait status " << o.wait_status << "\n" << Describe(o);
+      << "wait status " << o.wait_status << "\n"
+      << Describe(o);
   EXPECT_TRUE(o.violations.empty()) << Describe(o);
 }
 
@@ -207,11 +205,12 @@ TEST_F(DefaultProfilePrograms, Coreutils) {
 }
 
 TEST_F(DefaultProfilePrograms, Python) {
-  Outcome o = RunUnder(program_, {"/usr/bin/python3", "-c",
-                                  "import json, os, sys, tempfile, hashlib\n"
-                                  "with tempfile.TemporaryFile() as f:\n"
-                                  "  f.write(b'x' * 1000)\n"
-                                  "print(json.dumps({'ok': hashlib.sha256(b'').hexdigest()[:8]}))"});
+  Outcome o =
+      RunUnder(program_, {"/usr/bin/python3", "-c",
+                          "import json, os, sys, tempfile, hashlib\n"
+                          "with tempfile.TemporaryFile() as f:\n"
+                          "  f.write(b'x' * 1000)\n"
+                          "print(json.dumps({'ok': hashlib.sha256(b'').hexdigest()[:8]}))"});
   ExpectClean(o);
   EXPECT_THAT(o.output, HasSubstr("{\"ok\": \"e3b0c442\"}"));
 }
@@ -232,6 +231,16 @@ TEST_F(DefaultProfilePrograms, ViolationsAreSeenAndAnsweredEperm) {
                                   "  print('refused')\n"});
   EXPECT_THAT(o.violations, ::testing::Contains(__NR_socket)) << Describe(o);
   EXPECT_THAT(o.output, HasSubstr("refused"));
+}
+
+// x32 calls are notified (so the launcher can record them) rather than silently killed.
+TEST_F(DefaultProfilePrograms, X32CallsReachTheListener) {
+  Outcome o = RunUnder(program_, {"/usr/bin/python3", "-c",
+                                  "import ctypes\n"
+                                  "r = ctypes.CDLL(None).syscall(0x40000000 | 39)\n"
+                                  "print('x32', r, ctypes.get_errno())\n"});
+  EXPECT_THAT(o.violations, ::testing::Contains(0x40000000 | __NR_getpid)) << Describe(o);
+  EXPECT_THAT(o.output, HasSubstr("x32 -1")) << Describe(o);
 }
 
 TEST(MinimalProfilePrograms, StaticProgramRunsAndCannotFork) {

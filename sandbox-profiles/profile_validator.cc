@@ -23,7 +23,6 @@ class Collector {
     issues_.push_back(ProfileIssue{std::move(field), std::move(message)});
   }
   std::vector<ProfileIssue> Take() { return std::move(issues_); }
-  bool empty() const { return issues_.empty(); }
 
  private:
   std::vector<ProfileIssue> issues_;
@@ -39,8 +38,8 @@ bool IsEnvKey(std::string_view key) {
 }
 
 bool IsUnderOrEqual(std::string_view path, std::string_view dir) {
-  return path == dir || (path.size() > dir.size() && path.substr(0, dir.size()) == dir &&
-                         path[dir.size()] == '/');
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
 }
 
 void CheckMounts(const cordon::v1::Profile& profile, Collector& out) {
@@ -93,15 +92,17 @@ void CheckMounts(const cordon::v1::Profile& profile, Collector& out) {
     }
     const std::string field = at + (m.destination().empty() ? ".source" : ".destination");
     if (dest == "/") {
-      out.Add(field, "cannot mount over /; the sandbox root is always a fresh tmpfs, mount "
-                     "under it instead");
+      out.Add(field,
+              "cannot mount over /; the sandbox root is always a fresh tmpfs, mount "
+              "under it instead");
     } else if (IsUnderOrEqual(dest, "/proc") || IsUnderOrEqual(dest, "/dev")) {
       out.Add(field, absl::StrCat("\"", dest,
                                   "\" is reserved: the launcher always provides a fresh /proc "
                                   "and a minimal /dev; choose another destination"));
     } else if (!destinations.insert(dest).second) {
-      out.Add(field, absl::StrCat("\"", dest, "\" is already the destination of an earlier "
-                                              "mount; remove one of them"));
+      out.Add(field, absl::StrCat("\"", dest,
+                                  "\" is already the destination of an earlier "
+                                  "mount; remove one of them"));
     }
   }
 }
@@ -159,13 +160,14 @@ void CheckIds(const cordon::v1::Profile& profile, Collector& out) {
 void CheckLimits(const cordon::v1::Profile& profile, Collector& out) {
   const cordon::v1::Limits& l = profile.limits();
   if (l.memory_bytes() != 0 && l.memory_bytes() < 4 * kMiB) {
-    out.Add("limits.memory_bytes",
-            absl::StrCat(l.memory_bytes(), " is below 4 MiB, too little to start any program; "
-                                           "use e.g. 536870912 (512 MiB) or 0 for no limit"));
+    out.Add("limits.memory_bytes", absl::StrCat(l.memory_bytes(),
+                                                " is below 4 MiB, too little to start any program; "
+                                                "use e.g. 536870912 (512 MiB) or 0 for no limit"));
   }
   if (l.pids() == 1) {
-    out.Add("limits.pids", "1 leaves no room for the program beside the sandbox's init; use at "
-                           "least 2, or 0 for no limit");
+    out.Add("limits.pids",
+            "1 leaves no room for the program beside the sandbox's init; use at "
+            "least 2, or 0 for no limit");
   }
   if (l.cpu_rate_percent() > 100 * 1024) {
     out.Add("limits.cpu_rate_percent",
@@ -177,8 +179,9 @@ void CheckLimits(const cordon::v1::Profile& profile, Collector& out) {
   }
   if (l.stack_bytes() != 0 && l.stack_bytes() < 64 * 1024) {
     out.Add("limits.stack_bytes",
-            absl::StrCat(l.stack_bytes(), " is below 64 KiB; programs would crash at start; use "
-                                          "e.g. 8388608 (8 MiB) or 0 for the default"));
+            absl::StrCat(l.stack_bytes(),
+                         " is below 64 KiB; programs would crash at start; use "
+                         "e.g. 8388608 (8 MiB) or 0 for the default"));
   }
   constexpr uint64_t kYearSeconds = 366ull * 24 * 3600;
   if (l.cpu_time_seconds() > kYearSeconds) {
@@ -202,8 +205,9 @@ void CheckSyscallNames(const google::protobuf::RepeatedPtrField<std::string>& na
                                "' is never allowed (it can escape or weaken the sandbox); if "
                                "you really need it, move it to seccomp.danger_allow"));
     } else if (field == "allow" && name == "clone3") {
-      out.Add(at, "'clone3' is always answered ENOSYS (libc then uses clone, whose flags the "
-                  "filter can check); remove it");
+      out.Add(at,
+              "'clone3' is always answered ENOSYS (libc then uses clone, whose flags the "
+              "filter can check); remove it");
     } else if (field == "danger_allow" && !SyscallGroups::IsNeverAllowed(name)) {
       out.Add(at, absl::StrCat("'", name,
                                "' is not on the never-allowed list; move it to seccomp.allow"));
@@ -234,9 +238,10 @@ void CheckSeccomp(const cordon::v1::Profile& profile, Collector& out) {
         execveat |= entry.name == "execveat";
       }
       if (!execve || !execveat) {
-        issues.push_back(ProfileIssue{
-            "seccomp", "execve and execveat must be allowed: the launcher loads the filter "
-                       "and then execs the program; add group \"base\" or allow them"});
+        issues.push_back(
+            ProfileIssue{"seccomp",
+                         "execve and execveat must be allowed: the launcher loads the filter "
+                         "and then execs the program; add group \"base\" or allow them"});
       }
     }
   }

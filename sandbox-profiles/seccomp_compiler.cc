@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,6 +58,7 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
   constexpr uint32_t kNr = offsetof(struct seccomp_data, nr);
   // args[1] low word: x86_64 is little-endian.
   constexpr uint32_t kArg1Low = offsetof(struct seccomp_data, args) + sizeof(uint64_t);
+  constexpr uint32_t kArg2Low = offsetof(struct seccomp_data, args) + 2 * sizeof(uint64_t);
   return {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArch),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -68,6 +70,25 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTiocsti, 2, 0),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kTioclinux, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
+      BPF_STMT(BPF_RET | BPF_K, violation),
+      // SIGXCPU and SIGXFSZ come only from the kernel when an rlimit is exceeded; the launcher
+      // reports such a death as a quota kill, so no sandboxed process may send them (a program
+      // could otherwise forge a quota record). Signal number in args[1] (kill, tkill,
+      // rt_sigqueueinfo, pidfd_send_signal) or args[2] (tgkill, rt_tgsigqueueinfo), low word.
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_kill, 6, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tkill, 5, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigqueueinfo, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pidfd_send_signal, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_tgkill, 4, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_tgsigqueueinfo, 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 7, 0, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
+      BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg2Low),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGXCPU, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGXFSZ, 1, 0),
       BPF_JUMP(BPF_JMP | BPF_JA | BPF_K, 1, 0, 0),
       BPF_STMT(BPF_RET | BPF_K, violation),
   };
@@ -116,12 +137,12 @@ struct PrctlOption {
 
 // Options that only read state, name the thread, or tighten the process. Notably absent:
 // PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SPECULATION_CTRL,
-// PR_SET_SECUREBITS, PR_SET_KEEPCAPS.
+// PR_SET_SECUREBITS, PR_SET_KEEPCAPS, and PR_SET_DUMPABLE (the launcher may clear dumpable to
+// keep the plugin's memory and /proc entries away from same-uid processes).
 constexpr PrctlOption kSafePrctl[] = {
     {PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"},
     {PR_GET_PDEATHSIG, "PR_GET_PDEATHSIG"},
     {PR_GET_DUMPABLE, "PR_GET_DUMPABLE"},
-    {PR_SET_DUMPABLE, "PR_SET_DUMPABLE"},
     {PR_SET_NAME, "PR_SET_NAME"},
     {PR_GET_NAME, "PR_GET_NAME"},
     {PR_GET_SECCOMP, "PR_GET_SECCOMP"},
@@ -174,6 +195,8 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
       "ioctl: request TIOCSTI (0x5412) and TIOCLINUX (0x541c) refused, compared on the low 32 "
       "bits",
       "personality: only 0 (PER_LINUX) and 0xffffffff (query)",
+      "kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal: SIGXCPU and "
+      "SIGXFSZ refused (only the kernel sends them, so a death by them is a real quota hit)",
       absl::StrCat("prctl: only options ", prctl),
       "foreign architectures (i386) and x32 syscall numbers (nr & 0x40000000): killed "
       "(user_notify: notified, then killed by the launcher)",
@@ -186,12 +209,10 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
   if (!entries.ok()) return entries.status();
 
   const uint32_t violation = ViolationAction(policy, options);
-  const uint32_t bad_arch =
-      options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
-  const uint32_t scmp_violation = options.user_notify ? SCMP_ACT_NOTIFY
-                                  : violation == SECCOMP_RET_KILL_PROCESS
-                                      ? SCMP_ACT_KILL_PROCESS
-                                      : SCMP_ACT_ERRNO(EPERM);
+  const uint32_t bad_arch = options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
+  const uint32_t scmp_violation = options.user_notify                     ? SCMP_ACT_NOTIFY
+                                  : violation == SECCOMP_RET_KILL_PROCESS ? SCMP_ACT_KILL_PROCESS
+                                                                          : SCMP_ACT_ERRNO(EPERM);
 
   if (seccomp_arch_native() != SCMP_ARCH_X86_64) {
     return absl::UnimplementedError("seccomp compiler: only x86_64 hosts are supported");
@@ -221,8 +242,8 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
     if (!nr) return absl::InvalidArgumentError(absl::StrCat("unknown syscall '", name, "'"));
     absl::Status status;
     if (name == "clone") {
-      status = Add(c, SCMP_ACT_ALLOW, *nr, name,
-                   {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)});
+      status =
+          Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)});
     } else if (name == "socket" || name == "socketpair") {
       status = Add(c, SCMP_ACT_ALLOW, *nr, name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
     } else if (name == "personality") {
@@ -253,10 +274,9 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
   program.instructions = Prologue(violation, bad_arch);
   program.instructions.insert(program.instructions.end(), body->begin(), body->end());
   if (program.instructions.size() > BPF_MAXINSNS) {
-    return absl::InvalidArgumentError(absl::StrCat("compiled seccomp program has ",
-                                                   program.instructions.size(),
-                                                   " instructions; the kernel allows ",
-                                                   BPF_MAXINSNS, "; allow fewer syscalls"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("compiled seccomp program has ", program.instructions.size(),
+                     " instructions; the kernel allows ", BPF_MAXINSNS, "; allow fewer syscalls"));
   }
   return program;
 }

@@ -60,9 +60,7 @@ class SeccompCompilerModes : public ::testing::TestWithParam<bool> {
  protected:
   bool notify() const { return GetParam(); }
   uint32_t violation() const { return notify() ? SECCOMP_RET_USER_NOTIF : kEperm; }
-  uint32_t bad_arch() const {
-    return notify() ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
-  }
+  uint32_t bad_arch() const { return notify() ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS; }
   SeccompProgram program_ = CompileOrDie(DefaultLikePolicy(), GetParam());
 };
 
@@ -81,8 +79,8 @@ TEST_P(SeccompCompilerModes, X32NumbersNeverReachTheAllowlist) {
 }
 
 TEST_P(SeccompCompilerModes, AllowedSyscallsAreAllowed) {
-  const std::set<std::string> argument_checked = {"clone", "socket", "socketpair", "prctl",
-                                                  "personality", "ioctl"};
+  const std::set<std::string> argument_checked = {"clone", "socket",      "socketpair",
+                                                  "prctl", "personality", "ioctl"};
   ASSERT_GT(program_.allowed_syscalls.size(), 150u);
   EXPECT_TRUE(std::is_sorted(program_.allowed_syscalls.begin(), program_.allowed_syscalls.end()));
   for (const std::string& name : program_.allowed_syscalls) {
@@ -102,14 +100,15 @@ TEST_P(SeccompCompilerModes, OtherSyscallsGetTheViolationAction) {
 }
 
 TEST_P(SeccompCompilerModes, CloneRefusesEveryNamespaceFlag) {
-  const uint64_t thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
-                                CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
-                                CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+  const uint64_t thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                                CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID |
+                                CLONE_CHILD_CLEARTID;
   EXPECT_EQ(Eval(program_, __NR_clone, {thread_flags}), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Eval(program_, __NR_clone, {SIGCHLD}), SECCOMP_RET_ALLOW);  // fork()
   EXPECT_EQ(Eval(program_, __NR_clone, {CLONE_VM | CLONE_VFORK | SIGCHLD}), SECCOMP_RET_ALLOW);
-  for (uint64_t ns : std::initializer_list<uint64_t>{CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
-                      CLONE_NEWPID, CLONE_NEWNET}) {
+  for (uint64_t ns :
+       std::initializer_list<uint64_t>{CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+                                       CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET}) {
     EXPECT_EQ(Eval(program_, __NR_clone, {ns | SIGCHLD}), violation()) << std::hex << ns;
     EXPECT_EQ(Eval(program_, __NR_clone, {ns | thread_flags}), violation()) << std::hex << ns;
   }
@@ -128,7 +127,8 @@ TEST_P(SeccompCompilerModes, SocketsOnlyUnixDomain) {
     EXPECT_EQ(Eval(program_, nr, {AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC}), SECCOMP_RET_ALLOW);
     // The kernel reads the domain as an int: junk in the high word still means AF_UNIX.
     EXPECT_EQ(Eval(program_, nr, {0xffffffff00000000ull | AF_UNIX}), SECCOMP_RET_ALLOW);
-    for (uint64_t domain : std::initializer_list<uint64_t>{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNSPEC, AF_VSOCK}) {
+    for (uint64_t domain : std::initializer_list<uint64_t>{AF_INET, AF_INET6, AF_NETLINK, AF_PACKET,
+                                                           AF_UNSPEC, AF_VSOCK}) {
       EXPECT_EQ(Eval(program_, nr, {domain, SOCK_STREAM}), violation()) << nr << "/" << domain;
     }
   }
@@ -138,29 +138,46 @@ TEST_P(SeccompCompilerModes, IoctlRefusesTerminalInjectionOnLow32Bits) {
   EXPECT_EQ(Eval(program_, __NR_ioctl, {0, TCGETS}), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Eval(program_, __NR_ioctl, {0, TIOCGWINSZ}), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Eval(program_, __NR_ioctl, {3, FIONREAD}), SECCOMP_RET_ALLOW);
-  for (uint64_t request : {0x5412ull, 0x541Cull, 0x100005412ull, 0xdeadbeef00005412ull,
-                           0xffffffff0000541cull}) {
+  for (uint64_t request :
+       {0x5412ull, 0x541Cull, 0x100005412ull, 0xdeadbeef00005412ull, 0xffffffff0000541cull}) {
     EXPECT_EQ(Eval(program_, __NR_ioctl, {0, request}), violation()) << std::hex << request;
   }
   // An ioctl argument that merely contains 0x5412 elsewhere is not TIOCSTI.
   EXPECT_EQ(Eval(program_, __NR_ioctl, {0, 0x54120000ull}), SECCOMP_RET_ALLOW);
 }
 
+TEST_P(SeccompCompilerModes, NoProcessMaySendTheRlimitSignals) {
+  // kill-family calls are in the default groups; other signals pass.
+  EXPECT_EQ(Eval(program_, __NR_kill, {0, SIGTERM}), SECCOMP_RET_ALLOW);
+  EXPECT_EQ(Eval(program_, __NR_tgkill, {1, 2, SIGUSR1}), SECCOMP_RET_ALLOW);
+  for (uint64_t sig : std::initializer_list<uint64_t>{SIGXCPU, SIGXFSZ, 0xffffffff00000000ull | SIGXFSZ}) {
+    EXPECT_EQ(Eval(program_, __NR_kill, {0, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_tkill, {2, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_rt_sigqueueinfo, {2, sig, 0}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_tgkill, {2, 2, sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_rt_tgsigqueueinfo, {2, 2, sig, 0}), violation()) << sig;
+  }
+  // The signal number's position matters: tgkill's args[1] is a tid, not a signal.
+  EXPECT_EQ(Eval(program_, __NR_tgkill, {1, SIGXCPU, SIGTERM}), SECCOMP_RET_ALLOW);
+}
+
 TEST_P(SeccompCompilerModes, PersonalityOnlyLinuxOrQuery) {
   EXPECT_EQ(Eval(program_, __NR_personality, {PER_LINUX}), SECCOMP_RET_ALLOW);
   EXPECT_EQ(Eval(program_, __NR_personality, {0xffffffff}), SECCOMP_RET_ALLOW);
-  for (uint64_t p : std::initializer_list<uint64_t>{ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, PER_LINUX32, MMAP_PAGE_ZERO}) {
+  for (uint64_t p : std::initializer_list<uint64_t>{ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC,
+                                                    PER_LINUX32, MMAP_PAGE_ZERO}) {
     EXPECT_EQ(Eval(program_, __NR_personality, {p}), violation()) << std::hex << p;
   }
 }
 
 TEST_P(SeccompCompilerModes, PrctlOnlySafeOptions) {
-  for (uint64_t option : std::initializer_list<uint64_t>{PR_SET_NAME, PR_GET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG,
-                          PR_GET_DUMPABLE}) {
+  for (uint64_t option : std::initializer_list<uint64_t>{
+           PR_SET_NAME, PR_GET_NAME, PR_SET_NO_NEW_PRIVS, PR_SET_PDEATHSIG, PR_GET_DUMPABLE}) {
     EXPECT_EQ(Eval(program_, __NR_prctl, {option}), SECCOMP_RET_ALLOW) << option;
   }
-  for (uint64_t option : std::initializer_list<uint64_t>{PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT,
-                          PR_SET_SECUREBITS, PR_SET_KEEPCAPS, PR_SET_SPECULATION_CTRL, 0}) {
+  for (uint64_t option : std::initializer_list<uint64_t>{
+           PR_SET_MM, PR_SET_PTRACER, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_SECUREBITS,
+           PR_SET_KEEPCAPS, PR_SET_SPECULATION_CTRL, PR_SET_DUMPABLE, 0}) {
     EXPECT_EQ(Eval(program_, __NR_prctl, {option}), violation()) << option;
   }
 }
@@ -191,6 +208,17 @@ TEST(SeccompCompilerTest, AllowDenyAndDangerAllow) {
   EXPECT_EQ(Eval(program, __NR_mkdir), kEperm);  // file-write not selected
   EXPECT_THAT(program.allowed_syscalls, ::testing::Contains("ptrace"));
   EXPECT_THAT(program.allowed_syscalls, ::testing::Not(::testing::Contains("getpid")));
+}
+
+TEST(SeccompCompilerTest, EverythingAtOnceStaysWithinTheKernelCap) {
+  SeccompPolicy policy;
+  for (const std::string& g : SyscallGroups::Names()) policy.add_groups(g);
+  for (std::string_view n : SyscallGroups::NeverAllowed()) policy.add_danger_allow(std::string(n));
+  SeccompProgram program = CompileOrDie(policy);
+  EXPECT_LT(program.instructions.size(), static_cast<size_t>(BPF_MAXINSNS));
+  // danger_allow does not lift argument rules.
+  EXPECT_EQ(Eval(program, __NR_socket, {AF_INET}), kEperm);
+  EXPECT_EQ(Eval(program, __NR_ptrace), SECCOMP_RET_ALLOW);
 }
 
 TEST(SeccompCompilerTest, RefusesBadPolicies) {

@@ -1,6 +1,8 @@
 #include "sandbox-profiles/syscall_groups.h"
 
+#include <linux/audit.h>
 #include <seccomp.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <map>
@@ -21,8 +23,8 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
        "I/O on fds it already holds, pipes, polling, execve/execveat (the launcher execs the "
        "program after the filter is loaded)",
        {// memory
-        "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore",
-        "membarrier", "memfd_create",
+        "brk", "mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore", "membarrier",
+        "memfd_create",
         // time and timers
         "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep",
         "alarm", "getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime",
@@ -33,19 +35,19 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
         // exit, threads, scheduling queries
         "exit", "exit_group", "futex", "futex_waitv", "get_robust_list", "set_robust_list",
         "set_tid_address", "rseq", "arch_prctl", "sched_yield", "sched_getaffinity",
-        "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
-        "sched_get_priority_min", "getpriority", "getcpu",
+        "sched_getparam", "sched_getscheduler", "sched_get_priority_max", "sched_get_priority_min",
+        "getpriority", "getcpu",
         // own identity and limits
         "getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "getgroups",
-        "getresuid", "getresgid", "getpgrp", "getpgid", "getsid", "uname", "sysinfo",
-        "getrusage", "getrlimit", "prlimit64", "capget", "umask", "getrandom",
+        "getresuid", "getresgid", "getpgrp", "getpgid", "getsid", "uname", "sysinfo", "getrusage",
+        "getrlimit", "prlimit64", "capget", "umask", "getrandom",
         // I/O on descriptors already held
-        "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
-        "preadv2", "pwritev2", "close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek",
-        "fstat", "fstatfs", "getcwd", "sendfile", "splice", "tee", "pipe", "pipe2", "poll",
-        "ppoll", "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl",
-        "epoll_wait", "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "timerfd_create",
-        "timerfd_settime", "timerfd_gettime", "signalfd", "signalfd4",
+        "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2",
+        "pwritev2", "close", "close_range", "dup", "dup2", "dup3", "fcntl", "lseek", "fstat",
+        "fstatfs", "getcwd", "sendfile", "splice", "tee", "pipe", "pipe2", "poll", "ppoll",
+        "select", "pselect6", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait",
+        "epoll_pwait", "epoll_pwait2", "eventfd", "eventfd2", "timerfd_create", "timerfd_settime",
+        "timerfd_gettime", "signalfd", "signalfd4",
         // argument-checked by the compiler whatever the groups say
         "ioctl", "prctl", "personality",
         // starting the program
@@ -58,25 +60,52 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
       {"file-read",
        "open, stat, list and read files and directories in the mount tree (opening for write "
        "is possible too; read-only binds are what keep the host's files read-only)",
-       {"open", "openat", "openat2", "stat", "lstat", "newfstatat", "statx", "access",
-        "faccessat", "faccessat2", "readlink", "readlinkat", "getdents", "getdents64", "chdir",
-        "fchdir", "statfs", "fadvise64", "readahead", "getxattr", "lgetxattr", "fgetxattr",
-        "listxattr", "llistxattr", "flistxattr", "inotify_init", "inotify_init1",
-        "inotify_add_watch", "inotify_rm_watch"}},
+       {"open",
+        "openat",
+        "openat2",
+        "stat",
+        "lstat",
+        "newfstatat",
+        "statx",
+        "access",
+        "faccessat",
+        "faccessat2",
+        "readlink",
+        "readlinkat",
+        "getdents",
+        "getdents64",
+        "chdir",
+        "fchdir",
+        "statfs",
+        "fadvise64",
+        "readahead",
+        "getxattr",
+        "lgetxattr",
+        "fgetxattr",
+        "listxattr",
+        "llistxattr",
+        "flistxattr",
+        "inotify_init",
+        "inotify_init1",
+        "inotify_add_watch",
+        "inotify_rm_watch"}},
       {"file-write",
        "create, change and remove files where the mount tree is writable (e.g. /tmp)",
-       {"creat", "mkdir", "mkdirat", "rmdir", "unlink", "unlinkat", "rename", "renameat",
-        "renameat2", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmod", "fchmodat",
-        "chown", "fchown", "fchownat", "lchown", "truncate", "ftruncate", "fallocate", "fsync",
-        "fdatasync", "syncfs", "sync_file_range", "utime", "utimes", "utimensat", "futimesat",
-        "mknod", "mknodat", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-        "lremovexattr", "fremovexattr", "flock", "copy_file_range"}},
+       {"creat",          "mkdir",           "mkdirat",      "rmdir",        "unlink",
+        "unlinkat",       "rename",          "renameat",     "renameat2",    "link",
+        "linkat",         "symlink",         "symlinkat",    "chmod",        "fchmod",
+        "fchmodat",       "chown",           "fchown",       "fchownat",     "lchown",
+        "truncate",       "ftruncate",       "fallocate",    "fsync",        "fdatasync",
+        "syncfs",         "sync_file_range", "utime",        "utimes",       "utimensat",
+        "futimesat",      "mknod",           "mknodat",      "setxattr",     "lsetxattr",
+        "fsetxattr",      "removexattr",     "lremovexattr", "fremovexattr", "flock",
+        "copy_file_range"}},
       {"process",
        "start and wait for processes and threads (clone without namespace flags), signal "
        "them, process groups and sessions",
-       {"clone", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "kill",
-        "tgkill", "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setpgid", "setsid",
-        "pidfd_open", "pidfd_send_signal", "sched_setaffinity", "setpriority"}},
+       {"clone", "fork", "vfork", "execve", "execveat", "wait4", "waitid", "kill", "tgkill",
+        "tkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setpgid", "setsid", "pidfd_open",
+        "pidfd_send_signal", "sched_setaffinity", "setpriority"}},
       {"ipc-unix",
        "Unix-domain sockets: socket and socketpair (AF_UNIX only), connect, bind, listen, "
        "accept, plus everything in channel",
@@ -86,8 +115,8 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
       {"ipc-sysv",
        "System V shared memory, semaphores and message queues (private to the sandbox's IPC "
        "namespace)",
-       {"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl",
-        "msgget", "msgsnd", "msgrcv", "msgctl"}},
+       {"shmget", "shmat", "shmdt", "shmctl", "semget", "semop", "semtimedop", "semctl", "msgget",
+        "msgsnd", "msgrcv", "msgctl"}},
       {"set-ids",
        "change own uid/gid/groups (without capabilities only to ids already held)",
        {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups",
@@ -96,15 +125,55 @@ const std::vector<SyscallGroups::Group>& BuildGroups() {
   return *groups;
 }
 
-constexpr std::string_view kNeverAllowed[] = {
-    "ptrace", "process_vm_readv", "process_vm_writev", "unshare", "setns", "mount", "umount2",
-    "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount",
-    "fspick", "mount_setattr", "keyctl", "add_key", "request_key", "bpf", "perf_event_open",
-    "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "open_by_handle_at", "name_to_handle_at", "kexec_load", "kexec_file_load", "init_module",
-    "finit_module", "delete_module", "reboot", "settimeofday", "clock_settime",
-    "clock_adjtime", "adjtimex", "swapon", "swapoff", "acct", "quotactl", "syslog", "iopl",
-    "ioperm", "vhangup", "lookup_dcookie", "nfsservctl"};
+constexpr uint32_t kX32SyscallBit = 0x40000000;
+
+constexpr std::string_view kNeverAllowed[] = {"ptrace",
+                                              "process_vm_readv",
+                                              "process_vm_writev",
+                                              "unshare",
+                                              "setns",
+                                              "mount",
+                                              "umount2",
+                                              "pivot_root",
+                                              "chroot",
+                                              "move_mount",
+                                              "open_tree",
+                                              "fsopen",
+                                              "fsconfig",
+                                              "fsmount",
+                                              "fspick",
+                                              "mount_setattr",
+                                              "keyctl",
+                                              "add_key",
+                                              "request_key",
+                                              "bpf",
+                                              "perf_event_open",
+                                              "userfaultfd",
+                                              "io_uring_setup",
+                                              "io_uring_enter",
+                                              "io_uring_register",
+                                              "open_by_handle_at",
+                                              "name_to_handle_at",
+                                              "kexec_load",
+                                              "kexec_file_load",
+                                              "init_module",
+                                              "finit_module",
+                                              "delete_module",
+                                              "reboot",
+                                              "settimeofday",
+                                              "clock_settime",
+                                              "clock_adjtime",
+                                              "adjtimex",
+                                              "swapon",
+                                              "swapoff",
+                                              "acct",
+                                              "quotactl",
+                                              "syslog",
+                                              "iopl",
+                                              "ioperm",
+                                              "vhangup",
+                                              "lookup_dcookie",
+                                              "nfsservctl"};
 
 absl::Status CheckName(std::string_view name, std::string_view field) {
   if (!SyscallGroups::Number(name).has_value()) {
@@ -123,9 +192,8 @@ absl::StatusOr<const SyscallGroups::Group*> SyscallGroups::Lookup(std::string_vi
   for (const Group& group : All()) {
     if (group.name == name) return &group;
   }
-  return absl::NotFoundError(absl::StrCat("unknown syscall group '", Av(name),
-                                          "'; known groups: ", absl::StrJoin(Names(), ", "),
-                                          " (see docs/profiles.md)"));
+  return absl::NotFoundError(absl::StrCat("unknown syscall group '", Av(name), "'; known groups: ",
+                                          absl::StrJoin(Names(), ", "), " (see docs/profiles.md)"));
 }
 
 std::vector<std::string> SyscallGroups::Names() {
@@ -149,6 +217,20 @@ std::optional<int> SyscallGroups::Number(std::string_view syscall) {
   // Negative numbers are libseccomp's pseudo-syscalls for names that do not exist on x86_64.
   if (nr < 0) return std::nullopt;
   return nr;
+}
+
+std::string SyscallGroups::NameForNumber(uint32_t audit_arch, int nr) {
+  uint32_t arch = 0;
+  if (audit_arch == AUDIT_ARCH_X86_64) {
+    arch = (static_cast<uint32_t>(nr) & kX32SyscallBit) ? SCMP_ARCH_X32 : SCMP_ARCH_X86_64;
+  } else if (audit_arch == AUDIT_ARCH_I386) {
+    arch = SCMP_ARCH_X86;
+  }
+  char* name = arch == 0 ? nullptr : seccomp_syscall_resolve_num_arch(arch, nr);
+  if (name == nullptr) return absl::StrCat("nr:", nr);
+  std::string result(name);
+  free(name);  // libseccomp hands out malloc'd names
+  return result;
 }
 
 absl::StatusOr<std::vector<SyscallGroups::Entry>> SyscallGroups::Resolve(

@@ -1,6 +1,7 @@
 #ifndef CORDON_SANDBOX_PROFILES_SYSCALL_GROUPS_H_
 #define CORDON_SANDBOX_PROFILES_SYSCALL_GROUPS_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,11 @@ class SyscallGroups {
 
   // The x86_64 number of `syscall`, or nullopt when the name is unknown on x86_64.
   static std::optional<int> Number(std::string_view syscall);
+
+  // The name of syscall `nr` as the kernel reported it in seccomp_data (`audit_arch` is
+  // seccomp_data.arch: x86_64 incl. x32 numbers, or i386), for audit records; "nr:<n>" when
+  // unknown.
+  static std::string NameForNumber(uint32_t audit_arch, int nr);
 
   // groups ∪ allow ∪ danger_allow, minus deny, sorted by name. Fails on unknown group or
   // syscall names and on a never-allowed syscall named outside danger_allow.

@@ -1,6 +1,10 @@
 #include "sandbox-profiles/syscall_groups.h"
 
+#include <linux/audit.h>
+
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -45,6 +49,14 @@ TEST(SyscallGroupsTest, NumberRejectsUnknownAndForeignNames) {
   EXPECT_FALSE(SyscallGroups::Number("no_such_call").has_value());
   EXPECT_FALSE(SyscallGroups::Number("socketcall").has_value());  // i386 only
   EXPECT_FALSE(SyscallGroups::Number("").has_value());
+}
+
+TEST(SyscallGroupsTest, NameForNumberPerArchitecture) {
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 39), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_I386, 20), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 0x40000000 | 39), "getpid");
+  EXPECT_EQ(SyscallGroups::NameForNumber(AUDIT_ARCH_X86_64, 5000), "nr:5000");
+  EXPECT_EQ(SyscallGroups::NameForNumber(0x1234, 1), "nr:1");
 }
 
 TEST(SyscallGroupsTest, LookupNamesKnownGroupsOnMiss) {
@@ -105,6 +117,31 @@ TEST(SyscallGroupsTest, RejectsUnknownNamesAndClone3) {
     if (f == "danger_allow") policy.add_danger_allow("nope");
     if (f == "clone3") policy.add_allow("clone3");
     EXPECT_FALSE(SyscallGroups::Resolve(policy).ok()) << field;
+  }
+}
+
+// docs/profiles.md documents every group; this keeps it honest.
+TEST(SyscallGroupsTest, DocsListEveryGroupMember) {
+  const char* env = getenv("CORDON_SOURCE_DIR");
+  std::string root = env ? env : CORDON_TEST_SOURCE_DIR;
+  std::ifstream in(root + "/docs/profiles.md");
+  ASSERT_TRUE(in.good()) << "cannot read " << root << "/docs/profiles.md";
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string doc = buffer.str();
+  for (const SyscallGroups::Group& group : SyscallGroups::All()) {
+    const std::string heading = "### `" + std::string(group.name) + "`";
+    size_t start = doc.find(heading);
+    ASSERT_NE(start, std::string::npos) << "docs/profiles.md lacks " << heading;
+    size_t end = doc.find("\n#", start + heading.size());
+    const std::string section = doc.substr(start, end - start);
+    for (std::string_view name : group.syscalls) {
+      EXPECT_NE(section.find("`" + std::string(name) + "`"), std::string::npos)
+          << "docs/profiles.md group " << group.name << " does not list " << name;
+    }
+  }
+  for (std::string_view name : SyscallGroups::NeverAllowed()) {
+    EXPECT_NE(doc.find("`" + std::string(name) + "`"), std::string::npos) << name;
   }
 }
 

@@ -12,7 +12,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   bubblewrap util-linux uidmap iproute2 procps python3
+  rpm lintian linux-perf debootstrap
 )
+# Rust plugin crate (sdk/rust): Debian's toolchain and crates, built offline (docs/rust.md).
+packages+=(cargo rustc librust-prost-dev librust-prost-build-dev librust-libc-dev librust-bytes-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,6 +6,7 @@
 
 #include "audit/audit_command.h"
 #include "launcher/cli/call_command.h"
+#include "launcher/cli/learn_command.h"
 #include "launcher/cli/run_command.h"
 #include "sandbox-profiles/profile_command.h"
 
@@ -17,6 +18,9 @@ Commands:
   run [OPTIONS] [--] PROGRAM [ARG...]   run a program in a fresh sandbox (cordon run --help)
   call [OPTIONS] BUNDLE METHOD          load a plugin bundle, call one method (cordon call --help)
   profile check FILE                    validate a profile; errors carry line:column
+  profile learn [--profile BASE] -- PROGRAM [ARG...]
+                                        UNSAFE, trusted programs only: print a profile
+                                        allowing exactly the syscalls PROGRAM used
   profile show NAME|PATH                print the effective profile and its syscall allowlist
   audit verify|query|summary|tail ...   review a cordon audit log (cordon audit --help)
   version                               print the version
@@ -36,6 +40,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "run") return cordon::cli::RunCommand::Main(rest);
   if (command == "call") return cordon::cli::CallCommand::Main(rest);
+  if (command == "profile" && !rest.empty() && rest[0] == "learn") {
+    return cordon::cli::LearnCommand::Main(std::vector<std::string>(rest.begin() + 1, rest.end()));
+  }
   if (command == "profile") return cordon::profiles::RunProfileCommand(rest, std::cout, std::cerr);
   if (command == "audit") return cordon::audit::RunAuditCommand(rest, std::cout, std::cerr);
   if (command == "version" || command == "--version") {

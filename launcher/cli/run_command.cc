@@ -45,6 +45,13 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     std::cout << RunFlags::Usage();
     return 0;
   }
+  // Blocked before any thread (the audit log's flusher) or child exists, so the supervisor's
+  // signalfd sees them all and none kills cordon before it has recorded the exit.
+  sigset_t forwarded;
+  sigemptyset(&forwarded);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&forwarded, sig);
+  sigprocmask(SIG_BLOCK, &forwarded, nullptr);
+
   absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(flags->profile);
   if (!profile.ok()) return SetupFailure(profile.status());
   absl::StatusOr<host::SandboxPlan> plan =
@@ -57,9 +64,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     options.path = flags->audit_log;
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) {
-      return SetupFailure(absl::Status(
-          opened.status().code(),
-          absl::StrCat("audit log ", flags->audit_log, ": ", opened.status().message())));
+      return SetupFailure(opened.status());
     }
     log = std::move(*opened);
   }
@@ -75,6 +80,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
       host::PluginQuotas::Attach(&*plan, identity.name, &fallback_note);
   if (!fallback_note.empty() && !rootless) std::cerr << "cordon run: " << fallback_note << "\n";
 
+  bool start_recorded = false;
   sandbox::SpawnHooks hooks;
   hooks.before_start = [&](pid_t pid) -> absl::Status {
     if (absl::Status s = quotas->PlaceInCgroup(pid); !s.ok()) return s;
@@ -88,11 +94,19 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     start.host_uid = rootless ? geteuid() : plan->spec.host_uid;
     start.quota_backend = quotas->backend();
     start.rootless = rootless;
-    return auditor.RecordStart(start);
+    absl::Status recorded = auditor.RecordStart(start);
+    start_recorded = recorded.ok();
+    return recorded;
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
       sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
-  if (!process.ok()) return SetupFailure(process.status());
+  if (!process.ok()) {
+    if (start_recorded) {
+      // plugin.start is already in the log; close it so no start is left without an end.
+      (void)auditor.RecordSetupFailure(std::string(process.status().message()));
+    }
+    return SetupFailure(process.status());
+  }
 
   supervisor::SupervisorOptions supervisor_options;
   if (plan->wall_time_ms > 0) {

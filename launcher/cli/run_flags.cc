@@ -85,6 +85,8 @@ Options:
                         then the source tree; see `cordon profile show NAME`.
   --audit-log PATH      append JSON Lines audit records (plugin.start, plugin.exit,
                         seccomp.violation, quota.violation) to PATH.
+  --cgroup-parent PATH  create the plugin's cgroup under this cgroup (absolute cgroup path,
+                        e.g. /cordon.slice) instead of below cordon's own cgroup.
   --ro-bind SRC[:DST]   bind host path SRC read-only (nosuid, nodev) at DST (default SRC).
   --bind SRC[:DST]      bind host path SRC writable (nosuid, nodev) at DST.
   --env KEY=VALUE       set a variable in the program's otherwise clean environment.
@@ -143,6 +145,12 @@ absl::StatusOr<RunFlags> RunFlags::Parse(const std::vector<std::string>& args) {
       flags.profile = *v;
     } else if (arg == "--audit-log") {
       flags.audit_log = *v;
+    } else if (arg == "--cgroup-parent") {
+      if (v->empty() || (*v)[0] != '/') {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--cgroup-parent '", *v, "': expected an absolute cgroup path, e.g. /cordon.slice"));
+      }
+      flags.cgroup_parent = *v;
     } else if (arg == "--ro-bind" || arg == "--bind") {
       absl::StatusOr<BindFlag> bind = ParseBind(arg, *v, arg == "--bind");
       if (!bind.ok()) return bind.status();

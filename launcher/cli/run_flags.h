@@ -18,6 +18,7 @@ using QuotaFlags = host::QuotaOverrides;
 struct RunFlags {
   std::string profile = "default";
   std::string audit_log;
+  std::string cgroup_parent;
   std::vector<BindFlag> binds;
   std::vector<std::string> env;
   QuotaFlags quotas;
@@ -25,7 +26,7 @@ struct RunFlags {
   std::vector<std::string> command;  // PROGRAM [ARG...]
 
   // Parses the arguments after "run". Errors name the flag and the expected form.
-  host::LaunchOverrides ToOverrides() const { return {command, env, binds, quotas, {}}; }
+  host::LaunchOverrides ToOverrides() const { return {command, env, binds, quotas, cgroup_parent, {}}; }
 
   static absl::StatusOr<RunFlags> Parse(const std::vector<std::string>& args);
   static const char* Usage();

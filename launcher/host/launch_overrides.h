@@ -33,6 +33,9 @@ struct LaunchOverrides {
   std::vector<std::string> env;      // KEY=VALUE, override the profile's by key
   std::vector<BindMount> binds;      // after the profile's mounts
   QuotaOverrides quotas;
+  // cgroup under which the plugin's cgroup is created (absolute cgroup path, e.g.
+  // "/cordon.slice"); empty: the launcher's own cgroup.
+  std::string cgroup_parent;
   // Host fds that become fds 3, 4, ... in the program (e.g. the IPC channel).
   std::vector<int> pass_fds;
 };

@@ -49,7 +49,9 @@ void LoadedPlugin::SetState(PluginState state, const std::string& reason) {
   }
   std::vector<std::pair<std::string, std::string>> fields;
   if (!reason.empty()) fields.emplace_back("reason", reason);
-  (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  if (auditor_ != nullptr) {
+    (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  }
   if (request_.on_state_change) request_.on_state_change(state, reason);
 }
 
@@ -117,11 +119,16 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   sandbox::SpawnHooks hooks;
   hooks.before_start = [&](pid_t pid) -> absl::Status {
     if (absl::Status s = plugin->quotas_->PlaceInCgroup(pid); !s.ok()) return s;
-    return plugin->auditor_->RecordLifecycle(
-        "plugin.spawn", {{"host_pid", absl::StrCat(pid)},
-                         {"profile", profile->name()},
-                         {"quota_backend", plugin->quotas_->backend()},
-                         {"program", plan->spec.program}});
+    supervisor::PluginStartInfo start;
+    start.profile = profile->name();
+    start.program = plan->spec.program;
+    start.argv = plan->spec.argv;
+    start.host_pid = pid;
+    start.sandbox_uid = plan->spec.sandbox_uid;
+    start.host_uid = geteuid() == 0 ? plan->spec.host_uid : geteuid();
+    start.quota_backend = plugin->quotas_->backend();
+    start.rootless = geteuid() != 0;
+    return plugin->auditor_->RecordStart(start, "plugin.spawn");
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
       sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
@@ -205,11 +212,13 @@ void LoadedPlugin::SuperviseUntilExit() {
   } else {
     reason = std::string(result.status().message());
   }
+  // Only a clean exit while draining is a stop; a crash or kill during the drain is a failure.
+  bool clean = result.ok() && result->exit.exited() && result->exit.exit_code() == 0;
   bool expected;
   {
     std::lock_guard<std::mutex> lock(mu_);
     exited_ = true;
-    expected = state_ == PluginState::kDraining || state_ == PluginState::kStopped;
+    expected = clean && (state_ == PluginState::kDraining || state_ == PluginState::kStopped);
   }
   exited_cv_.notify_all();
   if (!expected) SetState(PluginState::kFailed, reason);
@@ -266,6 +275,16 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
   if (current == PluginState::kStopped || current == PluginState::kFailed) {
     return WaitForExit(absl::InfiniteDuration());
   }
+  if (!session_->status().ok()) {
+    // The channel is already gone (the plugin crashed or exited): there is nothing to drain.
+    // Let the supervisor reap it so the recorded reason is the real one, not our kill.
+    if (!WaitForExit(grace).ok()) Kill();
+    (void)WaitForExit(absl::InfiniteDuration());
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plugin ", label(), " had already failed: ",
+        failure_reason_.empty() ? std::string(session_->status().message()) : failure_reason_));
+  }
   SetState(PluginState::kDraining, "");
   absl::Time deadline = absl::Now() + grace;
   absl::Status drained = session_->Shutdown(grace);
@@ -283,11 +302,17 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
 }
 
 void LoadedPlugin::Kill() {
+  SetState(PluginState::kFailed, "killed by the host");
   if (process_ != nullptr) (void)process_->Kill();
 }
 
 LoadedPlugin::~LoadedPlugin() {
-  Kill();
+  bool running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running = !exited_;
+  }
+  if (running && process_ != nullptr) Kill();
   if (supervisor_thread_.joinable()) supervisor_thread_.join();
   session_.reset();
   process_.reset();

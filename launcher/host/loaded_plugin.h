@@ -62,6 +62,8 @@ class LoadedPlugin {
   const ipc::PluginInfo& info() const { return info_; }
   const cordon::v1::Manifest& manifest() const { return bundle_.manifest; }
   std::string label() const;
+  // Host pid of the sandbox's init (pid 1 inside); the sandbox dies with it.
+  pid_t host_pid() const { return process_ != nullptr ? process_->pid() : -1; }
 
  private:
   LoadedPlugin() = default;

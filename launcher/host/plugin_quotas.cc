@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "launcher/quota/stale_cgroups.h"
@@ -21,6 +23,7 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
       *fallback_note = "rootless: no cgroup can be delegated, memory and pids use rlimits";
     } else {
       quota::CgroupOptions options;
+      options.parent_override = plan->cgroup_parent;
       (void)quota::RemoveStaleCgroups(options);
       absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
           quota::PluginCgroup::Create(options, plugin_name, plan->cgroup_limits);
@@ -29,8 +32,7 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
         quotas->backend_ = quotas->cgroup_->Describe();
         plan->spec.cgroup_fd = quotas->cgroup_->clone_into_fd();
       } else {
-        *fallback_note = absl::StrCat("no usable cgroup (", created.status().message(),
-                                      "); memory and pids use rlimits");
+        *fallback_note = std::string(created.status().message());
       }
     }
   }
@@ -49,19 +51,24 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
                                                          uint64_t* peak_memory_bytes) {
   std::vector<quota::QuotaViolation> violations;
   *peak_memory_bytes = exit.max_rss_bytes;
+  uint64_t cpu_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(exit.cpu_time));
   if (cgroup_ != nullptr) {
     absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
     if (usage.ok()) {
       violations = quota::DetectViolations(limits_, quota::QuotaUsage{}, *usage);
       if (usage->memory_peak_bytes > 0) *peak_memory_bytes = usage->memory_peak_bytes;
+      // The cgroup's accounting is exact; rusage is sampled and reads low.
+      cpu_ms = std::max<uint64_t>(cpu_ms, usage->cpu_usage_ns / 1000000);
     }
     (void)cgroup_->KillAll();
   }
+  // SIGXCPU/SIGXFSZ cannot be sent by a sandboxed process (the seccomp prologue refuses it), so
+  // such a death is the kernel enforcing an rlimit. CPU time must also be near the limit: a
+  // program could lower its own RLIMIT_CPU, which is not cordon's quota.
   int sig = exit.signal();
-  if (cpu_time_seconds_ > 0 &&
-      (sig == SIGXCPU || (sig == SIGKILL && exit.cpu_time >= absl::Seconds(cpu_time_seconds_)))) {
-    violations.push_back({"cpu_time", cpu_time_seconds_,
-                          static_cast<uint64_t>(absl::ToInt64Seconds(exit.cpu_time)), "killed", 1});
+  const uint64_t limit_ms = cpu_time_seconds_ * 1000;
+  if (cpu_time_seconds_ > 0 && (sig == SIGXCPU || sig == SIGKILL) && cpu_ms * 10 >= limit_ms * 9) {
+    violations.push_back({"cpu_time", limit_ms, cpu_ms, "killed", 1});
   }
   if (sig == SIGXFSZ) {
     violations.push_back({"file_size", file_size_bytes_, std::nullopt, "killed", 1});

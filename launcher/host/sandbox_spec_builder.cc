@@ -100,6 +100,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   }
 
   spec.pass_fds = overrides.pass_fds;
+  plan.cgroup_parent = overrides.cgroup_parent;
 
   const cordon::v1::UserMapping& user = profile.user();
   spec.host_uid = user.host_uid() != 0 ? user.host_uid() : 65534;
@@ -112,6 +113,11 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   plan.cgroup_limits.memory_bytes = q.memory_bytes.value_or(limits.memory_bytes());
   plan.cgroup_limits.pids = q.pids.value_or(limits.pids());
   plan.cgroup_limits.cpu_rate_percent = q.cpu_rate_percent.value_or(limits.cpu_rate_percent());
+  if (plan.cgroup_limits.pids == 1) {
+    return absl::InvalidArgumentError(
+        "pids quota 1 is too small: the sandbox's init and the program are two processes; give "
+        "--pids 2 or more (or set limits.pids >= 2 in the profile)");
+  }
   plan.needs_cgroup = plan.cgroup_limits.memory_bytes > 0 || plan.cgroup_limits.pids > 0 ||
                       plan.cgroup_limits.cpu_rate_percent > 0;
   plan.wall_time_ms = q.wall_time_ms.value_or(limits.wall_time_ms());

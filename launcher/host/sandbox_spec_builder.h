@@ -21,6 +21,7 @@ struct SandboxPlan {
   uint64_t cpu_time_seconds = 0;
   uint64_t file_size_bytes = 0;
   bool kill_on_violation = false;
+  std::string cgroup_parent;
 };
 
 // Turns an effective profile and a launch's overrides into a SandboxPlan: the mount tree

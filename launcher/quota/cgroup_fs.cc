@@ -253,6 +253,16 @@ std::optional<std::string> Hierarchy::DirFor(absl::string_view cgroup_path) cons
   return absl::StrCat(mp, rest);
 }
 
+std::string Hierarchy::ParentPath(const CgroupOptions& options) const {
+  if (!options.parent_override.empty()) return options.parent_override;
+  const std::string suffix = absl::StrCat("/", kLauncherLeaf);
+  if (version == 2 && absl::EndsWith(own_path, suffix)) {
+    std::string up = own_path.substr(0, own_path.size() - suffix.size());
+    return up.empty() ? "/" : up;
+  }
+  return own_path;
+}
+
 absl::StatusOr<std::vector<Hierarchy>> DiscoverHierarchies(const CgroupOptions& options) {
   absl::StatusOr<std::string> mi = ReadFile(options.mountinfo_path);
   if (!mi.ok()) return mi.status();

@@ -25,6 +25,9 @@ inline constexpr size_t kMaxFileBytes = 1 << 20;
 // Directory that holds every plugin cgroup below the parent.
 inline constexpr absl::string_view kCordonDir = "cordon";
 inline constexpr size_t kMaxPluginNameInCgroup = 48;
+// v2 leaf the launcher moves itself into when its own cgroup must enable controllers (the
+// no-internal-processes rule; docs/quotas.md).
+inline constexpr absl::string_view kLauncherLeaf = "cordon-launcher";
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, size_t cap = kMaxFileBytes);
 // Writes `value` in a single write(2) as cgroupfs requires. Never creates the file: a missing
@@ -67,6 +70,10 @@ struct Hierarchy {
   // Directory of `cgroup_path` (absolute in the hierarchy), or nullopt when the mount does not
   // expose it (the mount root is below it).
   std::optional<std::string> DirFor(absl::string_view cgroup_path) const;
+  // The cgroup below which cordon/ lives: the configured parent, else our own cgroup, except
+  // that in v2 a launcher that already moved itself into kLauncherLeaf keeps using the
+  // cgroup above that leaf (otherwise every Create would nest one level deeper).
+  std::string ParentPath(const CgroupOptions& options) const;
 };
 // Every cgroup hierarchy that is both mounted and listed in /proc/self/cgroup (named v1
 // hierarchies such as name=systemd are skipped; they carry no controllers).

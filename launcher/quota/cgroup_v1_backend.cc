@@ -67,8 +67,7 @@ absl::StatusOr<std::unique_ptr<CgroupV1Backend>> CgroupV1Backend::Create(
   }
   std::unique_ptr<CgroupV1Backend> cg(new CgroupV1Backend(options, limits));
   for (const cgroupfs::Hierarchy* h : used) {
-    const std::string parent =
-        options.parent_override.empty() ? h->own_path : options.parent_override;
+    const std::string parent = h->ParentPath(options);
     std::optional<std::string> parent_dir = h->DirFor(parent);
     if (!parent_dir.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(

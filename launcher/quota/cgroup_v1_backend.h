@@ -40,6 +40,7 @@ class CgroupV1Backend : public PluginCgroup {
   absl::StatusOr<bool> IsEmpty() const override;
   absl::Status Remove() override;
   std::string Describe() const override;
+  int cgroup_version() const override { return 1; }
 
   // Directory of the hierarchy carrying `controller`, or "" when none does.
   std::string DirOf(absl::string_view controller) const;

@@ -3,9 +3,12 @@
 // and an rlimit set in the child as a backstop.
 #include "launcher/quota/cgroup_v1_backend.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <cstring>
 #include <memory>
@@ -27,7 +30,6 @@ using testing::TestChild;
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-// Skips when this machine has no usable cgroup v1 (e.g. a pure v2 host, or not root).
 std::unique_ptr<CgroupV1Backend> MakeV1(absl::string_view name, const QuotaLimits& limits) {
   absl::StatusOr<std::unique_ptr<PluginCgroup>> cg =
       PluginCgroup::Create({}, std::string_view(name.data(), name.size()), limits);
@@ -41,6 +43,7 @@ std::unique_ptr<CgroupV1Backend> MakeV1(absl::string_view name, const QuotaLimit
   return std::unique_ptr<CgroupV1Backend>(v1);
 }
 
+// False (the tests skip) without root or when Create would not pick cgroup v1 here.
 bool HaveV1() {
   if (geteuid() != 0) return false;
   absl::StatusOr<std::vector<cgroupfs::Hierarchy>> h = cgroupfs::DiscoverHierarchies({});
@@ -50,7 +53,10 @@ bool HaveV1() {
     mem |= x.version == 1 && x.Has("memory");
     pids |= x.version == 1 && x.Has("pids");
   }
-  return mem && pids;
+  if (!mem || !pids) return false;
+  // A host where v2 is usable too would get v2 from Create; these tests are about v1.
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> probe = PluginCgroup::Create({}, "probe", {});
+  return probe.ok() && (*probe)->cgroup_version() == 1;
 }
 
 #define REQUIRE_V1()                                                     \
@@ -86,6 +92,7 @@ TEST(CgroupV1BackendTest, CreateWritesLimitsAndAddProcessMovesChild) {
   EXPECT_THAT(cg->Describe(), HasSubstr("/cordon/"));
   EXPECT_THAT(cg->Describe(), HasSubstr("-limits_test_"));
   EXPECT_EQ(cg->clone_into_fd(), -1);
+  EXPECT_EQ(cg->cgroup_version(), 1);
   const std::string mem = cg->DirOf("memory");
   EXPECT_EQ(ReadTrimmed(mem + "/memory.limit_in_bytes"), absl::StrCat(64 * kMiB));
   if (cgroupfs::Exists(mem + "/memory.memsw.limit_in_bytes")) {
@@ -199,6 +206,34 @@ TEST(CgroupV1BackendTest, ForkBombIsRefusedByPidsMax) {
   // so on v1 a refusal is found by reading the counters (docs/quotas.md).
 }
 
+TEST(CgroupV1BackendTest, CpuRateThrottlesAndUsageIsCounted) {
+  REQUIRE_V1();
+  std::unique_ptr<CgroupV1Backend> cg = MakeV1("spinner", {.cpu_rate_percent = 10});
+  ASSERT_NE(cg, nullptr);
+  if (cg->DirOf("cpuacct").empty()) GTEST_SKIP() << "no cpuacct hierarchy";
+  TestChild child = TestChild::Start([] {
+    rlimit cpu{2, 2};  // backstop: SIGXCPU after 2 s of CPU
+    setrlimit(RLIMIT_CPU, &cpu);
+    // 40 ms of CPU at 10 ms per 100 ms period cannot finish without being throttled.
+    timespec t{};
+    for (long i = 0; i < 1000000000L; ++i) {
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+      if (t.tv_sec > 0 || t.tv_nsec >= 40000000L) return 0;
+    }
+    return 5;
+  });
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  ASSERT_TRUE(child.Go());
+  int status = child.Wait();
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  absl::StatusOr<QuotaUsage> usage = cg->ReadUsage();
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_GE(usage->cpu_usage_ns, 40000000u);
+  EXPECT_GE(usage->cpu_throttled_periods, 1u);
+  EXPECT_GT(usage->cpu_throttled_ns, 0u);
+}
+
 TEST(CgroupV1BackendTest, KillAllKillsWholeTreeIncludingGrandchildren) {
   REQUIRE_V1();
   std::unique_ptr<CgroupV1Backend> cg = MakeV1("tree", {.pids = 16});
@@ -280,6 +315,122 @@ TEST(CgroupV1BackendTest, RemoveAndDestructorLeaveNothing) {
   EXPECT_FALSE(cgroupfs::Exists(dirs[0]));
   int status = child.Wait();
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+}
+
+// The v1 paths this machine's layout does not exercise: co-mounted cpu,cpuacct, a mount whose
+// root is not "/", no freezer, a disabled OOM killer. Fake tree, no root needed.
+class FakeCgroupV1Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(tmp_.path().empty());
+    const std::string& t = tmp_.path();
+    for (const char* d : {"/memory", "/pids", "/cpu,cpuacct", "/memory/me"}) {
+      ASSERT_EQ(mkdir((t + d).c_str(), 0755), 0) << d;
+    }
+    for (const char* d : {"/memory/me", "/pids", "/cpu,cpuacct"}) Populate(t + d);
+    Put(t + "/mountinfo",
+        absl::StrCat("35 31 0:32 /ns ", t, "/memory rw - cgroup cgroup rw,memory\n",
+                     "39 31 0:36 / ", t, "/pids rw - cgroup cgroup rw,pids\n", "32 31 0:29 / ", t,
+                     "/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"));
+    Put(t + "/cgroup", "8:pids:/\n4:memory:/ns/me\n2:cpu,cpuacct:/\n0::/\n");
+    options_.mountinfo_path = t + "/mountinfo";
+    options_.proc_self_cgroup_path = t + "/cgroup";
+    options_.on_mkdir_for_testing = [this](const std::string& dir) { Populate(dir); };
+    options_.before_rmdir_for_testing = [](const std::string& dir) {
+      for (const char* f : kFiles) unlink((dir + "/" + f).c_str());
+    };
+  }
+
+  static constexpr const char* kFiles[] = {"cgroup.procs",
+                                           "tasks",
+                                           "memory.limit_in_bytes",
+                                           "memory.memsw.limit_in_bytes",
+                                           "memory.oom_control",
+                                           "memory.failcnt",
+                                           "memory.max_usage_in_bytes",
+                                           "pids.max",
+                                           "pids.events",
+                                           "cpu.cfs_period_us",
+                                           "cpu.cfs_quota_us",
+                                           "cpu.stat",
+                                           "cpuacct.usage"};
+
+  void Populate(const std::string& dir) {
+    for (const char* f : kFiles) Put(dir + "/" + f, "");
+    Put(dir + "/memory.oom_control", oom_control_);
+    Put(dir + "/pids.max", "max\n");
+  }
+
+  static void Put(const std::string& path, absl::string_view content) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << path;
+    ASSERT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    close(fd);
+  }
+
+  testing::TempDir tmp_;
+  CgroupOptions options_;
+  std::string oom_control_ = "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n";
+};
+
+TEST_F(FakeCgroupV1Test, CoMountedHierarchiesAndMountRootsResolve) {
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> cg = PluginCgroup::Create(
+      options_, "p", {.memory_bytes = 1 << 20, .pids = 5, .cpu_rate_percent = 250});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto* v1 = dynamic_cast<CgroupV1Backend*>(cg->get());
+  ASSERT_NE(v1, nullptr);
+  const std::string& t = tmp_.path();
+  // /ns is the memory mount's root, so /ns/me lives at <mount>/me.
+  EXPECT_EQ(v1->DirOf("memory").rfind(t + "/memory/me/cordon/", 0), 0u) << v1->DirOf("memory");
+  EXPECT_EQ(v1->DirOf("cpu"), v1->DirOf("cpuacct"));
+  EXPECT_EQ(v1->DirOf("freezer"), "");
+  EXPECT_THAT(v1->Describe(),
+              HasSubstr("cgroup v1 (memory,pids,cpu,cpuacct) " + t + "/memory/me/cordon/"));
+  EXPECT_EQ(ReadTrimmed(v1->DirOf("memory") + "/memory.limit_in_bytes"), "1048576");
+  EXPECT_EQ(ReadTrimmed(v1->DirOf("memory") + "/memory.memsw.limit_in_bytes"), "1048576");
+  EXPECT_EQ(ReadTrimmed(v1->DirOf("memory") + "/memory.oom_control"), "0");  // re-enabled
+  EXPECT_EQ(ReadTrimmed(v1->DirOf("pids") + "/pids.max"), "5");
+  EXPECT_EQ(ReadTrimmed(v1->DirOf("cpu") + "/cpu.cfs_quota_us"), "250000");
+  // Without a freezer, KillAll still works (nothing to kill here) and Remove cleans up.
+  EXPECT_TRUE((*cg)->KillAll().ok());
+  const std::string mem = v1->DirOf("memory");
+  ASSERT_TRUE((*cg)->Remove().ok());
+  EXPECT_FALSE(cgroupfs::Exists(mem));
+}
+
+TEST_F(FakeCgroupV1Test, ReadUsageParsesV1Files) {
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> cg = PluginCgroup::Create(options_, "p", {});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  auto* v1 = dynamic_cast<CgroupV1Backend*>(cg->get());
+  ASSERT_NE(v1, nullptr);
+  Put(v1->DirOf("memory") + "/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n");
+  Put(v1->DirOf("memory") + "/memory.failcnt", "2\n");
+  Put(v1->DirOf("memory") + "/memory.max_usage_in_bytes", "777\n");
+  Put(v1->DirOf("pids") + "/pids.events", "max 9\n");
+  Put(v1->DirOf("cpuacct") + "/cpuacct.usage", "123456\n");
+  Put(v1->DirOf("cpu") + "/cpu.stat", "nr_periods 5\nnr_throttled 2\nthrottled_time 999\n");
+  absl::StatusOr<QuotaUsage> u = (*cg)->ReadUsage();
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->oom_kills, 3u);
+  EXPECT_EQ(u->memory_max_hits, 2u);
+  EXPECT_EQ(u->memory_peak_bytes, 777u);
+  EXPECT_EQ(u->pids_max_hits, 9u);
+  EXPECT_EQ(u->cpu_usage_ns, 123456u);
+  EXPECT_EQ(u->cpu_throttled_periods, 2u);
+  EXPECT_EQ(u->cpu_throttled_ns, 999u);
+  // A pid in "tasks" makes the cgroup non-empty.
+  Put(v1->DirOf("pids") + "/tasks", "4242\n");
+  EXPECT_EQ(IsEmpty(**cg), "no");
+  Put(v1->DirOf("pids") + "/tasks", "");
+}
+
+TEST_F(FakeCgroupV1Test, MissingPidsHierarchyIsExplained) {
+  Put(tmp_.path() + "/cgroup", "4:memory:/ns/me\n2:cpu,cpuacct:/\n");
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> cg = PluginCgroup::Create(options_, "p", {});
+  ASSERT_FALSE(cg.ok());
+  EXPECT_EQ(cg.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(cg.status().message(), HasSubstr("controller(s) pids"));
+  EXPECT_FALSE(cgroupfs::Exists(tmp_.path() + "/memory/me/cordon/x"));
 }
 
 }  // namespace

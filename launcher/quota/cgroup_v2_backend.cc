@@ -54,7 +54,7 @@ absl::Status EnableControllers(const std::string& dir, const std::vector<std::st
           " and cgroup v2 forbids controllers on a cgroup with processes; run cordon in a "
           "delegated cgroup of its own (systemd Delegate=yes) or configure an empty parent"));
     }
-    const std::string leaf = absl::StrCat(dir, "/", CgroupV2Backend::kLauncherLeaf);
+    const std::string leaf = absl::StrCat(dir, "/", cgroupfs::kLauncherLeaf);
     if (absl::Status s = cgroupfs::MakeDir(leaf, /*exist_ok=*/true, options); !s.ok()) return s;
     if (absl::Status s = cgroupfs::WriteFile(leaf + "/cgroup.procs", absl::StrCat(getpid()));
         !s.ok()) {
@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<CgroupV2Backend>> CgroupV2Backend::Create(
     const CgroupOptions& options, const cgroupfs::Hierarchy& hierarchy, absl::string_view leaf_name,
     const QuotaLimits& limits) {
   const bool configured = !options.parent_override.empty();
-  const std::string parent = configured ? options.parent_override : hierarchy.own_path;
+  const std::string parent = hierarchy.ParentPath(options);
   std::optional<std::string> parent_dir = hierarchy.DirFor(parent);
   if (!parent_dir.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat("cgroup v2: parent cgroup ", parent,

@@ -13,10 +13,6 @@ namespace cordon::quota {
 
 class CgroupV2Backend : public PluginCgroup {
  public:
-  // Name of the leaf the launcher moves itself into when its own cgroup is the parent and
-  // holds only the launcher (the no-internal-processes rule; see docs/quotas.md).
-  static constexpr absl::string_view kLauncherLeaf = "cordon-launcher";
-
   // Checks that the parent offers memory and pids (and cpu when a rate is set), enables them
   // in the parent and in <parent>/cordon, creates <parent>/cordon/<leaf_name> and writes the
   // limits. FailedPrecondition explains what is missing.
@@ -35,6 +31,7 @@ class CgroupV2Backend : public PluginCgroup {
   absl::StatusOr<bool> IsEmpty() const override;
   absl::Status Remove() override;
   std::string Describe() const override;
+  int cgroup_version() const override { return 2; }
 
   const std::string& dir() const { return dir_; }
 

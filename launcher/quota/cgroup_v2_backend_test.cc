@@ -112,6 +112,7 @@ TEST_F(FakeCgroupV2Test, CreateEnablesControllersMovesLauncherAndWritesLimits) {
   ASSERT_NE(cg, nullptr);
   auto* v2 = dynamic_cast<CgroupV2Backend*>(cg.get());
   ASSERT_NE(v2, nullptr);
+  EXPECT_EQ(cg->cgroup_version(), 2);
   EXPECT_THAT(cg->Describe(), HasSubstr("cgroup v2 (memory,pids,cpu) " + parent_ + "/cordon/"));
   // The parent held only us, so we moved into a leaf before enabling controllers there.
   EXPECT_EQ(Get(parent_ + "/cordon-launcher/cgroup.procs"), absl::StrCat(getpid()));
@@ -133,6 +134,24 @@ TEST_F(FakeCgroupV2Test, CreateEnablesControllersMovesLauncherAndWritesLimits) {
 
   ASSERT_TRUE(cg->AddProcess(4242).ok());
   EXPECT_EQ(Get(dir + "/cgroup.procs"), "4242");
+}
+
+TEST_F(FakeCgroupV2Test, SecondPluginAfterLauncherMovedUsesSameParent) {
+  std::unique_ptr<PluginCgroup> first = MustCreate({});
+  ASSERT_NE(first, nullptr);
+  // What /proc/self/cgroup now says, after the move into the launcher leaf.
+  Put(tmp_.path() + "/cgroup", "0::/user.slice/cordon-launcher\n");
+  Put(parent_ + "/cgroup.procs", "");
+  Put(parent_ + "/cordon-launcher/cgroup.procs", absl::StrCat(getpid(), "\n"));
+  std::unique_ptr<PluginCgroup> second = MustCreate({});
+  ASSERT_NE(second, nullptr);
+  EXPECT_THAT(second->Describe(), HasSubstr(" " + parent_ + "/cordon/"));
+  EXPECT_FALSE(cgroupfs::Exists(parent_ + "/cordon-launcher/cordon-launcher"));
+  EXPECT_FALSE(cgroupfs::Exists(parent_ + "/cordon-launcher/cordon"));
+  // The sweeper looks in the same place and keeps both (we are alive).
+  absl::StatusOr<std::vector<std::string>> removed = RemoveStaleCgroups(options_);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_TRUE(removed->empty());
 }
 
 TEST_F(FakeCgroupV2Test, UnlimitedLeavesDefaultsAndCpuOptional) {

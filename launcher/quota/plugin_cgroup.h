@@ -51,6 +51,8 @@ class PluginCgroup {
   virtual absl::Status Remove() = 0;
   // e.g. "cgroup v1 (memory,pids,cpu,cpuacct,freezer) /sys/fs/cgroup/memory/x/cordon/1.2.3-echo"
   virtual std::string Describe() const = 0;
+  // 2 or 1, for the launcher's start record and for choosing clone3 CLONE_INTO_CGROUP.
+  virtual int cgroup_version() const = 0;
   // fd (owned by this object) that polls readable when a quota event may have happened in the
   // cgroup: an OOM kill, a pids.max refusal, memory.max pressure. Put it in the supervisor's
   // epoll set; when it fires, call DrainEvents(), then ReadUsage() and DetectViolations().

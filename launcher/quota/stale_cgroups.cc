@@ -52,8 +52,7 @@ absl::StatusOr<std::vector<std::string>> RemoveStaleCgroups(const CgroupOptions&
   std::vector<std::string> removed;
   std::vector<std::string> errors;
   auto cordon_dir_of = [&options](const cgroupfs::Hierarchy& h) -> std::optional<std::string> {
-    std::optional<std::string> parent =
-        h.DirFor(options.parent_override.empty() ? h.own_path : options.parent_override);
+    std::optional<std::string> parent = h.DirFor(h.ParentPath(options));
     if (!parent.has_value()) return std::nullopt;
     return absl::StrCat(*parent, "/", cgroupfs::kCordonDir);
   };

@@ -48,8 +48,10 @@ const char* ChildPlan::Keep(std::string value) {
 }
 
 absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& spec,
-                                                            bool rootless) {
+                                                            bool rootless,
+                                                            const std::string& script_path) {
   std::unique_ptr<ChildPlan> plan(new ChildPlan());
+  if (!script_path.empty()) plan->exec_path_ = plan->Keep(script_path);
   plan->rootless_ = rootless;
   if (spec.argv.empty()) {
     return absl::InvalidArgumentError("argv is empty; give at least the program name");

@@ -19,7 +19,7 @@ namespace cordon::sandbox {
 inline constexpr char kOldRootDir[] = "/.cordon-oldroot";
 
 // The child keeps one fd per mount on its stack, so the count is bounded.
-inline constexpr int kMaxPlannedMounts = 64;
+inline constexpr int kMaxPlannedMounts = 256;
 
 // A mount with every string already prepared for the child.
 struct PlannedMount {
@@ -41,8 +41,10 @@ struct PlannedRlimit {
 // immutable once built; the child gets a const reference.
 class ChildPlan {
  public:
-  static absl::StatusOr<std::unique_ptr<ChildPlan>> Build(const SandboxSpec& spec,
-                                                          bool rootless);
+  // script_path: for a #! program, the path inside the sandbox it is bound at (spec.mounts
+  // must already hold that bind); empty otherwise.
+  static absl::StatusOr<std::unique_ptr<ChildPlan>> Build(const SandboxSpec& spec, bool rootless,
+                                                          const std::string& script_path = "");
 
   ChildPlan(const ChildPlan&) = delete;
   ChildPlan& operator=(const ChildPlan&) = delete;
@@ -52,6 +54,9 @@ class ChildPlan {
   char* const* argv() const { return argv_.data(); }
   char* const* envp() const { return envp_.data(); }
   const char* workdir() const { return workdir_; }
+  // A #! script is bound read-only into the sandbox and executed by this path, so the
+  // interpreter never holds an fd to the host file; nullptr: execute the launcher's fd.
+  const char* exec_path() const { return exec_path_; }
   const char* hostname() const { return hostname_; }
   size_t hostname_length() const { return hostname_length_; }
   uid_t sandbox_uid() const { return sandbox_uid_; }
@@ -75,6 +80,7 @@ class ChildPlan {
   std::vector<char*> argv_;
   std::vector<char*> envp_;
   const char* workdir_ = "/";
+  const char* exec_path_ = nullptr;
   const char* hostname_ = "cordon";
   size_t hostname_length_ = 0;
   uid_t sandbox_uid_ = 0;

@@ -146,8 +146,7 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
   int* slots[] = {&layout->exec, &layout->error, &layout->status, &layout->lifeline,
                   &layout->go};
   for (int j = 0; j < 5; ++j, ++target) {
-    int flags = (j == 0 && fds.exec_fd_is_script) ? 0 : O_CLOEXEC;
-    if (dup3(temps[fds.pass_fd_count + j], target, flags) < 0) {
+    if (dup3(temps[fds.pass_fd_count + j], target, O_CLOEXEC) < 0) {
       Fail(fds.error_write, SetupStep::kSetupFds, errno, -1);
     }
     *slots[j] = target;
@@ -349,6 +348,13 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   if (chdir(plan.workdir()) != 0) Fail(layout.error, SetupStep::kChdir, errno);
 
   if (plan.has_seccomp() && plan.seccomp_user_notify()) {
+    // pidfd_getfd needs ptrace access. The credential switch made this process non-dumpable
+    // and its mm still belongs to the initial user namespace (until exec), so a rootless
+    // launcher would be refused. Exec makes it dumpable again anyway; until then only our
+    // own code runs here.
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+      Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
+    }
     // The listener will live in this process, which the launcher has no pidfd for: send it
     // one now, while sendmsg is still unfiltered.
     int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
@@ -384,7 +390,11 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
       if (!ReadByte(layout.go)) _exit(125);
     }
   }
-  syscall(SYS_execveat, layout.exec, "", plan.argv(), plan.envp(), AT_EMPTY_PATH);
+  if (plan.exec_path() != nullptr) {
+    execve(plan.exec_path(), plan.argv(), plan.envp());
+  } else {
+    syscall(SYS_execveat, layout.exec, "", plan.argv(), plan.envp(), AT_EMPTY_PATH);
+  }
   Fail(layout.error, SetupStep::kExec, errno);
 }
 

@@ -14,7 +14,6 @@ struct ChildFds {
   int status_write = -1;   // init -> launcher: the program's wait status
   int lifeline_read = -1;  // EOF when the launcher dies
   int exec_fd = -1;        // O_PATH fd of the program
-  bool exec_fd_is_script = false;  // a #! script needs its fd to survive exec
   const int* pass_fds = nullptr;   // become 3, 4, ... in the program
   int pass_fd_count = 0;
 };

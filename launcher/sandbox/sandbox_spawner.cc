@@ -26,6 +26,8 @@ namespace cordon::sandbox {
 namespace {
 
 constexpr int kMaxPassFds = 32;
+// Where a #! program is bound inside the sandbox.
+constexpr char kScriptDir[] = "/.cordon-exec";
 // The child's setup is our own code and takes milliseconds; this only guards against a
 // kernel or filesystem that hangs (e.g. a dead NFS bind source).
 constexpr int kSetupTimeoutMs = 30000;
@@ -95,11 +97,8 @@ absl::Status WriteIdMaps(pid_t pid, const SandboxSpec& spec, bool rootless) {
 
 absl::StatusOr<bool> IsScript(const std::string& program) {
   int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) {
-    // Execute-only binaries are fine; they cannot be scripts the kernel would accept anyway.
-    if (errno == EACCES) return false;
-    return absl::ErrnoToStatus(errno, absl::StrCat("open program ", program));
-  }
+  // Unreadable (execute-only) or missing: not a script; opening it for exec reports the rest.
+  if (fd < 0) return false;
   char magic[2] = {0, 0};
   ssize_t n = read(fd, magic, sizeof(magic));
   close(fd);
@@ -155,7 +154,23 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPassFds, " fds can be passed into a sandbox"));
   }
-  absl::StatusOr<std::unique_ptr<ChildPlan>> plan = ChildPlan::Build(spec, rootless);
+  absl::StatusOr<bool> is_script = IsScript(spec.program);
+  if (!is_script.ok()) return is_script.status();
+  // A script is bound read-only into the sandbox and executed by path: executing it through
+  // our fd would hand the interpreter /dev/fd/N, a writable way back to the host file.
+  SandboxSpec adjusted;
+  const SandboxSpec* effective = &spec;
+  std::string script_path;
+  if (*is_script) {
+    adjusted = spec;
+    std::string name = spec.program.substr(spec.program.rfind('/') + 1);
+    script_path = absl::StrCat(kScriptDir, "/", name.empty() ? "program" : name);
+    adjusted.mounts.push_back(
+        {MountSpec::Kind::kBindReadOnly, spec.program, script_path, false, 0});
+    effective = &adjusted;
+  }
+  absl::StatusOr<std::unique_ptr<ChildPlan>> plan =
+      ChildPlan::Build(*effective, rootless, script_path);
   if (!plan.ok()) return plan.status();
 
   Fd exec_fd(open(spec.program.c_str(), O_PATH | O_CLOEXEC));
@@ -170,9 +185,6 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
         "program '", spec.program, "' is not an executable regular file; chmod +x it or give "
         "another path"));
   }
-  absl::StatusOr<bool> is_script = IsScript(spec.program);
-  if (!is_script.ok()) return is_script.status();
-
   Pipe go, status, lifeline;
   for (auto [pipe, what] : {std::pair{&go, "go"}, {&status, "status"}, {&lifeline, "lifeline"}}) {
     if (absl::Status s = pipe->Open(what); !s.ok()) return s;
@@ -194,7 +206,6 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   child_fds.status_write = status.write.get();
   child_fds.lifeline_read = lifeline.read.get();
   child_fds.exec_fd = exec_fd.get();
-  child_fds.exec_fd_is_script = *is_script;
   child_fds.pass_fds = spec.pass_fds.data();
   child_fds.pass_fd_count = static_cast<int>(spec.pass_fds.size());
 

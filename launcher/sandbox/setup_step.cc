@@ -77,6 +77,12 @@ const char* SetupStepAdvice(SetupStep step, int error_number) {
     case SetupStep::kLoadSeccomp:
       return "the kernel refused the seccomp filter; check that the kernel supports seccomp "
              "filters (CONFIG_SECCOMP_FILTER)";
+    case SetupStep::kForkPlugin:
+      if (error_number == EAGAIN) {
+        return "the pids quota (or RLIMIT_NPROC) left no room for the program next to the "
+               "sandbox's init; raise --pids / limits.pids";
+      }
+      return "the kernel refused to create the program's process; check memory and pids quotas";
     case SetupStep::kSetRlimit:
       return "lower the limit in the profile or in the flags; an unprivileged launcher cannot "
              "raise hard limits";

@@ -17,8 +17,8 @@ absl::Status PluginAuditor::Append(const audit::AuditRecord& record) {
   return log_->Append(record);
 }
 
-absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info) {
-  audit::AuditRecord record("plugin.start");
+absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::string& type) {
+  audit::AuditRecord record(type);
   record.SetPlugin(identity_.id, identity_.name, identity_.version);
   audit::AuditRecord uid_map("uid_map");
   uid_map.Set("sandbox_uid", static_cast<uint64_t>(info.sandbox_uid))
@@ -82,6 +82,13 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
     record.Set("violation", kind);
   }
   record.Set("detail", detail).Set("action", "killed");
+  return Append(record);
+}
+
+absl::Status PluginAuditor::RecordSetupFailure(const std::string& reason) {
+  audit::AuditRecord record("plugin.exit");
+  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.Set("setup_failed", true).Set("reason", reason);
   return Append(record);
 }
 

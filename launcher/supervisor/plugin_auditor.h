@@ -41,7 +41,8 @@ class PluginAuditor {
  public:
   PluginAuditor(audit::AuditLog* log, PluginIdentity identity);
 
-  absl::Status RecordStart(const PluginStartInfo& info);
+  // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
+  absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
   absl::Status RecordQuota(const std::string& quota, uint64_t limit,
                            std::optional<uint64_t> observed, const std::string& action,
@@ -52,6 +53,8 @@ class PluginAuditor {
   // A hostile or broken channel: type is "protocol.violation" or "quota.violation".
   absl::Status RecordProtocolViolation(const std::string& type, const std::string& kind,
                                        const std::string& detail);
+  // The sandbox failed to start after plugin.start was written: a plugin.exit with the reason.
+  absl::Status RecordSetupFailure(const std::string& reason);
   absl::Status RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                           const std::string& reason);
 

@@ -45,13 +45,16 @@ absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
   if (!received->has_value()) return absl::OkStatus();
   const SeccompViolation& violation = **received;
   bool kill = violation.foreign_arch || options_.kill_on_violation;
+  bool learn = options_.danger_learn_mode && !violation.foreign_arch;
   // The record goes to the log before the answer: the syscall stays blocked meanwhile.
-  absl::Status recorded = auditor_->RecordViolation(violation, kill ? "kill" : "eperm");
+  absl::Status recorded = auditor_->RecordViolation(
+      violation, learn ? "continue-learning" : (kill ? "kill" : "eperm"));
   if (!recorded.ok()) {
     result->kill_reason = KillReason::kAuditFailure;
     result->kill_detail = std::string(recorded.message());
     return process_->Kill();
   }
+  if (learn) return notifier.DangerContinueForLearning(violation);
   if (kill) {
     if (result->kill_reason == KillReason::kNone) {
       result->kill_reason = violation.foreign_arch ? KillReason::kForeignArchitecture
@@ -130,8 +133,8 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
     }
     if (polls[0].revents & POLLIN) break;
   }
+  // The forwarded signals stay blocked: the caller still has records to write.
   absl::StatusOr<sandbox::ExitInfo> exit = process_->Wait();
-  if (options_.forward_signals) sigprocmask(SIG_UNBLOCK, &forwarded, nullptr);
   if (!exit.ok()) return exit.status();
   result.exit = *exit;
   return result;

@@ -14,6 +14,9 @@ struct SupervisorOptions {
   absl::Duration wall_time_limit = absl::InfiniteDuration();
   // The profile's on_violation: false = the syscall fails with EPERM, true = kill.
   bool kill_on_violation = false;
+  // `cordon profile learn` only: violations are recorded and then allowed to run. Never for
+  // untrusted code.
+  bool danger_learn_mode = false;
   // Forward SIGINT/SIGTERM/SIGHUP/SIGQUIT received by the launcher to the sandbox.
   bool forward_signals = true;
 };

@@ -90,3 +90,23 @@ absl::Status SeccompNotifier::Deny(const SeccompViolation& violation, int error_
 }
 
 }  // namespace cordon::supervisor
+
+namespace cordon::supervisor {
+
+absl::Status SeccompNotifier::DangerContinueForLearning(const SeccompViolation& violation) {
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  if (seccomp_notify_alloc(&request, &response) != 0) {
+    return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
+  }
+  response->id = violation.id;
+  response->val = 0;
+  response->error = 0;
+  response->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  int rc = seccomp_notify_respond(listener_fd_, response);
+  seccomp_notify_free(request, response);
+  if (rc == 0 || rc == -ENOENT) return absl::OkStatus();
+  return absl::ErrnoToStatus(-rc, "seccomp_notify_respond (continue)");
+}
+
+}  // namespace cordon::supervisor

@@ -38,6 +38,11 @@ class SeccompNotifier {
   // (ENOENT), which is normal when the sandbox is being killed.
   absl::StatusOr<std::optional<SeccompViolation>> Receive();
 
+  // Lets the syscall run. Only for `cordon profile learn` on a trusted program: with
+  // CONTINUE the kernel runs the call with arguments that may have changed since they were
+  // read, so it can never implement policy.
+  absl::Status DangerContinueForLearning(const SeccompViolation& violation);
+
   // Fails the syscall with -error_number. A target that already died is not an error.
   absl::Status Deny(const SeccompViolation& violation, int error_number);
 

@@ -125,8 +125,8 @@ absl::Status Plugin::Handshake() {
         env->reject().host_protocol().min(), ", ", env->reject().host_protocol().max(), "])"));
   }
   if (!env->has_welcome()) {
-    return absl::InvalidArgumentError(absl::StrCat("expected welcome or reject, got ",
-                                                   ipc::EnvelopeCodec::MessageName(*env)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected welcome or reject, got ", ipc::EnvelopeCodec::MessageName(*env)));
   }
   welcome_ = env->welcome();
   Envelope ready;
@@ -156,18 +156,28 @@ void Plugin::HeartbeatLoop(absl::Duration interval) {
 
 absl::Status Plugin::Loop() {
   for (;;) {
-    auto dg = channel_->Receive(absl::InfiniteFuture());
-    if (!dg.ok()) {
-      if (absl::IsUnavailable(dg.status())) {
-        return absl::UnavailableError("the host closed the channel without a shutdown request");
+    Envelope env;
+    std::vector<ipc::UniqueFd> fds;
+    if (!deferred_.empty()) {
+      env = std::move(deferred_.front().envelope);
+      fds = std::move(deferred_.front().fds);
+      deferred_.pop_front();
+    } else {
+      auto dg = channel_->Receive(absl::InfiniteFuture());
+      if (!dg.ok()) {
+        if (absl::IsUnavailable(dg.status())) {
+          return absl::UnavailableError("the host closed the channel without a shutdown request");
+        }
+        return dg.status();
       }
-      return dg.status();
+      auto decoded = codec_.Decode(dg->bytes);
+      if (!decoded.ok()) return decoded.status();
+      env = std::move(*decoded);
+      fds = std::move(dg->fds);
     }
-    auto env = codec_.Decode(dg->bytes);
-    if (!env.ok()) return env.status();
-    switch (env->msg_case()) {
+    switch (env.msg_case()) {
       case Envelope::kCallRequest:
-        HandleCall(env->call_request(), std::move(dg->fds));
+        HandleCall(env.call_request(), std::move(fds));
         break;
       case Envelope::kShutdownRequest: {
         // Calls are served in order, so everything sent before the request is answered.
@@ -176,22 +186,84 @@ absl::Status Plugin::Loop() {
         return Send(ack, {});
       }
       case Envelope::kHeartbeat:
-      case Envelope::kBrokerResponse:
+      case Envelope::kBrokerResponse:  // a late answer to a Broker() call that timed out
         break;
       default:
-        return absl::InvalidArgumentError(absl::StrCat(
-            "unexpected ", ipc::EnvelopeCodec::MessageName(*env), " from the host"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("unexpected ", ipc::EnvelopeCodec::MessageName(env), " from the host"));
     }
   }
+}
+
+absl::StatusOr<Plugin::BrokerReply> Plugin::Broker(cordon::v1::BrokerRequest request,
+                                                   absl::Duration timeout) {
+  if (channel_ == nullptr) return absl::FailedPreconditionError("Broker() outside Serve()");
+  // The host is trusted, but a bound keeps a confused one from growing this without limit.
+  constexpr size_t kMaxDeferred = 4096;
+  const uint64_t id = next_broker_id_++;
+  request.set_id(id);
+  Envelope env;
+  *env.mutable_broker_request() = std::move(request);
+  if (auto s = Send(env, {}); !s.ok()) return s;
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    auto dg = channel_->Receive(deadline);
+    if (!dg.ok()) return dg.status();
+    auto decoded = codec_.Decode(dg->bytes);
+    if (!decoded.ok()) return decoded.status();
+    if (decoded->has_broker_response() && decoded->broker_response().id() == id) {
+      BrokerReply reply;
+      reply.response = std::move(*decoded->mutable_broker_response());
+      reply.fds = std::move(dg->fds);
+      if (reply.response.has_error()) {
+        const auto& e = reply.response.error();
+        int code = e.code();
+        if (code <= 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) code = 2;
+        return absl::Status(static_cast<absl::StatusCode>(code),
+                            absl::StrCat("broker refused: ", e.message()));
+      }
+      return reply;
+    }
+    if (deferred_.size() >= kMaxDeferred) {
+      return absl::ResourceExhaustedError("too many host messages while waiting for the broker");
+    }
+    deferred_.push_back(Deferred{std::move(*decoded), std::move(dg->fds)});
+  }
+}
+
+absl::StatusOr<ipc::UniqueFd> Plugin::OpenFile(absl::string_view path,
+                                               cordon::v1::OpenFileRequest::Mode mode,
+                                               absl::Duration timeout) {
+  cordon::v1::BrokerRequest req;
+  req.mutable_open_file()->set_path(std::string(path));
+  req.mutable_open_file()->set_mode(mode);
+  auto reply = Broker(std::move(req), timeout);
+  if (!reply.ok()) return reply.status();
+  uint32_t index = reply->response.open_file().fd_index();
+  if (!reply->response.has_open_file() || index >= reply->fds.size()) {
+    return absl::InternalError("broker answered open_file without an fd");
+  }
+  return std::move(reply->fds[index]);
+}
+
+absl::StatusOr<ipc::UniqueFd> Plugin::Connect(absl::string_view endpoint, absl::Duration timeout) {
+  cordon::v1::BrokerRequest req;
+  req.mutable_connect()->set_endpoint(std::string(endpoint));
+  auto reply = Broker(std::move(req), timeout);
+  if (!reply.ok()) return reply.status();
+  uint32_t index = reply->response.connect().fd_index();
+  if (!reply->response.has_connect() || index >= reply->fds.size()) {
+    return absl::InternalError("broker answered connect without an fd");
+  }
+  return std::move(reply->fds[index]);
 }
 
 void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds) {
   CallContext ctx;
   ctx.id = request.id();
   ctx.method = request.method();
-  ctx.deadline = request.timeout_ms() > 0
-                     ? absl::Now() + absl::Milliseconds(request.timeout_ms())
-                     : absl::InfiniteFuture();
+  ctx.deadline = request.timeout_ms() > 0 ? absl::Now() + absl::Milliseconds(request.timeout_ms())
+                                          : absl::InfiniteFuture();
   Envelope reply;
   auto* result = reply.mutable_call_result();
   result->set_id(request.id());
@@ -219,8 +291,7 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     }
   }
   if (out.ok()) {
-    absl::Status s =
-        out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
+    absl::Status s = out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
     if (!s.ok()) {
       out_fds.clear();
       SetError(s, result->mutable_error());

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -78,6 +79,22 @@ class Plugin {
   // Valid after the handshake.
   const cordon::v1::Welcome& welcome() const { return welcome_; }
 
+  // Broker requests: ask the host to do something beyond computing for this plugin. Call only
+  // from a handler (the serving thread); messages that arrive meanwhile are queued and served
+  // after the handler returns. The host checks each request against the plugin's grants.
+  struct BrokerReply {
+    cordon::v1::BrokerResponse response;
+    std::vector<ipc::UniqueFd> fds;
+  };
+  absl::StatusOr<BrokerReply> Broker(cordon::v1::BrokerRequest request, absl::Duration timeout);
+  // Opens a file the plugin was granted; returns the fd the host opened.
+  absl::StatusOr<ipc::UniqueFd> OpenFile(absl::string_view path,
+                                         cordon::v1::OpenFileRequest::Mode mode,
+                                         absl::Duration timeout = absl::Seconds(10));
+  // Connects to a granted endpoint ("host:port" or "unix:/path"); returns the connected socket.
+  absl::StatusOr<ipc::UniqueFd> Connect(absl::string_view endpoint,
+                                        absl::Duration timeout = absl::Seconds(10));
+
  private:
   absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);
   absl::Status Handshake();
@@ -95,6 +112,14 @@ class Plugin {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+
+  // Serving-thread state for Broker(): messages that arrived while a handler waited.
+  struct Deferred {
+    cordon::v1::Envelope envelope;
+    std::vector<ipc::UniqueFd> fds;
+  };
+  std::deque<Deferred> deferred_;
+  uint64_t next_broker_id_ = 1;
 };
 
 }  // namespace cordon::sdk

@@ -3,6 +3,7 @@
 // protocol version negotiation with older, newer and disjoint plugins.
 #include "sdk/cpp/plugin.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,18 +37,34 @@ Plugin::Options DefaultOptions() {
 }
 
 void RegisterStandardHandlers(Plugin& p) {
-  p.Register("echo", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    return in.ToString();
-  });
-  p.Register("size", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    return std::to_string(in.size()) + (in.is_memfd() ? " memfd" : " inline");
-  });
+  p.Register("echo",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               return in.ToString();
+             });
+  p.Register("size",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               return std::to_string(in.size()) + (in.is_memfd() ? " memfd" : " inline");
+             });
   p.Register("fail", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     return absl::PermissionDeniedError("not allowed");
   });
   p.Register("hang", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     for (;;) ::pause();
   });
+  p.Register("log_then_hang",
+             [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+               (void)p.Log(cordon::v1::LogMessage::INFO, "hanging now");
+               for (;;) ::pause();
+             });
+  p.Register("read_file",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               auto fd = p.OpenFile(in.data(), cordon::v1::OpenFileRequest::READ);
+               if (!fd.ok()) return fd.status();
+               char buf[64];
+               ssize_t n = ::read(fd->get(), buf, sizeof(buf));
+               if (n < 0) return absl::InternalError("read failed");
+               return std::string(buf, static_cast<size_t>(n));
+             });
   p.Register("crash", [](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
     ::kill(::getpid(), SIGKILL);
     return absl::InternalError("unreachable");
@@ -57,21 +74,24 @@ void RegisterStandardHandlers(Plugin& p) {
     absl::SleepFor(absl::Milliseconds(600));
     return std::string("done");
   });
-  p.Register("blob", [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    size_t n = std::stoul(in.ToString());
-    auto m = ipc::MemfdPayload::CreateWritable("blob", n);
-    if (!m.ok()) return m.status();
-    for (size_t i = 0; i < n; ++i) m->mutable_data()[i] = static_cast<char>(i % 251);
-    if (auto fd = m->Seal(); !fd.ok()) return fd.status();
-    return ipc::Payload::FromSealedMemfd(std::move(*m));
-  });
-  p.Register("config", [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
-    return p.welcome().config() + "|" + p.welcome().config_map().at("k");
-  });
-  p.Register("log", [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
-    if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
-    return std::string("logged");
-  });
+  p.Register("blob",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               size_t n = std::stoul(in.ToString());
+               auto m = ipc::MemfdPayload::CreateWritable("blob", n);
+               if (!m.ok()) return m.status();
+               for (size_t i = 0; i < n; ++i) m->mutable_data()[i] = static_cast<char>(i % 251);
+               if (auto fd = m->Seal(); !fd.ok()) return fd.status();
+               return ipc::Payload::FromSealedMemfd(std::move(*m));
+             });
+  p.Register("config",
+             [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
+               return p.welcome().config() + "|" + p.welcome().config_map().at("k");
+             });
+  p.Register("log",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
+               return std::string("logged");
+             });
 }
 
 // A plugin process forked from the test: the session's end of the socketpair stays here.
@@ -231,6 +251,37 @@ TEST(PluginSdkTest, HangingHandlerHitsDeadline) {
   EXPECT_EQ(fp.Wait(), 128 + SIGKILL);
 }
 
+TEST(PluginSdkTest, DeadlineOfOneCallFailsTheOthersPromptly) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool hanging = false;
+  PluginSession::Options o;
+  o.on_log = [&](const cordon::v1::LogMessage&) {
+    std::lock_guard<std::mutex> lock(mu);
+    hanging = true;
+    cv.notify_all();
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  absl::StatusOr<std::string> hang_result;
+  std::thread hang(
+      [&] { hang_result = fp.session().CallBytes("log_then_hang", "", absl::Milliseconds(500)); });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return hanging; }));
+  }
+  // The plugin serves calls in order: 'echo' waits behind the hung call. When that call's
+  // deadline fails the session, 'echo' must be released at once, not after its own 60 s.
+  absl::Time start = absl::Now();
+  auto echo = fp.session().CallBytes("echo", "x", absl::Seconds(60));
+  hang.join();
+  EXPECT_FALSE(echo.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(hang_result.status())) << hang_result.status();
+  ASSERT_EQ(fp.violations().size(), 1u);
+  EXPECT_EQ(fp.violations()[0].kind, ViolationKind::kCallDeadlineExceeded);
+}
+
 TEST(PluginSdkTest, CrashMidCall) {
   ForkedPlugin fp(DefaultOptions(), {});
   ASSERT_TRUE(fp.session().Handshake(Params()).ok());
@@ -249,6 +300,38 @@ TEST(PluginSdkTest, HeartbeatsKeepASlowCallAlive) {
   auto out = fp.session().CallBytes("slow", "", absl::Seconds(5));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_TRUE(fp.violations().empty());
+}
+
+TEST(PluginSdkTest, BrokerOpenFile) {
+  PluginSession* session = nullptr;
+  PluginSession::Options o;
+  o.on_broker_request = [&session](const cordon::v1::BrokerRequest& req, std::vector<UniqueFd>) {
+    // A toy broker: grants exactly one path, answered with a pipe holding known bytes.
+    cordon::v1::BrokerResponse resp;
+    resp.set_id(req.id());
+    if (req.open_file().path() != "/granted") {
+      resp.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kPermissionDenied));
+      resp.mutable_error()->set_message("not granted");
+      ASSERT_TRUE(session->SendBrokerResponse(resp).ok());
+      return;
+    }
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    ASSERT_EQ(::write(p[1], "contents", 8), 8);
+    ::close(p[1]);
+    resp.mutable_open_file()->set_fd_index(0);
+    ASSERT_TRUE(session->SendBrokerResponse(resp, {p[0]}).ok());
+    ::close(p[0]);
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  session = &fp.session();
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto ok = fp.session().CallBytes("read_file", "/granted", absl::Seconds(5));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, "contents");
+  auto denied = fp.session().CallBytes("read_file", "/etc/shadow", absl::Seconds(5));
+  EXPECT_TRUE(absl::IsPermissionDenied(denied.status())) << denied.status();
+  EXPECT_TRUE(fp.session().status().ok());
 }
 
 TEST(PluginSdkTest, LogsReachTheHost) {

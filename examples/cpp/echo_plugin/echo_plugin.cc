@@ -11,13 +11,15 @@ int main() {
   options.version = "1.0.0";
   cordon::sdk::Plugin plugin(options);
 
-  plugin.Register("echo", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                              -> absl::StatusOr<cordon::ipc::Payload> { return in.ToString(); });
-  plugin.Register("reverse", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                                 -> absl::StatusOr<cordon::ipc::Payload> {
-    std::string s = in.ToString();
-    std::reverse(s.begin(), s.end());
-    return s;
-  });
+  plugin.Register("echo",
+                  [](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
+                      -> absl::StatusOr<cordon::ipc::Payload> { return in.ToString(); });
+  plugin.Register("reverse",
+                  [](const cordon::sdk::CallContext&,
+                     const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    std::string s = in.ToString();
+                    std::reverse(s.begin(), s.end());
+                    return s;
+                  });
   return plugin.Main();
 }

@@ -1,0 +1,190 @@
+#include "launcher/host/loaded_plugin.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cordon::host {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+// Builds plugin bundles for the misbehaving test plugin in a temp dir, one per behaviour.
+class BundleFactory {
+ public:
+  BundleFactory() {
+    std::string base = absl::StrCat(getenv("CORDON_BUILD_DIR") ? getenv("CORDON_BUILD_DIR")
+                                                               : "/tmp",
+                                    "/host-test-XXXXXX");
+    std::vector<char> tmpl(base.begin(), base.end());
+    tmpl.push_back('\0');
+    root_ = mkdtemp(tmpl.data());
+    chmod(root_.c_str(), 0755);
+  }
+  ~BundleFactory() {
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+  }
+
+  std::string Make(const std::string& dir, const std::string& name,
+                   const std::vector<std::string>& args, const std::string& extra = "") {
+    fs::path bundle = fs::path(root_) / dir;
+    fs::create_directories(bundle);
+    fs::copy_file(MISBEHAVING_PLUGIN_PATH, bundle / "plugin", fs::copy_options::overwrite_existing);
+    std::ofstream manifest(bundle / "manifest.textproto");
+    manifest << "name: \"" << name << "\"\nversion: \"0.1.0\"\nentry: \"plugin\"\n"
+             << "protocol { min: 1 max: 1 }\n";
+    for (const std::string& arg : args) manifest << "args: \"" << arg << "\"\n";
+    manifest << "limits { call_timeout_ms: 2000 handshake_timeout_ms: 1500 }\n" << extra;
+    return bundle.string();
+  }
+
+ private:
+  std::string root_;
+};
+
+LoadRequest Request(const std::string& bundle_dir) {
+  LoadRequest request;
+  request.bundle_dir = bundle_dir;
+  return request;
+}
+
+std::string EchoBundle() { return absl::StrCat(CORDON_EXAMPLES_DIR, "/echo_plugin"); }
+
+bool ProcessGone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+
+TEST(LoadedPluginTest, LifecycleFromLoadToStoppedIsObservedInOrder) {
+  std::mutex mu;
+  std::vector<std::string> states;
+  LoadRequest request;
+  request.bundle_dir = EchoBundle();
+  request.on_state_change = [&](PluginState state, const std::string&) {
+    std::lock_guard<std::mutex> lock(mu);
+    states.push_back(PluginStateName(state));
+  };
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  EXPECT_EQ((*plugin)->state(), PluginState::kReady);
+  EXPECT_EQ((*plugin)->info().name, "echo");
+  absl::StatusOr<std::string> reversed = (*plugin)->Call("reverse", "abc");
+  ASSERT_TRUE(reversed.ok()) << reversed.status();
+  EXPECT_EQ(*reversed, "cba");
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  EXPECT_EQ((*plugin)->state(), PluginState::kStopped);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_THAT(states, ElementsAre("probe", "ready", "draining", "stopped"));
+}
+
+TEST(LoadedPluginTest, ManyThreadsCallAtOnce) {
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(Request(EchoBundle()));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        std::string input = absl::StrCat("t", t, "-", i);
+        absl::StatusOr<std::string> out = (*plugin)->Call("echo", input);
+        if (out.ok() && *out == input) ++good;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(good.load(), 400);
+  std::future<absl::StatusOr<std::string>> async = (*plugin)->CallAsync("reverse", "xy");
+  absl::StatusOr<std::string> result = async.get();
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(*result, "yx");
+}
+
+TEST(LoadedPluginTest, CrashDuringCallNamesThePluginAndLeavesTheHostUnharmed) {
+  BundleFactory bundles;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request(bundles.Make("crash", "misbehaving", {})));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<std::string> result = (*plugin)->Call("crash", "");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("misbehaving"));
+  (*plugin)->Shutdown(absl::Seconds(2)).IgnoreError();
+  EXPECT_EQ((*plugin)->state(), PluginState::kFailed);
+  // A second plugin is unaffected.
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> other = LoadedPlugin::Load(Request(EchoBundle()));
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE((*other)->Call("echo", "still fine").ok());
+}
+
+TEST(LoadedPluginTest, HangPastTheDeadlineKillsThePlugin) {
+  BundleFactory bundles;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request(bundles.Make("hang", "misbehaving", {})));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<std::string> result = (*plugin)->Call("hang", "", absl::Milliseconds(300));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(result.status().message(), HasSubstr("misbehaving"));
+  (*plugin)->Shutdown(absl::Seconds(2)).IgnoreError();
+  EXPECT_EQ((*plugin)->state(), PluginState::kFailed);
+}
+
+TEST(LoadedPluginTest, DisjointProtocolRangeIsRejectedWithBothRanges) {
+  BundleFactory bundles;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request(bundles.Make("newer", "misbehaving", {"--protocol=7-9"})));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_THAT(plugin.status().message(), HasSubstr("misbehaving"));
+  EXPECT_THAT(plugin.status().message(), HasSubstr("7"));
+}
+
+TEST(LoadedPluginTest, SilentPluginHitsTheHandshakeTimeoutAndIsReaped) {
+  BundleFactory bundles;
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request(bundles.Make("silent", "misbehaving", {"--silent"})));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_THAT(plugin.status().message(), HasSubstr("misbehaving"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST(LoadedPluginTest, NameDifferentFromTheManifestIsRejected) {
+  BundleFactory bundles;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request(bundles.Make("impostor", "misbehaving", {"--name=echo"})));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_THAT(plugin.status().message(), HasSubstr("manifest says 'misbehaving'"));
+}
+
+TEST(LoadedPluginTest, KillEndsTheSandboxAndCallsFailClearly) {
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(Request(EchoBundle()));
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  pid_t pid = (*plugin)->host_pid();
+  ASSERT_GT(pid, 0);
+  (*plugin)->Kill();
+  (*plugin)->Shutdown(absl::Seconds(2)).IgnoreError();
+  EXPECT_EQ((*plugin)->state(), PluginState::kFailed);
+  EXPECT_TRUE(ProcessGone(pid));
+  absl::StatusOr<std::string> result = (*plugin)->Call("echo", "x");
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("echo"));
+}
+
+TEST(LoadedPluginTest, BadBundleGivesAClearError) {
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin =
+      LoadedPlugin::Load(Request("/nonexistent/bundle"));
+  ASSERT_FALSE(plugin.ok());
+  EXPECT_THAT(plugin.status().message(), HasSubstr("/nonexistent/bundle"));
+}
+
+}  // namespace
+}  // namespace cordon::host

@@ -1,0 +1,41 @@
+// A plugin for the host tests whose bad behaviour is chosen by its arguments (the manifest's
+// args): --protocol=MIN-MAX, --name=NAME, --silent (never says hello). Its methods: "echo",
+// "crash" (aborts), "hang" (never answers), "exit" (exits 7 mid-call).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "sdk/cpp/plugin.h"
+
+int main(int argc, char** argv) {
+  cordon::sdk::Plugin::Options options;
+  options.name = "misbehaving";
+  options.version = "0.1.0";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--protocol=", 0) == 0) {
+      options.protocol.min = static_cast<uint32_t>(std::atoi(arg.c_str() + 11));
+      options.protocol.max = static_cast<uint32_t>(std::atoi(strchr(arg.c_str(), '-') + 1));
+    } else if (arg.rfind("--name=", 0) == 0) {
+      options.name = arg.substr(7);
+    } else if (arg == "--silent") {
+      for (;;) pause();  // never speaks: the host's handshake timeout must fire
+    }
+  }
+  cordon::sdk::Plugin plugin(options);
+  plugin.Register("echo", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
+                              -> absl::StatusOr<cordon::ipc::Payload> { return in.ToString(); });
+  plugin.Register("crash", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload&)
+                               -> absl::StatusOr<cordon::ipc::Payload> { abort(); });
+  plugin.Register("hang", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload&)
+                              -> absl::StatusOr<cordon::ipc::Payload> {
+    for (;;) pause();
+  });
+  plugin.Register("exit", [](const cordon::sdk::CallContext&, const cordon::ipc::Payload&)
+                              -> absl::StatusOr<cordon::ipc::Payload> { _exit(7); });
+  absl::Status served = plugin.Serve();
+  return served.ok() ? 0 : 1;
+}

@@ -1,0 +1,5 @@
+# cordon %postun: on erase (not upgrade, $1 = 0) forget the unit. Audit logs in /var/log/cordon
+# are kept, as RPM does for files it did not install.
+if [ "$1" = 0 ] && [ -d /run/systemd/system ]; then
+  systemctl --system daemon-reload >/dev/null 2>&1 || :
+fi

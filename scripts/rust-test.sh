@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Builds and tests the Rust plugin crate (sdk/rust) and the Rust example plugin
+# (examples/rust/wordcount) with Debian's cargo/rustc, offline against /usr/share/cargo/registry,
+# then runs the example under cordon end to end.
+#
+#   scripts/rust-test.sh [BUILD_DIR]      BUILD_DIR: the CMake build tree (default: build)
+#
+# Needs: scripts/install-deps.sh (cargo, rustc, librust-prost-dev, ...); for the end-to-end part
+# BUILD_DIR/launcher/cli/cordon (cmake --build BUILD_DIR --target cordon). Cargo output goes to
+# BUILD_DIR/rust; the bundle is assembled in BUILD_DIR/examples/rust/wordcount.
+# Environment: CARGO / RUSTC / RUSTDOC override the Debian toolchain (default /usr/bin/...; given
+# explicitly so a rustup toolchain earlier in PATH does not shadow it).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-build}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+
+export CARGO="${CARGO:-/usr/bin/cargo}"
+export RUSTC="${RUSTC:-/usr/bin/rustc}"
+export RUSTDOC="${RUSTDOC:-/usr/bin/rustdoc}"
+export CARGO_TARGET_DIR="$build/rust"
+export CARGO_TERM_COLOR=never
+for tool in "$CARGO" "$RUSTC"; do
+  if [ ! -x "$tool" ]; then
+    echo "rust-test: $tool not found; run scripts/install-deps.sh (Debian's cargo and rustc)" >&2
+    exit 1
+  fi
+done
+if [ ! -d /usr/share/cargo/registry/prost-0.11.6 ] && [ ! -d /usr/share/cargo/registry ]; then
+  echo "rust-test: /usr/share/cargo/registry is missing; run scripts/install-deps.sh (librust-prost-dev ...)" >&2
+  exit 1
+fi
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+start=$(date +%s)
+
+echo "rust-test: $("$RUSTC" --version), $("$CARGO" --version), target dir $CARGO_TARGET_DIR"
+
+# Each crate is built from its own directory so its .cargo/config.toml (the Debian source
+# replacement) applies.
+run_cargo() {
+  local dir="$1"
+  shift
+  (cd "$root/$dir" && "$CARGO" "$@")
+}
+
+if run_cargo sdk/rust test --offline; then pass "cargo test sdk/rust"; else fail "cargo test sdk/rust"; fi
+if run_cargo examples/rust/wordcount test --offline; then
+  pass "cargo test examples/rust/wordcount"
+else
+  fail "cargo test examples/rust/wordcount"
+fi
+if ! run_cargo examples/rust/wordcount build --offline --release; then
+  fail "cargo build --release examples/rust/wordcount"
+  echo "$passed passed, $failed failed"
+  exit 1
+fi
+pass "cargo build --release examples/rust/wordcount"
+
+bundle="$build/examples/rust/wordcount"
+mkdir -p "$bundle"
+cp "$root/examples/rust/wordcount/manifest.textproto" "$bundle/manifest.textproto"
+cp "$CARGO_TARGET_DIR/release/wordcount" "$bundle/wordcount"
+echo "rust-test: bundle assembled in $bundle"
+
+cordon="$build/launcher/cli/cordon"
+if [ ! -x "$cordon" ]; then
+  echo "rust-test: $cordon not built; skipping the end-to-end calls (cmake --build $build --target cordon)"
+  echo "$passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+audit="$work/audit.jsonl"
+printf 'the quick brown fox\njumps over the lazy dog\nthe end\n' >"$work/input.txt"
+printf '/data/notes.txt\n' >"$work/path.txt"
+
+# call METHOD INPUT: sets out, err, rc.
+call() {
+  rc=0
+  out="$("$cordon" call --audit-log "$audit" --input "$2" "$bundle" "$1" 2>"$work/stderr")" || rc=$?
+  err="$(cat "$work/stderr")"
+}
+
+expect_ok() {  # NAME METHOD INPUT EXPECTED_STDOUT
+  call "$2" "$3"
+  if [ "$rc" -eq 0 ] && [ "$out" = "$4" ]; then
+    pass "$1"
+  else
+    fail "$1: exit $rc, stdout '$out', stderr '$err', expected '$4'"
+  fi
+}
+
+expect_error() {  # NAME METHOD INPUT STDERR_SUBSTRING
+  call "$2" "$3"
+  if [ "$rc" -eq 1 ] && [[ "$err" == *"$4"* ]]; then
+    pass "$1"
+  else
+    fail "$1: exit $rc, stderr '$err', expected exit 1 and '$4'"
+  fi
+}
+
+expect_ok "e2e count" count "$work/input.txt" '{"lines":3,"words":11,"bytes":52}'
+expect_ok "e2e top" top "$work/input.txt" \
+  '[{"word":"the","count":3},{"word":"brown","count":1},{"word":"dog","count":1},{"word":"end","count":1},{"word":"fox","count":1},{"word":"jumps","count":1},{"word":"lazy","count":1},{"word":"over","count":1},{"word":"quick","count":1}]'
+expect_ok "e2e empty input" count /dev/null '{"lines":0,"words":0,"bytes":0}'
+# 100 KiB: above the 16 KiB inline threshold, so the input travels as a sealed memfd.
+head -c 102400 /dev/zero | tr '\0' 'a' >"$work/big.txt"
+expect_ok "e2e memfd input" count "$work/big.txt" '{"lines":1,"words":1,"bytes":102400}'
+# ... and the 100 KiB result comes back as a sealed memfd the host validates.
+expect_ok "e2e memfd result" upper "$work/big.txt" "$(tr a A <"$work/big.txt")"
+expect_ok "e2e upper" upper "$work/input.txt" "$(tr a-z A-Z <"$work/input.txt")"
+expect_error "e2e unknown method" nosuch "$work/input.txt" "has no method 'nosuch'"
+expect_error "e2e panic fails only the call" panic "$work/input.txt" "handler panicked: wordcount: panicking on purpose"
+expect_error "e2e crash" crash "$work/input.txt" "closed its channel"
+expect_error "e2e hang is killed at the call deadline" hang "$work/input.txt" "considered hung"
+# count_file goes through the broker. Until the launcher grants /data to `cordon call` the open
+# is refused; what matters here is that the refusal comes back as a structured error (exit 1,
+# "method 'count_file' failed") rather than a crash, or, once granted, as a count.
+call count_file "$work/path.txt"
+if { [ "$rc" -eq 0 ] && [[ "$out" == '{"path":"/data/notes.txt",'* ]]; } ||
+   { [ "$rc" -eq 1 ] && [[ "$err" == *"method 'count_file' failed: opening /data/notes.txt"* ]]; }; then
+  pass "e2e count_file through the broker (exit $rc: ${out:-$err})"
+else
+  fail "e2e count_file: exit $rc, stdout '$out', stderr '$err'"
+fi
+
+# The Rust runtime must live inside the default profile: no seccomp violation in any run.
+if grep -q '"type":"seccomp.violation"' "$audit"; then
+  fail "seccomp violations under the default profile: $(grep '"type":"seccomp.violation"' "$audit" | head -5)"
+else
+  pass "no seccomp.violation records ($(wc -l <"$audit") audit records)"
+fi
+
+echo "rust-test: $(($(date +%s) - start)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

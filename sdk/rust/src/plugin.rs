@@ -1,0 +1,633 @@
+//! The plugin side of the cordon protocol, wire-compatible with sdk/cpp/plugin.cc and
+//! ipc/plugin_session.cc: Hello -> Welcome/Reject -> Ready, then calls served one at a time in
+//! arrival order, heartbeats at the interval the Welcome asks for, and ShutdownAck after every
+//! call received before the ShutdownRequest has been answered.
+//!
+//! Threads: the serving thread runs the handlers; a reader thread owns receiving (so a handler
+//! blocked on a broker request still gets its response); a heartbeat thread keeps the host's
+//! liveness watchdog fed even while a handler computes.
+
+use std::collections::BTreeMap;
+use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+
+use crate::channel::{Channel, Received};
+use crate::error::{Error, Result};
+use crate::host::{send_envelope, Host, Inbound, Routed, Shared};
+use crate::payload::Payload;
+use crate::proto;
+use crate::proto::envelope::Msg;
+
+/// Protocol versions this crate speaks (cordon.v1, versions 1..1).
+pub const PROTOCOL_VERSION_MIN: u32 = 1;
+pub const PROTOCOL_VERSION_MAX: u32 = 1;
+
+const SDK_ID: &str = concat!("cordon-sdk-rust/", env!("CARGO_PKG_VERSION"));
+const MAX_METHODS: usize = 1024;
+const MAX_METHOD_BYTES: usize = 128;
+// Fds one datagram may carry (a payload memfd, an opened file, ...), as the C++ channel.
+const MAX_FDS_PER_DATAGRAM: usize = 4;
+
+/// What a handler knows about the call it serves.
+pub struct Call {
+    id: u64,
+    method: String,
+    deadline: Option<Instant>,
+    host: Host,
+}
+
+impl Call {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+    /// The host kills the plugin when this passes; long handlers should check it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+    /// Time left before the deadline (None: no deadline).
+    pub fn time_left(&self) -> Option<Duration> {
+        self.deadline.map(|d| d.saturating_duration_since(Instant::now()))
+    }
+    /// The broker and logging; requests made through it wait at most until the call's deadline.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+}
+
+type Handler = Box<dyn FnMut(&Call, Payload) -> Result<Payload> + Send>;
+type ConfigureHook = Box<dyn FnMut(&proto::Welcome) -> Result<()> + Send>;
+
+/// A cordon plugin: register methods, then [`Plugin::serve`] (or [`Plugin::run`] from main).
+///
+/// ```no_run
+/// use cordon_plugin::{Plugin, Error};
+/// fn main() -> std::process::ExitCode {
+///     let mut plugin = Plugin::new("echo", "1.0.0");
+///     plugin.method("echo", |_call, input| Ok(input));
+///     plugin.method("reverse", |_call, input| {
+///         let mut v = input.into_vec();
+///         v.reverse();
+///         Ok::<_, Error>(v)
+///     });
+///     plugin.run()
+/// }
+/// ```
+pub struct Plugin {
+    name: String,
+    version: String,
+    protocol: (u32, u32),
+    requested_capabilities: Vec<proto::Capability>,
+    handlers: BTreeMap<String, Handler>,
+    configure: Option<ConfigureHook>,
+    handshake_timeout: Duration,
+    broker_timeout: Duration,
+    inline_threshold: usize,
+    max_datagram_bytes: usize,
+    single_threaded: bool,
+}
+
+fn is_valid_plugin_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|&c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'_' || c == b'-'
+        })
+}
+
+fn is_valid_semver(v: &str) -> bool {
+    if v.is_empty() || v.len() > 64 {
+        return false;
+    }
+    let (core, rest) = match v.find(|c| c == '-' || c == '+') {
+        Some(i) => (&v[..i], Some(&v[i + 1..])),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let core_ok = parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes().all(|c| c.is_ascii_digit())
+                && !(p.len() > 1 && p.starts_with('0'))
+        });
+    let rest_ok = match rest {
+        None => true,
+        Some(r) => {
+            !r.is_empty()
+                && r.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'+')
+        }
+    };
+    core_ok && rest_ok
+}
+
+fn is_valid_method_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= MAX_METHOD_BYTES
+        && m.bytes().all(|c| c.is_ascii_alphanumeric() || b"_.:/-".contains(&c))
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// An eventfd the serving thread writes to stop the reader thread's poll.
+fn new_eventfd() -> Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(Error::last_os_error("eventfd"));
+    }
+    // SAFETY: new fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn wake(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writing 8 bytes from a live u64. A failure (counter overflow) cannot leave the
+    // reader asleep: the counter is then already non-zero.
+    unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+}
+
+impl Plugin {
+    /// `name` as in the manifest ([a-z0-9][a-z0-9._-]{0,63}); `version` a semantic version.
+    pub fn new(name: &str, version: &str) -> Plugin {
+        Plugin {
+            name: name.to_string(),
+            version: version.to_string(),
+            protocol: (PROTOCOL_VERSION_MIN, PROTOCOL_VERSION_MAX),
+            requested_capabilities: Vec::new(),
+            handlers: BTreeMap::new(),
+            configure: None,
+            handshake_timeout: Duration::from_secs(30),
+            broker_timeout: Duration::from_secs(30),
+            inline_threshold: 16 * 1024,
+            max_datagram_bytes: 64 * 1024,
+            single_threaded: false,
+        }
+    }
+
+    /// Registers a method. A second registration of the same name replaces the first. The
+    /// handler returns anything convertible into a [`Payload`] (Vec<u8>, String, &str, ...), or
+    /// an [`Error`] that reaches the host with the same code. A panicking handler fails its call
+    /// with INTERNAL, not the plugin.
+    pub fn method<F, R>(&mut self, name: &str, mut handler: F) -> &mut Plugin
+    where
+        F: FnMut(&Call, Payload) -> Result<R> + Send + 'static,
+        R: Into<Payload>,
+    {
+        self.handlers.insert(
+            name.to_string(),
+            Box::new(move |call, input| handler(call, input).map(Into::into)),
+        );
+        self
+    }
+
+    /// Asks for a capability in the Hello; the host grants a subset (see Host::is_granted).
+    pub fn request_capability(&mut self, kind: &str, target: &str) -> &mut Plugin {
+        self.requested_capabilities
+            .push(proto::Capability { kind: kind.to_string(), target: target.to_string() });
+        self
+    }
+
+    /// Runs once with the host's Welcome; an error is sent back as the configure failure and
+    /// serve() returns it.
+    pub fn on_configure<F>(&mut self, hook: F) -> &mut Plugin
+    where
+        F: FnMut(&proto::Welcome) -> Result<()> + Send + 'static,
+    {
+        self.configure = Some(Box::new(hook));
+        self
+    }
+
+    /// Protocol versions to offer (default 1..1).
+    pub fn protocol(&mut self, min: u32, max: u32) -> &mut Plugin {
+        self.protocol = (min, max);
+        self
+    }
+
+    pub fn handshake_timeout(&mut self, d: Duration) -> &mut Plugin {
+        self.handshake_timeout = d;
+        self
+    }
+
+    /// Longest wait for a broker answer outside a call (inside one, the call's deadline).
+    pub fn broker_timeout(&mut self, d: Duration) -> &mut Plugin {
+        self.broker_timeout = d;
+        self
+    }
+
+    /// Results larger than this travel as sealed memfds (default 16 KiB).
+    pub fn inline_threshold(&mut self, bytes: usize) -> &mut Plugin {
+        self.inline_threshold = bytes;
+        self
+    }
+
+    /// Serve on the calling thread alone: no reader thread (a handler waiting for a broker
+    /// answer receives it itself, queueing calls that arrive meanwhile) and no heartbeats. The
+    /// SDK falls back to this by itself when the sandbox forbids creating threads (profiles
+    /// without the "process" syscall group, e.g. "minimal").
+    pub fn single_threaded(&mut self, yes: bool) -> &mut Plugin {
+        self.single_threaded = yes;
+        self
+    }
+
+    /// Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
+    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err).
+    pub fn serve(self) -> Result<()> {
+        let fd: RawFd = match std::env::var("CORDON_CHANNEL_FD") {
+            Ok(v) if !v.is_empty() => {
+                v.parse().ok().filter(|&n: &RawFd| n >= 0).ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "CORDON_CHANNEL_FD='{}' is not a file descriptor number",
+                        v
+                    ))
+                })?
+            }
+            _ => 3,
+        };
+        // SAFETY: fcntl(F_GETFD) only checks that fd is open before we take ownership of it;
+        // the launcher hands the channel to the plugin for exactly this purpose.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::failed_precondition(format!(
+                "fd {} is not open: run this plugin under cordon (cordon call BUNDLE METHOD), which passes the channel",
+                fd
+            )));
+        }
+        // SAFETY: see above; nothing else in the process owns the channel fd.
+        self.serve_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// serve() and turn the result into an exit code (0 on clean shutdown), printing any error
+    /// to stderr. For main(): `plugin.run()`.
+    pub fn run(self) -> ExitCode {
+        let label = format!("{} {}", self.name, self.version);
+        match self.serve() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {}", label, e);
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !is_valid_plugin_name(&self.name) {
+            return Err(Error::invalid_argument(format!(
+                "plugin name '{}' must match [a-z0-9][a-z0-9._-]{{0,63}}",
+                self.name
+            )));
+        }
+        if !is_valid_semver(&self.version) {
+            return Err(Error::invalid_argument(format!(
+                "plugin version '{}' is not a semantic version",
+                self.version
+            )));
+        }
+        if self.handlers.len() > MAX_METHODS {
+            return Err(Error::invalid_argument(format!(
+                "{} methods, at most {}",
+                self.handlers.len(),
+                MAX_METHODS
+            )));
+        }
+        if let Some(bad) = self.handlers.keys().find(|m| !is_valid_method_name(m)) {
+            return Err(Error::invalid_argument(format!(
+                "method name '{}' must be 1..128 of [A-Za-z0-9_.:/-]",
+                bad
+            )));
+        }
+        if self.protocol.0 == 0 || self.protocol.0 > self.protocol.1 {
+            return Err(Error::invalid_argument(format!(
+                "protocol range [{}, {}] is empty",
+                self.protocol.0, self.protocol.1
+            )));
+        }
+        Ok(())
+    }
+
+    /// Serves on `fd` (takes ownership); see serve().
+    pub fn serve_fd(mut self, fd: OwnedFd) -> Result<()> {
+        self.validate()?;
+        let channel = Channel::new(fd, self.max_datagram_bytes, MAX_FDS_PER_DATAGRAM);
+        let welcome = self.handshake(&channel)?;
+        let heartbeat_ms = welcome.limits.as_ref().map(|l| l.heartbeat_interval_ms).unwrap_or(0);
+        let shared = Arc::new(Shared::new(
+            channel,
+            welcome,
+            self.name.clone(),
+            self.inline_threshold,
+            self.broker_timeout,
+        ));
+
+        let wake_fd = new_eventfd()?;
+        let (tx, rx) = mpsc::channel();
+        // Some profiles forbid creating threads (no clone): then serve on this thread alone,
+        // receiving wherever a message is awaited, and without heartbeats.
+        let reader = if self.single_threaded {
+            Err(std::io::Error::new(std::io::ErrorKind::Other, "single-threaded by request"))
+        } else {
+            let shared = Arc::clone(&shared);
+            let wake = wake_fd.as_raw_fd();
+            thread::Builder::new().spawn(move || reader_loop(&shared, wake, &tx))
+        };
+        let reader = match reader {
+            Ok(r) => Some(r),
+            Err(e) if self.single_threaded => {
+                let _ = e;
+                shared.set_inline();
+                None
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: cannot start the reader thread ({}); serving single-threaded",
+                    self.name, e
+                );
+                shared.set_inline();
+                None
+            }
+        };
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let heartbeat = if heartbeat_ms > 0 && reader.is_some() {
+            let shared = Arc::clone(&shared);
+            let stop = Arc::clone(&stop);
+            let interval = Duration::from_millis(heartbeat_ms);
+            match thread::Builder::new().spawn(move || heartbeat_loop(&shared, interval, &stop)) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    eprintln!("{}: cannot start the heartbeat thread: {}", self.name, e);
+                    None
+                }
+            }
+        } else {
+            if heartbeat_ms > 0 && !self.single_threaded {
+                eprintln!(
+                    "{}: no heartbeat thread; the host may consider long calls hung",
+                    self.name
+                );
+            }
+            None
+        };
+
+        let result = if reader.is_some() {
+            self.dispatch(&shared, || {
+                rx.recv().unwrap_or_else(|_| {
+                    Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
+                })
+            })
+        } else {
+            self.dispatch(&shared, || shared.next_inline())
+        };
+
+        *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        stop.1.notify_all();
+        wake(wake_fd.as_raw_fd());
+        if let Some(h) = heartbeat {
+            let _ = h.join();
+        }
+        if let Some(r) = reader {
+            let _ = r.join();
+        }
+        shared.close(Error::unavailable("the plugin has stopped serving"));
+        result
+    }
+
+    fn handshake(&mut self, channel: &Channel) -> Result<proto::Welcome> {
+        let hello = proto::Hello {
+            protocol: Some(proto::VersionRange { min: self.protocol.0, max: self.protocol.1 }),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            methods: self.handlers.keys().cloned().collect(),
+            requested_capabilities: self.requested_capabilities.clone(),
+            sdk: SDK_ID.to_string(),
+        };
+        send_envelope(channel, Msg::Hello(hello), &[]).map_err(|e| e.context("sending hello"))?;
+        let mut buf = Vec::new();
+        let deadline = Instant::now() + self.handshake_timeout;
+        let dg = match channel.receive(&mut buf, Some(deadline), None) {
+            Ok(Received::Datagram(d)) => d,
+            Ok(Received::TimedOut) => {
+                return Err(Error::deadline_exceeded(
+                    "waiting for the host's welcome: no answer within the handshake timeout",
+                ))
+            }
+            Ok(_) => {
+                return Err(Error::unavailable(
+                    "waiting for the host's welcome: the host closed the channel",
+                ))
+            }
+            Err(e) => return Err(e.context("waiting for the host's welcome")),
+        };
+        let env = proto::Envelope::decode(&dg.bytes[..]).map_err(|e| {
+            Error::invalid_argument(format!(
+                "the host's answer to hello is not a cordon.v1.Envelope: {}",
+                e
+            ))
+        })?;
+        let welcome = match env.msg {
+            Some(Msg::Welcome(w)) => w,
+            Some(Msg::Reject(r)) => {
+                let (min, max) = r.host_protocol.map(|p| (p.min, p.max)).unwrap_or((0, 0));
+                return Err(Error::failed_precondition(format!(
+                    "the host rejected this plugin: {} (host protocol [{}, {}])",
+                    r.reason, min, max
+                )));
+            }
+            other => {
+                return Err(Error::invalid_argument(format!(
+                    "expected welcome or reject, got {}",
+                    message_name(other.as_ref())
+                )))
+            }
+        };
+        let mut configured = if welcome.protocol_version < self.protocol.0
+            || welcome.protocol_version > self.protocol.1
+        {
+            Err(Error::failed_precondition(format!(
+                "the host chose protocol version {}, this plugin speaks [{}, {}]",
+                welcome.protocol_version, self.protocol.0, self.protocol.1
+            )))
+        } else {
+            Ok(())
+        };
+        if configured.is_ok() {
+            if let Some(hook) = self.configure.as_mut() {
+                configured = match catch_unwind(AssertUnwindSafe(|| hook(&welcome))) {
+                    Ok(r) => r,
+                    Err(p) => Err(Error::internal(format!(
+                        "configure hook panicked: {}",
+                        panic_message(&*p)
+                    ))),
+                };
+            }
+        }
+        let ready = proto::Ready { error: configured.as_ref().err().map(Error::to_proto) };
+        send_envelope(channel, Msg::Ready(ready), &[]).map_err(|e| e.context("sending ready"))?;
+        configured.map_err(|e| e.context("configure"))?;
+        Ok(welcome)
+    }
+
+    fn dispatch(&mut self, shared: &Arc<Shared>, mut next: impl FnMut() -> Inbound) -> Result<()> {
+        loop {
+            match next() {
+                Inbound::Call(request, fds) => self.handle_call(shared, request, fds),
+                // Calls are served in order, so everything sent before the request is answered.
+                Inbound::Shutdown => {
+                    return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
+                }
+                Inbound::Closed(e) => return Err(e),
+            }
+        }
+    }
+
+    fn handle_call(
+        &mut self,
+        shared: &Arc<Shared>,
+        request: proto::CallRequest,
+        fds: Vec<OwnedFd>,
+    ) {
+        let deadline = if request.timeout_ms > 0 {
+            Instant::now().checked_add(Duration::from_millis(request.timeout_ms))
+        } else {
+            None
+        };
+        let call = Call {
+            id: request.id,
+            method: request.method.clone(),
+            deadline,
+            host: Host::new(Arc::clone(shared), deadline),
+        };
+        let name = &self.name;
+        let out: Result<Payload> = match self.handlers.get_mut(&request.method) {
+            None => Err(Error::unimplemented(format!(
+                "plugin {} has no method '{}'",
+                name, request.method
+            ))),
+            Some(handler) => {
+                let mut slots: Vec<Option<OwnedFd>> = fds.into_iter().map(Some).collect();
+                match Payload::from_proto(
+                    request.payload.as_ref(),
+                    &mut slots,
+                    shared.max_payload_bytes,
+                ) {
+                    Err(e) => Err(e.context("call input")),
+                    Ok(input) => match catch_unwind(AssertUnwindSafe(|| handler(&call, input))) {
+                        Ok(r) => r,
+                        Err(p) => Err(Error::internal(format!(
+                            "handler panicked: {}",
+                            panic_message(&*p)
+                        ))),
+                    },
+                }
+            }
+        };
+        let mut out_fds = Vec::new();
+        let result = match out.and_then(|p| p.to_proto(shared.inline_threshold, &mut out_fds)) {
+            Ok(p) => proto::call_result::Result::Payload(p),
+            Err(e) => {
+                out_fds.clear();
+                proto::call_result::Result::Error(e.to_proto())
+            }
+        };
+        let reply = Msg::CallResult(proto::CallResult { id: request.id, result: Some(result) });
+        if let Err(e) = shared.send(reply, &out_fds) {
+            eprintln!("{}: sending the result of call {} failed: {}", self.name, request.id, e);
+        }
+    }
+}
+
+pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
+    match m {
+        None => "unknown",
+        Some(Msg::Hello(_)) => "hello",
+        Some(Msg::Welcome(_)) => "welcome",
+        Some(Msg::Reject(_)) => "reject",
+        Some(Msg::Ready(_)) => "ready",
+        Some(Msg::CallRequest(_)) => "call_request",
+        Some(Msg::CallResult(_)) => "call_result",
+        Some(Msg::Heartbeat(_)) => "heartbeat",
+        Some(Msg::ShutdownRequest(_)) => "shutdown_request",
+        Some(Msg::ShutdownAck(_)) => "shutdown_ack",
+        Some(Msg::Log(_)) => "log",
+        Some(Msg::BrokerRequest(_)) => "broker_request",
+        Some(Msg::BrokerResponse(_)) => "broker_response",
+    }
+}
+
+fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
+    let mut buf = Vec::new();
+    loop {
+        match shared.route(shared.channel.receive(&mut buf, None, Some(wake))) {
+            Routed::Stop => return,
+            Routed::Handled | Routed::Idle => {}
+            Routed::Dispatch(ev) => {
+                let closed = matches!(ev, Inbound::Closed(_));
+                if tx.send(ev).is_err() || closed {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn heartbeat_loop(shared: &Shared, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
+    let mut seq = 0u64;
+    let mut stopped = stop.0.lock().unwrap_or_else(|p| p.into_inner());
+    let mut next = Instant::now() + interval;
+    while !*stopped {
+        let now = Instant::now();
+        if now < next {
+            stopped = stop.1.wait_timeout(stopped, next - now).unwrap_or_else(|p| p.into_inner()).0;
+            continue;
+        }
+        seq += 1;
+        drop(stopped);
+        // A failed send means the channel is gone; the reader sees that too and ends serving.
+        let _ = shared.send(Msg::Heartbeat(proto::Heartbeat { seq }), &[]);
+        next += interval;
+        if next < Instant::now() {
+            next = Instant::now() + interval;
+        }
+        stopped = stop.0.lock().unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_versions_and_methods_are_validated_like_the_host() {
+        assert!(is_valid_plugin_name("wordcount"));
+        assert!(is_valid_plugin_name("a.b_c-1"));
+        assert!(!is_valid_plugin_name("Word"));
+        assert!(!is_valid_plugin_name("-x"));
+        assert!(!is_valid_plugin_name(""));
+        assert!(is_valid_semver("1.0.0"));
+        assert!(is_valid_semver("1.2.3-rc.1+build5"));
+        assert!(!is_valid_semver("1.0"));
+        assert!(!is_valid_semver("01.0.0"));
+        assert!(!is_valid_semver("1.0.0-"));
+        assert!(is_valid_method_name("count_file"));
+        assert!(is_valid_method_name("ns/a:b.c-d"));
+        assert!(!is_valid_method_name("has space"));
+        assert!(!is_valid_method_name(&"x".repeat(129)));
+    }
+}
