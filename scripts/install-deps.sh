@@ -12,6 +12,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format
   bubblewrap util-linux uidmap iproute2 procps python3
+  golang-go protoc-gen-go golang-google-protobuf-dev golang-golang-x-sys-dev
+  golang-google-grpc-dev golang-github-hashicorp-go-plugin-dev
   rpm lintian linux-perf debootstrap
 )
 # Rust plugin crate (sdk/rust): Debian's toolchain and crates, built offline (docs/rust.md).

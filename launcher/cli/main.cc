@@ -8,6 +8,7 @@
 #include "launcher/cli/call_command.h"
 #include "launcher/cli/learn_command.h"
 #include "launcher/cli/run_command.h"
+#include "launcher/serve/serve_command.h"
 #include "sandbox-profiles/profile_command.h"
 
 namespace {
@@ -17,6 +18,7 @@ constexpr char kUsage[] = R"(usage: cordon COMMAND [ARGS...]
 Commands:
   run [OPTIONS] [--] PROGRAM [ARG...]   run a program in a fresh sandbox (cordon run --help)
   call [OPTIONS] BUNDLE METHOD          load a plugin bundle, call one method (cordon call --help)
+  serve --control-socket PATH [OPTIONS] run the daemon for host clients (cordon serve --help)
   profile check FILE                    validate a profile; errors carry line:column
   profile learn [--profile BASE] -- PROGRAM [ARG...]
                                         UNSAFE, trusted programs only: print a profile
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (command == "run") return cordon::cli::RunCommand::Main(rest);
   if (command == "call") return cordon::cli::CallCommand::Main(rest);
+  if (command == "serve") return cordon::serve::ServeCommand::Main(rest);
   if (command == "profile" && !rest.empty() && rest[0] == "learn") {
     return cordon::cli::LearnCommand::Main(std::vector<std::string>(rest.begin() + 1, rest.end()));
   }

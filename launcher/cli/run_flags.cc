@@ -85,6 +85,14 @@ Options:
                         then the source tree; see `cordon profile show NAME`.
   --audit-log PATH      append JSON Lines audit records (plugin.start, plugin.exit,
                         seccomp.violation, quota.violation) to PATH.
+  --audit-sync          durability "sync": fdatasync each record before the action it
+                        records (default "batch": written before the action, fdatasync'd
+                        within 200 ms; see docs/audit.md for the loss window).
+  --audit-key-file FILE chain the records with HMAC-SHA256 under this key.
+  --audit-rotate-size SIZE  rotate the log at this size (the chain continues).
+  --audit-on-failure deny|kill|stop  when a record cannot be written: deny what would be
+                        recorded and keep running, kill the program (default), or kill it and
+                        stop cordon with status 125.
   --cgroup-parent PATH  create the plugin's cgroup under this cgroup (absolute cgroup path,
                         e.g. /cordon.slice) instead of below cordon's own cgroup.
   --ro-bind SRC[:DST]   bind host path SRC read-only (nosuid, nodev) at DST (default SRC).
@@ -139,12 +147,28 @@ absl::StatusOr<RunFlags> RunFlags::Parse(const std::vector<std::string>& args) {
       return flags;
     }
     if (arg.empty() || arg[0] != '-') break;
+    if (arg == "--audit-sync") {  // the one flag without a value
+      flags.audit_sync = true;
+      continue;
+    }
     absl::StatusOr<std::string> v = value();
     if (!v.ok()) return v.status();
     if (arg == "--profile") {
       flags.profile = *v;
     } else if (arg == "--audit-log") {
       flags.audit_log = *v;
+    } else if (arg == "--audit-key-file") {
+      flags.audit_key_file = *v;
+    } else if (arg == "--audit-rotate-size") {
+      absl::StatusOr<uint64_t> bytes = ParseByteSize(arg, *v);
+      if (!bytes.ok()) return bytes.status();
+      flags.audit_rotate_bytes = *bytes;
+    } else if (arg == "--audit-on-failure") {
+      if (*v != "deny" && *v != "kill" && *v != "stop") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--audit-on-failure '", *v, "': expected deny, kill or stop (see --help)"));
+      }
+      flags.audit_on_failure = *v;
     } else if (arg == "--cgroup-parent") {
       if (v->empty() || (*v)[0] != '/') {
         return absl::InvalidArgumentError(absl::StrCat(

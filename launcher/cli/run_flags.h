@@ -18,6 +18,10 @@ using QuotaFlags = host::QuotaOverrides;
 struct RunFlags {
   std::string profile = "default";
   std::string audit_log;
+  bool audit_sync = false;             // --audit-sync: fdatasync before every action
+  std::string audit_key_file;          // --audit-key-file: HMAC-SHA256 chain
+  uint64_t audit_rotate_bytes = 0;     // --audit-rotate-size
+  std::string audit_on_failure = "kill";  // --audit-on-failure deny|kill|stop
   std::string cgroup_parent;
   std::vector<BindFlag> binds;
   std::vector<std::string> env;

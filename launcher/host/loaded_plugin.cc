@@ -50,7 +50,14 @@ void LoadedPlugin::SetState(PluginState state, const std::string& reason) {
   std::vector<std::pair<std::string, std::string>> fields;
   if (!reason.empty()) fields.emplace_back("reason", reason);
   if (auditor_ != nullptr) {
-    (void)auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+    absl::Status recorded =
+        auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+    // A plugin whose transitions cannot be recorded does not keep running unless the log's
+    // owner chose "deny requests" (which the broker and calls then do).
+    if (!recorded.ok() && state != PluginState::kFailed && state != PluginState::kStopped &&
+        auditor_->failure_policy() != audit::OnWriteFailure::kDenyRequests && process_ != nullptr) {
+      (void)process_->Kill();
+    }
   }
   if (request_.on_state_change) request_.on_state_change(state, reason);
 }

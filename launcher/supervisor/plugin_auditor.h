@@ -61,6 +61,11 @@ class PluginAuditor {
   // Violations per syscall name, for the one-line summary printed at exit.
   const std::map<std::string, uint64_t>& violation_counts() const { return violation_counts_; }
   bool has_log() const { return log_ != nullptr; }
+  // What the log's owner configured for a failed write (deny requests, kill plugins, stop the
+  // launcher); kill when there is no log.
+  audit::OnWriteFailure failure_policy() const {
+    return log_ != nullptr ? log_->on_failure() : audit::OnWriteFailure::kKillPlugins;
+  }
 
  private:
   absl::Status Append(const audit::AuditRecord& record);

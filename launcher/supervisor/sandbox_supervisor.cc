@@ -50,6 +50,10 @@ absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
   absl::Status recorded = auditor_->RecordViolation(
       violation, learn ? "continue-learning" : (kill ? "kill" : "eperm"));
   if (!recorded.ok()) {
+    // Fail closed as configured: never let the syscall through unrecorded.
+    if (auditor_->failure_policy() == audit::OnWriteFailure::kDenyRequests && !kill) {
+      return notifier.Deny(violation, EPERM);
+    }
     result->kill_reason = KillReason::kAuditFailure;
     result->kill_detail = std::string(recorded.message());
     return process_->Kill();

@@ -1,0 +1,55 @@
+#include "launcher/serve/serve_command.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cordon::serve {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ServeCommandTest, ParsesEveryOption) {
+  absl::StatusOr<ServeCommand::Flags> flags = ServeCommand::ParseFlags(
+      {"--control-socket", "/run/c.sock", "--allow-uid", "1000", "--allow-uid", "1001",
+       "--allow-gid", "50", "--audit-log", "/tmp/a.jsonl", "--plugins-outlive-clients",
+       "--share-plugins", "--max-clients", "3", "--socket-mode", "0660"});
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  EXPECT_EQ(flags->server.socket_path, "/run/c.sock");
+  EXPECT_EQ(flags->server.allow_uids, (std::set<uid_t>{1000, 1001}));
+  EXPECT_EQ(flags->server.allow_gids, (std::set<gid_t>{50}));
+  EXPECT_EQ(flags->audit_log_path, "/tmp/a.jsonl");
+  EXPECT_TRUE(flags->server.plugins_outlive_clients);
+  EXPECT_TRUE(flags->server.share_plugins_between_clients);
+  EXPECT_EQ(flags->server.max_clients, 3u);
+  EXPECT_EQ(flags->server.socket_mode, 0660u);
+}
+
+TEST(ServeCommandTest, DefaultsAreConservative) {
+  absl::StatusOr<ServeCommand::Flags> flags = ServeCommand::ParseFlags({"--control-socket", "s"});
+  ASSERT_TRUE(flags.ok());
+  EXPECT_FALSE(flags->server.plugins_outlive_clients);
+  EXPECT_FALSE(flags->server.share_plugins_between_clients);
+  EXPECT_TRUE(flags->server.allow_uids.empty());
+}
+
+TEST(ServeCommandTest, ErrorsNameTheFlag) {
+  EXPECT_THAT(ServeCommand::ParseFlags({}).status().message(), HasSubstr("--control-socket"));
+  EXPECT_THAT(
+      ServeCommand::ParseFlags({"--control-socket", "s", "--allow-uid", "bob"}).status().message(),
+      HasSubstr("--allow-uid 'bob'"));
+  EXPECT_THAT(ServeCommand::ParseFlags({"--control-socket", "s", "--allow-uid", "4294967295"})
+                  .status()
+                  .message(),
+              HasSubstr("--allow-uid"));
+  EXPECT_THAT(ServeCommand::ParseFlags({"--control-socket", "s", "--socket-mode", "999"})
+                  .status()
+                  .message(),
+              HasSubstr("--socket-mode"));
+  EXPECT_THAT(ServeCommand::ParseFlags({"--control-socket"}).status().message(),
+              HasSubstr("needs a value"));
+  EXPECT_THAT(ServeCommand::ParseFlags({"--control-socket", "s", "--bogus"}).status().message(),
+              HasSubstr("unknown argument '--bogus'"));
+}
+
+}  // namespace
+}  // namespace cordon::serve
