@@ -214,7 +214,9 @@ absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& 
   if (!hooks_.host_call) {
     return absl::UnimplementedError("this host registered no host functions");
   }
-  absl::Duration deadline = limits_.default_host_call_timeout;
+  absl::Duration deadline = req.timeout_ms() > 0
+                                ? absl::Milliseconds(std::min<uint64_t>(req.timeout_ms(), 1ull << 40))
+                                : limits_.default_host_call_timeout;
   deadline = std::min(deadline, limits_.max_host_call_timeout);
   absl::Time start = absl::Now();
   absl::StatusOr<std::string> out = hooks_.host_call(req.function(), input->ToString(), deadline);
@@ -236,6 +238,17 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
   absl::Time start = absl::Now();
   BrokerReply reply;
   reply.response.set_id(request.id());
+  if (request.request_case() == cordon::v1::BrokerRequest::kLog) {
+    // Logs have their own rate limit and never carry fds.
+    const cordon::v1::LogRequest& log = request.log();
+    absl::Status status = Log(request.id(), log.level(), log.message(), &log.fields());
+    if (status.ok()) {
+      reply.response.mutable_log();
+    } else {
+      FillError(status, reply.response.mutable_error());
+    }
+    return reply;
+  }
   CapabilityUse use;
   use.request_id = request.id();
   switch (request.request_case()) {
@@ -341,24 +354,39 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
 }
 
 void Broker::HandleLog(const cordon::v1::LogMessage& message) {
+  (void)Log(0, message.level(), message.message(), nullptr);
+}
+
+absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string& message,
+                         const google::protobuf::Map<std::string, std::string>* fields) {
   absl::Time start = absl::Now();
   CapabilityUse use;
+  use.request_id = request_id;
   use.capability = "log";
-  std::string level = cordon::v1::LogMessage::Level_Name(message.level());
-  if (level.empty() || message.level() == cordon::v1::LogMessage::LEVEL_UNSPECIFIED) {
+  std::string level;
+  if (cordon::v1::LogMessage::Level_IsValid(level_value) &&
+      level_value != cordon::v1::LogMessage::LEVEL_UNSPECIFIED) {
+    level = cordon::v1::LogMessage::Level_Name(
+        static_cast<cordon::v1::LogMessage::Level>(level_value));
+  } else {
     level = "INFO";
   }
   use.target = level;
-  auto audit = [&](const absl::Status& status) -> bool {
+  // Returns the answer: `status`, or a denial when the record cannot be written.
+  auto audit = [&](const absl::Status& status) -> absl::Status {
     use.latency = absl::Now() - start;
     use.code = status.code();
     if (!status.ok()) use.reason = std::string(status.message());
-    return !hooks_.audit || hooks_.audit(use).ok();
+    if (hooks_.audit) {
+      absl::Status audited = hooks_.audit(use);
+      if (!audited.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "log dropped: the audit record could not be written (", audited.message(), ")"));
+      }
+    }
+    return status;
   };
-  if (!grants_.log()) {
-    audit(absl::PermissionDeniedError("log is not granted to this plugin"));
-    return;
-  }
+  if (!grants_.log()) return audit(absl::PermissionDeniedError("log is not granted to this plugin"));
   uint64_t dropped_before = 0;
   bool dropped = false;
   bool first_drop = false;
@@ -372,24 +400,36 @@ void Broker::HandleLog(const cordon::v1::LogMessage& message) {
     }
   }
   if (dropped) {
+    absl::Status exhausted = absl::ResourceExhaustedError(
+        "quota broker_log_rate exceeded: lines are dropped until the rate falls");
     // One record per burst of drops: auditing every dropped line would hand the plugin the
     // very flood the limit exists to stop. The count rides on the next line that passes.
     if (first_drop) {
       ReportQuota({"broker_log_rate", static_cast<uint64_t>(limits_.logs_per_second), 0,
                    "plugin log lines dropped until the rate falls"});
-      audit(absl::ResourceExhaustedError(
-          "quota broker_log_rate exceeded: lines are dropped until the rate falls"));
+      return audit(exhausted);
     }
-    return;
+    return exhausted;
   }
   LogEntry entry;
   entry.level = level;
-  entry.message = Truncate(message.message(), limits_.max_log_message_bytes);
+  entry.message = Truncate(message, limits_.max_log_message_bytes);
   entry.dropped_before = dropped_before;
+  if (fields != nullptr) {
+    for (const auto& [key, value] : *fields) {
+      if (entry.fields.size() >= limits_.max_log_fields) {
+        entry.fields["cordon.fields_dropped"] = absl::StrCat(fields->size() - limits_.max_log_fields);
+        break;
+      }
+      entry.fields[Truncate(key, 128)] = Truncate(value, limits_.max_log_field_bytes);
+    }
+  }
   use.decision = Decision::kAllow;
-  use.resolved = Truncate(message.message(), 256);
-  if (!audit(absl::OkStatus())) return;
+  use.resolved = Truncate(message, 256);
+  absl::Status answer = audit(absl::OkStatus());
+  if (!answer.ok()) return answer;
   if (hooks_.log_sink) hooks_.log_sink(entry);
+  return absl::OkStatus();
 }
 
 }  // namespace cordon::broker

@@ -88,7 +88,8 @@ class Broker {
   // `fds` are the fds that arrived with the request (a host call's memfd payload).
   BrokerReply HandleRequest(const cordon::v1::BrokerRequest& request,
                             std::vector<ipc::UniqueFd> fds = {});
-  // A LogMessage from the plugin (no answer goes back).
+  // A LogMessage envelope from the plugin (no answer goes back). LogRequest broker requests
+  // (level, message, fields) go through HandleRequest and take the same path.
   void HandleLog(const cordon::v1::LogMessage& message);
 
   const GrantSet& grants() const { return grants_; }
@@ -102,6 +103,9 @@ class Broker {
   absl::StatusOr<std::string> HostCall(const cordon::v1::HostCallRequest& req,
                                        std::vector<ipc::UniqueFd>* fds, CapabilityUse* use);
   // Takes a request token and a concurrency slot; QuotaHit + ResourceExhausted otherwise.
+  // The log path shared by LogMessage envelopes and LogRequests; the status is the answer.
+  absl::Status Log(uint64_t request_id, int level, const std::string& message,
+                   const google::protobuf::Map<std::string, std::string>* fields);
   absl::Status Admit();
   absl::Status ReserveFd();
   void SettleFd(const ipc::UniqueFd* fd);

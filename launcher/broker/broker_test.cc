@@ -419,6 +419,56 @@ TEST_F(BrokerTest, LogsGrantedRateLimitedAndCapped) {
   EXPECT_EQ(uses_.size(), 3u);
 }
 
+TEST_F(BrokerTest, LogRequestsCarryFieldsAndAreAnswered) {
+  BrokerLimits limits;
+  limits.max_log_fields = 2;
+  std::unique_ptr<Broker> broker = Make(limits);
+  cordon::v1::BrokerRequest r;
+  r.set_id(11);
+  r.mutable_log()->set_level(cordon::v1::LogMessage::ERROR);
+  r.mutable_log()->set_message("disk almost full");
+  (*r.mutable_log()->mutable_fields())["a"] = "1";
+  (*r.mutable_log()->mutable_fields())["b"] = "2";
+  (*r.mutable_log()->mutable_fields())["c"] = "3";
+  BrokerReply reply = broker->HandleRequest(r);
+  EXPECT_FALSE(reply.response.has_error()) << reply.response.error().message();
+  EXPECT_TRUE(reply.response.has_log());
+  EXPECT_EQ(reply.response.id(), 11u);
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_EQ(logs_[0].level, "ERROR");
+  EXPECT_EQ(logs_[0].message, "disk almost full");
+  EXPECT_EQ(logs_[0].fields.size(), 3u);  // two kept plus the count of the dropped
+  EXPECT_EQ(logs_[0].fields.at("cordon.fields_dropped"), "1");
+  ASSERT_EQ(uses_.size(), 1u);
+  EXPECT_EQ(uses_[0].capability, "log");
+  EXPECT_EQ(uses_[0].request_id, 11u);
+  EXPECT_EQ(uses_[0].decision, Decision::kAllow);
+  // A failing audit drops the line and says so.
+  audit_status_ = absl::UnavailableError("disk full");
+  reply = broker->HandleRequest(r);
+  EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(logs_.size(), 1u);
+}
+
+TEST_F(BrokerTest, HostCallDeadlineComesFromThePluginCappedByTheHost) {
+  BrokerLimits limits;
+  limits.max_host_call_timeout = absl::Seconds(3);
+  std::unique_ptr<Broker> broker = Make(limits);
+  absl::Duration seen;
+  host_call_ = [&](const std::string&, const std::string& in,
+                   absl::Duration d) -> absl::StatusOr<std::string> {
+    seen = d;
+    return in;
+  };
+  cordon::v1::BrokerRequest r = Call("echo", "x");
+  r.mutable_host_call()->set_timeout_ms(1500);
+  EXPECT_FALSE(broker->HandleRequest(r).response.has_error());
+  EXPECT_EQ(seen, absl::Milliseconds(1500));
+  r.mutable_host_call()->set_timeout_ms(60000);
+  EXPECT_FALSE(broker->HandleRequest(r).response.has_error());
+  EXPECT_EQ(seen, absl::Seconds(3));
+}
+
 TEST_F(BrokerTest, LogsNotGranted) {
   std::unique_ptr<Broker> broker = Make({}, /*with_log=*/false);
   cordon::v1::LogMessage m;
