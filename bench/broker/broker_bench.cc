@@ -7,7 +7,8 @@
 // the fd by SCM_RIGHTS; the plugin receives, decodes and closes the fd. The floor is the same
 // trip with an empty heartbeat echoed back and no broker work. Prints a table and the ratios.
 //
-//   cordon_bench_broker [--iterations N] [--rounds R]
+//   cordon_bench_broker [--iterations N] [--rounds R] [--audit-dir DIR]
+//   (the audit log goes to the temporary directory under /tmp unless DIR is given)
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -124,7 +125,9 @@ void NoLinger(int fd) {
 int main(int argc, char** argv) {
   int iterations = 20000;
   int rounds = 5;
+  std::string audit_dir;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--audit-dir") == 0) audit_dir = argv[i + 1];
     if (std::strcmp(argv[i], "--iterations") == 0) iterations = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--rounds") == 0) rounds = std::atoi(argv[i + 1]);
   }
@@ -174,7 +177,9 @@ int main(int argc, char** argv) {
   if (!grants.ok()) Die(std::string(grants.status().message()));
 
   cordon::audit::AuditLogOptions audit_options;
-  audit_options.path = root + "/audit.jsonl";
+  audit_options.path = audit_dir.empty() ? root + "/audit.jsonl"
+                                          : absl::StrCat(audit_dir, "/cordon-bench-broker-",
+                                                         getpid(), ".jsonl");
   audit_options.durability = cordon::audit::Durability::kBatch;
   absl::StatusOr<std::unique_ptr<cordon::audit::AuditLog>> audit_log =
       cordon::audit::AuditLog::Open(audit_options);
@@ -284,5 +289,6 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   std::filesystem::remove_all(root, ec);
+  if (!audit_dir.empty()) unlink(audit_options.path.c_str());
   return 0;
 }
