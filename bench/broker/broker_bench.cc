@@ -177,9 +177,9 @@ int main(int argc, char** argv) {
   if (!grants.ok()) Die(std::string(grants.status().message()));
 
   cordon::audit::AuditLogOptions audit_options;
-  audit_options.path = audit_dir.empty() ? root + "/audit.jsonl"
-                                          : absl::StrCat(audit_dir, "/cordon-bench-broker-",
-                                                         getpid(), ".jsonl");
+  audit_options.path = audit_dir.empty()
+                           ? root + "/audit.jsonl"
+                           : absl::StrCat(audit_dir, "/cordon-bench-broker-", getpid(), ".jsonl");
   audit_options.durability = cordon::audit::Durability::kBatch;
   absl::StatusOr<std::unique_ptr<cordon::audit::AuditLog>> audit_log =
       cordon::audit::AuditLog::Open(audit_options);
@@ -198,7 +198,8 @@ int main(int argc, char** argv) {
         return log->Append(record);
       };
     }
-    absl::StatusOr<std::unique_ptr<broker::Broker>> b = broker::Broker::Create(*grants, limits, hooks);
+    absl::StatusOr<std::unique_ptr<broker::Broker>> b =
+        broker::Broker::Create(*grants, limits, hooks);
     if (!b.ok()) Die(std::string(b.status().message()));
     return std::move(*b);
   };
@@ -212,7 +213,8 @@ int main(int argc, char** argv) {
   cordon::v1::Envelope open_env;
   open_env.mutable_broker_request()->set_id(1);
   open_env.mutable_broker_request()->mutable_open_file()->set_path("/data/sub/hello.txt");
-  open_env.mutable_broker_request()->mutable_open_file()->set_mode(cordon::v1::OpenFileRequest::READ);
+  open_env.mutable_broker_request()->mutable_open_file()->set_mode(
+      cordon::v1::OpenFileRequest::READ);
   std::string open_bytes = *codec.Encode(open_env);
   cordon::v1::Envelope connect_env;
   connect_env.mutable_broker_request()->set_id(2);
@@ -220,8 +222,10 @@ int main(int argc, char** argv) {
       absl::StrCat("127.0.0.1:", port));
   std::string connect_bytes = *codec.Encode(connect_env);
 
-  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair_a = cordon::ipc::SeqpacketChannel::SocketPair();
-  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair_b = cordon::ipc::SeqpacketChannel::SocketPair();
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair_a =
+      cordon::ipc::SeqpacketChannel::SocketPair();
+  absl::StatusOr<std::pair<UniqueFd, UniqueFd>> pair_b =
+      cordon::ipc::SeqpacketChannel::SocketPair();
   if (!pair_a.ok() || !pair_b.ok()) Die("socketpair");
   cordon::ipc::SeqpacketChannel plugin_a(std::move(pair_a->first));
   cordon::ipc::SeqpacketChannel launcher_a(std::move(pair_a->second));
@@ -273,14 +277,15 @@ int main(int argc, char** argv) {
 
   std::printf("cordon broker benchmark: %d rounds x %d ops (connect: %d ops), median round\n",
               rounds, iterations, connect_iterations);
-  for (Case* c : {&floor, &direct_open, &direct_open_abs, &open_noaudit, &open, &direct_connect,
-                  &connect}) {
+  for (Case* c :
+       {&floor, &direct_open, &direct_open_abs, &open_noaudit, &open, &direct_connect, &connect}) {
     std::printf("  %-56s %9.2f us\n", c->name.c_str(), c->median() / 1000);
   }
   std::printf("ratios\n");
   std::printf("  brokered open / round-trip floor      %6.2fx  (goal <= 3x)\n",
               open.median() / floor.median());
-  std::printf("  brokered open / direct openat         %6.2fx\n", open.median() / direct_open.median());
+  std::printf("  brokered open / direct openat         %6.2fx\n",
+              open.median() / direct_open.median());
   std::printf("  brokered connect / direct connect     %6.2fx\n",
               connect.median() / direct_connect.median());
 

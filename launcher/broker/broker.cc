@@ -130,7 +130,8 @@ absl::Status Broker::ReserveFd() {
   }
   if (s.ok()) return s;
   ReportQuota({"broker_held_fds", limits_.max_held_fds, observed, std::string(s.message())});
-  return absl::ResourceExhaustedError(absl::StrCat("quota broker_held_fds exceeded: ", s.message()));
+  return absl::ResourceExhaustedError(
+      absl::StrCat("quota broker_held_fds exceeded: ", s.message()));
 }
 
 void Broker::SettleFd(const ipc::UniqueFd* fd) {
@@ -200,8 +201,8 @@ absl::StatusOr<ipc::UniqueFd> Broker::Connect(const cordon::v1::ConnectRequest& 
 absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& req,
                                              std::vector<ipc::UniqueFd>* fds, CapabilityUse* use) {
   if (!grants_.host_functions().count(req.function())) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "host function '", absl::CEscape(Echo(req.function())), "' is not granted"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("host function '", absl::CEscape(Echo(req.function())), "' is not granted"));
   }
   use->resolved = req.function();
   absl::StatusOr<ipc::Payload> input =
@@ -214,16 +215,17 @@ absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& 
   if (!hooks_.host_call) {
     return absl::UnimplementedError("this host registered no host functions");
   }
-  absl::Duration deadline = req.timeout_ms() > 0
-                                ? absl::Milliseconds(std::min<uint64_t>(req.timeout_ms(), 1ull << 40))
-                                : limits_.default_host_call_timeout;
+  absl::Duration deadline =
+      req.timeout_ms() > 0 ? absl::Milliseconds(std::min<uint64_t>(req.timeout_ms(), 1ull << 40))
+                           : limits_.default_host_call_timeout;
   deadline = std::min(deadline, limits_.max_host_call_timeout);
   absl::Time start = absl::Now();
   absl::StatusOr<std::string> out = hooks_.host_call(req.function(), input->ToString(), deadline);
   // The host function cannot be pre-empted, but the plugin's deadline still holds for it.
   if (out.ok() && absl::Now() - start > deadline) {
     return absl::DeadlineExceededError(absl::StrCat("host function '", req.function(),
-                                                    "' exceeded its deadline of ", absl::FormatDuration(deadline)));
+                                                    "' exceeded its deadline of ",
+                                                    absl::FormatDuration(deadline)));
   }
   if (out.ok() && out->size() > limits_.max_host_call_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("host function '", req.function(),
@@ -311,9 +313,8 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
     if (!audited.ok()) {
       fd.reset();
       result.clear();
-      status = absl::UnavailableError(
-          absl::StrCat("request denied: the audit record could not be written (",
-                       audited.message(), ")"));
+      status = absl::UnavailableError(absl::StrCat(
+          "request denied: the audit record could not be written (", audited.message(), ")"));
     }
   }
   if (fd_reserved) SettleFd(status.ok() ? &fd : nullptr);
@@ -366,8 +367,8 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
   std::string level;
   if (cordon::v1::LogMessage::Level_IsValid(level_value) &&
       level_value != cordon::v1::LogMessage::LEVEL_UNSPECIFIED) {
-    level = cordon::v1::LogMessage::Level_Name(
-        static_cast<cordon::v1::LogMessage::Level>(level_value));
+    level =
+        cordon::v1::LogMessage::Level_Name(static_cast<cordon::v1::LogMessage::Level>(level_value));
   } else {
     level = "INFO";
   }
@@ -386,7 +387,8 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
     }
     return status;
   };
-  if (!grants_.log()) return audit(absl::PermissionDeniedError("log is not granted to this plugin"));
+  if (!grants_.log())
+    return audit(absl::PermissionDeniedError("log is not granted to this plugin"));
   uint64_t dropped_before = 0;
   bool dropped = false;
   bool first_drop = false;
@@ -418,7 +420,8 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
   if (fields != nullptr) {
     for (const auto& [key, value] : *fields) {
       if (entry.fields.size() >= limits_.max_log_fields) {
-        entry.fields["cordon.fields_dropped"] = absl::StrCat(fields->size() - limits_.max_log_fields);
+        entry.fields["cordon.fields_dropped"] =
+            absl::StrCat(fields->size() - limits_.max_log_fields);
         break;
       }
       entry.fields[Truncate(key, 128)] = Truncate(value, limits_.max_log_field_bytes);

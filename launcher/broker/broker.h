@@ -98,7 +98,8 @@ class Broker {
  private:
   Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks);
 
-  absl::StatusOr<ipc::UniqueFd> OpenFile(const cordon::v1::OpenFileRequest& req, CapabilityUse* use);
+  absl::StatusOr<ipc::UniqueFd> OpenFile(const cordon::v1::OpenFileRequest& req,
+                                         CapabilityUse* use);
   absl::StatusOr<ipc::UniqueFd> Connect(const cordon::v1::ConnectRequest& req, CapabilityUse* use);
   absl::StatusOr<std::string> HostCall(const cordon::v1::HostCallRequest& req,
                                        std::vector<ipc::UniqueFd>* fds, CapabilityUse* use);

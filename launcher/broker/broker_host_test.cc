@@ -60,8 +60,9 @@ class BrokerHostTest : public ::testing::Test {
       << capabilities;
   }
   std::string WriteProfile() {
-    std::string source = absl::StrCat(getenv("CORDON_SOURCE_DIR") ? getenv("CORDON_SOURCE_DIR") : ".",
-                                      "/sandbox-profiles/profiles/default.textproto");
+    std::string source =
+        absl::StrCat(getenv("CORDON_SOURCE_DIR") ? getenv("CORDON_SOURCE_DIR") : ".",
+                     "/sandbox-profiles/profiles/default.textproto");
     std::ifstream in(source);
     std::stringstream text;
     text << in.rdbuf();

@@ -101,10 +101,10 @@ class BrokerTest : public ::testing::Test {
     return std::move(*b);
   }
 
-  static cordon::v1::BrokerRequest Open(const std::string& path,
-                                        cordon::v1::OpenFileRequest::Mode mode =
-                                            cordon::v1::OpenFileRequest::READ,
-                                        bool create = false) {
+  static cordon::v1::BrokerRequest Open(
+      const std::string& path,
+      cordon::v1::OpenFileRequest::Mode mode = cordon::v1::OpenFileRequest::READ,
+      bool create = false) {
     cordon::v1::BrokerRequest r;
     r.set_id(7);
     r.mutable_open_file()->set_path(path);
@@ -133,8 +133,7 @@ class BrokerTest : public ::testing::Test {
   std::vector<QuotaHit> quotas_;
   std::vector<LogEntry> logs_;
   absl::Status audit_status_;
-  std::function<absl::StatusOr<std::string>(const std::string&, const std::string&,
-                                            absl::Duration)>
+  std::function<absl::StatusOr<std::string>(const std::string&, const std::string&, absl::Duration)>
       host_call_;
 };
 
@@ -249,7 +248,8 @@ TEST_F(BrokerTest, CreateAndWriteUnderTheWriteGrant) {
   ASSERT_EQ(write(reply.fds[0].get(), "x", 1), 1);
   EXPECT_TRUE(fs::exists(root_ + "/data/out/new.txt"));
   // Exclusive: a second create is an allowed request that failed.
-  reply = broker->HandleRequest(Open("/data/out/new.txt", cordon::v1::OpenFileRequest::WRITE, true));
+  reply =
+      broker->HandleRequest(Open("/data/out/new.txt", cordon::v1::OpenFileRequest::WRITE, true));
   EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(uses_.back().decision, Decision::kAllow);
 }

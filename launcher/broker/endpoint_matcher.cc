@@ -22,9 +22,9 @@ absl::Status Denied(absl::string_view endpoint, absl::string_view why) {
 }
 
 absl::Status Malformed(absl::string_view endpoint, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "connect endpoint '", absl::CEscape(endpoint), "' is malformed: ", why,
-      "; expected IPV4:PORT, [IPV6]:PORT, NAME:PORT or unix:/PATH"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("connect endpoint '", absl::CEscape(endpoint), "' is malformed: ", why,
+                   "; expected IPV4:PORT, [IPV6]:PORT, NAME:PORT or unix:/PATH"));
 }
 
 }  // namespace
@@ -35,9 +35,8 @@ EndpointMatcher::EndpointMatcher(std::vector<EndpointPattern> grants, Resolver r
 }
 
 bool EndpointMatcher::AddressGranted(const IpAddress& address, uint16_t port) const {
-  return std::any_of(grants_.begin(), grants_.end(), [&](const EndpointPattern& g) {
-    return g.MatchesAddress(address, port);
-  });
+  return std::any_of(grants_.begin(), grants_.end(),
+                     [&](const EndpointPattern& g) { return g.MatchesAddress(address, port); });
 }
 
 absl::StatusOr<ConnectTarget> EndpointMatcher::Match(absl::string_view endpoint) const {
@@ -98,9 +97,8 @@ absl::StatusOr<ConnectTarget> EndpointMatcher::Match(absl::string_view endpoint)
   if (bracketed) return Malformed(endpoint, "not an IPv6 address");
   absl::StatusOr<std::string> name = EndpointPattern::NormalizeHostName(host);
   if (!name.ok()) return Denied(endpoint, name.status().message());
-  bool granted = std::any_of(grants_.begin(), grants_.end(), [&](const EndpointPattern& g) {
-    return g.MatchesName(*name, *port);
-  });
+  bool granted = std::any_of(grants_.begin(), grants_.end(),
+                             [&](const EndpointPattern& g) { return g.MatchesName(*name, *port); });
   if (!granted) {
     return Denied(endpoint, absl::StrCat("name '", *name, "' on port ", *port,
                                          " is not granted (names are resolved only when granted)"));
@@ -120,9 +118,9 @@ absl::StatusOr<ConnectTarget> EndpointMatcher::Match(absl::string_view endpoint)
     for (const IpAddress& a : target.dropped) {
       absl::StrAppend(&list, list.empty() ? "" : ", ", a.ToString());
     }
-    return Denied(endpoint, absl::StrCat("'", *name, "' resolved only to internal addresses (",
-                                         list.empty() ? "none" : list,
-                                         ") that no address grant covers"));
+    return Denied(endpoint,
+                  absl::StrCat("'", *name, "' resolved only to internal addresses (",
+                               list.empty() ? "none" : list, ") that no address grant covers"));
   }
   return target;
 }

@@ -37,7 +37,8 @@ struct FakeDns {
 
 TEST(EndpointMatcherTest, AddressLiteralsMatchAddressGrants) {
   FakeDns dns;
-  EndpointMatcher m(Grants({"127.0.0.1:8080", "10.0.0.0/8:443", "[::1]:9000-9001"}), dns.resolver());
+  EndpointMatcher m(Grants({"127.0.0.1:8080", "10.0.0.0/8:443", "[::1]:9000-9001"}),
+                    dns.resolver());
   EXPECT_TRUE(m.Match("127.0.0.1:8080").ok());
   EXPECT_TRUE(m.Match("10.20.30.40:443").ok());
   EXPECT_TRUE(m.Match("[::1]:9001").ok());
@@ -69,10 +70,10 @@ TEST(EndpointMatcherTest, DeniesEverythingOutsideTheGrant) {
 
 TEST(EndpointMatcherTest, MalformedEndpoints) {
   EndpointMatcher m(Grants({"127.0.0.1:80"}));
-  for (std::string e : {std::string("127.0.0.1"), std::string("127.0.0.1:"),
-                        std::string("127.0.0.1:0"), std::string("127.0.0.1:99999"),
-                        std::string("::1:80"), std::string("[::1"), std::string(600, 'a'),
-                        std::string("127.0.0.1:80\0", 13), std::string("unix:rel")}) {
+  for (std::string e :
+       {std::string("127.0.0.1"), std::string("127.0.0.1:"), std::string("127.0.0.1:0"),
+        std::string("127.0.0.1:99999"), std::string("::1:80"), std::string("[::1"),
+        std::string(600, 'a'), std::string("127.0.0.1:80\0", 13), std::string("unix:rel")}) {
     EXPECT_FALSE(m.Match(e).ok()) << e;
   }
 }

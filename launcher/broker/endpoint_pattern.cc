@@ -47,14 +47,14 @@ absl::StatusOr<PortRange> ParsePorts(absl::string_view text) {
 
 absl::StatusOr<uint16_t> EndpointPattern::ParsePort(absl::string_view text) {
   if (text.empty() || text.size() > 5 || (text.size() > 1 && text[0] == '0')) {
-    return absl::InvalidArgumentError(absl::StrCat("port '", absl::CEscape(text),
-                                                   "' is not a decimal number 1-65535"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("port '", absl::CEscape(text), "' is not a decimal number 1-65535"));
   }
   uint32_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError(absl::StrCat("port '", absl::CEscape(text),
-                                                     "' is not a decimal number 1-65535"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("port '", absl::CEscape(text), "' is not a decimal number 1-65535"));
     }
     value = value * 10 + static_cast<uint32_t>(c - '0');
   }
@@ -73,15 +73,15 @@ absl::StatusOr<std::string> EndpointPattern::NormalizeHostName(absl::string_view
   std::string lower = absl::AsciiStrToLower(name);
   std::vector<absl::string_view> labels = absl::StrSplit(lower, '.');
   for (absl::string_view label : labels) {
-    bool ok = !label.empty() && label.size() <= kMaxLabel && label.front() != '-' &&
-              label.back() != '-';
+    bool ok =
+        !label.empty() && label.size() <= kMaxLabel && label.front() != '-' && label.back() != '-';
     for (char c : label) {
       if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') ok = false;
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "host name '", absl::CEscape(name), "' has an invalid label (letters, digits and "
-          "inner hyphens, 1-63 bytes each)"));
+      return absl::InvalidArgumentError(absl::StrCat("host name '", absl::CEscape(name),
+                                                     "' has an invalid label (letters, digits and "
+                                                     "inner hyphens, 1-63 bytes each)"));
     }
   }
   // getaddrinfo would hand these to inet_aton, which reads "127.1", "0x7f" or "2130706433" as
@@ -90,9 +90,10 @@ absl::StatusOr<std::string> EndpointPattern::NormalizeHostName(absl::string_view
   bool all_digits = true;
   for (char c : absl::string_view(labels.back())) all_digits &= absl::ascii_isdigit(c);
   if (all_digits || inet_aton(lower.c_str(), &ignored) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", absl::CEscape(name), "' is a numeric address in a non-standard spelling, not a "
-        "host name; write IPv4 as four decimal octets or IPv6 in brackets"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", absl::CEscape(name),
+                     "' is a numeric address in a non-standard spelling, not a "
+                     "host name; write IPv4 as four decimal octets or IPv6 in brackets"));
   }
   return lower;
 }
@@ -103,8 +104,8 @@ absl::Status EndpointPattern::ValidateUnixPath(absl::string_view path) {
         absl::StrCat("unix socket path '", absl::CEscape(path), "' is not absolute"));
   }
   if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("unix socket path of ", path.size(),
-                                                   " bytes does not fit sun_path (107)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unix socket path of ", path.size(), " bytes does not fit sun_path (107)"));
   }
   if (path.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError("unix socket path contains a NUL byte");
@@ -221,8 +222,8 @@ bool EndpointPattern::MatchesUnix(absl::string_view path) const {
 }
 
 std::string EndpointPattern::ToString() const {
-  std::string ports = ports_.lo == ports_.hi ? absl::StrCat(ports_.lo)
-                                             : absl::StrCat(ports_.lo, "-", ports_.hi);
+  std::string ports =
+      ports_.lo == ports_.hi ? absl::StrCat(ports_.lo) : absl::StrCat(ports_.lo, "-", ports_.hi);
   switch (kind_) {
     case Kind::kUnix:
       return absl::StrCat("unix:", name_);

@@ -28,11 +28,12 @@ TEST(EndpointPatternTest, ParsesEveryForm) {
 
 TEST(EndpointPatternTest, RejectsMalformedAndNumericNames) {
   for (const char* text :
-       {"127.1:80", "2130706433:80", "0x7f.1:80", "0177.0.0.1:80", "0x7f:80", "1.2.3:80",
-        "10.0.0.1/8:80", "10.0.0.0/33:80", "::1:80", "[127.0.0.1]:80", "[::1]", "host", "host:0",
-        "host:65536", "host:080", "host:9-8", "host:-1", "host:1-", "-bad.org:80", "a..b:80",
-        "exa_mple.org:80", "unix:relative", "unix:/a/../b", "unix:/a//b", "[fe80::1%lo]:80",
-        "host:+80", "10.0.0.0/-1:80", "10.0.0.0/:80"}) {
+       {"127.1:80",        "2130706433:80",  "0x7f.1:80",      "0177.0.0.1:80", "0x7f:80",
+        "1.2.3:80",        "10.0.0.1/8:80",  "10.0.0.0/33:80", "::1:80",        "[127.0.0.1]:80",
+        "[::1]",           "host",           "host:0",         "host:65536",    "host:080",
+        "host:9-8",        "host:-1",        "host:1-",        "-bad.org:80",   "a..b:80",
+        "exa_mple.org:80", "unix:relative",  "unix:/a/../b",   "unix:/a//b",    "[fe80::1%lo]:80",
+        "host:+80",        "10.0.0.0/-1:80", "10.0.0.0/:80"}) {
     EXPECT_FALSE(EndpointPattern::Parse(text).ok()) << text;
   }
   absl::StatusOr<EndpointPattern> numeric = EndpointPattern::Parse("127.1:80");

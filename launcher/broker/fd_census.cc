@@ -70,9 +70,9 @@ absl::Status FdCensus::Reserve(uint64_t* observed) {
   }
   if (held_.size() + reserved_ >= limit_) {
     *observed = held_.size() + reserved_;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("plugin holds ", *observed, " brokered fds, the limit is ", limit_,
-                     "; close some before asking for more"));
+    return absl::ResourceExhaustedError(absl::StrCat("plugin holds ", *observed,
+                                                     " brokered fds, the limit is ", limit_,
+                                                     "; close some before asking for more"));
   }
   ++reserved_;
   return absl::OkStatus();
@@ -98,7 +98,8 @@ absl::StatusOr<std::set<FileId>> FdCensus::ScanProcessTree(pid_t pid) {
     std::string base = absl::StrCat("/proc/", p);
     for (const std::string& fd : NumericEntries(base + "/fd")) {
       struct stat st;
-      if (stat(absl::StrCat(base, "/fd/", fd).c_str(), &st) == 0) ids.insert({st.st_dev, st.st_ino});
+      if (stat(absl::StrCat(base, "/fd/", fd).c_str(), &st) == 0)
+        ids.insert({st.st_dev, st.st_ino});
     }
     for (const std::string& tid : NumericEntries(base + "/task")) {
       std::string children = ReadSmall(absl::StrCat(base, "/task/", tid, "/children"));

@@ -49,8 +49,8 @@ std::string FsGrant::host_path() const {
 bool GrantSet::ValidFunctionName(absl::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' ||
-           c == ':' || c == '-';
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' ||
+           c == '-';
   });
 }
 
@@ -75,8 +75,7 @@ absl::Status GrantSet::ValidateBounds(const cordon::v1::CapabilityBounds& bounds
       if (bounds.fs(j).plugin_path() == fs.plugin_path() &&
           bounds.fs(j).host_path() != fs.host_path()) {
         problems.push_back(absl::StrCat(where, ".plugin_path: '", fs.plugin_path(),
-                                        "' is already mapped to another host_path by fs[", j,
-                                        "]"));
+                                        "' is already mapped to another host_path by fs[", j, "]"));
       }
     }
     if (!fs.read() && !fs.write() && !fs.create()) {
@@ -116,7 +115,8 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
                                                    " capabilities; at most 256 are accepted"));
   }
   std::vector<EndpointPattern> bound_net;
-  for (const std::string& text : bounds.net_connect()) bound_net.push_back(*EndpointPattern::Parse(text));
+  for (const std::string& text : bounds.net_connect())
+    bound_net.push_back(*EndpointPattern::Parse(text));
 
   GrantSet out;
   std::vector<std::string> over;
@@ -157,9 +157,9 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
           }
         }
         over.push_back(absl::StrCat(shown, ": ",
-                                    offered.empty() ? "no fs bound of the profile contains it"
-                                                    : absl::StrCat("the profile bounds it to ",
-                                                                   offered)));
+                                    offered.empty()
+                                        ? "no fs bound of the profile contains it"
+                                        : absl::StrCat("the profile bounds it to ", offered)));
         continue;
       }
       std::string canonical = Join(*parts);
@@ -188,8 +188,8 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
       bool covered = std::any_of(bound_net.begin(), bound_net.end(),
                                  [&](const EndpointPattern& b) { return b.Covers(*p); });
       if (!covered) {
-        over.push_back(absl::StrCat(shown, ": no net_connect bound of the profile covers ",
-                                    p->ToString()));
+        over.push_back(
+            absl::StrCat(shown, ": no net_connect bound of the profile covers ", p->ToString()));
         continue;
       }
       out.net_.push_back(*p);
@@ -215,16 +215,15 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
       }
       out.log_ = true;
     } else {
-      over.push_back(absl::StrCat(shown, ": unknown capability kind (fs.read, fs.write, "
-                                         "fs.create, net.connect, host.call, log)"));
+      over.push_back(absl::StrCat(shown,
+                                  ": unknown capability kind (fs.read, fs.write, "
+                                  "fs.create, net.connect, host.call, log)"));
     }
   }
   if (!over.empty()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("manifest requests ", over.size(), " capabilit",
-                     over.size() == 1 ? "y" : "ies",
-                     " beyond the profile's bounds (docs/broker.md):\n  ",
-                     absl::StrJoin(over, "\n  ")));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "manifest requests ", over.size(), " capabilit", over.size() == 1 ? "y" : "ies",
+        " beyond the profile's bounds (docs/broker.md):\n  ", absl::StrJoin(over, "\n  ")));
   }
   std::stable_sort(out.fs_.begin(), out.fs_.end(), [](const FsGrant& a, const FsGrant& b) {
     return a.plugin_components.size() > b.plugin_components.size();
@@ -252,9 +251,9 @@ absl::StatusOr<size_t> GrantSet::MatchPath(const std::vector<std::string>& compo
     return absl::PermissionDeniedError(
         absl::StrCat("'", path, "' is not beneath any granted directory"));
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat("no grant allows ", Rights(intent.read, intent.write, intent.create),
-                   " access to '", path, "'"));
+  return absl::PermissionDeniedError(absl::StrCat("no grant allows ",
+                                                  Rights(intent.read, intent.write, intent.create),
+                                                  " access to '", path, "'"));
 }
 
 std::vector<cordon::v1::Capability> GrantSet::ToCapabilities() const {

@@ -16,7 +16,7 @@ namespace cordon::broker {
 
 // File access beneath one plugin-visible directory.
 struct FsGrant {
-  std::string plugin_path;                    // canonical, e.g. "/data/out"
+  std::string plugin_path;                     // canonical, e.g. "/data/out"
   std::vector<std::string> plugin_components;  // {"data", "out"}
   // The profile bound it falls under, and the part of the path below the bound's plugin_path,
   // so the host directory is opened beneath the bound's (never by joining strings).

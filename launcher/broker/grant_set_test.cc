@@ -42,18 +42,17 @@ constexpr char kBounds[] = R"pb(
 )pb";
 
 TEST(GrantSetTest, GrantsWhatBothAllow) {
-  absl::StatusOr<GrantSet> g = GrantSet::Intersect(
-      Caps({{"fs.read", "/data"},
-            {"fs.read", "/data/reports"},
-            {"fs.write", "/data/out"},
-            {"fs.create", "/data/out/new"},
-            {"net.connect", "10.1.2.3:443"},
-            {"net.connect", "[::1]:8080"},
-            {"net.connect", "API.example.org:443"},
-            {"net.connect", "unix:/run/app.sock"},
-            {"host.call", "kv.get"},
-            {"log", ""}}),
-      Bounds(kBounds));
+  absl::StatusOr<GrantSet> g = GrantSet::Intersect(Caps({{"fs.read", "/data"},
+                                                         {"fs.read", "/data/reports"},
+                                                         {"fs.write", "/data/out"},
+                                                         {"fs.create", "/data/out/new"},
+                                                         {"net.connect", "10.1.2.3:443"},
+                                                         {"net.connect", "[::1]:8080"},
+                                                         {"net.connect", "API.example.org:443"},
+                                                         {"net.connect", "unix:/run/app.sock"},
+                                                         {"host.call", "kv.get"},
+                                                         {"log", ""}}),
+                                                   Bounds(kBounds));
   ASSERT_TRUE(g.ok()) << g.status();
   ASSERT_EQ(g->fs().size(), 4u);
   // Most specific first; /data/out/new lives in the /data/out bound's host tree.
@@ -115,16 +114,16 @@ TEST(GrantSetTest, InvalidBoundsAreReportedTogether) {
   )pb"));
   ASSERT_FALSE(s.ok());
   std::string msg(s.message());
-  for (const char* where : {"fs[0].plugin_path", "fs[1].host_path", "fs[2].plugin_path",
-                            "fs[3]: grants nothing", "fs[4].plugin_path: '/w' is already mapped",
-                            "net_connect[0]", "host_functions[0]"}) {
+  for (const char* where :
+       {"fs[0].plugin_path", "fs[1].host_path", "fs[2].plugin_path", "fs[3]: grants nothing",
+        "fs[4].plugin_path: '/w' is already mapped", "net_connect[0]", "host_functions[0]"}) {
     EXPECT_THAT(msg, HasSubstr(where));
   }
 }
 
 TEST(GrantSetTest, MatchPathPicksASufficientGrant) {
-  absl::StatusOr<GrantSet> g = GrantSet::Intersect(
-      Caps({{"fs.read", "/data"}, {"fs.write", "/data/out"}}), Bounds(kBounds));
+  absl::StatusOr<GrantSet> g =
+      GrantSet::Intersect(Caps({{"fs.read", "/data"}, {"fs.write", "/data/out"}}), Bounds(kBounds));
   ASSERT_TRUE(g.ok()) << g.status();
   std::vector<std::string> rest;
   absl::StatusOr<size_t> i = g->MatchPath({"data", "out", "f"}, {.write = true}, &rest);
@@ -137,10 +136,12 @@ TEST(GrantSetTest, MatchPathPicksASufficientGrant) {
   EXPECT_EQ(g->fs()[*i].plugin_path, "/data");
   EXPECT_EQ(rest, (std::vector<std::string>{"out", "f"}));
   // Write elsewhere in /data, create anywhere, and paths outside: denied.
-  EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"data", "f"}, {.write = true}, &rest).status()));
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(g->MatchPath({"data", "f"}, {.write = true}, &rest).status()));
   EXPECT_TRUE(absl::IsPermissionDenied(
       g->MatchPath({"data", "out", "f"}, {.write = true, .create = true}, &rest).status()));
-  EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"etc", "passwd"}, {.read = true}, &rest).status()));
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(g->MatchPath({"etc", "passwd"}, {.read = true}, &rest).status()));
   // A sibling with a common string prefix is not beneath the grant.
   EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"database"}, {.read = true}, &rest).status()));
 }
@@ -149,17 +150,17 @@ TEST(GrantSetTest, ShippedProfilesCarryValidBounds) {
   absl::StatusOr<cordon::v1::Profile> reader = profiles::ProfileLoader::Load("fs-reader");
   ASSERT_TRUE(reader.ok()) << reader.status();
   ASSERT_TRUE(GrantSet::ValidateBounds(reader->capabilities()).ok());
-  EXPECT_TRUE(GrantSet::Intersect(Caps({{"fs.read", "/data/in"}, {"log", ""}}),
-                                  reader->capabilities())
-                  .ok());
+  EXPECT_TRUE(
+      GrantSet::Intersect(Caps({{"fs.read", "/data/in"}, {"log", ""}}), reader->capabilities())
+          .ok());
   EXPECT_FALSE(GrantSet::Intersect(Caps({{"fs.write", "/data"}}), reader->capabilities()).ok());
 
   absl::StatusOr<cordon::v1::Profile> net = profiles::ProfileLoader::Load("net-client");
   ASSERT_TRUE(net.ok()) << net.status();
   ASSERT_TRUE(GrantSet::ValidateBounds(net->capabilities()).ok());
-  EXPECT_TRUE(GrantSet::Intersect(Caps({{"net.connect", "api.example.org:443"}}),
-                                  net->capabilities())
-                  .ok());
+  EXPECT_TRUE(
+      GrantSet::Intersect(Caps({{"net.connect", "api.example.org:443"}}), net->capabilities())
+          .ok());
   absl::StatusOr<GrantSet> raw = GrantSet::Intersect(
       Caps({{"net.connect", "10.0.0.1:443"}, {"net.connect", "api.example.org:22"}}),
       net->capabilities());

@@ -32,8 +32,7 @@ int FinishConnect(int fd, absl::Time deadline) {
 }
 
 // Returns 0 or an errno. On success *out holds a blocking connected socket.
-int Dial(int family, const sockaddr* addr, socklen_t len, absl::Time deadline,
-         ipc::UniqueFd* out) {
+int Dial(int family, const sockaddr* addr, socklen_t len, absl::Time deadline, ipc::UniqueFd* out) {
   ipc::UniqueFd fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return errno;
   int rc;
@@ -84,9 +83,9 @@ absl::StatusOr<Connection> NetConnector::Connect(const ConnectTarget& target,
     absl::StrAppend(&failures, failures.empty() ? "" : "; ", text, ": ", strerror(err));
     if (err == ETIMEDOUT && absl::Now() >= deadline) break;
   }
-  return absl::UnavailableError(absl::StrCat(
-      "connect", target.name.empty() ? "" : absl::StrCat(" to '", target.name, "'"),
-      " failed: ", failures.empty() ? "no address to try" : failures));
+  return absl::UnavailableError(
+      absl::StrCat("connect", target.name.empty() ? "" : absl::StrCat(" to '", target.name, "'"),
+                   " failed: ", failures.empty() ? "no address to try" : failures));
 }
 
 }  // namespace cordon::broker

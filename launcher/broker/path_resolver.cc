@@ -118,8 +118,8 @@ absl::StatusOr<PathResolver> PathResolver::OpenSubdir(const std::vector<std::str
   absl::StatusOr<ipc::UniqueFd> fd = OpenRetrying(dir_.get(), rel, &how, options_.max_retries);
   std::string host = components.empty() ? host_dir_ : absl::StrCat(host_dir_, "/", rel);
   if (!fd.ok()) {
-    return absl::Status(fd.status().code(), absl::StrCat("granted directory '", host,
-                                                         "': ", fd.status().message()));
+    return absl::Status(fd.status().code(),
+                        absl::StrCat("granted directory '", host, "': ", fd.status().message()));
   }
   return PathResolver(std::move(*fd), host, options);
 }
@@ -177,8 +177,8 @@ absl::StatusOr<int> PathResolver::FlagsFor(const OpenIntent& intent) {
   return flags;
 }
 
-absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(
-    const std::vector<std::string>& components, const OpenIntent& intent) const {
+absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(const std::vector<std::string>& components,
+                                                        const OpenIntent& intent) const {
   if (components.empty()) {
     return absl::PermissionDeniedError("path names the granted directory itself, not a file");
   }

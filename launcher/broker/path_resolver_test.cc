@@ -80,8 +80,8 @@ class PathResolverTest : public ::testing::Test {
 
 TEST_F(PathResolverTest, OpensFilesBeneathTheGrant) {
   PathResolver r = Resolver();
-  for (const char* p : {"/file.txt", "//file.txt", "/./file.txt", "/sub/nested.txt",
-                        "/sub//nested.txt"}) {
+  for (const char* p :
+       {"/file.txt", "//file.txt", "/./file.txt", "/sub/nested.txt", "/sub//nested.txt"}) {
     absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
     ASSERT_TRUE(fd.ok()) << p << ": " << fd.status();
     EXPECT_TRUE(absl::StartsWith(FdPath(fd->get()), granted_ + "/")) << FdPath(fd->get());
@@ -135,12 +135,12 @@ TEST_F(PathResolverTest, WriteAppendAndCreate) {
 TEST_F(PathResolverTest, HostilePathsAreRefused) {
   PathResolver r = Resolver();
   std::string long_path = "/" + std::string(PATH_MAX, 'a');  // PATH_MAX+1 bytes
-  for (std::string p : {std::string("/../outside.txt"), std::string("/sub/../../outside.txt"),
-                        std::string("/sub/../file.txt"), std::string("/.."),
-                        std::string("relative.txt"), std::string(""), long_path,
-                        std::string("/file.txt\0/../x", 15), std::string("/\xff\xfe.txt"),
-                        std::string("/\xc0\xaf"), std::string("/\xed\xa0\x80"),
-                        std::string("/bad\x01name"), std::string("/") + std::string(NAME_MAX + 1, 'n')}) {
+  for (std::string p :
+       {std::string("/../outside.txt"), std::string("/sub/../../outside.txt"),
+        std::string("/sub/../file.txt"), std::string("/.."), std::string("relative.txt"),
+        std::string(""), long_path, std::string("/file.txt\0/../x", 15),
+        std::string("/\xff\xfe.txt"), std::string("/\xc0\xaf"), std::string("/\xed\xa0\x80"),
+        std::string("/bad\x01name"), std::string("/") + std::string(NAME_MAX + 1, 'n')}) {
     absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
     EXPECT_FALSE(fd.ok()) << absl::CHexEscape(p.substr(0, 40));
   }
@@ -157,8 +157,8 @@ TEST_F(PathResolverTest, RandomPathsNeverOpenOutside) {
   fs::create_symlink("..", granted_ + "/up");
   PathResolver r = Resolver(/*follow=*/true);
   std::mt19937 rng(7);
-  const char* parts[] = {"..", ".", "", "to_root", "up", "sub", "file.txt", "etc", "outside.txt",
-                         "proc", "self", "root", "\xff", "nested.txt"};
+  const char* parts[] = {"..",  ".",           "",     "to_root", "up",   "sub",  "file.txt",
+                         "etc", "outside.txt", "proc", "self",    "root", "\xff", "nested.txt"};
   int opened = 0;
   for (int i = 0; i < 5000; ++i) {
     std::string p;
@@ -273,8 +273,8 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
       std::string b = granted_ + "/" + link;
       std::thread swapper([&] {
         while (!stop.load(std::memory_order_relaxed)) {
-          if (syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(),
-                      RENAME_EXCHANGE) == 0) {
+          if (syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) ==
+              0) {
             swaps.fetch_add(1, std::memory_order_relaxed);
           }
         }
@@ -294,8 +294,7 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
       // Put things back for the next round (an odd number of swaps leaves them exchanged).
       struct stat st;
       if (lstat(a.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-        ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(),
-                          RENAME_EXCHANGE),
+        ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE),
                   0);
       }
       // The race must not make the resolver useless either.

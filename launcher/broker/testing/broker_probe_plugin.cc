@@ -31,40 +31,48 @@ int main() {
   options.protocol = {1, 1};
   cordon::sdk::Plugin plugin(options);
   // input: a plugin-visible path; output: the file's bytes.
-  plugin.Register("read", [&](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                              -> absl::StatusOr<cordon::ipc::Payload> {
-    absl::StatusOr<cordon::ipc::UniqueFd> fd =
-        plugin.OpenFile(in.ToString(), cordon::v1::OpenFileRequest::READ);
-    if (!fd.ok()) return fd.status();
-    absl::StatusOr<std::string> data = ReadAll(fd->get());
-    if (!data.ok()) return data.status();
-    return cordon::ipc::Payload(*data);
-  });
+  plugin.Register("read",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    absl::StatusOr<cordon::ipc::UniqueFd> fd =
+                        plugin.OpenFile(in.ToString(), cordon::v1::OpenFileRequest::READ);
+                    if (!fd.ok()) return fd.status();
+                    absl::StatusOr<std::string> data = ReadAll(fd->get());
+                    if (!data.ok()) return data.status();
+                    return cordon::ipc::Payload(*data);
+                  });
   // input: an endpoint; sends "ping", returns the peer's answer.
-  plugin.Register("connect", [&](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                                 -> absl::StatusOr<cordon::ipc::Payload> {
-    absl::StatusOr<cordon::ipc::UniqueFd> fd = plugin.Connect(in.ToString());
-    if (!fd.ok()) return fd.status();
-    if (write(fd->get(), "ping", 4) != 4) return absl::ErrnoToStatus(errno, "write");
-    char buf[64];
-    ssize_t n = read(fd->get(), buf, sizeof(buf));
-    if (n < 0) return absl::ErrnoToStatus(errno, "read");
-    return cordon::ipc::Payload(std::string(buf, static_cast<size_t>(n)));
-  });
+  plugin.Register("connect",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    absl::StatusOr<cordon::ipc::UniqueFd> fd = plugin.Connect(in.ToString());
+                    if (!fd.ok()) return fd.status();
+                    if (write(fd->get(), "ping", 4) != 4)
+                      return absl::ErrnoToStatus(errno, "write");
+                    char buf[64];
+                    ssize_t n = read(fd->get(), buf, sizeof(buf));
+                    if (n < 0) return absl::ErrnoToStatus(errno, "read");
+                    return cordon::ipc::Payload(std::string(buf, static_cast<size_t>(n)));
+                  });
   // input: "FUNCTION:BYTES"; output: the host function's result.
-  plugin.Register("host", [&](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                              -> absl::StatusOr<cordon::ipc::Payload> {
-    std::pair<std::string, std::string> parts = absl::StrSplit(in.ToString(), absl::MaxSplits(':', 1));
-    absl::StatusOr<std::string> out = plugin.CallHost(parts.first, parts.second, absl::Seconds(2));
-    if (!out.ok()) return out.status();
-    return cordon::ipc::Payload(*out);
-  });
+  plugin.Register("host",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    std::pair<std::string, std::string> parts =
+                        absl::StrSplit(in.ToString(), absl::MaxSplits(':', 1));
+                    absl::StatusOr<std::string> out =
+                        plugin.CallHost(parts.first, parts.second, absl::Seconds(2));
+                    if (!out.ok()) return out.status();
+                    return cordon::ipc::Payload(*out);
+                  });
   // input: a message; logs it with a field.
-  plugin.Register("log", [&](const cordon::sdk::CallContext&, const cordon::ipc::Payload& in)
-                             -> absl::StatusOr<cordon::ipc::Payload> {
-    absl::Status s = plugin.Log(cordon::v1::LogMessage::WARNING, in.ToString(), {{"k", "v"}});
-    if (!s.ok()) return s;
-    return cordon::ipc::Payload("logged");
-  });
+  plugin.Register(
+      "log",
+      [&](const cordon::sdk::CallContext&,
+          const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+        absl::Status s = plugin.Log(cordon::v1::LogMessage::WARNING, in.ToString(), {{"k", "v"}});
+        if (!s.ok()) return s;
+        return cordon::ipc::Payload("logged");
+      });
   return plugin.Main();
 }
