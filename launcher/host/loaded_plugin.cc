@@ -76,11 +76,11 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   plugin->bundle_.entry_path = std::filesystem::absolute(plugin->bundle_.entry_path, ignored);
   const cordon::v1::Manifest& manifest = plugin->bundle_.manifest;
   const std::string label = plugin->label();
+  plugin->plugin_id_ =
+      absl::StrCat(manifest.name(), "-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
   plugin->auditor_ = std::make_unique<supervisor::PluginAuditor>(
       request.audit_log,
-      supervisor::PluginIdentity{
-          absl::StrCat(manifest.name(), "-", getpid(), "-", absl::ToUnixMicros(absl::Now())),
-          manifest.name(), manifest.version()});
+      supervisor::PluginIdentity{plugin->plugin_id_, manifest.name(), manifest.version()});
   (void)plugin->auditor_->RecordLifecycle(
       "plugin.load", {{"bundle", request.bundle_dir}, {"profile", request.profile},
                       {"entry", manifest.entry()}});
@@ -92,6 +92,49 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
 
   absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(request.profile);
   if (!profile.ok()) return fail(profile.status());
+
+  // Grants: what the manifest asks within the profile's bounds; anything beyond refuses the load.
+  absl::StatusOr<broker::GrantSet> grants =
+      broker::GrantSet::Intersect(manifest.capabilities(), profile->capabilities());
+  if (!grants.ok()) return fail(grants.status());
+  {
+    LoadedPlugin* self = plugin.get();
+    broker::BrokerHooks hooks;
+    hooks.audit = [self](const broker::CapabilityUse& use) -> absl::Status {
+      if (self->request_.audit_log == nullptr) return absl::OkStatus();
+      audit::AuditRecord record = use.ToAuditRecord();
+      record.SetPlugin(self->plugin_id_, self->bundle_.manifest.name(),
+                       self->bundle_.manifest.version());
+      return self->request_.audit_log->Append(record);
+    };
+    hooks.quota = [self](const broker::QuotaHit& hit) {
+      return self->auditor_->RecordQuota(hit.quota, hit.limit, hit.observed, "denied",
+                                         hit.detail);
+    };
+    if (!request.host_functions.empty()) {
+      hooks.host_call = [self](const std::string& name, const std::string& input,
+                               absl::Duration deadline) -> absl::StatusOr<std::string> {
+        auto it = self->request_.host_functions.find(name);
+        if (it == self->request_.host_functions.end()) {
+          return absl::UnimplementedError(
+              absl::StrCat("the host registered no function '", name, "'"));
+        }
+        return it->second(input, deadline);
+      };
+    }
+    hooks.log_sink = request.log_sink;
+    hooks.fd_scanner = [self] { return broker::FdCensus::ScanProcessTree(self->host_pid()); };
+    broker::BrokerLimits limits = request.broker_limits;
+    if (manifest.limits().broker_requests_per_second() > 0 &&
+        (limits.requests_per_second <= 0 ||
+         manifest.limits().broker_requests_per_second() < limits.requests_per_second)) {
+      limits.requests_per_second = manifest.limits().broker_requests_per_second();
+    }
+    absl::StatusOr<std::unique_ptr<broker::Broker>> made =
+        broker::Broker::Create(std::move(*grants), limits, std::move(hooks));
+    if (!made.ok()) return fail(made.status());
+    plugin->broker_ = std::move(*made);
+  }
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
@@ -162,12 +205,22 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     raw->SetState(PluginState::kFailed, violation.detail);
     raw->Kill();
   };
+  options.on_broker_request = [raw](const cordon::v1::BrokerRequest& request,
+                                    std::vector<ipc::UniqueFd> fds) {
+    broker::BrokerReply reply = raw->broker_->HandleRequest(request, std::move(fds));
+    // A failed send means the channel failed; the session reports that itself.
+    (void)raw->session_->SendBrokerResponse(reply.response, reply.raw_fds());
+  };
+  options.on_log = [raw](const cordon::v1::LogMessage& message) {
+    raw->broker_->HandleLog(message);
+  };
   plugin->session_ = std::make_unique<ipc::PluginSession>(std::move(host_end), options);
   plugin->SetState(PluginState::kProbing, "");
 
   ipc::HandshakeParams params;
   params.config = request.config;
   params.config_map = request.config_map;
+  params.granted_capabilities = plugin->broker_->grants().ToCapabilities();
   if (manifest.limits().handshake_timeout_ms() > 0) {
     params.timeout = absl::Milliseconds(manifest.limits().handshake_timeout_ms());
   }

@@ -15,6 +15,7 @@
 #include "audit/audit_log.h"
 #include "ipc/manifest_loader.h"
 #include "ipc/plugin_session.h"
+#include "launcher/broker/broker.h"
 #include "launcher/host/plugin_quotas.h"
 #include "launcher/host/plugin_state.h"
 #include "launcher/sandbox/sandbox_process.h"
@@ -32,6 +33,15 @@ struct LoadRequest {
   // Called on every state change, from whichever thread made it. Must not block for long
   // and must not destroy the plugin.
   std::function<void(PluginState, const std::string& reason)> on_state_change;
+  // Host functions the plugin may call through the broker (host.call), by name. Only those the
+  // profile bounds and the manifest requests are reachable. Called on the session's reader
+  // thread; `deadline` is the plugin's, capped by broker_limits.
+  std::map<std::string, std::function<absl::StatusOr<std::string>(const std::string& input,
+                                                                  absl::Duration deadline)>>
+      host_functions;
+  // Receives the plugin's structured logs (log grant, rate-limited). Unset: dropped.
+  std::function<void(const broker::LogEntry&)> log_sink;
+  broker::BrokerLimits broker_limits;
 };
 
 // A plugin running in its own sandbox, reachable over its protobuf channel. Thread-safe:
@@ -76,6 +86,9 @@ class LoadedPlugin {
   std::unique_ptr<supervisor::PluginAuditor> auditor_;
   std::unique_ptr<PluginQuotas> quotas_;
   std::unique_ptr<sandbox::SandboxProcess> process_;
+  // Declared before session_: the session's callbacks use it, so it must outlive the session.
+  std::unique_ptr<broker::Broker> broker_;
+  std::string plugin_id_;
   std::unique_ptr<ipc::PluginSession> session_;
   ipc::PluginInfo info_;
   absl::Duration default_timeout_ = absl::Seconds(30);

@@ -1,5 +1,6 @@
 #include "sdk/cpp/plugin.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -196,7 +197,8 @@ absl::Status Plugin::Loop() {
 }
 
 absl::StatusOr<Plugin::BrokerReply> Plugin::Broker(cordon::v1::BrokerRequest request,
-                                                   absl::Duration timeout) {
+                                                   absl::Duration timeout,
+                                                   const std::vector<ipc::UniqueFd>& fds) {
   if (channel_ == nullptr) return absl::FailedPreconditionError("Broker() outside Serve()");
   // The host is trusted, but a bound keeps a confused one from growing this without limit.
   constexpr size_t kMaxDeferred = 4096;
@@ -204,7 +206,7 @@ absl::StatusOr<Plugin::BrokerReply> Plugin::Broker(cordon::v1::BrokerRequest req
   request.set_id(id);
   Envelope env;
   *env.mutable_broker_request() = std::move(request);
-  if (auto s = Send(env, {}); !s.ok()) return s;
+  if (auto s = Send(env, fds); !s.ok()) return s;
   const absl::Time deadline = absl::Now() + timeout;
   for (;;) {
     auto dg = channel_->Receive(deadline);
@@ -303,6 +305,61 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     std::fprintf(stderr, "%s: sending result of call %llu failed: %s\n", options_.name.c_str(),
                  static_cast<unsigned long long>(request.id()), s.ToString().c_str());
   }
+}
+
+absl::StatusOr<ipc::UniqueFd> Plugin::OpenFile(absl::string_view path,
+                                               const OpenOptions& options) {
+  cordon::v1::BrokerRequest req;
+  req.mutable_open_file()->set_path(std::string(path));
+  req.mutable_open_file()->set_mode(options.mode);
+  req.mutable_open_file()->set_create(options.create);
+  req.mutable_open_file()->set_truncate(options.truncate);
+  req.mutable_open_file()->set_append(options.append);
+  auto reply = Broker(std::move(req), options.timeout);
+  if (!reply.ok()) return reply.status();
+  uint32_t index = reply->response.open_file().fd_index();
+  if (!reply->response.has_open_file() || index >= reply->fds.size()) {
+    return absl::InternalError("broker answered open_file without an fd");
+  }
+  return std::move(reply->fds[index]);
+}
+
+absl::StatusOr<std::string> Plugin::CallHost(absl::string_view function, absl::string_view input,
+                                             absl::Duration deadline) {
+  cordon::v1::BrokerRequest req;
+  req.mutable_host_call()->set_function(std::string(function));
+  req.mutable_host_call()->set_timeout_ms(
+      static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline))));
+  std::vector<ipc::UniqueFd> fds;
+  if (auto s = ipc::Payload(input).ToProto(options_.inline_threshold,
+                                           req.mutable_host_call()->mutable_payload(), &fds);
+      !s.ok()) {
+    return s;
+  }
+  // The host answers after the function's deadline at the latest; allow for the trip.
+  auto reply = Broker(std::move(req), deadline + absl::Seconds(5), fds);
+  if (!reply.ok()) return reply.status();
+  if (!reply->response.has_host_call()) {
+    return absl::InternalError("broker answered host_call without a result");
+  }
+  uint64_t cap = welcome_.limits().max_payload_bytes();
+  if (cap == 0) cap = uint64_t{1} << 30;
+  auto out = ipc::Payload::FromProto(reply->response.host_call().payload(), &reply->fds, cap);
+  if (!out.ok()) return out.status();
+  return out->ToString();
+}
+
+absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view message,
+                         const std::map<std::string, std::string>& fields) {
+  if (channel_ == nullptr) return absl::FailedPreconditionError("Log() before Serve()");
+  Envelope env;
+  // id 0: no one waits for the answer (Loop() and Broker() drop answers nobody asked for),
+  // which keeps Log() usable from any thread.
+  auto* log = env.mutable_broker_request()->mutable_log();
+  log->set_level(level);
+  log->set_message(std::string(message.substr(0, 8 * 1024)));
+  for (const auto& [key, value] : fields) (*log->mutable_fields())[key] = value;
+  return Send(env, {});
 }
 
 }  // namespace cordon::sdk

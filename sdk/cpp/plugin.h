@@ -86,7 +86,8 @@ class Plugin {
     cordon::v1::BrokerResponse response;
     std::vector<ipc::UniqueFd> fds;
   };
-  absl::StatusOr<BrokerReply> Broker(cordon::v1::BrokerRequest request, absl::Duration timeout);
+  absl::StatusOr<BrokerReply> Broker(cordon::v1::BrokerRequest request, absl::Duration timeout,
+                                     const std::vector<ipc::UniqueFd>& fds = {});
   // Opens a file the plugin was granted; returns the fd the host opened.
   absl::StatusOr<ipc::UniqueFd> OpenFile(absl::string_view path,
                                          cordon::v1::OpenFileRequest::Mode mode,
@@ -94,6 +95,26 @@ class Plugin {
   // Connects to a granted endpoint ("host:port" or "unix:/path"); returns the connected socket.
   absl::StatusOr<ipc::UniqueFd> Connect(absl::string_view endpoint,
                                         absl::Duration timeout = absl::Seconds(10));
+  // Opens with write options: create (a new file only, needs fs.create), truncate or append
+  // (need fs.write). See docs/broker.md for the flags the host allows.
+  struct OpenOptions {
+    cordon::v1::OpenFileRequest::Mode mode = cordon::v1::OpenFileRequest::READ;
+    bool create = false;
+    bool truncate = false;
+    bool append = false;
+    absl::Duration timeout = absl::Seconds(10);
+  };
+  absl::StatusOr<ipc::UniqueFd> OpenFile(absl::string_view path, const OpenOptions& options);
+  // Calls a host function the plugin was granted (host.call) with `input`; the host gives it
+  // `deadline` (capped by the host). A host function's error comes back with its code, message
+  // and details. Call only from a handler, like Broker().
+  absl::StatusOr<std::string> CallHost(absl::string_view function, absl::string_view input,
+                                       absl::Duration deadline = absl::Seconds(10));
+  // Structured log line through the broker (needs the `log` grant; rate-limited by the host).
+  // Does not wait for the host's answer, so it may be called from any thread after the
+  // handshake.
+  absl::Status Log(cordon::v1::LogMessage::Level level, absl::string_view message,
+                   const std::map<std::string, std::string>& fields);
 
  private:
   absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);

@@ -87,6 +87,18 @@ void RegisterStandardHandlers(Plugin& p) {
              [&p](const CallContext&, const ipc::Payload&) -> absl::StatusOr<ipc::Payload> {
                return p.welcome().config() + "|" + p.welcome().config_map().at("k");
              });
+  p.Register("host",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               auto out = p.CallHost("kv.get", in.data(), absl::Milliseconds(1500));
+               if (!out.ok()) return out.status();
+               return *out;
+             });
+  p.Register("slog",
+             [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               auto s = p.Log(cordon::v1::LogMessage::WARNING, in.data(), {{"k", "v"}});
+               if (!s.ok()) return s;
+               return std::string("logged");
+             });
   p.Register("log",
              [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
                if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
@@ -331,6 +343,48 @@ TEST(PluginSdkTest, BrokerOpenFile) {
   EXPECT_EQ(*ok, "contents");
   auto denied = fp.session().CallBytes("read_file", "/etc/shadow", absl::Seconds(5));
   EXPECT_TRUE(absl::IsPermissionDenied(denied.status())) << denied.status();
+  EXPECT_TRUE(fp.session().status().ok());
+}
+
+TEST(PluginSdkTest, BrokerCallHostAndStructuredLog) {
+  PluginSession* session = nullptr;
+  std::mutex mu;
+  std::vector<cordon::v1::LogRequest> logs;
+  PluginSession::Options o;
+  o.on_broker_request = [&](const cordon::v1::BrokerRequest& req, std::vector<UniqueFd> fds) {
+    cordon::v1::BrokerResponse resp;
+    resp.set_id(req.id());
+    if (req.has_log()) {
+      std::lock_guard<std::mutex> lock(mu);
+      logs.push_back(req.log());
+      resp.mutable_log();
+    } else if (req.has_host_call() && req.host_call().payload().inline_() == "missing") {
+      resp.mutable_error()->set_code(static_cast<int>(absl::StatusCode::kNotFound));
+      resp.mutable_error()->set_message("no such key");
+    } else {
+      // Echo the function, the deadline and the input back.
+      resp.mutable_host_call()->mutable_payload()->set_inline_(
+          req.host_call().function() + "|" + std::to_string(req.host_call().timeout_ms()) + "|" +
+          req.host_call().payload().inline_());
+    }
+    ASSERT_TRUE(session->SendBrokerResponse(resp).ok());
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  session = &fp.session();
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto ok = fp.session().CallBytes("host", "key1", absl::Seconds(5));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, "kv.get|1500|key1");
+  auto missing = fp.session().CallBytes("host", "missing", absl::Seconds(5));
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  auto logged = fp.session().CallBytes("slog", "careful", absl::Seconds(5));
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  // The log request was sent before the result on the same ordered channel.
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0].message(), "careful");
+  EXPECT_EQ(logs[0].level(), cordon::v1::LogMessage::WARNING);
+  EXPECT_EQ(logs[0].fields().at("k"), "v");
   EXPECT_TRUE(fp.session().status().ok());
 }
 

@@ -1,0 +1,438 @@
+#include "launcher/broker/broker.h"
+
+#include <sys/stat.h>
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "ipc/payload.h"
+#include "launcher/broker/net_connector.h"
+
+namespace cordon::broker {
+namespace {
+
+// Bytes of a plugin string copied into an audit record or error before it is cut.
+constexpr size_t kMaxEchoBytes = 4096;
+
+std::string Echo(const std::string& s) { return s.substr(0, kMaxEchoBytes); }
+
+OpenIntent IntentOf(const cordon::v1::OpenFileRequest& req) {
+  OpenIntent intent;
+  intent.read = req.mode() == cordon::v1::OpenFileRequest::READ ||
+                req.mode() == cordon::v1::OpenFileRequest::READ_WRITE;
+  intent.write = req.mode() == cordon::v1::OpenFileRequest::WRITE ||
+                 req.mode() == cordon::v1::OpenFileRequest::READ_WRITE;
+  intent.create = req.create();
+  intent.truncate = req.truncate();
+  intent.append = req.append();
+  return intent;
+}
+
+std::string CapabilityFor(const OpenIntent& intent) {
+  if (intent.create) return "fs.create";
+  if (intent.write) return "fs.write";
+  return "fs.read";
+}
+
+void FillError(const absl::Status& status, cordon::v1::Error* error) {
+  error->set_code(static_cast<int32_t>(status.code()));
+  error->set_message(std::string(status.message()));
+  status.ForEachPayload([error](absl::string_view type_url, const absl::Cord& payload) {
+    if (error->details_size() < 16) {
+      (*error->mutable_details())[std::string(type_url.substr(0, 256))] =
+          std::string(payload).substr(0, kMaxEchoBytes);
+    }
+  });
+}
+
+// Cuts at a UTF-8 sequence boundary so a cut line stays valid text.
+std::string Truncate(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(s.substr(0, cut), "...[truncated ", s.size() - cut, " bytes]");
+}
+
+}  // namespace
+
+std::vector<int> BrokerReply::raw_fds() const {
+  std::vector<int> out;
+  out.reserve(fds.size());
+  for (const ipc::UniqueFd& fd : fds) out.push_back(fd.get());
+  return out;
+}
+
+Broker::Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks)
+    : grants_(std::move(grants)),
+      limits_(limits),
+      hooks_(std::move(hooks)),
+      matcher_(grants_.net(), hooks_.resolver),
+      requests_(limits.requests_per_second, limits.request_burst, absl::Now()),
+      logs_(limits.logs_per_second, limits.log_burst, absl::Now()),
+      census_(limits.max_held_fds, hooks_.fd_scanner) {}
+
+absl::StatusOr<std::unique_ptr<Broker>> Broker::Create(GrantSet grants, BrokerLimits limits,
+                                                       BrokerHooks hooks) {
+  std::unique_ptr<Broker> broker(new Broker(std::move(grants), limits, std::move(hooks)));
+  for (const FsGrant& g : broker->grants_.fs()) {
+    PathResolver::Options options;
+    options.follow_symlinks = g.follow_symlinks;
+    absl::StatusOr<PathResolver> bound = PathResolver::Open(g.bound_host_path, options);
+    if (!bound.ok()) return bound.status();
+    if (g.below_bound.empty()) {
+      broker->resolvers_.push_back(std::move(*bound));
+      continue;
+    }
+    absl::StatusOr<PathResolver> sub = bound->OpenSubdir(g.below_bound, options);
+    if (!sub.ok()) return sub.status();
+    broker->resolvers_.push_back(std::move(*sub));
+  }
+  return broker;
+}
+
+uint64_t Broker::held_fds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return census_.held();
+}
+
+void Broker::ReportQuota(const QuotaHit& hit) {
+  if (hooks_.quota) (void)hooks_.quota(hit);
+}
+
+absl::Status Broker::Admit() {
+  QuotaHit hit;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (limits_.max_concurrent != 0 && in_flight_ >= limits_.max_concurrent) {
+      hit = {"broker_concurrent_requests", limits_.max_concurrent, uint64_t{in_flight_} + 1,
+             "too many broker requests at once"};
+    } else if (!requests_.TryTake(absl::Now())) {
+      hit = {"broker_request_rate", static_cast<uint64_t>(limits_.requests_per_second), 0,
+             absl::StrCat("more than ", limits_.requests_per_second, " requests/s (burst ",
+                          limits_.request_burst, ")")};
+    } else {
+      ++in_flight_;
+      return absl::OkStatus();
+    }
+  }
+  ReportQuota(hit);
+  return absl::ResourceExhaustedError(absl::StrCat("quota ", hit.quota, " exceeded: ", hit.detail));
+}
+
+absl::Status Broker::ReserveFd() {
+  uint64_t observed = 0;
+  absl::Status s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s = census_.Reserve(&observed);
+  }
+  if (s.ok()) return s;
+  ReportQuota({"broker_held_fds", limits_.max_held_fds, observed, std::string(s.message())});
+  return absl::ResourceExhaustedError(
+      absl::StrCat("quota broker_held_fds exceeded: ", s.message()));
+}
+
+void Broker::SettleFd(const ipc::UniqueFd* fd) {
+  struct stat st;
+  // Without a limit the identity is not needed; skip the fstat on the hot path.
+  bool handed = fd != nullptr && fd->valid() &&
+                (limits_.max_held_fds == 0 ? (st = {}, true) : fstat(fd->get(), &st) == 0);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (handed) {
+    census_.Commit(st);
+  } else {
+    census_.Cancel();
+  }
+}
+
+absl::StatusOr<ipc::UniqueFd> Broker::OpenFile(const cordon::v1::OpenFileRequest& req,
+                                               CapabilityUse* use) {
+  OpenIntent intent = IntentOf(req);
+  if (absl::StatusOr<int> flags = PathResolver::FlagsFor(intent); !flags.ok()) {
+    return flags.status();
+  }
+  absl::StatusOr<std::vector<std::string>> parts = PathResolver::SplitPluginPath(req.path());
+  if (!parts.ok()) return parts.status();
+  std::vector<std::string> rest;
+  absl::StatusOr<size_t> grant = grants_.MatchPath(*parts, intent, &rest);
+  if (!grant.ok()) return grant.status();
+  const PathResolver& resolver = resolvers_[*grant];
+  // For the record only: the decision is openat2's, beneath the grant's directory fd.
+  use->resolved = resolver.host_dir();
+  for (const std::string& c : rest) absl::StrAppend(&use->resolved, "/", c);
+  absl::StatusOr<ipc::UniqueFd> fd = resolver.OpenBeneath(rest, intent);
+  // Escapes and non-regular files are policy denials; a missing file is an allowed request
+  // that failed.
+  if (fd.ok() || absl::IsNotFound(fd.status()) || absl::IsAlreadyExists(fd.status())) {
+    use->decision = Decision::kAllow;
+  }
+  return fd;
+}
+
+absl::StatusOr<ipc::UniqueFd> Broker::Connect(const cordon::v1::ConnectRequest& req,
+                                              CapabilityUse* use) {
+  absl::StatusOr<ConnectTarget> target = matcher_.Match(req.endpoint());
+  if (!target.ok()) {
+    // A granted name that does not resolve is allowed-but-failed, not a denial.
+    if (absl::IsUnavailable(target.status()) || absl::IsNotFound(target.status())) {
+      use->decision = Decision::kAllow;
+    }
+    return target.status();
+  }
+  use->decision = Decision::kAllow;
+  absl::StatusOr<Connection> conn = NetConnector::Connect(*target, limits_.connect_timeout);
+  if (!conn.ok()) {
+    if (!target->is_unix) {
+      for (const IpAddress& a : target->addresses) {
+        absl::StrAppend(&use->resolved, use->resolved.empty() ? "" : ",",
+                        a.ToStringWithPort(target->port));
+      }
+    } else {
+      use->resolved = absl::StrCat("unix:", target->unix_path);
+    }
+    return conn.status();
+  }
+  use->resolved = conn->address;
+  return std::move(conn->fd);
+}
+
+absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& req,
+                                             std::vector<ipc::UniqueFd>* fds, CapabilityUse* use) {
+  if (!grants_.host_functions().count(req.function())) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("host function '", absl::CEscape(Echo(req.function())), "' is not granted"));
+  }
+  use->resolved = req.function();
+  absl::StatusOr<ipc::Payload> input =
+      ipc::Payload::FromProto(req.payload(), fds, limits_.max_host_call_bytes);
+  if (!input.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("host call payload rejected: ", input.status().message()));
+  }
+  use->decision = Decision::kAllow;
+  if (!hooks_.host_call) {
+    return absl::UnimplementedError("this host registered no host functions");
+  }
+  absl::Duration deadline =
+      req.timeout_ms() > 0 ? absl::Milliseconds(std::min<uint64_t>(req.timeout_ms(), 1ull << 40))
+                           : limits_.default_host_call_timeout;
+  deadline = std::min(deadline, limits_.max_host_call_timeout);
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::string> out = hooks_.host_call(req.function(), input->ToString(), deadline);
+  // The host function cannot be pre-empted, but the plugin's deadline still holds for it.
+  if (out.ok() && absl::Now() - start > deadline) {
+    return absl::DeadlineExceededError(absl::StrCat("host function '", req.function(),
+                                                    "' exceeded its deadline of ",
+                                                    absl::FormatDuration(deadline)));
+  }
+  if (out.ok() && out->size() > limits_.max_host_call_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("host function '", req.function(),
+                                                     "' returned ", out->size(),
+                                                     " bytes, above the payload cap"));
+  }
+  return out;
+}
+
+BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
+                                  std::vector<ipc::UniqueFd> fds) {
+  absl::Time start = absl::Now();
+  BrokerReply reply;
+  reply.response.set_id(request.id());
+  if (request.request_case() == cordon::v1::BrokerRequest::kLog) {
+    // Logs have their own rate limit and never carry fds.
+    const cordon::v1::LogRequest& log = request.log();
+    absl::Status status = Log(request.id(), log.level(), log.message(), &log.fields());
+    if (status.ok()) {
+      reply.response.mutable_log();
+    } else {
+      FillError(status, reply.response.mutable_error());
+    }
+    return reply;
+  }
+  CapabilityUse use;
+  use.request_id = request.id();
+  switch (request.request_case()) {
+    case cordon::v1::BrokerRequest::kOpenFile:
+      use.capability = CapabilityFor(IntentOf(request.open_file()));
+      use.target = Echo(request.open_file().path());
+      break;
+    case cordon::v1::BrokerRequest::kConnect:
+      use.capability = "net.connect";
+      use.target = Echo(request.connect().endpoint());
+      break;
+    case cordon::v1::BrokerRequest::kHostCall:
+      use.capability = "host.call";
+      use.target = Echo(request.host_call().function());
+      break;
+    default:
+      use.capability = "unknown";
+      break;
+  }
+
+  absl::Status status = Admit();
+  bool admitted = status.ok();
+  bool fd_reserved = false;
+  ipc::UniqueFd fd;
+  std::string result;
+  if (admitted) {
+    switch (request.request_case()) {
+      case cordon::v1::BrokerRequest::kOpenFile:
+      case cordon::v1::BrokerRequest::kConnect: {
+        status = ReserveFd();
+        if (!status.ok()) break;
+        fd_reserved = true;
+        absl::StatusOr<ipc::UniqueFd> r =
+            request.request_case() == cordon::v1::BrokerRequest::kOpenFile
+                ? OpenFile(request.open_file(), &use)
+                : Connect(request.connect(), &use);
+        status = r.status();
+        if (r.ok()) fd = std::move(*r);
+        break;
+      }
+      case cordon::v1::BrokerRequest::kHostCall: {
+        absl::StatusOr<std::string> r = HostCall(request.host_call(), &fds, &use);
+        status = r.status();
+        if (r.ok()) result = std::move(*r);
+        break;
+      }
+      default:
+        status = absl::InvalidArgumentError(
+            "broker request names no operation (open_file, connect or host_call)");
+        break;
+    }
+  }
+  use.latency = absl::Now() - start;
+  use.code = status.code();
+  if (!status.ok()) use.reason = std::string(status.message());
+
+  // The record exists before the answer does; without it the plugin gets nothing.
+  if (hooks_.audit) {
+    absl::Status audited = hooks_.audit(use);
+    if (!audited.ok()) {
+      fd.reset();
+      result.clear();
+      status = absl::UnavailableError(absl::StrCat(
+          "request denied: the audit record could not be written (", audited.message(), ")"));
+    }
+  }
+  if (fd_reserved) SettleFd(status.ok() ? &fd : nullptr);
+  if (admitted) {
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+  }
+
+  if (status.ok()) {
+    switch (request.request_case()) {
+      case cordon::v1::BrokerRequest::kOpenFile:
+        reply.response.mutable_open_file()->set_fd_index(0);
+        reply.fds.push_back(std::move(fd));
+        break;
+      case cordon::v1::BrokerRequest::kConnect:
+        reply.response.mutable_connect()->set_fd_index(0);
+        reply.fds.push_back(std::move(fd));
+        break;
+      case cordon::v1::BrokerRequest::kHostCall: {
+        absl::Status encoded =
+            ipc::Payload(std::move(result))
+                .ToProto(limits_.inline_threshold,
+                         reply.response.mutable_host_call()->mutable_payload(), &reply.fds);
+        if (!encoded.ok()) {
+          reply.response.clear_host_call();
+          reply.fds.clear();
+          FillError(encoded, reply.response.mutable_error());
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  } else {
+    FillError(status, reply.response.mutable_error());
+  }
+  return reply;
+}
+
+void Broker::HandleLog(const cordon::v1::LogMessage& message) {
+  (void)Log(0, message.level(), message.message(), nullptr);
+}
+
+absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string& message,
+                         const google::protobuf::Map<std::string, std::string>* fields) {
+  absl::Time start = absl::Now();
+  CapabilityUse use;
+  use.request_id = request_id;
+  use.capability = "log";
+  std::string level;
+  if (cordon::v1::LogMessage::Level_IsValid(level_value) &&
+      level_value != cordon::v1::LogMessage::LEVEL_UNSPECIFIED) {
+    level =
+        cordon::v1::LogMessage::Level_Name(static_cast<cordon::v1::LogMessage::Level>(level_value));
+  } else {
+    level = "INFO";
+  }
+  use.target = level;
+  // Returns the answer: `status`, or a denial when the record cannot be written.
+  auto audit = [&](const absl::Status& status) -> absl::Status {
+    use.latency = absl::Now() - start;
+    use.code = status.code();
+    if (!status.ok()) use.reason = std::string(status.message());
+    if (hooks_.audit) {
+      absl::Status audited = hooks_.audit(use);
+      if (!audited.ok()) {
+        return absl::UnavailableError(absl::StrCat(
+            "log dropped: the audit record could not be written (", audited.message(), ")"));
+      }
+    }
+    return status;
+  };
+  if (!grants_.log())
+    return audit(absl::PermissionDeniedError("log is not granted to this plugin"));
+  uint64_t dropped_before = 0;
+  bool dropped = false;
+  bool first_drop = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!logs_.TryTake(absl::Now())) {
+      dropped = true;
+      first_drop = logs_dropped_++ == 0;
+    } else {
+      dropped_before = std::exchange(logs_dropped_, 0);
+    }
+  }
+  if (dropped) {
+    absl::Status exhausted = absl::ResourceExhaustedError(
+        "quota broker_log_rate exceeded: lines are dropped until the rate falls");
+    // One record per burst of drops: auditing every dropped line would hand the plugin the
+    // very flood the limit exists to stop. The count rides on the next line that passes.
+    if (first_drop) {
+      ReportQuota({"broker_log_rate", static_cast<uint64_t>(limits_.logs_per_second), 0,
+                   "plugin log lines dropped until the rate falls"});
+      return audit(exhausted);
+    }
+    return exhausted;
+  }
+  LogEntry entry;
+  entry.level = level;
+  entry.message = Truncate(message, limits_.max_log_message_bytes);
+  entry.dropped_before = dropped_before;
+  if (fields != nullptr) {
+    for (const auto& [key, value] : *fields) {
+      if (entry.fields.size() >= limits_.max_log_fields) {
+        entry.fields["cordon.fields_dropped"] =
+            absl::StrCat(fields->size() - limits_.max_log_fields);
+        break;
+      }
+      entry.fields[Truncate(key, 128)] = Truncate(value, limits_.max_log_field_bytes);
+    }
+  }
+  use.decision = Decision::kAllow;
+  use.resolved = Truncate(message, 256);
+  absl::Status answer = audit(absl::OkStatus());
+  if (!answer.ok()) return answer;
+  if (hooks_.log_sink) hooks_.log_sink(entry);
+  return absl::OkStatus();
+}
+
+}  // namespace cordon::broker

@@ -1,0 +1,131 @@
+#ifndef CORDON_LAUNCHER_BROKER_BROKER_H_
+#define CORDON_LAUNCHER_BROKER_BROKER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cordon/v1/broker.pb.h"
+#include "cordon/v1/envelope.pb.h"
+#include "ipc/unique_fd.h"
+#include "launcher/broker/capability_use.h"
+#include "launcher/broker/endpoint_matcher.h"
+#include "launcher/broker/fd_census.h"
+#include "launcher/broker/grant_set.h"
+#include "launcher/broker/path_resolver.h"
+#include "launcher/broker/token_bucket.h"
+
+namespace cordon::broker {
+
+struct BrokerLimits {
+  // Request rate (open, connect, host call): sustained per second and burst. 0: unlimited.
+  double requests_per_second = 200;
+  double request_burst = 400;
+  // Brokered fds the plugin may hold at once (see FdCensus). 0: unlimited.
+  uint64_t max_held_fds = 64;
+  // Requests being handled at once (matters when the caller dispatches them to threads).
+  uint32_t max_concurrent = 8;
+  // Plugin log lines: sustained per second and burst; excess lines are dropped.
+  double logs_per_second = 100;
+  double log_burst = 200;
+  size_t max_log_message_bytes = 4096;
+  size_t max_log_fields = 32;
+  size_t max_log_field_bytes = 1024;
+  absl::Duration connect_timeout = absl::Seconds(5);
+  // A host call's deadline is the plugin's, capped here; 0 from the plugin means the default.
+  absl::Duration default_host_call_timeout = absl::Seconds(5);
+  absl::Duration max_host_call_timeout = absl::Seconds(30);
+  uint64_t max_host_call_bytes = 1 << 20;
+  // Host call results larger than this go back as a sealed memfd.
+  size_t inline_threshold = 16 * 1024;
+};
+
+struct BrokerHooks {
+  // Writes one capability.use record. Called before the answer (and any fd) goes back; a
+  // failure turns the answer into a denial and closes the fd. Unset: nothing is recorded.
+  std::function<absl::Status(const CapabilityUse&)> audit;
+  // Writes one quota.violation record (action "denied"); its status is ignored because the
+  // request is denied either way.
+  std::function<absl::Status(const QuotaHit&)> quota;
+  // Runs a host function registered by name through the host API. Errors go back to the
+  // plugin as structured errors (code, message, status payloads as details).
+  std::function<absl::StatusOr<std::string>(const std::string& name, const std::string& input,
+                                            absl::Duration deadline)>
+      host_call;
+  // Receives plugin logs that passed the grant and rate checks.
+  std::function<void(const LogEntry&)> log_sink;
+  // Lists the files the plugin currently holds (e.g. FdCensus::ScanProcessTree(pid)); lets the
+  // held-fds quota see closes. Unset: brokered fds are counted as held forever.
+  FdCensus::Scanner fd_scanner;
+  // Resolves granted names; unset: getaddrinfo.
+  EndpointMatcher::Resolver resolver;
+};
+
+// Answer to one broker request: send with PluginSession::SendBrokerResponse(response, fds).
+struct BrokerReply {
+  cordon::v1::BrokerResponse response;
+  std::vector<ipc::UniqueFd> fds;
+  std::vector<int> raw_fds() const;
+};
+
+// Checks and performs a plugin's requests against its grants: opens files (PathResolver),
+// connects (EndpointMatcher + NetConnector), calls host functions, forwards logs. Every request
+// yields one CapabilityUse to the audit hook before its answer exists for the caller, and every
+// quota hit one QuotaHit plus a denial. Thread-safe: requests may be handled concurrently.
+class Broker {
+ public:
+  // Opens every granted directory once (O_PATH); fails if one is missing or escapes its bound.
+  static absl::StatusOr<std::unique_ptr<Broker>> Create(GrantSet grants, BrokerLimits limits,
+                                                        BrokerHooks hooks);
+
+  // `fds` are the fds that arrived with the request (a host call's memfd payload).
+  BrokerReply HandleRequest(const cordon::v1::BrokerRequest& request,
+                            std::vector<ipc::UniqueFd> fds = {});
+  // A LogMessage envelope from the plugin (no answer goes back). LogRequest broker requests
+  // (level, message, fields) go through HandleRequest and take the same path.
+  void HandleLog(const cordon::v1::LogMessage& message);
+
+  const GrantSet& grants() const { return grants_; }
+  uint64_t held_fds() const;
+
+ private:
+  Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks);
+
+  absl::StatusOr<ipc::UniqueFd> OpenFile(const cordon::v1::OpenFileRequest& req,
+                                         CapabilityUse* use);
+  absl::StatusOr<ipc::UniqueFd> Connect(const cordon::v1::ConnectRequest& req, CapabilityUse* use);
+  absl::StatusOr<std::string> HostCall(const cordon::v1::HostCallRequest& req,
+                                       std::vector<ipc::UniqueFd>* fds, CapabilityUse* use);
+  // Takes a request token and a concurrency slot; QuotaHit + ResourceExhausted otherwise.
+  // The log path shared by LogMessage envelopes and LogRequests; the status is the answer.
+  absl::Status Log(uint64_t request_id, int level, const std::string& message,
+                   const google::protobuf::Map<std::string, std::string>* fields);
+  absl::Status Admit();
+  absl::Status ReserveFd();
+  void SettleFd(const ipc::UniqueFd* fd);
+  void ReportQuota(const QuotaHit& hit);
+
+  GrantSet grants_;
+  BrokerLimits limits_;
+  BrokerHooks hooks_;
+  std::vector<PathResolver> resolvers_;  // parallel to grants_.fs()
+  EndpointMatcher matcher_;
+
+  mutable std::mutex mu_;
+  TokenBucket requests_;
+  TokenBucket logs_;
+  FdCensus census_;
+  uint32_t in_flight_ = 0;
+  uint64_t logs_dropped_ = 0;
+};
+
+}  // namespace cordon::broker
+
+#endif  // CORDON_LAUNCHER_BROKER_BROKER_H_

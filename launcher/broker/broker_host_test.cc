@@ -1,0 +1,173 @@
+// End to end: a real sandboxed plugin (testing/broker_probe_plugin.cc) loaded by
+// host::LoadedPlugin asks for files, connections, host calls and logs through the C++ SDK; the
+// broker decides, the audit log records, the answers come back. Needs root (CI is root).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "audit/audit_log.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "launcher/host/loaded_plugin.h"
+
+namespace cordon::broker {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class BrokerHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to sandbox the plugin";
+    char tmpl[] = "/tmp/cordon-broker-host-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    chmod(root_.c_str(), 0755);
+    fs::create_directories(root_ + "/data");
+    fs::create_directories(root_ + "/bundle");
+    std::ofstream(root_ + "/data/hello.txt") << "hello from the host";
+    std::ofstream(root_ + "/secret.txt") << "secret";
+    fs::copy_file(BROKER_PROBE_PLUGIN, root_ + "/bundle/plugin");
+    // Loopback echo-ish server: answers "pong" to whatever arrives.
+    listener_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    ASSERT_EQ(bind(listener_.get(), reinterpret_cast<sockaddr*>(&sin), len), 0);
+    ASSERT_EQ(listen(listener_.get(), 4), 0);
+    ASSERT_EQ(getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+    port_ = ntohs(sin.sin_port);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!root_.empty()) fs::remove_all(root_, ec);
+  }
+
+  void WriteBundle(const std::string& capabilities) {
+    std::ofstream m(root_ + "/bundle/manifest.textproto");
+    m << "name: \"broker-probe\"\nversion: \"0.1.0\"\nentry: \"plugin\"\n"
+      << "protocol { min: 1 max: 1 }\nlimits { call_timeout_ms: 5000 }\n"
+      << capabilities;
+  }
+  std::string WriteProfile() {
+    std::string source =
+        absl::StrCat(getenv("CORDON_SOURCE_DIR") ? getenv("CORDON_SOURCE_DIR") : ".",
+                     "/sandbox-profiles/profiles/default.textproto");
+    std::ifstream in(source);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string path = root_ + "/profile.textproto";
+    std::ofstream out(path);
+    out << text.str() << "\ncapabilities {\n"
+        << "  fs { plugin_path: \"/data\" host_path: \"" << root_ << "/data\" read: true }\n"
+        << "  net_connect: \"127.0.0.1:1-65535\"\n"
+        << "  host_functions: \"greet\"\n  log: true\n}\n";
+    return path;
+  }
+
+  std::string root_;
+  ipc::UniqueFd listener_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(BrokerHostTest, RequestsThroughTheSdkAreBrokeredAndAudited) {
+  WriteBundle(absl::StrCat("capabilities { kind: \"fs.read\" target: \"/data\" }\n",
+                           "capabilities { kind: \"net.connect\" target: \"127.0.0.1:", port_,
+                           "\" }\n", "capabilities { kind: \"host.call\" target: \"greet\" }\n",
+                           "capabilities { kind: \"log\" }\n"));
+  audit::AuditLogOptions audit_options;
+  audit_options.path = root_ + "/audit.jsonl";
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  ASSERT_TRUE(audit_log.ok()) << audit_log.status();
+
+  std::mutex mu;
+  std::vector<LogEntry> logs;
+  host::LoadRequest request;
+  request.bundle_dir = root_ + "/bundle";
+  request.profile = WriteProfile();
+  request.audit_log = audit_log->get();
+  request.host_functions["greet"] = [](const std::string& in, absl::Duration) {
+    return absl::StatusOr<std::string>(absl::StrCat("hello, ", in));
+  };
+  request.log_sink = [&](const LogEntry& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    logs.push_back(e);
+  };
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+
+  absl::StatusOr<std::string> content = (*plugin)->Call("read", "/data/hello.txt");
+  ASSERT_TRUE(content.ok()) << content.status();
+  EXPECT_EQ(*content, "hello from the host");
+  absl::StatusOr<std::string> escape = (*plugin)->Call("read", "/data/../secret.txt");
+  EXPECT_FALSE(escape.ok());
+  EXPECT_THAT(std::string(escape.status().message()), HasSubstr(".."));
+  EXPECT_FALSE((*plugin)->Call("read", "/etc/passwd").ok());
+
+  std::thread server([&] {
+    ipc::UniqueFd c(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    char buf[8];
+    if (c.valid() && read(c.get(), buf, sizeof(buf)) > 0) (void)!write(c.get(), "pong", 4);
+  });
+  absl::StatusOr<std::string> pong = (*plugin)->Call("connect", absl::StrCat("127.0.0.1:", port_));
+  server.join();
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_EQ(*pong, "pong");
+  EXPECT_FALSE((*plugin)->Call("connect", absl::StrCat("127.0.0.1:", port_ + 1)).ok());
+  EXPECT_FALSE((*plugin)->Call("connect", absl::StrCat("127.1:", port_)).ok());
+
+  absl::StatusOr<std::string> greeting = (*plugin)->Call("host", "greet:plugin");
+  ASSERT_TRUE(greeting.ok()) << greeting.status();
+  EXPECT_EQ(*greeting, "hello, plugin");
+  EXPECT_FALSE((*plugin)->Call("host", "other:x").ok());
+
+  ASSERT_TRUE((*plugin)->Call("log", "look out").ok());
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(logs.size(), 1u);
+    EXPECT_EQ(logs[0].message, "look out");
+    EXPECT_EQ(logs[0].level, "WARNING");
+    EXPECT_EQ(logs[0].fields.at("k"), "v");
+  }
+  ASSERT_TRUE((*audit_log)->Flush().ok());
+  std::ifstream in(root_ + "/audit.jsonl");
+  std::string line;
+  int uses = 0, denied = 0;
+  while (std::getline(in, line)) {
+    if (line.find("\"type\":\"capability.use\"") == std::string::npos) continue;
+    ++uses;
+    if (line.find("\"decision\":\"deny\"") != std::string::npos) ++denied;
+  }
+  EXPECT_EQ(uses, 9);
+  EXPECT_EQ(denied, 5);
+}
+
+TEST_F(BrokerHostTest, LoadRefusedWhenTheManifestExceedsTheProfile) {
+  WriteBundle(
+      "capabilities { kind: \"fs.write\" target: \"/data\" }\n"
+      "capabilities { kind: \"net.connect\" target: \"10.0.0.1:443\" }\n"
+      "capabilities { kind: \"fs.read\" target: \"/data\" }\n");
+  host::LoadRequest request;
+  request.bundle_dir = root_ + "/bundle";
+  request.profile = WriteProfile();
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
+  ASSERT_FALSE(plugin.ok());
+  std::string message(plugin.status().message());
+  EXPECT_THAT(message, HasSubstr("2 capabilities beyond"));
+  EXPECT_THAT(message, HasSubstr("fs.write '/data'"));
+  EXPECT_THAT(message, HasSubstr("net.connect '10.0.0.1:443'"));
+}
+
+}  // namespace
+}  // namespace cordon::broker

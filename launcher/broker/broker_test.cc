@@ -1,0 +1,500 @@
+#include "launcher/broker/broker.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
+
+namespace cordon::broker {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cordon-broker-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    fs::create_directories(root_ + "/data/out");
+    std::ofstream(root_ + "/data/hello.txt") << "hello";
+    std::ofstream(root_ + "/secret.txt") << "secret";
+    listener_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sin);
+    ASSERT_EQ(bind(listener_.get(), reinterpret_cast<sockaddr*>(&sin), len), 0);
+    ASSERT_EQ(listen(listener_.get(), 16), 0);
+    ASSERT_EQ(getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
+    port_ = ntohs(sin.sin_port);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  std::unique_ptr<Broker> Make(BrokerLimits limits = {}, bool with_log = true) {
+    cordon::v1::CapabilityBounds bounds;
+    auto* fsb = bounds.add_fs();
+    fsb->set_plugin_path("/data");
+    fsb->set_host_path(root_ + "/data");
+    fsb->set_read(true);
+    fsb->set_write(true);
+    fsb->set_create(true);
+    bounds.add_net_connect("127.0.0.1:1-65535");
+    bounds.add_host_functions("echo");
+    bounds.add_host_functions("fail");
+    bounds.add_host_functions("big");
+    bounds.set_log(true);
+    std::vector<cordon::v1::Capability> caps;
+    auto add = [&](const std::string& k, const std::string& t) {
+      cordon::v1::Capability c;
+      c.set_kind(k);
+      c.set_target(t);
+      caps.push_back(c);
+    };
+    add("fs.read", "/data");
+    add("fs.write", "/data/out");
+    add("fs.create", "/data/out");
+    add("net.connect", absl::StrCat("127.0.0.1:", port_));
+    add("host.call", "echo");
+    add("host.call", "fail");
+    add("host.call", "big");
+    if (with_log) add("log", "");
+    absl::StatusOr<GrantSet> grants = GrantSet::Intersect(caps, bounds);
+    EXPECT_TRUE(grants.ok()) << grants.status();
+    BrokerHooks hooks;
+    hooks.audit = [this](const CapabilityUse& use) -> absl::Status {
+      uses_.push_back(use);
+      return audit_status_;
+    };
+    hooks.quota = [this](const QuotaHit& hit) {
+      quotas_.push_back(hit);
+      return absl::OkStatus();
+    };
+    hooks.host_call = [this](const std::string& name, const std::string& input,
+                             absl::Duration deadline) -> absl::StatusOr<std::string> {
+      if (host_call_) return host_call_(name, input, deadline);
+      if (name == "echo") return absl::StrCat("echo:", input);
+      if (name == "big") return std::string(100000, 'b');
+      absl::Status s = absl::NotFoundError("key missing");
+      s.SetPayload("cordon.dev/key", absl::Cord("k1"));
+      return s;
+    };
+    hooks.log_sink = [this](const LogEntry& e) { logs_.push_back(e); };
+    hooks.fd_scanner = [] { return FdCensus::ScanProcessTree(getpid()); };
+    absl::StatusOr<std::unique_ptr<Broker>> b = Broker::Create(*grants, limits, hooks);
+    EXPECT_TRUE(b.ok()) << b.status();
+    return std::move(*b);
+  }
+
+  static cordon::v1::BrokerRequest Open(
+      const std::string& path,
+      cordon::v1::OpenFileRequest::Mode mode = cordon::v1::OpenFileRequest::READ,
+      bool create = false) {
+    cordon::v1::BrokerRequest r;
+    r.set_id(7);
+    r.mutable_open_file()->set_path(path);
+    r.mutable_open_file()->set_mode(mode);
+    r.mutable_open_file()->set_create(create);
+    return r;
+  }
+  static cordon::v1::BrokerRequest Connect(const std::string& endpoint) {
+    cordon::v1::BrokerRequest r;
+    r.set_id(8);
+    r.mutable_connect()->set_endpoint(endpoint);
+    return r;
+  }
+  static cordon::v1::BrokerRequest Call(const std::string& fn, const std::string& input) {
+    cordon::v1::BrokerRequest r;
+    r.set_id(9);
+    r.mutable_host_call()->set_function(fn);
+    r.mutable_host_call()->mutable_payload()->set_inline_(input);
+    return r;
+  }
+
+  std::string root_;
+  ipc::UniqueFd listener_;
+  uint16_t port_ = 0;
+  std::vector<CapabilityUse> uses_;
+  std::vector<QuotaHit> quotas_;
+  std::vector<LogEntry> logs_;
+  absl::Status audit_status_;
+  std::function<absl::StatusOr<std::string>(const std::string&, const std::string&, absl::Duration)>
+      host_call_;
+};
+
+// Passes the reply's fds over a real socketpair, as PluginSession does, and returns what the
+// receiving side got.
+std::vector<ipc::UniqueFd> RoundTrip(const BrokerReply& reply) {
+  int sv[2];
+  EXPECT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  ipc::UniqueFd a(sv[0]), b(sv[1]);
+  std::vector<int> raw = reply.raw_fds();
+  char byte = 'r';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * raw.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * raw.size());
+  memcpy(CMSG_DATA(c), raw.data(), sizeof(int) * raw.size());
+  EXPECT_EQ(sendmsg(a.get(), &msg, 0), 1);
+  msghdr in{};
+  char rbyte;
+  iovec riov{&rbyte, 1};
+  alignas(cmsghdr) char rcontrol[CMSG_SPACE(sizeof(int) * 4)];
+  in.msg_iov = &riov;
+  in.msg_iovlen = 1;
+  in.msg_control = rcontrol;
+  in.msg_controllen = sizeof(rcontrol);
+  EXPECT_EQ(recvmsg(b.get(), &in, MSG_CMSG_CLOEXEC), 1);
+  std::vector<ipc::UniqueFd> out;
+  for (cmsghdr* h = CMSG_FIRSTHDR(&in); h != nullptr; h = CMSG_NXTHDR(&in, h)) {
+    size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+      out.emplace_back(fd);
+    }
+  }
+  return out;
+}
+
+TEST_F(BrokerTest, OpenAllowedFdGoesBackAndIsAudited) {
+  std::unique_ptr<Broker> broker = Make();
+  BrokerReply reply = broker->HandleRequest(Open("/data/hello.txt"));
+  ASSERT_FALSE(reply.response.has_error()) << reply.response.error().message();
+  EXPECT_EQ(reply.response.id(), 7u);
+  ASSERT_TRUE(reply.response.has_open_file());
+  ASSERT_EQ(reply.fds.size(), 1u);
+  std::vector<ipc::UniqueFd> got = RoundTrip(reply);
+  ASSERT_EQ(got.size(), 1u);
+  char buf[16] = {};
+  ASSERT_EQ(pread(got[0].get(), buf, sizeof(buf), 0), 5);
+  EXPECT_STREQ(buf, "hello");
+  EXPECT_NE(fcntl(got[0].get(), F_GETFD) & FD_CLOEXEC, 0);
+  ASSERT_EQ(uses_.size(), 1u);
+  EXPECT_EQ(uses_[0].capability, "fs.read");
+  EXPECT_EQ(uses_[0].target, "/data/hello.txt");
+  EXPECT_EQ(uses_[0].resolved, root_ + "/data/hello.txt");
+  EXPECT_EQ(uses_[0].decision, Decision::kAllow);
+  EXPECT_EQ(uses_[0].request_id, 7u);
+  EXPECT_EQ(broker->held_fds(), 1u);
+}
+
+TEST_F(BrokerTest, OpenDeniedCasesEachAudited) {
+  std::unique_ptr<Broker> broker = Make();
+  ::symlink((root_ + "/secret.txt").c_str(), (root_ + "/data/link").c_str());
+  struct Case {
+    cordon::v1::BrokerRequest request;
+    absl::StatusCode code;
+  };
+  std::vector<Case> cases = {
+      {Open("/secret.txt"), absl::StatusCode::kPermissionDenied},
+      {Open("/data/../secret.txt"), absl::StatusCode::kPermissionDenied},
+      {Open("/data/link"), absl::StatusCode::kPermissionDenied},
+      {Open("/proc/self/root/etc/passwd"), absl::StatusCode::kPermissionDenied},
+      {Open("/data/hello.txt", cordon::v1::OpenFileRequest::WRITE),
+       absl::StatusCode::kPermissionDenied},
+      {Open("/data/new.txt", cordon::v1::OpenFileRequest::WRITE, true),
+       absl::StatusCode::kPermissionDenied},
+      {Open("/data/hello.txt", cordon::v1::OpenFileRequest::MODE_UNSPECIFIED),
+       absl::StatusCode::kInvalidArgument},
+      {Open(std::string("/data/hello.txt\0x", 17)), absl::StatusCode::kInvalidArgument},
+      {Open("/data/" + std::string(5000, 'a')), absl::StatusCode::kInvalidArgument},
+      {Open("/data/\xff"), absl::StatusCode::kInvalidArgument},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    BrokerReply reply = broker->HandleRequest(cases[i].request);
+    EXPECT_TRUE(reply.fds.empty()) << i;
+    ASSERT_TRUE(reply.response.has_error()) << i;
+    EXPECT_EQ(reply.response.error().code(), static_cast<int>(cases[i].code))
+        << i << ": " << reply.response.error().message();
+    ASSERT_EQ(uses_.size(), i + 1);
+    EXPECT_EQ(uses_[i].decision, Decision::kDeny) << i;
+    EXPECT_FALSE(uses_[i].reason.empty()) << i;
+  }
+  EXPECT_EQ(broker->held_fds(), 0u);
+  // Audit targets are capped, not the whole 5000 bytes... but the full request is recorded
+  // up to the cap.
+  EXPECT_LE(uses_[8].target.size(), 4096u);
+}
+
+TEST_F(BrokerTest, CreateAndWriteUnderTheWriteGrant) {
+  std::unique_ptr<Broker> broker = Make();
+  BrokerReply reply =
+      broker->HandleRequest(Open("/data/out/new.txt", cordon::v1::OpenFileRequest::WRITE, true));
+  ASSERT_FALSE(reply.response.has_error()) << reply.response.error().message();
+  EXPECT_EQ(uses_.back().capability, "fs.create");
+  ASSERT_EQ(write(reply.fds[0].get(), "x", 1), 1);
+  EXPECT_TRUE(fs::exists(root_ + "/data/out/new.txt"));
+  // Exclusive: a second create is an allowed request that failed.
+  reply =
+      broker->HandleRequest(Open("/data/out/new.txt", cordon::v1::OpenFileRequest::WRITE, true));
+  EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(uses_.back().decision, Decision::kAllow);
+}
+
+TEST_F(BrokerTest, FailingAuditDeniesAndClosesTheFd) {
+  std::unique_ptr<Broker> broker = Make();
+  audit_status_ = absl::UnavailableError("disk full");
+  BrokerReply reply = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_TRUE(reply.fds.empty());
+  EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(reply.response.error().message(), HasSubstr("audit"));
+  EXPECT_EQ(broker->held_fds(), 0u);
+}
+
+TEST_F(BrokerTest, RequestRateQuota) {
+  BrokerLimits limits;
+  limits.requests_per_second = 0.001;
+  limits.request_burst = 2;
+  std::unique_ptr<Broker> broker = Make(limits);
+  EXPECT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+  EXPECT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+  BrokerReply third = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_EQ(third.response.error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  ASSERT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(quotas_[0].quota, "broker_request_rate");
+  ASSERT_EQ(uses_.size(), 3u);
+  EXPECT_EQ(uses_[2].decision, Decision::kDeny);
+  EXPECT_THAT(uses_[2].reason, HasSubstr("broker_request_rate"));
+}
+
+TEST_F(BrokerTest, HeldFdsQuotaSeesCloses) {
+  BrokerLimits limits;
+  limits.max_held_fds = 2;
+  std::unique_ptr<Broker> broker = Make(limits);
+  BrokerReply a = broker->HandleRequest(Open("/data/hello.txt"));
+  BrokerReply b = broker->HandleRequest(Connect(absl::StrCat("127.0.0.1:", port_)));
+  ASSERT_FALSE(a.response.has_error());
+  ASSERT_FALSE(b.response.has_error()) << b.response.error().message();
+  BrokerReply c = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_EQ(c.response.error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  ASSERT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(quotas_[0].quota, "broker_held_fds");
+  EXPECT_EQ(quotas_[0].observed, 2u);
+  // The "plugin" (this process) closes the socket; the recount frees its slot.
+  b.fds.clear();
+  BrokerReply d = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_FALSE(d.response.has_error()) << d.response.error().message();
+}
+
+TEST_F(BrokerTest, ConcurrencyQuota) {
+  BrokerLimits limits;
+  limits.max_concurrent = 1;
+  std::unique_ptr<Broker> broker = Make(limits);
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  host_call_ = [&](const std::string&, const std::string& in,
+                   absl::Duration) -> absl::StatusOr<std::string> {
+    entered.set_value();
+    released.wait();
+    return in;
+  };
+  std::thread first([&] { broker->HandleRequest(Call("echo", "1")); });
+  entered.get_future().wait();
+  BrokerReply second = broker->HandleRequest(Open("/data/hello.txt"));
+  release.set_value();
+  first.join();
+  EXPECT_EQ(second.response.error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted));
+  ASSERT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(quotas_[0].quota, "broker_concurrent_requests");
+  // The slot is free again.
+  EXPECT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+}
+
+TEST_F(BrokerTest, ConnectAllowedAndDenied) {
+  std::unique_ptr<Broker> broker = Make();
+  BrokerReply ok = broker->HandleRequest(Connect(absl::StrCat("127.0.0.1:", port_)));
+  ASSERT_FALSE(ok.response.has_error()) << ok.response.error().message();
+  ASSERT_EQ(ok.fds.size(), 1u);
+  ipc::UniqueFd peer(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(peer.valid());
+  EXPECT_EQ(uses_.back().resolved, absl::StrCat("127.0.0.1:", port_));
+  EXPECT_EQ(uses_.back().decision, Decision::kAllow);
+  BrokerReply mapped = broker->HandleRequest(Connect(absl::StrCat("[::ffff:127.0.0.1]:", port_)));
+  EXPECT_FALSE(mapped.response.has_error()) << mapped.response.error().message();
+  for (std::string e : {absl::StrCat("127.0.0.1:", port_ + 1), absl::StrCat("127.1:", port_),
+                        absl::StrCat("2130706433:", port_), absl::StrCat("[::1]:", port_),
+                        absl::StrCat("localhost:", port_), std::string("unix:/run/x.sock")}) {
+    BrokerReply r = broker->HandleRequest(Connect(e));
+    EXPECT_TRUE(r.response.has_error()) << e;
+    EXPECT_TRUE(r.fds.empty()) << e;
+    EXPECT_EQ(uses_.back().decision, Decision::kDeny) << e;
+  }
+}
+
+TEST_F(BrokerTest, HostCalls) {
+  std::unique_ptr<Broker> broker = Make();
+  BrokerReply r = broker->HandleRequest(Call("echo", "hi"));
+  ASSERT_FALSE(r.response.has_error());
+  EXPECT_EQ(r.response.host_call().payload().inline_(), "echo:hi");
+  // Structured error: code, message and the status payloads as details.
+  r = broker->HandleRequest(Call("fail", ""));
+  ASSERT_TRUE(r.response.has_error());
+  EXPECT_EQ(r.response.error().code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(r.response.error().message(), "key missing");
+  EXPECT_EQ(r.response.error().details().at("cordon.dev/key"), "k1");
+  EXPECT_EQ(uses_.back().decision, Decision::kAllow);
+  // Large results travel as a sealed memfd.
+  r = broker->HandleRequest(Call("big", ""));
+  ASSERT_FALSE(r.response.has_error());
+  EXPECT_TRUE(r.response.host_call().payload().has_memfd());
+  ASSERT_EQ(r.fds.size(), 1u);
+  // Not granted.
+  r = broker->HandleRequest(Call("kv.delete", ""));
+  EXPECT_EQ(r.response.error().code(), static_cast<int>(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(uses_.back().decision, Decision::kDeny);
+}
+
+TEST_F(BrokerTest, HostCallDeadline) {
+  BrokerLimits limits;
+  limits.default_host_call_timeout = absl::Nanoseconds(1);
+  std::unique_ptr<Broker> broker = Make(limits);
+  absl::Duration seen;
+  host_call_ = [&](const std::string&, const std::string& in,
+                   absl::Duration d) -> absl::StatusOr<std::string> {
+    seen = d;
+    absl::Time until = absl::Now() + absl::Microseconds(50);
+    while (absl::Now() < until) {
+    }
+    return in;
+  };
+  BrokerReply r = broker->HandleRequest(Call("echo", "x"));
+  EXPECT_EQ(seen, absl::Nanoseconds(1));
+  EXPECT_EQ(r.response.error().code(), static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(BrokerTest, UnknownRequest) {
+  std::unique_ptr<Broker> broker = Make();
+  cordon::v1::BrokerRequest r;
+  r.set_id(3);
+  BrokerReply reply = broker->HandleRequest(r);
+  EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(uses_.back().capability, "unknown");
+}
+
+TEST_F(BrokerTest, LogsGrantedRateLimitedAndCapped) {
+  BrokerLimits limits;
+  limits.logs_per_second = 0.001;
+  limits.log_burst = 2;
+  limits.max_log_message_bytes = 16;
+  std::unique_ptr<Broker> broker = Make(limits);
+  cordon::v1::LogMessage m;
+  m.set_level(cordon::v1::LogMessage::WARNING);
+  m.set_message("short");
+  broker->HandleLog(m);
+  m.set_message(std::string(100, 'x'));
+  broker->HandleLog(m);
+  for (int i = 0; i < 5; ++i) broker->HandleLog(m);
+  ASSERT_EQ(logs_.size(), 2u);
+  EXPECT_EQ(logs_[0].level, "WARNING");
+  EXPECT_EQ(logs_[0].message, "short");
+  EXPECT_THAT(logs_[1].message, HasSubstr("truncated"));
+  EXPECT_LT(logs_[1].message.size(), 60u);
+  // One quota record for the whole burst of drops, not one per line.
+  ASSERT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(quotas_[0].quota, "broker_log_rate");
+  EXPECT_EQ(uses_.size(), 3u);
+}
+
+TEST_F(BrokerTest, LogRequestsCarryFieldsAndAreAnswered) {
+  BrokerLimits limits;
+  limits.max_log_fields = 2;
+  std::unique_ptr<Broker> broker = Make(limits);
+  cordon::v1::BrokerRequest r;
+  r.set_id(11);
+  r.mutable_log()->set_level(cordon::v1::LogMessage::ERROR);
+  r.mutable_log()->set_message("disk almost full");
+  (*r.mutable_log()->mutable_fields())["a"] = "1";
+  (*r.mutable_log()->mutable_fields())["b"] = "2";
+  (*r.mutable_log()->mutable_fields())["c"] = "3";
+  BrokerReply reply = broker->HandleRequest(r);
+  EXPECT_FALSE(reply.response.has_error()) << reply.response.error().message();
+  EXPECT_TRUE(reply.response.has_log());
+  EXPECT_EQ(reply.response.id(), 11u);
+  ASSERT_EQ(logs_.size(), 1u);
+  EXPECT_EQ(logs_[0].level, "ERROR");
+  EXPECT_EQ(logs_[0].message, "disk almost full");
+  EXPECT_EQ(logs_[0].fields.size(), 3u);  // two kept plus the count of the dropped
+  EXPECT_EQ(logs_[0].fields.at("cordon.fields_dropped"), "1");
+  ASSERT_EQ(uses_.size(), 1u);
+  EXPECT_EQ(uses_[0].capability, "log");
+  EXPECT_EQ(uses_[0].request_id, 11u);
+  EXPECT_EQ(uses_[0].decision, Decision::kAllow);
+  // A failing audit drops the line and says so.
+  audit_status_ = absl::UnavailableError("disk full");
+  reply = broker->HandleRequest(r);
+  EXPECT_EQ(reply.response.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(logs_.size(), 1u);
+}
+
+TEST_F(BrokerTest, HostCallDeadlineComesFromThePluginCappedByTheHost) {
+  BrokerLimits limits;
+  limits.max_host_call_timeout = absl::Seconds(3);
+  std::unique_ptr<Broker> broker = Make(limits);
+  absl::Duration seen;
+  host_call_ = [&](const std::string&, const std::string& in,
+                   absl::Duration d) -> absl::StatusOr<std::string> {
+    seen = d;
+    return in;
+  };
+  cordon::v1::BrokerRequest r = Call("echo", "x");
+  r.mutable_host_call()->set_timeout_ms(1500);
+  EXPECT_FALSE(broker->HandleRequest(r).response.has_error());
+  EXPECT_EQ(seen, absl::Milliseconds(1500));
+  r.mutable_host_call()->set_timeout_ms(60000);
+  EXPECT_FALSE(broker->HandleRequest(r).response.has_error());
+  EXPECT_EQ(seen, absl::Seconds(3));
+}
+
+TEST_F(BrokerTest, LogsNotGranted) {
+  std::unique_ptr<Broker> broker = Make({}, /*with_log=*/false);
+  cordon::v1::LogMessage m;
+  m.set_message("hi");
+  broker->HandleLog(m);
+  EXPECT_TRUE(logs_.empty());
+  ASSERT_EQ(uses_.size(), 1u);
+  EXPECT_EQ(uses_[0].decision, Decision::kDeny);
+}
+
+TEST_F(BrokerTest, CreateFailsWhenAGrantedDirectoryIsMissing) {
+  fs::remove_all(root_ + "/data/out");
+  cordon::v1::CapabilityBounds bounds;
+  auto* fsb = bounds.add_fs();
+  fsb->set_plugin_path("/data");
+  fsb->set_host_path(root_ + "/data");
+  fsb->set_write(true);
+  cordon::v1::Capability c;
+  c.set_kind("fs.write");
+  c.set_target("/data/out");
+  absl::StatusOr<GrantSet> g = GrantSet::Intersect(std::vector<cordon::v1::Capability>{c}, bounds);
+  ASSERT_TRUE(g.ok());
+  absl::StatusOr<std::unique_ptr<Broker>> b = Broker::Create(*g, {}, {});
+  ASSERT_FALSE(b.ok());
+  EXPECT_THAT(std::string(b.status().message()), HasSubstr(root_ + "/data/out"));
+}
+
+}  // namespace
+}  // namespace cordon::broker

@@ -1,0 +1,63 @@
+#ifndef CORDON_LAUNCHER_BROKER_CAPABILITY_USE_H_
+#define CORDON_LAUNCHER_BROKER_CAPABILITY_USE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "audit/audit_record.h"
+
+namespace cordon::broker {
+
+enum class Decision { kAllow, kDeny };
+
+// One broker request as the audit log records it (type "capability.use"). The broker builds it
+// after deciding and acting, and hands it to the audit hook before the plugin sees the answer.
+struct CapabilityUse {
+  uint64_t request_id = 0;
+  // "fs.read", "fs.write", "fs.create", "net.connect", "host.call", "log", or "unknown".
+  std::string capability;
+  // Exactly what the plugin asked for (path, endpoint, function name); untrusted bytes.
+  std::string target;
+  // What it resolved to: host path, address connected to, function name. Empty when denied
+  // before resolution.
+  std::string resolved;
+  Decision decision = Decision::kDeny;
+  // Why it was denied, or, when allowed by policy but failed (file missing, connection
+  // refused, host function error), that failure. Empty for a plain success.
+  std::string reason;
+  // What the plugin is told: OK or the error code of its answer.
+  absl::StatusCode code = absl::StatusCode::kOk;
+  // From receipt to decision/result, excluding the audit write itself.
+  absl::Duration latency;
+
+  static const char* DecisionName(Decision d) { return d == Decision::kAllow ? "allow" : "deny"; }
+  // The record's own fields: decision, capability, target, resolved, reason, code,
+  // latency_us, request_id. The caller adds the plugin identity (PluginAuditor).
+  audit::AuditRecord ToAuditRecord() const;
+};
+
+// A broker quota hit, recorded as "quota.violation" with action "denied".
+struct QuotaHit {
+  // "broker_request_rate", "broker_held_fds", "broker_concurrent_requests", "broker_log_rate".
+  std::string quota;
+  uint64_t limit = 0;
+  uint64_t observed = 0;
+  std::string detail;
+};
+
+// A structured plugin log line on its way to the host's log sink.
+struct LogEntry {
+  // DEBUG, INFO, WARNING, ERROR (cordon.v1.LogMessage.Level names).
+  std::string level;
+  std::string message;
+  std::map<std::string, std::string> fields;
+  // Lines dropped by the log rate limit just before this one.
+  uint64_t dropped_before = 0;
+};
+
+}  // namespace cordon::broker
+
+#endif  // CORDON_LAUNCHER_BROKER_CAPABILITY_USE_H_

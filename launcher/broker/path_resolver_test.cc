@@ -1,0 +1,307 @@
+#include "launcher/broker/path_resolver.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cordon::broker {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PathResolverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cordon-resolver-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    granted_ = root_ + "/granted";
+    fs::create_directories(granted_ + "/sub");
+    Write(granted_ + "/file.txt", "inside");
+    Write(granted_ + "/sub/nested.txt", "nested");
+    Write(root_ + "/outside.txt", "outside");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  static void Write(const std::string& path, const std::string& data) {
+    std::ofstream(path) << data;
+  }
+  static std::string ReadFd(int fd) {
+    std::string out;
+    char buf[256];
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof(buf), static_cast<off_t>(out.size()))) > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+  }
+  static std::string FdPath(int fd) {
+    char buf[PATH_MAX];
+    ssize_t n = readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), buf, sizeof(buf) - 1);
+    return n < 0 ? "" : std::string(buf, static_cast<size_t>(n));
+  }
+  PathResolver Resolver(bool follow = false) {
+    PathResolver::Options o;
+    o.follow_symlinks = follow;
+    absl::StatusOr<PathResolver> r = PathResolver::Open(granted_, o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return std::move(*r);
+  }
+  absl::StatusOr<ipc::UniqueFd> Open(const PathResolver& r, const std::string& plugin_path,
+                                     OpenIntent intent = {.read = true}) {
+    absl::StatusOr<std::vector<std::string>> parts = PathResolver::SplitPluginPath(plugin_path);
+    if (!parts.ok()) return parts.status();
+    return r.OpenBeneath(*parts, intent);
+  }
+
+  std::string root_;
+  std::string granted_;
+};
+
+TEST_F(PathResolverTest, OpensFilesBeneathTheGrant) {
+  PathResolver r = Resolver();
+  for (const char* p :
+       {"/file.txt", "//file.txt", "/./file.txt", "/sub/nested.txt", "/sub//nested.txt"}) {
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
+    ASSERT_TRUE(fd.ok()) << p << ": " << fd.status();
+    EXPECT_TRUE(absl::StartsWith(FdPath(fd->get()), granted_ + "/")) << FdPath(fd->get());
+    EXPECT_NE(fcntl(fd->get(), F_GETFD) & FD_CLOEXEC, 0);
+    EXPECT_EQ(fcntl(fd->get(), F_GETFL) & O_ACCMODE, O_RDONLY);
+    EXPECT_EQ(fcntl(fd->get(), F_GETFL) & O_NONBLOCK, 0);
+  }
+  EXPECT_EQ(ReadFd(Open(r, "/file.txt")->get()), "inside");
+}
+
+TEST_F(PathResolverTest, FlagsAllowlist) {
+  EXPECT_EQ(*PathResolver::FlagsFor({.read = true}), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  EXPECT_EQ(*PathResolver::FlagsFor({.write = true, .truncate = true}),
+            O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+  EXPECT_EQ(*PathResolver::FlagsFor({.write = true, .append = true}),
+            O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+  EXPECT_EQ(*PathResolver::FlagsFor({.read = true, .write = true, .create = true}),
+            O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY);
+  EXPECT_FALSE(PathResolver::FlagsFor({}).ok());
+  EXPECT_FALSE(PathResolver::FlagsFor({.read = true, .truncate = true}).ok());
+  EXPECT_FALSE(PathResolver::FlagsFor({.read = true, .create = true}).ok());
+  EXPECT_FALSE(PathResolver::FlagsFor({.write = true, .truncate = true, .append = true}).ok());
+}
+
+TEST_F(PathResolverTest, WriteAppendAndCreate) {
+  PathResolver r = Resolver();
+  {
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, "/new.txt", {.write = true, .create = true});
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    ASSERT_EQ(write(fd->get(), "abc", 3), 3);
+    struct stat st;
+    ASSERT_EQ(fstat(fd->get(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+  // Create is exclusive.
+  EXPECT_TRUE(absl::IsAlreadyExists(Open(r, "/new.txt", {.write = true, .create = true}).status()));
+  {
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, "/new.txt", {.write = true, .append = true});
+    ASSERT_TRUE(fd.ok());
+    ASSERT_EQ(write(fd->get(), "d", 1), 1);
+  }
+  EXPECT_EQ(ReadFd(Open(r, "/new.txt")->get()), "abcd");
+  {
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, "/new.txt", {.write = true, .truncate = true});
+    ASSERT_TRUE(fd.ok());
+  }
+  EXPECT_EQ(ReadFd(Open(r, "/new.txt")->get()), "");
+  EXPECT_TRUE(absl::IsNotFound(Open(r, "/missing.txt").status()));
+}
+
+TEST_F(PathResolverTest, HostilePathsAreRefused) {
+  PathResolver r = Resolver();
+  std::string long_path = "/" + std::string(PATH_MAX, 'a');  // PATH_MAX+1 bytes
+  for (std::string p :
+       {std::string("/../outside.txt"), std::string("/sub/../../outside.txt"),
+        std::string("/sub/../file.txt"), std::string("/.."), std::string("relative.txt"),
+        std::string(""), long_path, std::string("/file.txt\0/../x", 15),
+        std::string("/\xff\xfe.txt"), std::string("/\xc0\xaf"), std::string("/\xed\xa0\x80"),
+        std::string("/bad\x01name"), std::string("/") + std::string(NAME_MAX + 1, 'n')}) {
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
+    EXPECT_FALSE(fd.ok()) << absl::CHexEscape(p.substr(0, 40));
+  }
+  // The directory itself and subdirectories are never handed out (a dir fd could openat out).
+  EXPECT_TRUE(absl::IsPermissionDenied(Open(r, "/").status()));
+  EXPECT_TRUE(absl::IsPermissionDenied(Open(r, "/sub").status()));
+  // Valid multi-byte UTF-8 is fine.
+  Write(granted_ + "/caf\xc3\xa9.txt", "x");
+  EXPECT_TRUE(Open(r, "/caf\xc3\xa9.txt").ok());
+}
+
+TEST_F(PathResolverTest, RandomPathsNeverOpenOutside) {
+  fs::create_symlink("/", granted_ + "/to_root");
+  fs::create_symlink("..", granted_ + "/up");
+  PathResolver r = Resolver(/*follow=*/true);
+  std::mt19937 rng(7);
+  const char* parts[] = {"..",  ".",           "",     "to_root", "up",   "sub",  "file.txt",
+                         "etc", "outside.txt", "proc", "self",    "root", "\xff", "nested.txt"};
+  int opened = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string p;
+    size_t n = rng() % 6;
+    for (size_t k = 0; k < n; ++k) absl::StrAppend(&p, "/", parts[rng() % std::size(parts)]);
+    absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
+    if (!fd.ok()) continue;
+    ++opened;
+    ASSERT_TRUE(absl::StartsWith(FdPath(fd->get()), granted_ + "/")) << p;
+  }
+  EXPECT_GT(opened, 0);
+}
+
+TEST_F(PathResolverTest, SymlinksAndMagicLinks) {
+  fs::create_symlink("/", granted_ + "/to_root");
+  fs::create_symlink(root_ + "/outside.txt", granted_ + "/abs_out");
+  fs::create_symlink("../outside.txt", granted_ + "/rel_out");
+  fs::create_symlink("/proc/self/root/etc/hostname", granted_ + "/magic");
+  fs::create_symlink("file.txt", granted_ + "/rel_in");
+  fs::create_symlink("sub", granted_ + "/subdir_link");
+  for (bool follow : {false, true}) {
+    PathResolver r = Resolver(follow);
+    for (const char* p : {"/to_root/etc/hostname", "/abs_out", "/rel_out", "/magic",
+                          "/to_root/proc/self/root/etc/hostname"}) {
+      absl::StatusOr<ipc::UniqueFd> fd = Open(r, p);
+      EXPECT_FALSE(fd.ok()) << p << " follow=" << follow;
+      EXPECT_TRUE(absl::IsPermissionDenied(fd.status())) << p << ": " << fd.status();
+    }
+    // Symlinks that stay inside work only when the grant follows symlinks.
+    EXPECT_EQ(Open(r, "/rel_in").ok(), follow);
+    EXPECT_EQ(Open(r, "/subdir_link/nested.txt").ok(), follow);
+  }
+}
+
+TEST_F(PathResolverTest, ProcSelfRootGrantCannotEscape) {
+  // Even a grant on a /proc directory refuses magic links.
+  PathResolver::Options o;
+  o.follow_symlinks = true;
+  absl::StatusOr<PathResolver> proc = PathResolver::Open("/proc/self", o);
+  ASSERT_TRUE(proc.ok());
+  absl::StatusOr<ipc::UniqueFd> fd = proc->OpenBeneath({"root", "etc", "hostname"}, {.read = true});
+  EXPECT_FALSE(fd.ok());
+  fd = proc->OpenBeneath({"cwd", "x"}, {.read = true});
+  EXPECT_FALSE(fd.ok());
+}
+
+TEST_F(PathResolverTest, FifosAndDevicesAreNotOpened) {
+  ASSERT_EQ(mkfifo((granted_ + "/fifo").c_str(), 0600), 0);
+  PathResolver r = Resolver();
+  // Would block forever without O_NONBLOCK; must be refused, not hang.
+  absl::StatusOr<ipc::UniqueFd> fd = Open(r, "/fifo");
+  EXPECT_TRUE(absl::IsPermissionDenied(fd.status())) << fd.status();
+  fd = Open(r, "/fifo", {.write = true});
+  EXPECT_FALSE(fd.ok());
+}
+
+TEST_F(PathResolverTest, SubdirGrantResolvedBeneathItsBound) {
+  PathResolver r = Resolver();
+  PathResolver::Options o;
+  absl::StatusOr<PathResolver> sub = r.OpenSubdir({"sub"}, o);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ(sub->host_dir(), granted_ + "/sub");
+  EXPECT_TRUE(sub->OpenBeneath({"nested.txt"}, {.read = true}).ok());
+  fs::create_symlink("/", granted_ + "/escape");
+  EXPECT_FALSE(r.OpenSubdir({"escape"}, o).ok());
+  EXPECT_FALSE(r.OpenSubdir({"missing"}, o).ok());
+}
+
+TEST_F(PathResolverTest, MountCrossingIsRefused) {
+  // In a child with its own mount namespace, so nothing leaks into the host's mounts.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNS) != 0) _exit(10);
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(11);
+    if (mount("tmpfs", (granted_ + "/sub").c_str(), "tmpfs", 0, "size=64k") != 0) _exit(12);
+    Write(granted_ + "/sub/on_tmpfs.txt", "x");
+    absl::StatusOr<PathResolver> r = PathResolver::Open(granted_, {});
+    if (!r.ok()) _exit(13);
+    absl::StatusOr<ipc::UniqueFd> fd = r->OpenBeneath({"sub", "on_tmpfs.txt"}, {.read = true});
+    if (fd.ok()) _exit(1);
+    if (!absl::IsPermissionDenied(fd.status())) _exit(2);
+    // Same-filesystem files still open.
+    if (!r->OpenBeneath({"file.txt"}, {.read = true}).ok()) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// A plugin that can rename inside the granted directory swaps a real directory with a symlink
+// to / in a loop (renameat2 RENAME_EXCHANGE) while the broker opens "dir/secret". Whatever
+// interleaving the kernel sees, every fd returned must be a file inside the grant.
+TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
+  fs::create_directories(granted_ + "/dir");
+  Write(granted_ + "/dir/secret", "inside-secret");
+  // Outside targets with the same relative name, reachable by absolute and relative links.
+  fs::create_directories(root_ + "/outdir");
+  Write(root_ + "/outdir/secret", "outside-secret");
+  fs::create_symlink("/", granted_ + "/link_root");
+  fs::create_symlink(root_ + "/outdir", granted_ + "/link_abs");
+  fs::create_symlink("../outdir", granted_ + "/link_rel");
+
+  for (const char* link : {"link_root", "link_abs", "link_rel"}) {
+    for (bool follow : {false, true}) {
+      PathResolver r = Resolver(follow);
+      std::atomic<bool> stop{false};
+      std::atomic<uint64_t> swaps{0};
+      std::string a = granted_ + "/dir";
+      std::string b = granted_ + "/" + link;
+      std::thread swapper([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          if (syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) ==
+              0) {
+            swaps.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      });
+      int opened = 0;
+      for (int i = 0; i < 3000; ++i) {
+        absl::StatusOr<ipc::UniqueFd> fd = r.OpenBeneath({"dir", "secret"}, {.read = true});
+        if (!fd.ok()) continue;
+        ++opened;
+        std::string where = FdPath(fd->get());
+        ASSERT_TRUE(absl::StartsWith(where, granted_ + "/")) << where << " via " << link;
+        ASSERT_EQ(ReadFd(fd->get()), "inside-secret");
+      }
+      stop = true;
+      swapper.join();
+      EXPECT_GT(swaps.load(), 0u);
+      // Put things back for the next round (an odd number of swaps leaves them exchanged).
+      struct stat st;
+      if (lstat(a.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+        ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE),
+                  0);
+      }
+      // The race must not make the resolver useless either.
+      EXPECT_GT(opened, 0) << link;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cordon::broker

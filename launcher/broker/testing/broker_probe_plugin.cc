@@ -1,0 +1,78 @@
+// A plugin for the broker's end-to-end test: each method exercises one broker request through
+// the C++ SDK and returns what it got, so the host side can check the whole path (manifest →
+// grants → sandbox → SDK → channel → broker → fd back).
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sdk/cpp/plugin.h"
+
+namespace {
+
+absl::StatusOr<std::string> ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) return absl::ErrnoToStatus(errno, "read");
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+int main() {
+  cordon::sdk::Plugin::Options options;
+  options.name = "broker-probe";
+  options.version = "0.1.0";
+  options.protocol = {1, 1};
+  cordon::sdk::Plugin plugin(options);
+  // input: a plugin-visible path; output: the file's bytes.
+  plugin.Register("read",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    absl::StatusOr<cordon::ipc::UniqueFd> fd =
+                        plugin.OpenFile(in.ToString(), cordon::v1::OpenFileRequest::READ);
+                    if (!fd.ok()) return fd.status();
+                    absl::StatusOr<std::string> data = ReadAll(fd->get());
+                    if (!data.ok()) return data.status();
+                    return cordon::ipc::Payload(*data);
+                  });
+  // input: an endpoint; sends "ping", returns the peer's answer.
+  plugin.Register("connect",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    absl::StatusOr<cordon::ipc::UniqueFd> fd = plugin.Connect(in.ToString());
+                    if (!fd.ok()) return fd.status();
+                    if (write(fd->get(), "ping", 4) != 4)
+                      return absl::ErrnoToStatus(errno, "write");
+                    char buf[64];
+                    ssize_t n = read(fd->get(), buf, sizeof(buf));
+                    if (n < 0) return absl::ErrnoToStatus(errno, "read");
+                    return cordon::ipc::Payload(std::string(buf, static_cast<size_t>(n)));
+                  });
+  // input: "FUNCTION:BYTES"; output: the host function's result.
+  plugin.Register("host",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    std::pair<std::string, std::string> parts =
+                        absl::StrSplit(in.ToString(), absl::MaxSplits(':', 1));
+                    absl::StatusOr<std::string> out =
+                        plugin.CallHost(parts.first, parts.second, absl::Seconds(2));
+                    if (!out.ok()) return out.status();
+                    return cordon::ipc::Payload(*out);
+                  });
+  // input: a message; logs it with a field.
+  plugin.Register(
+      "log",
+      [&](const cordon::sdk::CallContext&,
+          const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+        absl::Status s = plugin.Log(cordon::v1::LogMessage::WARNING, in.ToString(), {{"k", "v"}});
+        if (!s.ok()) return s;
+        return cordon::ipc::Payload("logged");
+      });
+  return plugin.Main();
+}
