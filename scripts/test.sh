@@ -43,7 +43,7 @@ run_ctest() {
 }
 stage ctest run_ctest
 [ -x scripts/sanitize.sh ] && stage sanitize ./scripts/sanitize.sh
-[ -x scripts/fuzz.sh ] && stage fuzz ./scripts/fuzz.sh "${CORDON_FUZZ_SECONDS:-10}"
+[ -x scripts/fuzz.sh ] && stage fuzz ./scripts/fuzz.sh -t "${CORDON_FUZZ_SECONDS:-10}"
 [ -x scripts/package-test.sh ] && stage package env CLEAN_ROOT="${CLEAN_ROOT:-0}" ./scripts/package-test.sh
 
 echo
