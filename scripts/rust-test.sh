@@ -80,11 +80,23 @@ trap 'rm -rf "$work"' EXIT
 audit="$work/audit.jsonl"
 printf 'the quick brown fox\njumps over the lazy dog\nthe end\n' >"$work/input.txt"
 printf '/data/notes.txt\n' >"$work/path.txt"
+# The manifest asks for fs.read on /data and log; the profile must bound them, or the load is
+# refused. A copy of the default profile that grants a host directory as /data:
+mkdir -p "$work/data"
+printf 'one two three\nfour\n' >"$work/data/notes.txt"
+chmod -R a+rX "$work"
+profile="$work/wordcount.textproto"
+{
+  cat "$root/sandbox-profiles/profiles/default.textproto"
+  printf 'capabilities {\n  fs { plugin_path: "/data" host_path: "%s" read: true }\n  log: true\n}\n' \
+    "$work/data"
+} >"$profile"
 
 # call METHOD INPUT: sets out, err, rc.
 call() {
   rc=0
-  out="$("$cordon" call --audit-log "$audit" --input "$2" "$bundle" "$1" 2>"$work/stderr")" || rc=$?
+  out="$("$cordon" call --profile "$profile" --audit-log "$audit" --input "$2" "$bundle" "$1" \
+    2>"$work/stderr")" || rc=$?
   err="$(cat "$work/stderr")"
 }
 
@@ -120,13 +132,12 @@ expect_error "e2e unknown method" nosuch "$work/input.txt" "has no method 'nosuc
 expect_error "e2e panic fails only the call" panic "$work/input.txt" "handler panicked: wordcount: panicking on purpose"
 expect_error "e2e crash" crash "$work/input.txt" "closed its channel"
 expect_error "e2e hang is killed at the call deadline" hang "$work/input.txt" "considered hung"
-# count_file goes through the broker. Until the launcher grants /data to `cordon call` the open
-# is refused; what matters here is that the refusal comes back as a structured error (exit 1,
-# "method 'count_file' failed") rather than a crash, or, once granted, as a count.
+# count_file goes through the broker: the plugin opens /data/notes.txt as a std::fs::File from
+# the granted host directory, and the launcher records one capability.use for it.
 call count_file "$work/path.txt"
-if { [ "$rc" -eq 0 ] && [[ "$out" == '{"path":"/data/notes.txt",'* ]]; } ||
-   { [ "$rc" -eq 1 ] && [[ "$err" == *"method 'count_file' failed: opening /data/notes.txt"* ]]; }; then
-  pass "e2e count_file through the broker (exit $rc: ${out:-$err})"
+if [ "$rc" -eq 0 ] && [[ "$out" == '{"path":"/data/notes.txt",'* ]] &&
+   grep -q '"type":"capability.use".*"decision":"allow"' "$audit"; then
+  pass "e2e count_file through the broker ($out)"
 else
   fail "e2e count_file: exit $rc, stdout '$out', stderr '$err'"
 fi

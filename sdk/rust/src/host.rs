@@ -501,9 +501,17 @@ impl Host {
         let input = input.into();
         let mut out_fds = Vec::new();
         let payload = input.to_proto(self.shared.inline_threshold, &mut out_fds)?;
+        // The host caps the deadline further; ours is what is left of the call (or the broker
+        // timeout), so a host function never outlives the call that asked for it.
+        let timeout_ms = self
+            .deadline()
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .max(1) as u64;
         let request = proto::broker_request::Request::HostCall(proto::HostCallRequest {
             function: function.to_string(),
             payload: Some(payload),
+            timeout_ms,
         });
         let (response, mut fds) = self.shared.broker(request, &out_fds, self.deadline())?;
         match response.response {
