@@ -33,11 +33,14 @@ class ScopedFd {
 
 SandboxSupervisor::SandboxSupervisor(sandbox::SandboxProcess* process, PluginAuditor* auditor,
                                      SupervisorOptions options)
-    : process_(process), auditor_(auditor), options_(options) {}
+    : process_(process),
+      auditor_(auditor),
+      options_(options),
+      notifier_(process->listener_fd()) {}
 
 absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
                                                    bool* listener_open) {
-  SeccompNotifier notifier(process_->listener_fd());
+  SeccompNotifier& notifier = notifier_;
   absl::StatusOr<std::optional<SeccompViolation>> received = notifier.Receive();
   if (!received.ok()) {
     *listener_open = false;
