@@ -33,14 +33,11 @@ class ScopedFd {
 
 SandboxSupervisor::SandboxSupervisor(sandbox::SandboxProcess* process, PluginAuditor* auditor,
                                      SupervisorOptions options)
-    : process_(process),
-      auditor_(auditor),
-      options_(options),
-      notifier_(process->listener_fd()) {}
+    : process_(process), auditor_(auditor), options_(options) {}
 
 absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
                                                    bool* listener_open) {
-  SeccompNotifier& notifier = notifier_;
+  SeccompNotifier notifier(process_->listener_fd());
   absl::StatusOr<std::optional<SeccompViolation>> received = notifier.Receive();
   if (!received.ok()) {
     *listener_open = false;

@@ -8,7 +8,6 @@
 #include "absl/time/time.h"
 #include "launcher/sandbox/sandbox_process.h"
 #include "launcher/supervisor/plugin_auditor.h"
-#include "launcher/supervisor/seccomp_notifier.h"
 
 namespace cordon::supervisor {
 
@@ -69,7 +68,6 @@ class SandboxSupervisor {
   sandbox::SandboxProcess* process_;
   PluginAuditor* auditor_;
   SupervisorOptions options_;
-  SeccompNotifier notifier_;  // one set of notification buffers for the sandbox's life
   std::string stdin_pending_;  // read from the caller, not yet accepted by the pipe
   bool stdin_eof_ = false;
 };

@@ -41,41 +41,33 @@ std::string SyscallName(uint32_t arch, int32_t nr) {
 
 }  // namespace
 
-SeccompNotifier::~SeccompNotifier() {
-  if (request_ != nullptr) seccomp_notify_free(request_, response_);
-}
-
-absl::Status SeccompNotifier::EnsureBuffers() {
-  if (request_ != nullptr) return absl::OkStatus();
-  // Sized once by libseccomp with SECCOMP_GET_NOTIF_SIZES, so a newer kernel's larger
-  // structures never overflow them; reused for every notification of this sandbox.
-  if (seccomp_notify_alloc(&request_, &response_) != 0) {
-    request_ = nullptr;
-    response_ = nullptr;
+absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  // libseccomp sizes the buffers with SECCOMP_GET_NOTIF_SIZES, so a newer kernel's larger
+  // structures never overflow them.
+  if (seccomp_notify_alloc(&request, &response) != 0) {
     return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
   }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
-  if (absl::Status s = EnsureBuffers(); !s.ok()) return s;
   int rc;
   do {
-    rc = seccomp_notify_receive(listener_fd_, request_);
+    rc = seccomp_notify_receive(listener_fd_, request);
   } while (rc == -EINTR);
   if (rc != 0) {
+    seccomp_notify_free(request, response);
     // The caller died before we read it. libseccomp 2.5 reports that as ECANCELED (it folds
     // every failed ioctl into it); the kernel itself says ENOENT.
     if (rc == -ENOENT || rc == -ECANCELED) return std::nullopt;
     return absl::ErrnoToStatus(-rc, "seccomp_notify_receive");
   }
   SeccompViolation violation;
-  violation.id = request_->id;
-  violation.pid = static_cast<pid_t>(request_->pid);
-  violation.arch = request_->data.arch;
-  violation.nr = request_->data.nr;
-  violation.instruction_pointer = request_->data.instruction_pointer;
-  for (int i = 0; i < 6; ++i) violation.args[i] = request_->data.args[i];
+  violation.id = request->id;
+  violation.pid = static_cast<pid_t>(request->pid);
+  violation.arch = request->data.arch;
+  violation.nr = request->data.nr;
+  violation.instruction_pointer = request->data.instruction_pointer;
+  for (int i = 0; i < 6; ++i) violation.args[i] = request->data.args[i];
+  seccomp_notify_free(request, response);
   violation.arch_name = ArchName(violation.arch, violation.nr);
   violation.name = SyscallName(violation.arch, violation.nr);
   violation.foreign_arch = violation.arch != AUDIT_ARCH_X86_64 ||
@@ -83,24 +75,41 @@ absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
   return violation;
 }
 
-absl::Status SeccompNotifier::Respond(uint64_t id, int32_t error, uint32_t flags) {
-  if (absl::Status s = EnsureBuffers(); !s.ok()) return s;
-  response_->id = id;
-  response_->val = 0;
-  response_->error = error;
-  response_->flags = flags;
-  int rc = seccomp_notify_respond(listener_fd_, response_);
+absl::Status SeccompNotifier::Deny(const SeccompViolation& violation, int error_number) {
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  if (seccomp_notify_alloc(&request, &response) != 0) {
+    return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
+  }
+  response->id = violation.id;
+  response->val = 0;
+  response->error = -error_number;
+  response->flags = 0;
+  int rc = seccomp_notify_respond(listener_fd_, response);
+  seccomp_notify_free(request, response);
   // ENOENT (kernel) / ECANCELED (libseccomp 2.5): the caller died before the answer.
   if (rc == 0 || rc == -ENOENT || rc == -ECANCELED) return absl::OkStatus();
   return absl::ErrnoToStatus(-rc, "seccomp_notify_respond");
 }
 
-absl::Status SeccompNotifier::Deny(const SeccompViolation& violation, int error_number) {
-  return Respond(violation.id, -error_number, 0);
-}
+}  // namespace cordon::supervisor
+
+namespace cordon::supervisor {
 
 absl::Status SeccompNotifier::DangerContinueForLearning(const SeccompViolation& violation) {
-  return Respond(violation.id, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  struct seccomp_notif* request = nullptr;
+  struct seccomp_notif_resp* response = nullptr;
+  if (seccomp_notify_alloc(&request, &response) != 0) {
+    return absl::ResourceExhaustedError("seccomp_notify_alloc failed");
+  }
+  response->id = violation.id;
+  response->val = 0;
+  response->error = 0;
+  response->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  int rc = seccomp_notify_respond(listener_fd_, response);
+  seccomp_notify_free(request, response);
+  if (rc == 0 || rc == -ENOENT || rc == -ECANCELED) return absl::OkStatus();
+  return absl::ErrnoToStatus(-rc, "seccomp_notify_respond (continue)");
 }
 
 }  // namespace cordon::supervisor

@@ -1,7 +1,6 @@
 #ifndef CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
 #define CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
 
-#include <linux/seccomp.h>
 #include <sys/types.h>
 
 #include <array>
@@ -34,9 +33,6 @@ struct SeccompViolation {
 class SeccompNotifier {
  public:
   explicit SeccompNotifier(int listener_fd) : listener_fd_(listener_fd) {}
-  ~SeccompNotifier();
-  SeccompNotifier(const SeccompNotifier&) = delete;
-  SeccompNotifier& operator=(const SeccompNotifier&) = delete;
 
   // Receives one notification; returns nullopt when the caller died before it could be read
   // (ENOENT), which is normal when the sandbox is being killed.
@@ -51,12 +47,7 @@ class SeccompNotifier {
   absl::Status Deny(const SeccompViolation& violation, int error_number);
 
  private:
-  absl::Status EnsureBuffers();
-  absl::Status Respond(uint64_t id, int32_t error, uint32_t flags);
-
   int listener_fd_;
-  struct seccomp_notif* request_ = nullptr;
-  struct seccomp_notif_resp* response_ = nullptr;
 };
 
 }  // namespace cordon::supervisor
