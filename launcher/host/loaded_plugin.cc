@@ -277,11 +277,16 @@ void LoadedPlugin::SuperviseUntilExit() {
   bool expected;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    exited_ = true;
     expected = clean && (state_ == PluginState::kDraining || state_ == PluginState::kStopped);
   }
-  exited_cv_.notify_all();
+  // The failure is recorded before waiters are woken: whoever returns from WaitForExit must
+  // see the final state, not a stale "ready".
   if (!expected) SetState(PluginState::kFailed, reason);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    exited_ = true;
+  }
+  exited_cv_.notify_all();
 }
 
 absl::Status LoadedPlugin::WaitForExit(absl::Duration timeout) {
