@@ -43,18 +43,30 @@ TEST(StaleCgroupsTest, RemovesDeadLaunchersCgroupsAndKeepsLiveOnes) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   absl::StatusOr<std::vector<cgroupfs::Hierarchy>> hs = cgroupfs::DiscoverHierarchies({});
   ASSERT_TRUE(hs.ok()) << hs.status();
-  std::vector<std::string> cordon_dirs;  // memory first, then pids (freezer if present)
-  for (const char* c : {"memory", "pids", "freezer"}) {
-    for (const cgroupfs::Hierarchy& h : *hs) {
-      if (h.version == 1 && h.Has(c)) {
-        cordon_dirs.push_back(*h.DirFor(h.own_path) + "/cordon");
-      }
-    }
+  // The sweep runs below a parent of this test's own: every `cordon run` started by other
+  // tests running at the same time sweeps the default parent too, and would otherwise race
+  // this test for its fake stale cgroups.
+  CgroupOptions options;
+  options.parent_override = absl::StrCat("/cordon-stale-test-", getpid());
+  DirGuard guard;
+  std::vector<std::string> cordon_dirs;  // one per v1 hierarchy cordon uses
+  bool memory = false, pids = false;
+  for (const cgroupfs::Hierarchy& h : *hs) {
+    if (h.version != 1) continue;
+    bool used = false;
+    for (const char* c : {"memory", "pids", "cpu", "cpuacct", "freezer"}) used |= h.Has(c);
+    if (!used) continue;
+    memory |= h.Has("memory");
+    pids |= h.Has("pids");
+    const std::string parent = *h.DirFor(options.parent_override);
+    ASSERT_TRUE(guard.Make(parent)) << parent;
+    ASSERT_TRUE(guard.Make(parent + "/cordon")) << parent;
+    cordon_dirs.push_back(parent + "/cordon");
   }
-  if (cordon_dirs.size() < 2) GTEST_SKIP() << "needs cgroup v1 memory and pids";
+  if (!memory || !pids) GTEST_SKIP() << "needs cgroup v1 memory and pids";
   ScopedReaper reaper;
   // A normally created cgroup of this (live) launcher must survive the sweep.
-  absl::StatusOr<std::unique_ptr<PluginCgroup>> ours = PluginCgroup::Create({}, "ours", {});
+  absl::StatusOr<std::unique_ptr<PluginCgroup>> ours = PluginCgroup::Create(options, "ours", {});
   ASSERT_TRUE(ours.ok()) << ours.status();
 
   pid_t dead = fork();
@@ -72,10 +84,8 @@ TEST(StaleCgroupsTest, RemovesDeadLaunchersCgroupsAndKeepsLiveOnes) {
   const std::string reused = absl::StrCat(getpid(), ".", *my_start + 1, ".0-reused");
   const std::string live_other = absl::StrCat(inmate.pid(), ".", *inmate_start, ".0-live");
   const std::string foreign = "not-a-cordon-name";
-  DirGuard guard;
   std::vector<std::string> expect_gone, expect_kept;
   for (const std::string& cordon : cordon_dirs) {
-    mkdir(cordon.c_str(), 0755);  // may exist already; shared with other launchers
     for (const std::string& leaf : {stale, reused, live_other, foreign}) {
       ASSERT_TRUE(guard.Make(cordon + "/" + leaf)) << cordon << "/" << leaf;
     }
@@ -91,7 +101,7 @@ TEST(StaleCgroupsTest, RemovesDeadLaunchersCgroupsAndKeepsLiveOnes) {
             .ok());
   }
 
-  absl::StatusOr<std::vector<std::string>> removed = RemoveStaleCgroups({});
+  absl::StatusOr<std::vector<std::string>> removed = RemoveStaleCgroups(options);
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_THAT(*removed, IsSupersetOf(expect_gone));
   for (const std::string& d : expect_gone) EXPECT_FALSE(cgroupfs::Exists(d)) << d;
