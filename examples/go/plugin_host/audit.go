@@ -34,7 +34,7 @@ func (r record) PluginID() string {
 // summaryKeys are the detail fields worth a line in the walk-through; the chain fields (prev,
 // hash), timestamps and resource figures stay in the log.
 var summaryKeys = []string{
-	"decision", "capability", "target", "code", "reason", "quota", "limit", "observed", "action",
+	"decision", "capability", "target", "resolved", "code", "reason", "quota", "limit", "observed", "action",
 	"violation", "syscall", "exit_code", "signal_name", "detail", "method", "peer_uid",
 }
 

@@ -73,11 +73,16 @@ func main() {
 	}
 }
 
-// defaultBaseProfile finds the shipped default profile: in a source tree (run from its top)
-// or where the packages install it.
+// defaultBaseProfile finds the shipped default profile: in the source tree (from its top, or
+// beside $CORDON_BUILD_DIR as scripts/go-run-example.sh sets it) or where the packages put it.
 func defaultBaseProfile() string {
+	build := os.Getenv("CORDON_BUILD_DIR")
+	if build == "" {
+		build = "build"
+	}
 	for _, p := range []string{
 		"sandbox-profiles/profiles/default.textproto",
+		filepath.Join(build, "../sandbox-profiles/profiles/default.textproto"),
 		"/etc/cordon/profiles/default.textproto",
 		"/usr/share/cordon/profiles/default.textproto",
 	} {
