@@ -3,7 +3,10 @@
 # packaged Go sources, after regenerating the protobuf code (warns when the committed copy was
 # stale; CORDON_GO_STRICT_GENERATED=1 makes that an error). The Go tests
 # start a real `cordon serve` from $CORDON_BUILD_DIR (default: build/), so build the C++ side
-# first: cmake --build build --target cordon serve_demo_plugin.
+# first: cmake --build build --target cordon serve_demo_plugin. The Go host example's case with
+# the Rust plugin (TestWalkThroughRustPlugin) needs the Rust bundle, so it runs from
+# scripts/rust-test.sh (ctest rust_sdk) and is skipped here unless CORDON_WORDCOUNT_BUNDLE names
+# one (examples/rust/build-bundle.sh builds it). Extra arguments go to `go test` (e.g. -run X).
 set -euo pipefail
 source "$(dirname "$0")/go-env.sh"
 cd "$root"
