@@ -30,4 +30,5 @@ exec python3 "$here/tests/adversarial/run_suite.py" \
   --cordon "$build_dir/launcher/cli/cordon" \
   --attacks "$build_dir/tests/adversarial/attacks" \
   --ipc-peer "$build_dir/tests/adversarial/cordon_ipc_hostile_peer" \
+  --broker-plugin "$build_dir/tests/adversarial/broker_attacker/broker_attacker" \
   --width "${COLUMNS:-200}" "$@"
