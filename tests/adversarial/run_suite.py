@@ -13,13 +13,18 @@ a secret environment variable. For each attack it asserts three things:
      memory where they were,
   3. the audit log (verified with `cordon audit verify`) holds the record that explains it.
 
+The broker rows (broker_*) and ipc_channel_under_cordon_run run a hostile C++ SDK plugin
+(broker_attacker/, --broker-plugin) through the plugin lifecycle with `cordon call`, under a
+profile that grants it a host directory, a loopback name and a unix socket; see "Broker and
+in-sandbox IPC attacks" below. The ipc_* rows come from the hostile IPC peer (--ipc-peer),
+which drives the host side of a session without a sandbox.
+
 Verdicts: BLOCKED (all three hold), ESCAPED (2 failed: the host shows an effect), ALLOWED (1
 failed without a visible host effect: an operation the policy forbids worked inside the sandbox,
 e.g. a new user namespace, which widens kernel attack surface), UNAUDITED (1 and 2 hold, 3 does
 not), UNEXPECTED (blocked, but not the way the suite expects: e.g. EPERM where a kill was
-expected), ERROR (the attack or harness could not run), PENDING (attack on a component that
-does not exist yet; not run). Exit status: 1 if anything ESCAPED or ALLOWED, 2 if anything is UNAUDITED,
-UNEXPECTED or ERROR, else 0.
+expected), ERROR (the attack or harness could not run). Exit status: 1 if anything ESCAPED or
+ALLOWED, 2 if anything is UNAUDITED, UNEXPECTED or ERROR, else 0.
 
 Only the standard library is used (python3 is the only dependency).
 """
@@ -1173,14 +1178,12 @@ def judge_probes(j, b, call, probes, capability_filter):
       j.audit_problems.append("positive control %d recorded %s" % (i, rec.get("decision")))
   if len(uses) != len(probes):
     j.audit_problems.append("%d capability.use records for %d probes" % (len(uses), len(probes)))
-  reasons = {}
-  for r in uses:
-    if r.get("decision") == "deny":
-      key = re.sub(r"'[^']*'", "'…'", str(r.get("reason", "")))[:48]
-      reasons[key] = reasons.get(key, 0) + 1
-  j.evidence.append("%d probes: %d denied, %d positive controls granted (read-only fd)" % (
-      len(probes), denied, ok) if capability_filter != ("net.connect",) else
-      "%d endpoints: %d denied, %d granted control connected" % (len(probes), denied, ok))
+  if capability_filter == ("net.connect",):
+    j.evidence.append("%d endpoints: %d denied, %d granted (control) connected" % (
+        len(probes), denied, ok))
+  else:
+    j.evidence.append("%d opens: %d denied, %d granted (control) as a read-only fd" % (
+        len(probes), denied, ok))
   deny_recs = [r for r in uses if r.get("decision") == "deny"]
   if deny_recs:
     j.shown.append("%d x capability.use{deny} e.g. %s: %s" % (
