@@ -970,6 +970,10 @@ class BrokerFixtures:
     # World-writable on the host, like the sandbox rows' canary: only the read-only grant (and
     # isolation) protects it.
     put(g("rwfile"), GRANTED_MARK + "rwfile\n", 0o666)
+    # Owned by the uid every sandbox maps to on the host (a data directory a service running as
+    # nobody created): the same exposure without a world-writable mode.
+    put(g("nobodyfile"), GRANTED_MARK + "nobodyfile\n", 0o644)
+    os.chown(g("nobodyfile"), 65534, 65534)
     put(os.path.join(self.outside, "file"), self.secret_text + "\n", 0o644)
     os.mkfifo(g("fifo"), 0o666)
     links = {"in_link": "file", "abs_link": self.host_secret, "rel_link": "../secret",
@@ -1045,8 +1049,9 @@ class BrokerFixtures:
 
   def restore(self):
     """Puts back what an escaped attack changed, so later rows start from the same host."""
-    with open(os.path.join(self.granted, "rwfile"), "w") as f:
-      f.write(GRANTED_MARK + "rwfile\n")
+    for name in ("rwfile", "nobodyfile"):
+      with open(os.path.join(self.granted, name), "w") as f:
+        f.write(GRANTED_MARK + name + "\n")
     for p in set(self.tree_state()) - set(self.baseline):
       if os.path.isfile(p) and not os.path.islink(p):
         os.unlink(p)
@@ -1209,14 +1214,14 @@ def judge_reopen(j, b, call):
   if leaks:
     j.evidence.append("note: readlink(/proc/self/fd) shows the host path %s" % leaks[0][1][:60])
   uses = [r for r in call["records"] if r.get("type") == "capability.use"]
-  if len(uses) != 2 or any(r.get("decision") != "allow" or r.get("capability") != "fs.read"
+  if len(uses) != 3 or any(r.get("decision") != "allow" or r.get("capability") != "fs.read"
                            for r in uses):
-    j.audit_problems.append("expected 2 capability.use{fs.read,allow} for the reopen probes")
+    j.audit_problems.append("expected 3 capability.use{fs.read,allow} for the reopen probes")
   um = (call["spawn"] or {}).get("uid_map", {})
   if um.get("host_uid") in (None, 0):
     j.audit_problems.append("plugin.spawn does not show an unprivileged uid map")
   else:
-    j.shown.append("reopen: fs.read allow x2 + plugin.spawn{uid 1000->%s}" % um.get("host_uid"))
+    j.shown.append("reopen: fs.read allow x3 + plugin.spawn{uid 1000->%s}" % um.get("host_uid"))
 
 
 def run_race(args, fx, b, j):
@@ -1404,7 +1409,7 @@ def run_broker_attack(args, fx, b, attack):
     calls.append(call)
     controls = judge_probes(j, b, call, probes, cap)
     if kind == "magic":
-      call = cordon_call(args, fx, b, "reopen", "/data/file\n/data/rwfile\n",
+      call = cordon_call(args, fx, b, "reopen", "/data/file\n/data/rwfile\n/data/nobodyfile\n",
                          tag=attack["name"] + "-reopen")
       calls.append(call)
       judge_reopen(j, b, call)

@@ -81,8 +81,7 @@ std::string Denied(int n, const absl::Status& s) {
   for (char& c : message) {
     if (c == '\n') c = ' ';
   }
-  return absl::StrFormat("PROBE %d denied %s %s\n", n, absl::StatusCodeToString(s.code()),
-                         message);
+  return absl::StrFormat("PROBE %d denied %s %s\n", n, absl::StatusCodeToString(s.code()), message);
 }
 
 // What an fd the broker handed back really is, and whether the plugin can do more with it than
@@ -220,8 +219,8 @@ absl::StatusOr<Payload> Reopen(const CallContext&, const Payload& in) {
 // harness swaps a directory on the path for a symlink out of the grant. Paces itself on the
 // broker's rate limit rather than burning requests into it.
 absl::StatusOr<Payload> Race(const CallContext& ctx, const Payload& in) {
-  std::vector<std::string> words = absl::StrSplit(in.ToString(), absl::ByAnyChar(" \n"),
-                                                  absl::SkipEmpty());
+  std::vector<std::string> words =
+      absl::StrSplit(in.ToString(), absl::ByAnyChar(" \n"), absl::SkipEmpty());
   int count = 0;
   if (words.size() < 2 || !absl::SimpleAtoi(words[0], &count) || count > kMaxRepeat) {
     return absl::InvalidArgumentError("race wants COUNT PATH...");
@@ -247,8 +246,8 @@ absl::StatusOr<Payload> Race(const CallContext& ctx, const Payload& in) {
       ++outcomes[absl::StatusCodeToString(fd.status().code())];
     }
   }
-  std::string out = absl::StrFormat("RACE opened=%d denied=%d throttled=%d\n", opened, denied,
-                                    throttled);
+  std::string out =
+      absl::StrFormat("RACE opened=%d denied=%d throttled=%d\n", opened, denied, throttled);
   for (const auto& [k, v] : outcomes) absl::StrAppendFormat(&out, "OUTCOME %d %s\n", v, k);
   return out;
 }
@@ -277,8 +276,8 @@ absl::StatusOr<Payload> ConnectProbes(const CallContext&, const Payload& in) {
 // then sends M open requests back to back (the request-rate quota), then L log lines (the
 // log-rate quota). Counts answers by code.
 absl::StatusOr<Payload> Flood(const CallContext&, const Payload& in) {
-  std::vector<std::string> w = absl::StrSplit(in.ToString(), absl::ByAnyChar(" \n"),
-                                              absl::SkipEmpty());
+  std::vector<std::string> w =
+      absl::StrSplit(in.ToString(), absl::ByAnyChar(" \n"), absl::SkipEmpty());
   int hold = 0, flood = 0, logs = 0;
   if (w.size() != 7 || !absl::SimpleAtoi(w[1], &hold) || !absl::SimpleAtoi(w[3], &flood) ||
       !absl::SimpleAtoi(w[5], &logs) || hold > kMaxRepeat || flood > kMaxRepeat ||
