@@ -1020,6 +1020,7 @@ class BrokerFixtures:
             granted_sock=self.sock_path, extra_capabilities=extra))
       self.bundles[bundle] = bdir
     self.binary = os.path.join(self.bundles["main"], "broker_attacker")
+    fx.binary_hashes.setdefault(self.binary, sha256(self.binary))
     with open(os.path.join(HERE, "..", "..", "sandbox-profiles", "profiles",
                            "default.textproto")) as f:
       profile = f.read()
@@ -1376,6 +1377,9 @@ def run_ipc_in_sandbox(args, fx, b, j):
     elif call["seconds"] > 8:
       j.unexpected.append("%s: took %.1f s (not stopped at the violation)" % (name,
                                                                              call["seconds"]))
+    elif exit_rec is None or "signal" not in exit_rec:
+      # Exit 1 alone could be the plugin failing its own call; the launcher must have killed it.
+      j.unexpected.append("%s: plugin not killed (%s)" % (name, render(exit_rec or {})))
     else:
       killed += 1
     if not rec:
