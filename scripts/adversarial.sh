@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs cordon's adversarial suite (issue 7): every attack in tests/adversarial/attacks under
-# `cordon run`, plus the hostile-IPC-peer scenarios, and prints the table
+# `cordon run`, the hostile-IPC-peer scenarios, and the broker and in-sandbox IPC attacks of a
+# hostile plugin run through `cordon call`, and prints the table
 #   attack | verdict | evidence | audit record
 # Exits 1 if any attack ESCAPED (host effect) or was ALLOWED (a forbidden operation worked),
-# 2 if any is UNAUDITED, UNEXPECTED or ERROR, 0 when everything is BLOCKED (PENDING rows,
-# attacks on components that do not exist yet, do not count).
+# 2 if any is UNAUDITED, UNEXPECTED or ERROR, 0 when everything is BLOCKED.
 #
 #   scripts/adversarial.sh                         build if needed, run, print the table
 #   scripts/adversarial.sh --only tty_inject       one attack (repeatable)
+#   scripts/adversarial.sh --only broker_pipelined_flood   an opt-in row (a known launcher hang)
 #   scripts/adversarial.sh --runner bwrap          the same attacks under bubblewrap
 #   scripts/adversarial.sh --compare out.md        cordon and bwrap side by side (markdown)
 #   scripts/adversarial.sh --json rows.json --verbose   machine-readable rows with notes
@@ -30,4 +31,5 @@ exec python3 "$here/tests/adversarial/run_suite.py" \
   --cordon "$build_dir/launcher/cli/cordon" \
   --attacks "$build_dir/tests/adversarial/attacks" \
   --ipc-peer "$build_dir/tests/adversarial/cordon_ipc_hostile_peer" \
+  --broker-plugin "$build_dir/tests/adversarial/broker_attacker/broker_attacker" \
   --width "${COLUMNS:-200}" "$@"

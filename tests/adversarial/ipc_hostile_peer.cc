@@ -8,7 +8,9 @@
 // verdict is BLOCKED (the session reported the expected violation and failed for good, and the
 // host process kept its fd count and memory), ESCAPED (the session accepted the input or stayed
 // healthy) or ERROR. The audit column is the record the launcher is to write for the
-// violation (ProtocolViolation::AuditType/KindName); the launcher does not write it yet.
+// violation (ProtocolViolation::AuditType/KindName): no log exists here, but the launcher's
+// LoadedPlugin writes exactly that record when a sandboxed plugin does the same (the suite's
+// ipc_channel_under_cordon_run row checks it in a real audit log).
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/memfd.h>
@@ -251,7 +253,7 @@ Outcome Run(const Scenario& s) {
     }
     if (!seen.empty()) {
       r.audit = absl::StrCat(seen[0].AuditType(), " {kind: ", seen[0].KindName(),
-                             "} (pending: launcher IPC lifecycle not implemented)");
+                             "} (launcher writes it; see ipc_channel_under_cordon_run)");
     } else {
       r.audit = "none (no violation reported)";
     }
