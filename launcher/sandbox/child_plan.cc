@@ -4,11 +4,12 @@
 #include <sys/resource.h>
 
 #include <cstdio>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "launcher/sandbox/landlock_rules.h"
 
 namespace cordon::sandbox {
 namespace {
@@ -47,8 +48,7 @@ const char* ChildPlan::Keep(std::string value) {
   return strings_.back().c_str();
 }
 
-absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& spec,
-                                                            bool rootless,
+absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& spec, bool rootless,
                                                             const std::string& script_path) {
   std::unique_ptr<ChildPlan> plan(new ChildPlan());
   if (!script_path.empty()) plan->exec_path_ = plan->Keep(script_path);
@@ -79,8 +79,8 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
   plan->hostname_length_ = spec.hostname.size();
 
   if (spec.mounts.size() > kMaxPlannedMounts) {
-    return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxPlannedMounts,
-                                                   " mounts; merge some binds"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("more than ", kMaxPlannedMounts, " mounts; merge some binds"));
   }
   for (const MountSpec& mount : spec.mounts) {
     if (absl::Status s = CheckSandboxPath("mount destination", mount.destination); !s.ok()) {
@@ -107,13 +107,20 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
     } else {
       if (absl::Status s = CheckSandboxPath("mount source", mount.source); !s.ok()) return s;
       planned.source = plan->Keep(mount.source);
-      description = absl::StrCat(
-          mount.kind == MountSpec::Kind::kBindReadOnly ? "read-only bind " : "bind ",
-          mount.source, " -> ", mount.destination);
+      description =
+          absl::StrCat(mount.kind == MountSpec::Kind::kBindReadOnly ? "read-only bind " : "bind ",
+                       mount.source, " -> ", mount.destination);
     }
     plan->mounts_.push_back(planned);
     plan->mount_descriptions_.push_back(std::move(description));
+    if (mount.kind != MountSpec::Kind::kBindReadOnly) {
+      plan->landlock_writable_.push_back(planned.destination);
+    }
   }
+  // /proc and /dev keep the write access their own permissions give (e.g. /dev/null).
+  plan->landlock_writable_.push_back("/proc");
+  plan->landlock_writable_.push_back("/dev");
+  plan->landlock_abi_ = LandlockAbi();
 
   for (const ResourceLimit& limit : spec.rlimits) {
     if (limit.soft > limit.hard) {

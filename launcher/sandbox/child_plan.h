@@ -67,6 +67,11 @@ class ChildPlan {
   bool has_seccomp() const { return !seccomp_filter_.empty(); }
   bool seccomp_user_notify() const { return seccomp_user_notify_; }
   bool die_with_spawning_thread() const { return die_with_spawning_thread_; }
+  // Landlock ABI to apply (0: the kernel has none) and the paths below which the program may
+  // write (see landlock_rules.h).
+  int landlock_abi() const { return landlock_abi_; }
+  const char* const* landlock_writable() const { return landlock_writable_.data(); }
+  int landlock_writable_count() const { return static_cast<int>(landlock_writable_.size()); }
   const std::string& DescribeMount(int index) const { return mount_descriptions_[index]; }
 
  private:
@@ -91,6 +96,8 @@ class ChildPlan {
   sock_fprog seccomp_fprog_{};
   bool seccomp_user_notify_ = false;
   bool die_with_spawning_thread_ = true;
+  int landlock_abi_ = 0;
+  std::vector<const char*> landlock_writable_;
 };
 
 }  // namespace cordon::sandbox

@@ -24,6 +24,7 @@
 #include <climits>
 #include <cstring>
 
+#include "launcher/sandbox/landlock_rules.h"
 #include "launcher/sandbox/setup_step.h"
 
 namespace cordon::sandbox {
@@ -122,13 +123,13 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
   // Move every fd we keep above all of them first, then down into place, so no fd is
   // overwritten while another still needs its number.
   int highest = 2 + fds.pass_fd_count + 6;
-  for (int i = 0; i < fds.pass_fd_count; ++i) highest = fds.pass_fds[i] > highest ? fds.pass_fds[i] : highest;
+  for (int i = 0; i < fds.pass_fd_count; ++i)
+    highest = fds.pass_fds[i] > highest ? fds.pass_fds[i] : highest;
   const int sources[] = {fds.exec_fd, fds.error_write, fds.status_write, fds.lifeline_read,
                          fds.go_read};
   for (int fd : sources) highest = fd > highest ? fd : highest;
   for (int fd : fds.stdio) highest = fd > highest ? fd : highest;
   int temp_base = highest + 1;
-
 
   int temps[64];
   int count = 0;
@@ -159,8 +160,7 @@ void ArrangeFds(const ChildFds& fds, FdLayout* layout) {
     // No O_CLOEXEC: these are meant to reach the program.
     if (dup3(temps[i], target, 0) < 0) Fail(fds.error_write, SetupStep::kSetupFds, errno, i);
   }
-  int* slots[] = {&layout->exec, &layout->error, &layout->status, &layout->lifeline,
-                  &layout->go};
+  int* slots[] = {&layout->exec, &layout->error, &layout->status, &layout->lifeline, &layout->go};
   for (int j = 0; j < 5; ++j, ++target) {
     if (dup3(temps[fds.pass_fd_count + j], target, O_CLOEXEC) < 0) {
       Fail(fds.error_write, SetupStep::kSetupFds, errno, -1);
@@ -255,8 +255,8 @@ void BuildMountTree(const ChildPlan& plan, int error_fd) {
     Fail(error_fd, SetupStep::kMountProc, errno);
   }
   // Kernel knobs stay read-only even for a future capability bug.
-  const char* const kProtected[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
-                                    "/proc/bus", "/proc/fs", "/proc/acpi"};
+  const char* const kProtected[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+                                    "/proc/fs",  "/proc/acpi"};
   for (const char* path : kProtected) {
     if (mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
       if (errno == ENOENT) continue;
@@ -311,10 +311,10 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
       Fail(error_fd, SetupStep::kDropBoundingSet, errno, cap);
     }
   }
-  const unsigned long kSecurebits =
-      SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-      SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
-      SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+  const unsigned long kSecurebits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                    SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                                    SECBIT_NO_CAP_AMBIENT_RAISE |
+                                    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
   if (prctl(PR_SET_SECUREBITS, kSecurebits, 0, 0, 0) != 0) {
     Fail(error_fd, SetupStep::kSetSecurebits, errno);
   }
@@ -345,7 +345,9 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   (void)fds;
   const auto& limits = plan.rlimits();
   for (int i = 0; i < static_cast<int>(limits.size()); ++i) {
-    struct rlimit value {static_cast<rlim_t>(limits[i].soft), static_cast<rlim_t>(limits[i].hard)};
+    struct rlimit value {
+      static_cast<rlim_t>(limits[i].soft), static_cast<rlim_t>(limits[i].hard)
+    };
     if (setrlimit(limits[i].resource, &value) != 0) {
       Fail(layout.error, SetupStep::kSetRlimit, errno, i);
     }
@@ -363,6 +365,12 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   }
   if (chdir(plan.workdir()) != 0) Fail(layout.error, SetupStep::kChdir, errno);
 
+  // After the fds are final (stdio rules) and before seccomp (which does not allow landlock_*).
+  if (int err = ApplyLandlock(plan.landlock_abi(), "/", plan.landlock_writable(),
+                              plan.landlock_writable_count(), layout.exec);
+      err != 0) {
+    Fail(layout.error, SetupStep::kLandlock, err);
+  }
   if (plan.has_seccomp() && plan.seccomp_user_notify()) {
     // pidfd_getfd needs ptrace access. The credential switch made this process non-dumpable
     // and its mm still belongs to the initial user namespace (until exec), so a rootless
@@ -376,7 +384,9 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
     int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
     if (self < 0) Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
     SetupFailure marker{kProgramPidfdMarker, 0, -1};
-    struct iovec iov {&marker, sizeof(marker)};
+    struct iovec iov {
+      &marker, sizeof(marker)
+    };
     alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     struct msghdr message {};
     message.msg_iov = &iov;
@@ -460,7 +470,9 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   }
   if (!ReadByte(layout.go)) Fail(error_fd, SetupStep::kWaitForParent, EPIPE);
   // The launcher may have died before PR_SET_PDEATHSIG took effect; its lifeline tells.
-  struct pollfd lifeline {layout.lifeline, POLLIN, 0};
+  struct pollfd lifeline {
+    layout.lifeline, POLLIN, 0
+  };
   if (poll(&lifeline, 1, 0) > 0) Fail(error_fd, SetupStep::kLauncherGone, EPIPE);
 
   if (setsid() < 0) Fail(error_fd, SetupStep::kSetsid, errno);

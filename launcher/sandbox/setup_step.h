@@ -44,6 +44,7 @@ enum class SetupStep : int32_t {
   kResetSignals,
   kChdir,
   kSendProgramPidfd,
+  kLandlock,
   kLoadSeccomp,
   kHandOffListener,
   kExec,

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "launcher/sandbox/landlock_rules.h"
 
 namespace cordon::supervisor {
 
@@ -29,7 +30,10 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
       .Set("host_pid", static_cast<int64_t>(info.host_pid))
       .SetObject("uid_map", uid_map)
       .Set("quota_backend", info.quota_backend)
-      .Set("rootless", info.rootless);
+      .Set("rootless", info.rootless)
+      // 0: the kernel has no Landlock, so fds can be reopened through /proc/self/fd with
+      // whatever the file's mode bits allow (docs/security.md).
+      .Set("landlock_abi", static_cast<int64_t>(sandbox::LandlockAbi()));
   return Append(record);
 }
 
