@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -15,16 +16,23 @@ import (
 )
 
 // Channel is a data-plane channel to one plugin, opened with OpenChannel: calls on it skip
-// the control protocol (framing, request dispatch, ownership lookup), which roughly halves
-// the daemon's share of a call's latency. Calls on one Channel run one at a time; open one
-// Channel per goroutine for parallel calls. Close it when done; it also closes when the
-// plugin is unloaded.
+// the control protocol (framing, request dispatch, ownership lookup). For a plugin loaded
+// WithDirectChannel it is the plugin's own socket and calls do not pass through the daemon at
+// all (Direct() is true); otherwise the daemon relays each call. Calls on one Channel run one
+// at a time; a relayed plugin takes several Channels for parallel calls, a direct one has a
+// single one. Close it when done; it also closes when the plugin exits or is unloaded.
 type Channel struct {
-	mu     sync.Mutex
-	conn   *net.UnixConn
-	nextID uint64
-	buf    []byte
+	mu       sync.Mutex
+	conn     *net.UnixConn
+	nextID   uint64
+	buf      []byte
+	direct   bool
+	client   *Client
+	pluginID string
 }
+
+// Direct reports whether calls go straight to the plugin (no daemon hop).
+func (ch *Channel) Direct() bool { return ch.direct }
 
 // OpenChannel asks the daemon for a data-plane channel to the plugin.
 func (c *Client) OpenChannel(ctx context.Context, pluginID string) (*Channel, error) {
@@ -54,7 +62,8 @@ func (c *Client) OpenChannel(ctx context.Context, pluginID string) (*Channel, er
 		conn.Close()
 		return nil, errors.New("cordon: channel fd is not a unix socket")
 	}
-	return &Channel{conn: uc, buf: make([]byte, MaxDatagram+1)}, nil
+	return &Channel{conn: uc, buf: make([]byte, MaxDatagram+1), direct: resp.GetOpenChannel().GetDirect(),
+		client: c, pluginID: pluginID}, nil
 }
 
 // OpenChannel opens a data-plane channel to this plugin.
@@ -66,8 +75,20 @@ func (p *Plugin) OpenChannel(ctx context.Context) (*Channel, error) {
 func (ch *Channel) Close() error { return ch.conn.Close() }
 
 // Call calls method with the same semantics as Client.Call (deadline, cancellation,
-// structured errors).
+// structured errors). On a direct channel the daemon does not see the deadline: when the
+// context's deadline passes before the answer, Call asks the daemon to kill the plugin (as
+// the daemon does itself for calls it relays) and returns context.DeadlineExceeded.
 func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byte, error) {
+	out, err := ch.call(ctx, method, input)
+	if ch.direct && errors.Is(ctx.Err(), context.DeadlineExceeded) && errors.Is(err, context.DeadlineExceeded) {
+		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = ch.client.Kill(kctx, ch.pluginID, fmt.Sprintf("call %q on a direct channel missed its deadline", method))
+	}
+	return out, err
+}
+
+func (ch *Channel) call(ctx context.Context, method string, input []byte) ([]byte, error) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	ch.nextID++
@@ -87,6 +108,9 @@ func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byt
 		return nil, fmt.Errorf("cordon: call of %d bytes exceeds the channel's %d-byte datagram cap", len(bytes), MaxDatagram)
 	}
 	if _, err := ch.conn.Write(bytes); err != nil {
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, ch.closedError(err)
+		}
 		return nil, fmt.Errorf("cordon: channel write: %w", err)
 	}
 	// Cancellation interrupts the read through its deadline. The watcher is always waited
@@ -116,14 +140,23 @@ func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byt
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("%w: channel read: %v", ErrClosed, err)
+			return nil, ch.closedError(err)
 		}
 		if n == 0 {
-			return nil, ErrClosed
+			return nil, ch.closedError(nil)
+		}
+		// On a direct channel these bytes come from the sandboxed plugin itself: capped by
+		// the buffer (MaxDatagram+1 read means oversized), any fds it attached were dropped by
+		// the kernel (no control buffer), and only an inline call result is accepted.
+		if n > MaxDatagram {
+			ch.conn.Close()
+			return nil, fmt.Errorf("cordon: datagram over %d bytes on the channel; channel closed", MaxDatagram)
 		}
 		env := &pb.Envelope{}
-		if err := proto.Unmarshal(ch.buf[:n], env); err != nil || env.GetCallResult() == nil {
-			return nil, fmt.Errorf("cordon: malformed datagram on the channel")
+		if err := proto.Unmarshal(ch.buf[:n], env); err != nil || env.GetCallResult() == nil ||
+			env.GetCallResult().GetPayload().GetMemfd() != nil {
+			ch.conn.Close()
+			return nil, fmt.Errorf("cordon: malformed datagram on the channel; channel closed")
 		}
 		res := env.GetCallResult()
 		if res.GetId() != req.Id {
@@ -131,7 +164,9 @@ func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byt
 		}
 		if e := res.GetError(); e != nil {
 			src := pb.ControlErrorSource_ERROR_SOURCE_SANDBOX
-			if e.GetDetails()["source"] == "plugin" {
+			// On a direct channel only the plugin itself answers: a crash or kill shows as
+			// the channel closing instead.
+			if ch.direct || e.GetDetails()["source"] == "plugin" {
 				src = pb.ControlErrorSource_ERROR_SOURCE_PLUGIN
 			}
 			out := errorFromProto(e, src)
@@ -143,4 +178,16 @@ func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byt
 		}
 		return res.GetPayload().GetInline(), nil
 	}
+}
+
+// closedError explains the end of the channel; a direct channel ends when the plugin exits.
+func (ch *Channel) closedError(err error) error {
+	what := "the daemon closed the channel (plugin unloaded)"
+	if ch.direct {
+		what = "the plugin's direct channel closed (the plugin exited, crashed or was killed; see its state in List)"
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s: %v", ErrClosed, what, err)
+	}
+	return fmt.Errorf("%w: %s", ErrClosed, what)
 }
