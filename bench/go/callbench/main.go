@@ -115,6 +115,20 @@ func run(o options, out io.Writer) error {
 		return err
 	}
 	defer ch.Close()
+	// The same plugin again, loaded with a direct channel: calls go from this process to the
+	// sandboxed plugin's data channel with no daemon hop.
+	pd, err := client.Load(ctx, bundle, "default", nil, cordon.WithDirectChannel())
+	if err != nil {
+		return err
+	}
+	dch, err := pd.OpenChannel(ctx)
+	if err != nil {
+		return err
+	}
+	defer dch.Close()
+	if !dch.Direct() {
+		return fmt.Errorf("plugin %s does not serve a direct channel", bundle)
+	}
 
 	gp := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  upperrpc.Handshake,
@@ -163,7 +177,12 @@ func run(o options, out io.Writer) error {
 				defer cancel()
 				return ch.Call(c, "upper", in)
 			}},
-			{"projection: direct channel, no daemon hop", func(in []byte) ([]byte, error) {
+			{"cordon serve: direct channel (sandboxed)", func(in []byte) ([]byte, error) {
+				c, cancel := callCtx()
+				defer cancel()
+				return dch.Call(c, "upper", in)
+			}},
+			{"reference: unsandboxed plugin, no daemon", func(in []byte) ([]byte, error) {
 				return direct.call("upper", in)
 			}},
 		}

@@ -35,7 +35,7 @@ func TestAllTransportsAgree(t *testing.T) {
 	if err := run(o, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"go-plugin (gRPC)", "control socket", "data-plane channel", "direct channel"} {
+	for _, want := range []string{"go-plugin (gRPC)", "control socket", "data-plane channel", "direct channel (sandboxed)", "unsandboxed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
