@@ -34,6 +34,8 @@ const MAX_METHODS: usize = 1024;
 const MAX_METHOD_BYTES: usize = 128;
 // Fds one datagram may carry (a payload memfd, an opened file, ...), as the C++ channel.
 const MAX_FDS_PER_DATAGRAM: usize = 4;
+// Cap on one datagram on the data channel, where calls and results travel inline.
+const MAX_DATA_DATAGRAM_BYTES: usize = 1 << 20;
 
 /// What a handler knows about the call it serves.
 pub struct Call {
@@ -250,7 +252,9 @@ impl Plugin {
     }
 
     /// Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
-    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err).
+    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err). When the host
+    /// passed a data channel ($CORDON_DATA_FD, fd 4), calls arriving there are served too, by
+    /// the same handlers, one at a time with the others (see envelope.proto).
     pub fn serve(self) -> Result<()> {
         let fd: RawFd = match std::env::var("CORDON_CHANNEL_FD") {
             Ok(v) if !v.is_empty() => {
@@ -271,8 +275,24 @@ impl Plugin {
                 fd
             )));
         }
-        // SAFETY: see above; nothing else in the process owns the channel fd.
-        self.serve_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+        let data_fd: Option<RawFd> = match std::env::var("CORDON_DATA_FD") {
+            Ok(v) if !v.is_empty() => {
+                Some(v.parse().ok().filter(|&n: &RawFd| n >= 0 && n != fd).ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "CORDON_DATA_FD='{}' is not a file descriptor number",
+                        v
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        // SAFETY: fcntl(F_GETFD) only checks that the fd is open; a data channel the launcher
+        // announced but did not pass is ignored.
+        let data_fd = data_fd.filter(|&d| unsafe { libc::fcntl(d, libc::F_GETFD) } >= 0);
+        // SAFETY: see above; nothing else in the process owns the channel fds.
+        let channel = unsafe { OwnedFd::from_raw_fd(fd) };
+        let data = data_fd.map(|d| unsafe { OwnedFd::from_raw_fd(d) });
+        self.serve_fds(channel, data)
     }
 
     /// serve() and turn the result into an exit code (0 on clean shutdown), printing any error
@@ -324,10 +344,49 @@ impl Plugin {
     }
 
     /// Serves on `fd` (takes ownership); see serve().
-    pub fn serve_fd(mut self, fd: OwnedFd) -> Result<()> {
+    pub fn serve_fd(self, fd: OwnedFd) -> Result<()> {
+        self.serve_fds(fd, None)
+    }
+
+    /// Serves on `fd` and, when given, the data channel `data` (takes ownership of both); see
+    /// serve(). Single-threaded serving does not serve the data channel (it is not announced,
+    /// so the host sends no calls there).
+    pub fn serve_fds(mut self, fd: OwnedFd, data: Option<OwnedFd>) -> Result<()> {
         self.validate()?;
         let channel = Channel::new(fd, self.max_datagram_bytes, MAX_FDS_PER_DATAGRAM);
-        let welcome = self.handshake(&channel)?;
+        let wake_fd = new_eventfd()?;
+        let (tx, rx) = mpsc::channel();
+        // The data channel's reader starts before the handshake and its Ready goes out before
+        // the Hello, so the host finds the announcement queued when the handshake is over.
+        let mut data_channel: Option<Arc<Channel>> = None;
+        let mut data_reader = None;
+        if let (Some(fd), false) = (data, self.single_threaded) {
+            let dc = Arc::new(Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0));
+            let reader = {
+                let dc = Arc::clone(&dc);
+                let wake = wake_fd.as_raw_fd();
+                let tx = tx.clone();
+                thread::Builder::new().spawn(move || data_reader_loop(&dc, wake, &tx))
+            };
+            if let Ok(r) = reader {
+                if send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok() {
+                    data_channel = Some(dc);
+                } else {
+                    dc.shutdown();
+                }
+                data_reader = Some(r);
+            }
+        }
+        let welcome = match self.handshake(&channel) {
+            Ok(w) => w,
+            Err(e) => {
+                wake(wake_fd.as_raw_fd());
+                if let Some(r) = data_reader {
+                    let _ = r.join();
+                }
+                return Err(e);
+            }
+        };
         let heartbeat_ms = welcome.limits.as_ref().map(|l| l.heartbeat_interval_ms).unwrap_or(0);
         let shared = Arc::new(Shared::new(
             channel,
@@ -337,8 +396,6 @@ impl Plugin {
             self.broker_timeout,
         ));
 
-        let wake_fd = new_eventfd()?;
-        let (tx, rx) = mpsc::channel();
         // Some profiles forbid creating threads (no clone): then serve on this thread alone,
         // receiving wherever a message is awaited, and without heartbeats.
         let reader = if self.single_threaded {
@@ -387,13 +444,13 @@ impl Plugin {
         };
 
         let result = if reader.is_some() {
-            self.dispatch(&shared, || {
+            self.dispatch(&shared, data_channel.as_deref(), || {
                 rx.recv().unwrap_or_else(|_| {
                     Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
                 })
             })
         } else {
-            self.dispatch(&shared, || shared.next_inline())
+            self.dispatch(&shared, None, || shared.next_inline())
         };
 
         *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -403,6 +460,9 @@ impl Plugin {
             let _ = h.join();
         }
         if let Some(r) = reader {
+            let _ = r.join();
+        }
+        if let Some(r) = data_reader {
             let _ = r.join();
         }
         shared.close(Error::unavailable("the plugin has stopped serving"));
@@ -484,10 +544,20 @@ impl Plugin {
         Ok(welcome)
     }
 
-    fn dispatch(&mut self, shared: &Arc<Shared>, mut next: impl FnMut() -> Inbound) -> Result<()> {
+    fn dispatch(
+        &mut self,
+        shared: &Arc<Shared>,
+        data: Option<&Channel>,
+        mut next: impl FnMut() -> Inbound,
+    ) -> Result<()> {
         loop {
             match next() {
-                Inbound::Call(request, fds) => self.handle_call(shared, request, fds),
+                Inbound::Call(request, fds) => self.handle_call(shared, request, fds, None),
+                Inbound::DataCall(request) => {
+                    if let Some(dc) = data {
+                        self.handle_call(shared, request, Vec::new(), Some(dc))
+                    }
+                }
                 // Calls are served in order, so everything sent before the request is answered.
                 Inbound::Shutdown => {
                     return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
@@ -502,6 +572,7 @@ impl Plugin {
         shared: &Arc<Shared>,
         request: proto::CallRequest,
         fds: Vec<OwnedFd>,
+        data: Option<&Channel>,
     ) {
         let deadline = if request.timeout_ms > 0 {
             Instant::now().checked_add(Duration::from_millis(request.timeout_ms))
@@ -538,6 +609,30 @@ impl Plugin {
                 }
             }
         };
+        if let Some(dc) = data {
+            // A data-channel peer takes no fds: the result travels inline, within the cap.
+            let result = match out {
+                Ok(p) => proto::call_result::Result::Payload(proto::Payload {
+                    data: Some(proto::payload::Data::Inline(p.into_vec())),
+                }),
+                Err(e) => proto::call_result::Result::Error(e.to_proto()),
+            };
+            let reply = Msg::CallResult(proto::CallResult { id: request.id, result: Some(result) });
+            if send_envelope(dc, reply, &[]).is_err() {
+                let too_big = Error::resource_exhausted(format!(
+                    "result exceeds the data channel's {}-byte datagram cap",
+                    MAX_DATA_DATAGRAM_BYTES
+                ));
+                let reply = Msg::CallResult(proto::CallResult {
+                    id: request.id,
+                    result: Some(proto::call_result::Result::Error(too_big.to_proto())),
+                });
+                if send_envelope(dc, reply, &[]).is_err() {
+                    dc.shutdown();
+                }
+            }
+            return;
+        }
         let mut out_fds = Vec::new();
         let result = match out.and_then(|p| p.to_proto(shared.inline_threshold, &mut out_fds)) {
             Ok(p) => proto::call_result::Result::Payload(p),
@@ -585,6 +680,35 @@ fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
             }
         }
     }
+}
+
+// Reads calls from the data channel until it closes, we stop, or it carries anything but an
+// inline call request (then it is shut down; fd 3 keeps serving).
+fn data_reader_loop(data: &Channel, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
+    let mut buf = Vec::new();
+    loop {
+        let dg = match data.receive(&mut buf, None, Some(wake)) {
+            Ok(Received::Datagram(d)) => d,
+            Ok(Received::Woken) => return,
+            _ => break,
+        };
+        let request = match proto::Envelope::decode(&dg.bytes[..]) {
+            Ok(proto::Envelope { msg: Some(Msg::CallRequest(r)) })
+                if dg.fds.is_empty()
+                    && !matches!(
+                        r.payload.as_ref().and_then(|p| p.data.as_ref()),
+                        Some(proto::payload::Data::Memfd(_))
+                    ) =>
+            {
+                r
+            }
+            _ => break,
+        };
+        if tx.send(Inbound::DataCall(request)).is_err() {
+            return;
+        }
+    }
+    data.shutdown();
 }
 
 fn heartbeat_loop(shared: &Shared, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
