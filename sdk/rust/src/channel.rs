@@ -65,6 +65,10 @@ impl Channel {
         self.max_datagram_bytes
     }
 
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
     /// Ends the connection both ways (the peer reads EOF) while the fd stays open.
     pub fn shutdown(&self) {
         // SAFETY: shutdown on an fd we own; no memory is involved.

@@ -354,39 +354,25 @@ impl Plugin {
     pub fn serve_fds(mut self, fd: OwnedFd, data: Option<OwnedFd>) -> Result<()> {
         self.validate()?;
         let channel = Channel::new(fd, self.max_datagram_bytes, MAX_FDS_PER_DATAGRAM);
-        let wake_fd = new_eventfd()?;
-        let (tx, rx) = mpsc::channel();
-        // The data channel's reader starts before the handshake and its Ready goes out before
-        // the Hello, so the host finds the announcement queued when the handshake is over.
-        let mut data_channel: Option<Arc<Channel>> = None;
-        let mut data_reader = None;
+        // The data channel's Ready goes out before the Hello, so the host finds the
+        // announcement queued when the handshake is over. It is served by this (the serving)
+        // thread, which therefore must not be alone: announced only when threads can be made.
+        let mut data_channel: Option<Channel> = None;
         if let (Some(fd), false) = (data, self.single_threaded) {
-            let dc = Arc::new(Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0));
-            let reader = {
-                let dc = Arc::clone(&dc);
-                let wake = wake_fd.as_raw_fd();
-                let tx = tx.clone();
-                thread::Builder::new().spawn(move || data_reader_loop(&dc, wake, &tx))
-            };
-            if let Ok(r) = reader {
-                if send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok() {
-                    data_channel = Some(dc);
-                } else {
-                    dc.shutdown();
-                }
-                data_reader = Some(r);
+            let can_thread = thread::Builder::new().spawn(|| {}).map(|h| h.join()).is_ok();
+            let dc = Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0);
+            if can_thread
+                && send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok()
+            {
+                data_channel = Some(dc);
             }
         }
-        let welcome = match self.handshake(&channel) {
-            Ok(w) => w,
-            Err(e) => {
-                wake(wake_fd.as_raw_fd());
-                if let Some(r) = data_reader {
-                    let _ = r.join();
-                }
-                return Err(e);
-            }
-        };
+        let welcome = self.handshake(&channel)?;
+        let wake_fd = new_eventfd()?;
+        // Written by the reader thread after each message it queues, so the serving thread can
+        // wait for fd 3's traffic and the data channel in one poll.
+        let notify_fd = new_eventfd()?;
+        let (tx, rx) = mpsc::channel();
         let heartbeat_ms = welcome.limits.as_ref().map(|l| l.heartbeat_interval_ms).unwrap_or(0);
         let shared = Arc::new(Shared::new(
             channel,
@@ -403,7 +389,8 @@ impl Plugin {
         } else {
             let shared = Arc::clone(&shared);
             let wake = wake_fd.as_raw_fd();
-            thread::Builder::new().spawn(move || reader_loop(&shared, wake, &tx))
+            let notify = notify_fd.as_raw_fd();
+            thread::Builder::new().spawn(move || reader_loop(&shared, wake, notify, &tx))
         };
         let reader = match reader {
             Ok(r) => Some(r),
@@ -443,8 +430,21 @@ impl Plugin {
             None
         };
 
-        let result = if reader.is_some() {
-            self.dispatch(&shared, data_channel.as_deref(), || {
+        if reader.is_none() {
+            // Announced, but nobody can serve it now: the holder reads EOF, not silence.
+            if let Some(dc) = data_channel.take() {
+                dc.shutdown();
+            }
+        }
+        let result = if let (Some(dc), true) = (data_channel.as_ref(), reader.is_some()) {
+            let mut live = true;
+            let mut buf = Vec::new();
+            let notify = notify_fd.as_raw_fd();
+            self.dispatch(&shared, Some(dc), || {
+                next_with_data(&rx, dc, notify, &mut live, &mut buf)
+            })
+        } else if reader.is_some() {
+            self.dispatch(&shared, None, || {
                 rx.recv().unwrap_or_else(|_| {
                     Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
                 })
@@ -460,9 +460,6 @@ impl Plugin {
             let _ = h.join();
         }
         if let Some(r) = reader {
-            let _ = r.join();
-        }
-        if let Some(r) = data_reader {
             let _ = r.join();
         }
         shared.close(Error::unavailable("the plugin has stopped serving"));
@@ -666,49 +663,100 @@ pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
     }
 }
 
-fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
+fn reader_loop(shared: &Shared, wake_fd: RawFd, notify: RawFd, tx: &mpsc::Sender<Inbound>) {
     let mut buf = Vec::new();
     loop {
-        match shared.route(shared.channel.receive(&mut buf, None, Some(wake))) {
-            Routed::Stop => return,
+        match shared.route(shared.channel.receive(&mut buf, None, Some(wake_fd))) {
+            Routed::Stop => break,
             Routed::Handled | Routed::Idle => {}
             Routed::Dispatch(ev) => {
                 let closed = matches!(ev, Inbound::Closed(_));
-                if tx.send(ev).is_err() || closed {
-                    return;
+                let sent = tx.send(ev).is_ok();
+                wake(notify);
+                if !sent || closed {
+                    break;
                 }
             }
         }
     }
+    // A serving thread waiting in poll must see that nothing more will come.
+    wake(notify);
 }
 
-// Reads calls from the data channel until it closes, we stop, or it carries anything but an
-// inline call request (then it is shut down; fd 3 keeps serving).
-fn data_reader_loop(data: &Channel, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
-    let mut buf = Vec::new();
+// The serving thread's next message when it also serves a data channel: fd 3's messages (queued
+// by the reader thread) first, else whichever comes first. Data-channel calls are read here,
+// with no thread hop, so a direct call costs the plugin one wake-up.
+fn next_with_data(
+    rx: &mpsc::Receiver<Inbound>,
+    data: &Channel,
+    notify: RawFd,
+    live: &mut bool,
+    buf: &mut Vec<u8>,
+) -> Inbound {
     loop {
-        let dg = match data.receive(&mut buf, None, Some(wake)) {
-            Ok(Received::Datagram(d)) => d,
-            Ok(Received::Woken) => return,
-            _ => break,
-        };
-        let request = match proto::Envelope::decode(&dg.bytes[..]) {
-            Ok(proto::Envelope { msg: Some(Msg::CallRequest(r)) })
-                if dg.fds.is_empty()
-                    && !matches!(
-                        r.payload.as_ref().and_then(|p| p.data.as_ref()),
-                        Some(proto::payload::Data::Memfd(_))
-                    ) =>
-            {
-                r
+        match rx.try_recv() {
+            Ok(ev) => return ev,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                return Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
             }
-            _ => break,
-        };
-        if tx.send(Inbound::DataCall(request)).is_err() {
-            return;
+            Err(mpsc::TryRecvError::Empty) => {}
         }
+        let mut pfds = [
+            libc::pollfd { fd: notify, events: libc::POLLIN, revents: 0 },
+            // A negative fd is ignored by poll: a data channel that ended is no longer watched.
+            libc::pollfd {
+                fd: if *live { data.raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if errno == libc::EINTR {
+                continue;
+            }
+            return Inbound::Closed(Error::from_errno(errno, "poll on the channels"));
+        }
+        if pfds[0].revents != 0 {
+            let mut count = 0u64;
+            // SAFETY: reading 8 bytes into a live u64 (resets the non-blocking eventfd).
+            unsafe { libc::read(notify, &mut count as *mut u64 as *mut libc::c_void, 8) };
+            continue;
+        }
+        if pfds[1].revents == 0 {
+            continue;
+        }
+        match data.receive(buf, Some(Instant::now()), None) {
+            Ok(Received::Datagram(dg)) => {
+                if let Some(request) = data_call(&dg.bytes, dg.fds.is_empty()) {
+                    return Inbound::DataCall(request);
+                }
+            }
+            Ok(Received::TimedOut) => continue, // woken without a datagram
+            _ => {}
+        }
+        // Anything but an inline call request (or the holder's EOF) ends the data channel
+        // only; fd 3 keeps serving.
+        data.shutdown();
+        *live = false;
     }
-    data.shutdown();
+}
+
+fn data_call(bytes: &[u8], no_fds: bool) -> Option<proto::CallRequest> {
+    match proto::Envelope::decode(bytes) {
+        Ok(proto::Envelope { msg: Some(Msg::CallRequest(r)) })
+            if no_fds
+                && !matches!(
+                    r.payload.as_ref().and_then(|p| p.data.as_ref()),
+                    Some(proto::payload::Data::Memfd(_))
+                ) =>
+        {
+            Some(r)
+        }
+        _ => None,
+    }
 }
 
 fn heartbeat_loop(shared: &Shared, interval: Duration, stop: &(Mutex<bool>, Condvar)) {
