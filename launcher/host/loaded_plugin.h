@@ -42,6 +42,11 @@ struct LoadRequest {
   // Receives the plugin's structured logs (log grant, rate-limited). Unset: dropped.
   std::function<void(const broker::LogEntry&)> log_sink;
   broker::BrokerLimits broker_limits;
+  // Spawn the plugin with a data channel (fd 4, $CORDON_DATA_FD) that a trusted caller can
+  // take with DuplicateDirectChannel() and use without this host in the middle. Calls made on
+  // it bypass Call(): no per-call deadline, no call accounting here; the sandbox, quotas,
+  // wall-time limit, broker and audit log are unaffected.
+  bool direct_channel = false;
 };
 
 // A plugin running in its own sandbox, reachable over its protobuf channel. Thread-safe:
@@ -65,13 +70,24 @@ class LoadedPlugin {
   // draining → stopped: refuses new calls, lets the plugin finish and exit within grace,
   // kills it otherwise.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
-  // Kills the whole sandbox now (failed, reason "killed by host").
-  void Kill();
+  // Kills the whole sandbox now (failed, with `reason`).
+  void Kill(const std::string& reason = "killed by the host");
 
   PluginState state() const;
   const ipc::PluginInfo& info() const { return info_; }
   const cordon::v1::Manifest& manifest() const { return bundle_.manifest; }
   std::string label() const;
+  // True when the plugin was spawned with a data channel and its SDK announced that it serves
+  // it (an Envelope{ready} on the data channel before its Hello).
+  bool serves_direct_channel() const { return data_channel_.get() >= 0; }
+  // A new O_CLOEXEC descriptor for the host end of the data channel: a SOCK_SEQPACKET socket
+  // speaking Envelope{call_request} → Envelope{call_result} with the plugin itself.
+  // FailedPrecondition when there is none or the plugin is not ready.
+  absl::StatusOr<ipc::UniqueFd> DuplicateDirectChannel();
+  // Discards the datagrams queued on the host end of the data channel (late results for a
+  // holder that went away), so the next holder does not read them.
+  void DrainDirectChannel();
+
   // Host pid of the sandbox's init (pid 1 inside); the sandbox dies with it.
   pid_t host_pid() const { return process_ != nullptr ? process_->pid() : -1; }
 
@@ -90,6 +106,7 @@ class LoadedPlugin {
   std::unique_ptr<broker::Broker> broker_;
   std::string plugin_id_;
   std::unique_ptr<ipc::PluginSession> session_;
+  ipc::UniqueFd data_channel_;  // host end; -1 unless the plugin serves it
   ipc::PluginInfo info_;
   absl::Duration default_timeout_ = absl::Seconds(30);
   bool kill_on_violation_ = false;

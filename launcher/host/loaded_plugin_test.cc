@@ -1,5 +1,6 @@
 #include "launcher/host/loaded_plugin.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "cordon/v1/envelope.pb.h"
+#include "ipc/seqpacket_channel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -177,6 +180,52 @@ TEST(LoadedPluginTest, KillEndsTheSandboxAndCallsFailClearly) {
   absl::StatusOr<std::string> result = (*plugin)->Call("echo", "x");
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(result.status().message(), HasSubstr("echo"));
+}
+
+TEST(LoadedPluginTest, DirectChannelReachesThePluginItself) {
+  BundleFactory bundles;
+  LoadRequest request = Request(bundles.Make("direct", "misbehaving", {}));
+  request.direct_channel = true;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  ASSERT_TRUE((*plugin)->serves_direct_channel());
+  absl::StatusOr<ipc::UniqueFd> fd = (*plugin)->DuplicateDirectChannel();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_TRUE(fcntl(fd->get(), F_GETFD) & FD_CLOEXEC);
+  ipc::SeqpacketChannel data(std::move(*fd), ipc::SeqpacketChannel::Options{1 << 20, 0});
+  cordon::v1::Envelope call;
+  call.mutable_call_request()->set_id(42);
+  call.mutable_call_request()->set_method("echo");
+  call.mutable_call_request()->mutable_payload()->set_inline_("straight through");
+  ASSERT_TRUE(data.Send(call.SerializeAsString()).ok());
+  auto reply = data.Receive(absl::Now() + absl::Seconds(10));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  cordon::v1::Envelope result;
+  ASSERT_TRUE(result.ParseFromString(reply->bytes));
+  EXPECT_EQ(result.call_result().id(), 42u);
+  EXPECT_EQ(result.call_result().payload().inline_(), "straight through");
+  // The host path works beside it; a kill ends the data channel too.
+  EXPECT_TRUE((*plugin)->Call("echo", "x").ok());
+  (*plugin)->Kill("test");
+  EXPECT_TRUE(absl::IsUnavailable(data.Receive(absl::Now() + absl::Seconds(10)).status()));
+  EXPECT_FALSE((*plugin)->DuplicateDirectChannel().ok());
+}
+
+TEST(LoadedPluginTest, DirectChannelOnlyWhenAskedForAndAnnounced) {
+  BundleFactory bundles;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> not_asked =
+      LoadedPlugin::Load(Request(bundles.Make("plain", "misbehaving", {})));
+  ASSERT_TRUE(not_asked.ok()) << not_asked.status();
+  EXPECT_FALSE((*not_asked)->serves_direct_channel());
+  EXPECT_EQ((*not_asked)->DuplicateDirectChannel().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  LoadRequest request = Request(bundles.Make("old", "misbehaving", {"--no-data-channel"}));
+  request.direct_channel = true;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> unannounced = LoadedPlugin::Load(request);
+  ASSERT_TRUE(unannounced.ok()) << unannounced.status();
+  EXPECT_FALSE((*unannounced)->serves_direct_channel());
+  EXPECT_TRUE((*unannounced)->Call("echo", "relayed only").ok());
 }
 
 TEST(LoadedPluginTest, BadBundleGivesAClearError) {

@@ -263,10 +263,12 @@ void ControlServer::Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const 
 }
 
 void ControlServer::Audit(const std::string& type, const Client& client,
-                          const std::string& plugin_id, const std::string& detail) {
+                          const std::string& plugin_id, const std::string& detail,
+                          const std::string& decision) {
   if (options_.audit_log == nullptr) return;
-  (void)options_.audit_log->Append(audit::AuditRecord(type)
-                                       .Set("plugin_id", plugin_id)
+  audit::AuditRecord record(type);
+  if (!decision.empty()) record.SetDecision(decision);
+  (void)options_.audit_log->Append(record.Set("plugin_id", plugin_id)
                                        .Set("peer_pid", static_cast<int64_t>(client.peer.pid))
                                        .Set("peer_uid", static_cast<uint64_t>(client.peer.uid))
                                        .Set("connection", client.id)
@@ -301,6 +303,7 @@ void ControlServer::ServeClient(std::shared_ptr<Client> client) {
       Dispatch(client, std::move(request));
     });
   }
+  ReleaseDirectChannels(*client);
   // Plugins tied to this connection go first, so calls still waiting on them end now.
   UnloadAll(registry_.TakeOwnedByConnection(client->id),
             absl::StrCat("client connection ", client->id, " closed"));
@@ -365,6 +368,8 @@ cordon::v1::ControlResponse ControlServer::Handle(Client& client,
     }
     case ControlRequest::kOpenChannel:
       return OpenChannel(client, request.open_channel(), fds);
+    case ControlRequest::kKill:
+      return Kill(client, request.kill());
     case ControlRequest::kPing: {
       cordon::v1::ControlResponse r;
       auto* p = r.mutable_ping();
@@ -411,8 +416,18 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   entry->bundle_dir = req.bundle_dir();
   entry->profile = req.profile().empty() ? "default" : req.profile();
   entry->loaded_at = absl::Now();
+  if (req.direct_channel() && !options_.allow_direct_channels) {
+    Audit("control.load", client, "",
+          absl::StrCat("denied: direct channel for ", req.bundle_dir(),
+                       " (daemon runs with --no-direct-channels)"),
+          "deny");
+    return ErrorResponse(absl::PermissionDeniedError(
+        "load: this daemon runs with --no-direct-channels; load without direct_channel and use "
+        "the relayed channel"));
+  }
 
   host::LoadRequest load;
+  load.direct_channel = req.direct_channel();
   load.bundle_dir = entry->bundle_dir;
   load.profile = entry->profile;
   load.config = req.config();
@@ -495,6 +510,7 @@ cordon::v1::ControlResponse ControlServer::OpenChannel(
   auto found = registry_.Find(req.plugin_id(), client.peer.uid);
   if (!found.ok()) return ErrorResponse(found.status());
   std::shared_ptr<PluginEntry> entry = *found;
+  if (entry->plugin->serves_direct_channel()) return OpenDirect(client, entry, fds);
   absl::StatusOr<std::pair<ipc::UniqueFd, ipc::UniqueFd>> pair =
       ipc::SeqpacketChannel::SocketPair();
   if (!pair.ok()) return ErrorResponse(pair.status());
@@ -520,6 +536,77 @@ cordon::v1::ControlResponse ControlServer::OpenChannel(
   cordon::v1::ControlResponse r;
   r.mutable_open_channel()->set_fd_index(0);
   r.mutable_open_channel()->set_max_datagram_bytes(kMaxChannelDatagram);
+  return r;
+}
+
+cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
+                                                      const std::shared_ptr<PluginEntry>& entry,
+                                                      std::vector<ipc::UniqueFd>* fds) {
+  // Shared plugins are visible to other uids, but the socket reaches the plugin with nobody
+  // in between: only the owner gets it.
+  if (client.peer.uid != entry->owner_uid) {
+    Audit("control.open_channel", client, entry->id,
+          absl::StrCat("denied: direct channel of a plugin owned by uid ", entry->owner_uid),
+          "deny");
+    return ErrorResponse(absl::PermissionDeniedError(
+        absl::StrCat("open_channel: plugin ", entry->id,
+                     " has a direct channel, which only its owner may take")));
+  }
+  ipc::UniqueFd fd;
+  {
+    std::lock_guard<std::mutex> lock(entry->direct_mu);
+    if (entry->direct_holder != 0 && entry->direct_holder != client.id) {
+      Audit("control.open_channel", client, entry->id,
+            absl::StrCat("denied: direct channel held by connection ", entry->direct_holder),
+            "deny");
+      return ErrorResponse(absl::FailedPreconditionError(absl::StrCat(
+          "open_channel: the direct channel of plugin ", entry->id,
+          " is held by another connection (one at a time); it is free once that connection "
+          "closes")));
+    }
+    absl::StatusOr<ipc::UniqueFd> dup = entry->plugin->DuplicateDirectChannel();
+    if (!dup.ok()) return ErrorResponse(dup.status());
+    // Written before the fd leaves the daemon.
+    Audit("control.open_channel", client, entry->id,
+          "direct channel handed to the client (calls bypass the daemon)", "allow");
+    entry->direct_holder = client.id;
+    fd = std::move(*dup);
+  }
+  entry->direct_channels_opened.fetch_add(1);
+  fds->push_back(std::move(fd));
+  cordon::v1::ControlResponse r;
+  r.mutable_open_channel()->set_fd_index(0);
+  r.mutable_open_channel()->set_max_datagram_bytes(kMaxChannelDatagram);
+  r.mutable_open_channel()->set_direct(true);
+  return r;
+}
+
+void ControlServer::ReleaseDirectChannels(const Client& client) {
+  for (const auto& entry : registry_.All()) {
+    std::lock_guard<std::mutex> lock(entry->direct_mu);
+    if (entry->direct_holder != client.id) continue;
+    entry->direct_holder = 0;
+    // Results of calls the client abandoned must not reach the next holder.
+    entry->plugin->DrainDirectChannel();
+    Audit("control.close_channel", client, entry->id, "direct channel released");
+  }
+}
+
+cordon::v1::ControlResponse ControlServer::Kill(Client& client,
+                                                const cordon::v1::ControlKillRequest& req) {
+  auto found = registry_.Find(req.plugin_id(), client.peer.uid);
+  if (!found.ok()) return ErrorResponse(found.status());
+  std::shared_ptr<PluginEntry> entry = *found;
+  std::string reason = req.reason().substr(0, 1024);
+  if (reason.empty()) reason = "no reason given";
+  reason = absl::StrCat("killed at the request of client uid ", client.peer.uid, ": ", reason);
+  // Recorded before the kill it causes.
+  Audit("control.kill", client, entry->id, reason, "allow");
+  entry->plugin->Kill(reason);
+  cordon::v1::ControlResponse r;
+  std::lock_guard<std::mutex> lock(entry->state->mu);
+  r.mutable_kill()->set_state(entry->state->state);
+  r.mutable_kill()->set_reason(entry->state->reason);
   return r;
 }
 

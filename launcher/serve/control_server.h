@@ -55,6 +55,9 @@ struct ControlServerOptions {
   // Mode of the socket file. Peers are checked by SO_PEERCRED, so the file is world
   // connectable by default: a refused client then reaches the daemon and is audited.
   mode_t socket_mode = 0666;
+  // Loads may ask for a direct channel (ControlLoadRequest.direct_channel): calls then skip
+  // the daemon, which no longer enforces their deadlines (`--no-direct-channels` clears it).
+  bool allow_direct_channels = true;
   std::string version = "0.0.0";
 };
 
@@ -92,13 +95,18 @@ class ControlServer {
   cordon::v1::ControlResponse OpenChannel(Client& client,
                                           const cordon::v1::ControlOpenChannelRequest& req,
                                           std::vector<ipc::UniqueFd>* fds);
+  cordon::v1::ControlResponse OpenDirect(Client& client, const std::shared_ptr<PluginEntry>& entry,
+                                         std::vector<ipc::UniqueFd>* fds);
   void StopRelays(const std::string& plugin_id);
+  // Gives back the direct channels a closing connection holds.
+  void ReleaseDirectChannels(const Client& client);
+  cordon::v1::ControlResponse Kill(Client& client, const cordon::v1::ControlKillRequest& req);
   cordon::v1::ControlResponse Load(Client& client, const cordon::v1::ControlLoadRequest& req);
   cordon::v1::ControlResponse Call(Client& client, const cordon::v1::ControlCallRequest& req);
   cordon::v1::ControlResponse Unload(Client& client, const cordon::v1::ControlUnloadRequest& req);
   void Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const std::string& why);
   void Audit(const std::string& type, const Client& client, const std::string& plugin_id,
-             const std::string& detail);
+             const std::string& detail, const std::string& decision = "");
   void UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries, const std::string& why);
 
   const ControlServerOptions options_;

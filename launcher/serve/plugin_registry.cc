@@ -13,6 +13,7 @@ cordon::v1::ControlPluginInfo PluginEntry::Info() const {
     info.set_version(plugin->info().version);
     for (const std::string& m : plugin->info().methods) info.add_methods(m);
     info.set_host_pid(plugin->host_pid());
+    info.set_direct_channel(plugin->serves_direct_channel());
   }
   if (state != nullptr) {
     std::lock_guard<std::mutex> lock(state->mu);
@@ -125,6 +126,13 @@ std::vector<std::shared_ptr<PluginEntry>> PluginRegistry::TakeAll() {
 size_t PluginRegistry::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();
+}
+
+std::vector<std::shared_ptr<PluginEntry>> PluginRegistry::All() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<PluginEntry>> out;
+  for (const auto& [id, e] : entries_) out.push_back(e);
+  return out;
 }
 
 }  // namespace cordon::serve

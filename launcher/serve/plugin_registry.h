@@ -43,6 +43,10 @@ struct PluginEntry {
       calls_in_flight{0}, bytes_in{0}, bytes_out{0}, call_time_total_us{0}, call_time_max_us{0},
       direct_channels_opened{0};
 
+  // Connection holding the plugin's direct channel (0: none). At most one at a time.
+  std::mutex direct_mu;
+  uint64_t direct_holder = 0;
+
   cordon::v1::ControlPluginInfo Info() const;
   cordon::v1::ControlPluginStats Stats() const;
   // Accounts one completed call.
@@ -66,6 +70,8 @@ class PluginRegistry {
   // Removes and returns the connection-lifetime plugins loaded over that connection.
   std::vector<std::shared_ptr<PluginEntry>> TakeOwnedByConnection(uint64_t connection);
   std::vector<std::shared_ptr<PluginEntry>> TakeAll();
+  // Every entry, whoever may see it (for the daemon's own bookkeeping).
+  std::vector<std::shared_ptr<PluginEntry>> All() const;
   size_t size() const;
 
  private:

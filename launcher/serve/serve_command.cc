@@ -51,6 +51,9 @@ Options:
   --share-plugins             every admitted client sees and controls every plugin
                               (default: a client sees only the plugins its uid loaded)
   --max-clients N             concurrent connections (default 64)
+  --no-direct-channels        refuse loads asking for a direct channel (calls that bypass the
+                              daemon, whose deadlines it then cannot enforce); open_channel
+                              then always relays
   --socket-mode OCTAL         socket file mode (default 0666: access is decided by SO_PEERCRED,
                               and refused clients are audited)
   -h, --help                  this text
@@ -69,6 +72,10 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
     }
     if (arg == "--share-plugins") {
       flags.server.share_plugins_between_clients = true;
+      continue;
+    }
+    if (arg == "--no-direct-channels") {
+      flags.server.allow_direct_channels = false;
       continue;
     }
     if (arg != "--control-socket" && arg != "--allow-uid" && arg != "--allow-gid" &&

@@ -12,7 +12,7 @@ TEST(ServeCommandTest, ParsesEveryOption) {
   absl::StatusOr<ServeCommand::Flags> flags = ServeCommand::ParseFlags(
       {"--control-socket", "/run/c.sock", "--allow-uid", "1000", "--allow-uid", "1001",
        "--allow-gid", "50", "--audit-log", "/tmp/a.jsonl", "--plugins-outlive-clients",
-       "--share-plugins", "--max-clients", "3", "--socket-mode", "0660"});
+       "--share-plugins", "--max-clients", "3", "--socket-mode", "0660", "--no-direct-channels"});
   ASSERT_TRUE(flags.ok()) << flags.status();
   EXPECT_EQ(flags->server.socket_path, "/run/c.sock");
   EXPECT_EQ(flags->server.allow_uids, (std::set<uid_t>{1000, 1001}));
@@ -22,6 +22,7 @@ TEST(ServeCommandTest, ParsesEveryOption) {
   EXPECT_TRUE(flags->server.share_plugins_between_clients);
   EXPECT_EQ(flags->server.max_clients, 3u);
   EXPECT_EQ(flags->server.socket_mode, 0660u);
+  EXPECT_FALSE(flags->server.allow_direct_channels);
 }
 
 TEST(ServeCommandTest, DefaultsAreConservative) {
@@ -30,6 +31,8 @@ TEST(ServeCommandTest, DefaultsAreConservative) {
   EXPECT_FALSE(flags->server.plugins_outlive_clients);
   EXPECT_FALSE(flags->server.share_plugins_between_clients);
   EXPECT_TRUE(flags->server.allow_uids.empty());
+  // Allowed, but each load must still ask for one (ControlLoadRequest.direct_channel).
+  EXPECT_TRUE(flags->server.allow_direct_channels);
 }
 
 TEST(ServeCommandTest, ErrorsNameTheFlag) {

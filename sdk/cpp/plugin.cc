@@ -1,6 +1,9 @@
 #include "sdk/cpp/plugin.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -32,6 +35,11 @@ Plugin::Plugin(Options options)
         ipc::EnvelopeLimits l;
         l.max_bytes = options_.max_datagram_bytes;
         return l;
+      }()),
+      data_codec_([&] {
+        ipc::EnvelopeLimits l;
+        l.max_bytes = options_.max_data_datagram_bytes;
+        return l;
       }()) {}
 
 Plugin::~Plugin() = default;
@@ -52,7 +60,14 @@ absl::Status Plugin::Serve() {
           absl::StrCat("CORDON_CHANNEL_FD='", env, "' is not a file descriptor number"));
     }
   }
-  return ServeFd(fd);
+  int data_fd = -1;
+  if (const char* env = std::getenv("CORDON_DATA_FD"); env != nullptr && *env != '\0') {
+    if (!absl::SimpleAtoi(env, &data_fd) || data_fd < 0 || data_fd == fd) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CORDON_DATA_FD='", env, "' is not a file descriptor number"));
+    }
+  }
+  return ServeFds(fd, data_fd);
 }
 
 int Plugin::Main() {
@@ -80,10 +95,23 @@ absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view 
   return Send(env, {});
 }
 
-absl::Status Plugin::ServeFd(int fd) {
+absl::Status Plugin::ServeFd(int fd) { return ServeFds(fd, -1); }
+
+absl::Status Plugin::ServeFds(int fd, int data_fd) {
   ipc::SeqpacketChannel::Options copts;
   copts.max_datagram_bytes = options_.max_datagram_bytes;
   channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(fd), copts);
+  if (data_fd >= 0) {
+    ipc::SeqpacketChannel::Options dopts;
+    dopts.max_datagram_bytes = options_.max_data_datagram_bytes;
+    dopts.max_fds = 0;  // the peer passes no fds here; any it sends fail the datagram
+    data_channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(data_fd), dopts);
+    // Before the Hello, so the host finds it queued once the handshake is over.
+    Envelope ready;
+    ready.mutable_ready();
+    auto bytes = data_codec_.Encode(ready);
+    if (!bytes.ok() || !data_channel_->Send(*bytes).ok()) data_channel_.reset();
+  }
   if (auto s = Handshake(); !s.ok()) return s;
   std::thread heartbeat;
   if (welcome_.limits().heartbeat_interval_ms() > 0) {
@@ -164,6 +192,14 @@ absl::Status Plugin::Loop() {
       fds = std::move(deferred_.front().fds);
       deferred_.pop_front();
     } else {
+      if (data_channel_ != nullptr) {
+        absl::StatusOr<bool> data = WaitEither();
+        if (!data.ok()) return data.status();
+        if (*data) {
+          ServeDataChannel();
+          continue;
+        }
+      }
       auto dg = channel_->Receive(absl::InfiniteFuture());
       if (!dg.ok()) {
         if (absl::IsUnavailable(dg.status())) {
@@ -194,6 +230,34 @@ absl::Status Plugin::Loop() {
             absl::StrCat("unexpected ", ipc::EnvelopeCodec::MessageName(env), " from the host"));
     }
   }
+}
+
+absl::StatusOr<bool> Plugin::WaitEither() {
+  struct pollfd fds[2] = {{channel_->fd(), POLLIN, 0}, {data_channel_->fd(), POLLIN, 0}};
+  for (;;) {
+    int r = ::poll(fds, 2, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return absl::ErrnoToStatus(errno, "poll on the channels");
+    // The channel first: a shutdown request there must not wait behind a flood of calls.
+    if (fds[0].revents != 0) return false;
+    return true;
+  }
+}
+
+void Plugin::ServeDataChannel() {
+  auto dg = data_channel_->Receive(absl::InfinitePast());
+  if (!dg.ok()) {
+    if (absl::IsDeadlineExceeded(dg.status())) return;  // woken without a datagram
+    // The holder went away (or sent something oversized): fd 3 keeps serving.
+    data_channel_.reset();
+    return;
+  }
+  auto env = data_codec_.Decode(dg->bytes);
+  if (!env.ok() || !env->has_call_request() || env->call_request().payload().has_memfd()) {
+    data_channel_.reset();
+    return;
+  }
+  HandleCall(env->call_request(), {}, /*data=*/true);
 }
 
 absl::StatusOr<Plugin::BrokerReply> Plugin::Broker(cordon::v1::BrokerRequest request,
@@ -260,7 +324,8 @@ absl::StatusOr<ipc::UniqueFd> Plugin::Connect(absl::string_view endpoint, absl::
   return std::move(reply->fds[index]);
 }
 
-void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds) {
+void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
+                        bool data) {
   CallContext ctx;
   ctx.id = request.id();
   ctx.method = request.method();
@@ -292,14 +357,32 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
       }
     }
   }
-  if (out.ok()) {
-    absl::Status s = out->ToProto(options_.inline_threshold, result->mutable_payload(), &out_fds);
+  // A data-channel peer takes no fds: results travel inline there, within its datagram cap.
+  const size_t threshold = options_.inline_threshold;
+  if (out.ok() && data) {
+    // Over the cap fails at Encode below, with a clear error to the caller.
+    result->mutable_payload()->set_inline_(std::string(out->data()));
+  } else if (out.ok()) {
+    absl::Status s = out->ToProto(threshold, result->mutable_payload(), &out_fds);
     if (!s.ok()) {
       out_fds.clear();
       SetError(s, result->mutable_error());
     }
   } else {
     SetError(out.status(), result->mutable_error());
+  }
+  if (data) {
+    auto bytes = data_codec_.Encode(reply);
+    if (!bytes.ok()) {
+      result->clear_payload();
+      SetError(absl::ResourceExhaustedError(absl::StrCat(
+                   "result exceeds the data channel's ", options_.max_data_datagram_bytes,
+                   "-byte datagram cap")),
+               result->mutable_error());
+      bytes = data_codec_.Encode(reply);
+    }
+    if (!bytes.ok() || !data_channel_->Send(*bytes).ok()) data_channel_.reset();
+    return;
   }
   if (absl::Status s = Send(reply, out_fds); !s.ok()) {
     std::fprintf(stderr, "%s: sending result of call %llu failed: %s\n", options_.name.c_str(),

@@ -51,6 +51,8 @@ class Plugin {
     // Results larger than this travel as sealed memfds.
     size_t inline_threshold = 16 * 1024;
     size_t max_datagram_bytes = 64 * 1024;
+    // Cap on one datagram on the data channel (a host client's calls, inline payloads only).
+    size_t max_data_datagram_bytes = 1 << 20;
   };
 
   explicit Plugin(Options options);
@@ -65,10 +67,14 @@ class Plugin {
   void OnConfigure(std::function<absl::Status(const cordon::v1::Welcome&)> hook);
 
   // Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
-  // shutdown (OK) or the channel fails / the host rejects the plugin (error).
+  // shutdown (OK) or the channel fails / the host rejects the plugin (error). When the host
+  // passed a data channel ($CORDON_DATA_FD, fd 4) calls arriving on it are served too, by the
+  // same handlers, one at a time with those from the channel (see envelope.proto).
   absl::Status Serve();
   // Serves on `fd` (takes ownership).
   absl::Status ServeFd(int fd);
+  // Serves on `fd` and the data channel `data_fd` (takes ownership of both; -1: none).
+  absl::Status ServeFds(int fd, int data_fd);
   // Serve() and turn the result into a process exit code (0 on clean shutdown), logging any
   // error to stderr. For main(): `return plugin.Main();`.
   int Main();
@@ -120,7 +126,14 @@ class Plugin {
   absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);
   absl::Status Handshake();
   absl::Status Loop();
-  void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds);
+  // Waits for a datagram on the channel or the data channel; true: the data channel has one.
+  absl::StatusOr<bool> WaitEither();
+  // Serves one datagram from the data channel; drops the data channel when it fails or
+  // carries anything but an inline call request.
+  void ServeDataChannel();
+  // Runs the handler; `data` answers on the data channel (inline result, no fds).
+  void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
+                  bool data = false);
   void HeartbeatLoop(absl::Duration interval);
 
   Options options_;
@@ -128,6 +141,8 @@ class Plugin {
   std::map<std::string, Handler> handlers_;
   std::function<absl::Status(const cordon::v1::Welcome&)> configure_;
   std::unique_ptr<ipc::SeqpacketChannel> channel_;
+  ipc::EnvelopeCodec data_codec_;
+  std::unique_ptr<ipc::SeqpacketChannel> data_channel_;  // serving thread only
   cordon::v1::Welcome welcome_;
 
   std::mutex mu_;

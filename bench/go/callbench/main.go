@@ -24,8 +24,10 @@ import (
 
 type options struct {
 	cordonBin, bundle, goPluginBin string
-	iterations, warmup             int
-	sizes                          []int
+	// A Rust plugin bundle with the same "upper" method (bench/go/rust_upper); "" skips it.
+	rustBundle         string
+	iterations, warmup int
+	sizes              []int
 }
 
 type result struct {
@@ -51,6 +53,7 @@ func main() {
 	flag.StringVar(&o.cordonBin, "cordon", filepath.Join(build, "launcher/cli/cordon"), "cordon binary")
 	flag.StringVar(&o.bundle, "bundle", filepath.Join(build, "launcher/serve/demo_plugin"), "cordon plugin bundle with an \"upper\" method")
 	flag.StringVar(&o.goPluginBin, "goplugin", filepath.Join(build, "go/goplugin_upper"), "go-plugin plugin binary (bench/go/goplugin_upper)")
+	flag.StringVar(&o.rustBundle, "rust-bundle", "", "Rust plugin bundle with an \"upper\" method (bench/go/rust_upper); empty: no Rust rows")
 	flag.IntVar(&o.iterations, "n", 20000, "measured calls per case")
 	flag.IntVar(&o.warmup, "warmup", 1000, "unmeasured calls per case first")
 	flag.Parse()
@@ -115,6 +118,39 @@ func run(o options, out io.Writer) error {
 		return err
 	}
 	defer ch.Close()
+	// The same plugin again, loaded with a direct channel: calls go from this process to the
+	// sandboxed plugin's data channel with no daemon hop.
+	pd, err := client.Load(ctx, bundle, "default", nil, cordon.WithDirectChannel())
+	if err != nil {
+		return err
+	}
+	dch, err := pd.OpenChannel(ctx)
+	if err != nil {
+		return err
+	}
+	defer dch.Close()
+	if !dch.Direct() {
+		return fmt.Errorf("plugin %s does not serve a direct channel", bundle)
+	}
+	// The Go host -> Rust plugin pair the goal names, on a direct channel too.
+	var rustPlugin *cordon.Plugin
+	var rustCh *cordon.Channel
+	if o.rustBundle != "" {
+		rb, err := filepath.Abs(o.rustBundle)
+		if err != nil {
+			return err
+		}
+		if rustPlugin, err = client.Load(ctx, rb, "default", nil, cordon.WithDirectChannel()); err != nil {
+			return fmt.Errorf("rust plugin: %w", err)
+		}
+		if rustCh, err = rustPlugin.OpenChannel(ctx); err != nil {
+			return fmt.Errorf("rust plugin channel: %w", err)
+		}
+		defer rustCh.Close()
+		if !rustCh.Direct() {
+			return fmt.Errorf("rust plugin %s does not serve a direct channel", rb)
+		}
+	}
 
 	gp := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  upperrpc.Handshake,
@@ -163,9 +199,31 @@ func run(o options, out io.Writer) error {
 				defer cancel()
 				return ch.Call(c, "upper", in)
 			}},
-			{"projection: direct channel, no daemon hop", func(in []byte) ([]byte, error) {
+			{"cordon serve: direct channel (sandboxed)", func(in []byte) ([]byte, error) {
+				c, cancel := callCtx()
+				defer cancel()
+				return dch.Call(c, "upper", in)
+			}},
+			{"reference: unsandboxed plugin, no daemon", func(in []byte) ([]byte, error) {
 				return direct.call("upper", in)
 			}},
+		}
+		if rustCh != nil {
+			cases = append(cases, []struct {
+				name string
+				call func([]byte) ([]byte, error)
+			}{
+				{"Rust plugin: cordon serve control socket", func(in []byte) ([]byte, error) {
+					c, cancel := callCtx()
+					defer cancel()
+					return rustPlugin.Call(c, "upper", in)
+				}},
+				{"Rust plugin: direct channel (sandboxed)", func(in []byte) ([]byte, error) {
+					c, cancel := callCtx()
+					defer cancel()
+					return rustCh.Call(c, "upper", in)
+				}},
+			}...)
 		}
 		for _, cs := range cases {
 			r, err := measure(cs.name, size, o, cs.call)

@@ -21,6 +21,11 @@ func TestAllTransportsAgree(t *testing.T) {
 		bundle:     filepath.Join(build, "launcher/serve/demo_plugin"),
 		iterations: 50, warmup: 5, sizes: []int{64},
 	}
+	// Built by bench/go/run.sh; when present, the Rust rows run too (a Go host on a direct
+	// channel to a sandboxed Rust plugin).
+	if rb := filepath.Join(build, "bench/rust_upper"); fileExists(filepath.Join(rb, "rust_upper")) {
+		o.rustBundle = rb
+	}
 	if _, err := os.Stat(o.cordonBin); err != nil {
 		t.Skipf("cordon not built at %s", o.cordonBin)
 	}
@@ -35,9 +40,18 @@ func TestAllTransportsAgree(t *testing.T) {
 	if err := run(o, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"go-plugin (gRPC)", "control socket", "data-plane channel", "direct channel"} {
+	wants := []string{"go-plugin (gRPC)", "control socket", "data-plane channel", "direct channel (sandboxed)", "unsandboxed"}
+	if o.rustBundle != "" {
+		wants = append(wants, "Rust plugin: direct channel")
+	}
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

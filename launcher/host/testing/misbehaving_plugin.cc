@@ -1,5 +1,6 @@
 // A plugin for the host tests whose bad behaviour is chosen by its arguments (the manifest's
-// args): --protocol=MIN-MAX, --name=NAME, --silent (never says hello). Its methods: "echo",
+// args): --protocol=MIN-MAX, --name=NAME, --silent (never says hello), --no-data-channel
+// (ignores the data channel it is given, as a plugin built before it existed). Its methods: "echo",
 // "crash" (aborts), "hang" (never answers), "exit" (exits 7 mid-call).
 #include <signal.h>
 #include <unistd.h>
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
       options.protocol.max = static_cast<uint32_t>(std::atoi(strchr(arg.c_str(), '-') + 1));
     } else if (arg.rfind("--name=", 0) == 0) {
       options.name = arg.substr(7);
+    } else if (arg == "--no-data-channel") {
+      unsetenv("CORDON_DATA_FD");
     } else if (arg == "--silent") {
       for (;;) pause();  // never speaks: the host's handshake timeout must fire
     }

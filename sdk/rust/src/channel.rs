@@ -65,6 +65,16 @@ impl Channel {
         self.max_datagram_bytes
     }
 
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Ends the connection both ways (the peer reads EOF) while the fd stays open.
+    pub fn shutdown(&self) {
+        // SAFETY: shutdown on an fd we own; no memory is involved.
+        unsafe { libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+
     /// A connected SOCK_SEQPACKET | SOCK_CLOEXEC pair (tests and fake hosts).
     pub fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
         let mut fds = [0 as RawFd; 2];

@@ -15,13 +15,13 @@ use crate::proto;
 use crate::proto::envelope::Msg;
 use crate::{Code, Error, OpenOptions, Payload, Plugin, Result};
 
-struct FakeHost {
-    channel: Channel,
-    buf: Vec<u8>,
+pub(crate) struct FakeHost {
+    pub(crate) channel: Channel,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl FakeHost {
-    fn send(&self, msg: Msg, fds: &[&OwnedFd]) {
+    pub(crate) fn send(&self, msg: Msg, fds: &[&OwnedFd]) {
         let bytes = proto::Envelope { msg: Some(msg) }.encode_to_vec();
         let raw: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
         self.channel.send(&bytes, &raw).expect("fake host send");
@@ -29,7 +29,7 @@ impl FakeHost {
 
     /// Next message other than a heartbeat, with its fds; panics after 10 s so a broken plugin
     /// fails the test instead of hanging it.
-    fn recv(&mut self) -> (Msg, Vec<OwnedFd>) {
+    pub(crate) fn recv(&mut self) -> (Msg, Vec<OwnedFd>) {
         loop {
             let (m, fds) = self.recv_any();
             if !matches!(m, Msg::Heartbeat(_)) {
@@ -38,7 +38,7 @@ impl FakeHost {
         }
     }
 
-    fn recv_any(&mut self) -> (Msg, Vec<OwnedFd>) {
+    pub(crate) fn recv_any(&mut self) -> (Msg, Vec<OwnedFd>) {
         let deadline = Instant::now() + Duration::from_secs(10);
         match self.channel.receive(&mut self.buf, Some(deadline), None).expect("fake host receive")
         {
@@ -53,7 +53,7 @@ impl FakeHost {
         }
     }
 
-    fn expect_closed(&mut self) {
+    pub(crate) fn expect_closed(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.channel.receive(&mut self.buf, Some(deadline), None).expect("receive") {
@@ -64,7 +64,7 @@ impl FakeHost {
         }
     }
 
-    fn handshake(&mut self, limits: proto::PluginLimits) -> proto::Hello {
+    pub(crate) fn handshake(&mut self, limits: proto::PluginLimits) -> proto::Hello {
         let hello = match self.recv().0 {
             Msg::Hello(h) => h,
             _ => panic!("expected hello first"),
@@ -91,7 +91,7 @@ impl FakeHost {
         hello
     }
 
-    fn call(
+    pub(crate) fn call(
         &mut self,
         id: u64,
         method: &str,
@@ -112,7 +112,7 @@ impl FakeHost {
         self.result(id).0
     }
 
-    fn result(&mut self, id: u64) -> (proto::call_result::Result, Vec<OwnedFd>) {
+    pub(crate) fn result(&mut self, id: u64) -> (proto::call_result::Result, Vec<OwnedFd>) {
         loop {
             match self.recv() {
                 (Msg::CallResult(r), fds) => {
@@ -125,7 +125,7 @@ impl FakeHost {
         }
     }
 
-    fn shutdown(&mut self) {
+    pub(crate) fn shutdown(&mut self) {
         self.send(Msg::ShutdownRequest(proto::ShutdownRequest { grace_ms: 1000 }), &[]);
         loop {
             match self.recv().0 {
@@ -137,7 +137,7 @@ impl FakeHost {
     }
 }
 
-fn inline(r: proto::call_result::Result) -> Vec<u8> {
+pub(crate) fn inline(r: proto::call_result::Result) -> Vec<u8> {
     match r {
         proto::call_result::Result::Payload(proto::Payload {
             data: Some(proto::payload::Data::Inline(v)),
@@ -147,7 +147,7 @@ fn inline(r: proto::call_result::Result) -> Vec<u8> {
     }
 }
 
-fn error_of(r: proto::call_result::Result) -> proto::Error {
+pub(crate) fn error_of(r: proto::call_result::Result) -> proto::Error {
     match r {
         proto::call_result::Result::Error(e) => e,
         other => panic!("expected an error, got {:?}", other),
@@ -160,7 +160,7 @@ fn start(plugin: Plugin) -> (FakeHost, JoinHandle<Result<()>>) {
     (FakeHost { channel: Channel::new(host_end, 64 * 1024, 4), buf: Vec::new() }, t)
 }
 
-fn test_plugin() -> Plugin {
+pub(crate) fn test_plugin() -> Plugin {
     let mut p = Plugin::new("test-plugin", "1.2.3");
     p.method("echo", |_c, input| Ok(input));
     p.method("fail", |_c, _i| {
@@ -174,7 +174,7 @@ fn test_plugin() -> Plugin {
     p
 }
 
-fn default_limits() -> proto::PluginLimits {
+pub(crate) fn default_limits() -> proto::PluginLimits {
     proto::PluginLimits { max_payload_bytes: 1 << 20, ..Default::default() }
 }
 

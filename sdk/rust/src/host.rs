@@ -39,6 +39,8 @@ struct BrokerState {
 /// What the receiving side hands to the dispatcher.
 pub(crate) enum Inbound {
     Call(proto::CallRequest, Vec<OwnedFd>),
+    // A call from the data channel ($CORDON_DATA_FD): inline input, answered there.
+    DataCall(proto::CallRequest),
     Shutdown,
     Closed(Error),
 }

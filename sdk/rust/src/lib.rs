@@ -29,4 +29,6 @@ pub fn socket_pair() -> Result<(std::os::unix::io::OwnedFd, std::os::unix::io::O
 }
 
 #[cfg(test)]
+mod data_channel_tests;
+#[cfg(test)]
 mod fake_host_tests;

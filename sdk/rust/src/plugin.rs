@@ -34,6 +34,8 @@ const MAX_METHODS: usize = 1024;
 const MAX_METHOD_BYTES: usize = 128;
 // Fds one datagram may carry (a payload memfd, an opened file, ...), as the C++ channel.
 const MAX_FDS_PER_DATAGRAM: usize = 4;
+// Cap on one datagram on the data channel, where calls and results travel inline.
+const MAX_DATA_DATAGRAM_BYTES: usize = 1 << 20;
 
 /// What a handler knows about the call it serves.
 pub struct Call {
@@ -250,7 +252,9 @@ impl Plugin {
     }
 
     /// Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
-    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err).
+    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err). When the host
+    /// passed a data channel ($CORDON_DATA_FD, fd 4), calls arriving there are served too, by
+    /// the same handlers, one at a time with the others (see envelope.proto).
     pub fn serve(self) -> Result<()> {
         let fd: RawFd = match std::env::var("CORDON_CHANNEL_FD") {
             Ok(v) if !v.is_empty() => {
@@ -271,8 +275,24 @@ impl Plugin {
                 fd
             )));
         }
-        // SAFETY: see above; nothing else in the process owns the channel fd.
-        self.serve_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+        let data_fd: Option<RawFd> = match std::env::var("CORDON_DATA_FD") {
+            Ok(v) if !v.is_empty() => {
+                Some(v.parse().ok().filter(|&n: &RawFd| n >= 0 && n != fd).ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "CORDON_DATA_FD='{}' is not a file descriptor number",
+                        v
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        // SAFETY: fcntl(F_GETFD) only checks that the fd is open; a data channel the launcher
+        // announced but did not pass is ignored.
+        let data_fd = data_fd.filter(|&d| unsafe { libc::fcntl(d, libc::F_GETFD) } >= 0);
+        // SAFETY: see above; nothing else in the process owns the channel fds.
+        let channel = unsafe { OwnedFd::from_raw_fd(fd) };
+        let data = data_fd.map(|d| unsafe { OwnedFd::from_raw_fd(d) });
+        self.serve_fds(channel, data)
     }
 
     /// serve() and turn the result into an exit code (0 on clean shutdown), printing any error
@@ -324,10 +344,35 @@ impl Plugin {
     }
 
     /// Serves on `fd` (takes ownership); see serve().
-    pub fn serve_fd(mut self, fd: OwnedFd) -> Result<()> {
+    pub fn serve_fd(self, fd: OwnedFd) -> Result<()> {
+        self.serve_fds(fd, None)
+    }
+
+    /// Serves on `fd` and, when given, the data channel `data` (takes ownership of both); see
+    /// serve(). Single-threaded serving does not serve the data channel (it is not announced,
+    /// so the host sends no calls there).
+    pub fn serve_fds(mut self, fd: OwnedFd, data: Option<OwnedFd>) -> Result<()> {
         self.validate()?;
         let channel = Channel::new(fd, self.max_datagram_bytes, MAX_FDS_PER_DATAGRAM);
+        // The data channel's Ready goes out before the Hello, so the host finds the
+        // announcement queued when the handshake is over. It is served by this (the serving)
+        // thread, which therefore must not be alone: announced only when threads can be made.
+        let mut data_channel: Option<Channel> = None;
+        if let (Some(fd), false) = (data, self.single_threaded) {
+            let can_thread = thread::Builder::new().spawn(|| {}).map(|h| h.join()).is_ok();
+            let dc = Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0);
+            if can_thread
+                && send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok()
+            {
+                data_channel = Some(dc);
+            }
+        }
         let welcome = self.handshake(&channel)?;
+        let wake_fd = new_eventfd()?;
+        // Written by the reader thread after each message it queues, so the serving thread can
+        // wait for fd 3's traffic and the data channel in one poll.
+        let notify_fd = new_eventfd()?;
+        let (tx, rx) = mpsc::channel();
         let heartbeat_ms = welcome.limits.as_ref().map(|l| l.heartbeat_interval_ms).unwrap_or(0);
         let shared = Arc::new(Shared::new(
             channel,
@@ -337,8 +382,6 @@ impl Plugin {
             self.broker_timeout,
         ));
 
-        let wake_fd = new_eventfd()?;
-        let (tx, rx) = mpsc::channel();
         // Some profiles forbid creating threads (no clone): then serve on this thread alone,
         // receiving wherever a message is awaited, and without heartbeats.
         let reader = if self.single_threaded {
@@ -346,7 +389,8 @@ impl Plugin {
         } else {
             let shared = Arc::clone(&shared);
             let wake = wake_fd.as_raw_fd();
-            thread::Builder::new().spawn(move || reader_loop(&shared, wake, &tx))
+            let notify = notify_fd.as_raw_fd();
+            thread::Builder::new().spawn(move || reader_loop(&shared, wake, notify, &tx))
         };
         let reader = match reader {
             Ok(r) => Some(r),
@@ -386,14 +430,27 @@ impl Plugin {
             None
         };
 
-        let result = if reader.is_some() {
-            self.dispatch(&shared, || {
+        if reader.is_none() {
+            // Announced, but nobody can serve it now: the holder reads EOF, not silence.
+            if let Some(dc) = data_channel.take() {
+                dc.shutdown();
+            }
+        }
+        let result = if let (Some(dc), true) = (data_channel.as_ref(), reader.is_some()) {
+            let mut live = true;
+            let mut buf = Vec::new();
+            let notify = notify_fd.as_raw_fd();
+            self.dispatch(&shared, Some(dc), || {
+                next_with_data(&rx, dc, notify, &mut live, &mut buf)
+            })
+        } else if reader.is_some() {
+            self.dispatch(&shared, None, || {
                 rx.recv().unwrap_or_else(|_| {
                     Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
                 })
             })
         } else {
-            self.dispatch(&shared, || shared.next_inline())
+            self.dispatch(&shared, None, || shared.next_inline())
         };
 
         *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -484,10 +541,20 @@ impl Plugin {
         Ok(welcome)
     }
 
-    fn dispatch(&mut self, shared: &Arc<Shared>, mut next: impl FnMut() -> Inbound) -> Result<()> {
+    fn dispatch(
+        &mut self,
+        shared: &Arc<Shared>,
+        data: Option<&Channel>,
+        mut next: impl FnMut() -> Inbound,
+    ) -> Result<()> {
         loop {
             match next() {
-                Inbound::Call(request, fds) => self.handle_call(shared, request, fds),
+                Inbound::Call(request, fds) => self.handle_call(shared, request, fds, None),
+                Inbound::DataCall(request) => {
+                    if let Some(dc) = data {
+                        self.handle_call(shared, request, Vec::new(), Some(dc))
+                    }
+                }
                 // Calls are served in order, so everything sent before the request is answered.
                 Inbound::Shutdown => {
                     return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
@@ -502,6 +569,7 @@ impl Plugin {
         shared: &Arc<Shared>,
         request: proto::CallRequest,
         fds: Vec<OwnedFd>,
+        data: Option<&Channel>,
     ) {
         let deadline = if request.timeout_ms > 0 {
             Instant::now().checked_add(Duration::from_millis(request.timeout_ms))
@@ -538,6 +606,30 @@ impl Plugin {
                 }
             }
         };
+        if let Some(dc) = data {
+            // A data-channel peer takes no fds: the result travels inline, within the cap.
+            let result = match out {
+                Ok(p) => proto::call_result::Result::Payload(proto::Payload {
+                    data: Some(proto::payload::Data::Inline(p.into_vec())),
+                }),
+                Err(e) => proto::call_result::Result::Error(e.to_proto()),
+            };
+            let reply = Msg::CallResult(proto::CallResult { id: request.id, result: Some(result) });
+            if send_envelope(dc, reply, &[]).is_err() {
+                let too_big = Error::resource_exhausted(format!(
+                    "result exceeds the data channel's {}-byte datagram cap",
+                    MAX_DATA_DATAGRAM_BYTES
+                ));
+                let reply = Msg::CallResult(proto::CallResult {
+                    id: request.id,
+                    result: Some(proto::call_result::Result::Error(too_big.to_proto())),
+                });
+                if send_envelope(dc, reply, &[]).is_err() {
+                    dc.shutdown();
+                }
+            }
+            return;
+        }
         let mut out_fds = Vec::new();
         let result = match out.and_then(|p| p.to_proto(shared.inline_threshold, &mut out_fds)) {
             Ok(p) => proto::call_result::Result::Payload(p),
@@ -571,19 +663,99 @@ pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
     }
 }
 
-fn reader_loop(shared: &Shared, wake: RawFd, tx: &mpsc::Sender<Inbound>) {
+fn reader_loop(shared: &Shared, wake_fd: RawFd, notify: RawFd, tx: &mpsc::Sender<Inbound>) {
     let mut buf = Vec::new();
     loop {
-        match shared.route(shared.channel.receive(&mut buf, None, Some(wake))) {
-            Routed::Stop => return,
+        match shared.route(shared.channel.receive(&mut buf, None, Some(wake_fd))) {
+            Routed::Stop => break,
             Routed::Handled | Routed::Idle => {}
             Routed::Dispatch(ev) => {
                 let closed = matches!(ev, Inbound::Closed(_));
-                if tx.send(ev).is_err() || closed {
-                    return;
+                let sent = tx.send(ev).is_ok();
+                wake(notify);
+                if !sent || closed {
+                    break;
                 }
             }
         }
+    }
+    // A serving thread waiting in poll must see that nothing more will come.
+    wake(notify);
+}
+
+// The serving thread's next message when it also serves a data channel: fd 3's messages (queued
+// by the reader thread) first, else whichever comes first. Data-channel calls are read here,
+// with no thread hop, so a direct call costs the plugin one wake-up.
+fn next_with_data(
+    rx: &mpsc::Receiver<Inbound>,
+    data: &Channel,
+    notify: RawFd,
+    live: &mut bool,
+    buf: &mut Vec<u8>,
+) -> Inbound {
+    loop {
+        match rx.try_recv() {
+            Ok(ev) => return ev,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                return Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
+            }
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        let mut pfds = [
+            libc::pollfd { fd: notify, events: libc::POLLIN, revents: 0 },
+            // A negative fd is ignored by poll: a data channel that ended is no longer watched.
+            libc::pollfd {
+                fd: if *live { data.raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: two valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            if errno == libc::EINTR {
+                continue;
+            }
+            return Inbound::Closed(Error::from_errno(errno, "poll on the channels"));
+        }
+        if pfds[0].revents != 0 {
+            let mut count = 0u64;
+            // SAFETY: reading 8 bytes into a live u64 (resets the non-blocking eventfd).
+            unsafe { libc::read(notify, &mut count as *mut u64 as *mut libc::c_void, 8) };
+            continue;
+        }
+        if pfds[1].revents == 0 {
+            continue;
+        }
+        match data.receive(buf, Some(Instant::now()), None) {
+            Ok(Received::Datagram(dg)) => {
+                if let Some(request) = data_call(&dg.bytes, dg.fds.is_empty()) {
+                    return Inbound::DataCall(request);
+                }
+            }
+            Ok(Received::TimedOut) => continue, // woken without a datagram
+            _ => {}
+        }
+        // Anything but an inline call request (or the holder's EOF) ends the data channel
+        // only; fd 3 keeps serving.
+        data.shutdown();
+        *live = false;
+    }
+}
+
+fn data_call(bytes: &[u8], no_fds: bool) -> Option<proto::CallRequest> {
+    match proto::Envelope::decode(bytes) {
+        Ok(proto::Envelope { msg: Some(Msg::CallRequest(r)) })
+            if no_fds
+                && !matches!(
+                    r.payload.as_ref().and_then(|p| p.data.as_ref()),
+                    Some(proto::payload::Data::Memfd(_))
+                ) =>
+        {
+            Some(r)
+        }
+        _ => None,
     }
 }
 
