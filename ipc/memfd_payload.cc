@@ -34,6 +34,7 @@ absl::StatusOr<UniqueFd> NewMemfd(absl::string_view name) {
 MemfdPayload::MemfdPayload(MemfdPayload&& o) noexcept
     : fd_(std::move(o.fd_)),
       map_(std::exchange(o.map_, nullptr)),
+      map_len_(std::exchange(o.map_len_, 0)),
       size_(std::exchange(o.size_, 0)),
       writable_(std::exchange(o.writable_, false)) {}
 
@@ -42,6 +43,7 @@ MemfdPayload& MemfdPayload::operator=(MemfdPayload&& o) noexcept {
     Unmap();
     fd_ = std::move(o.fd_);
     map_ = std::exchange(o.map_, nullptr);
+    map_len_ = std::exchange(o.map_len_, 0);
     size_ = std::exchange(o.size_, 0);
     writable_ = std::exchange(o.writable_, false);
   }
@@ -51,8 +53,33 @@ MemfdPayload& MemfdPayload::operator=(MemfdPayload&& o) noexcept {
 MemfdPayload::~MemfdPayload() { Unmap(); }
 
 void MemfdPayload::Unmap() {
-  if (map_ != nullptr) ::munmap(map_, size_);
+  if (map_ != nullptr) ::munmap(map_, map_len_);
   map_ = nullptr;
+  map_len_ = 0;
+}
+
+MemfdPayload MemfdPayload::AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len,
+                                         uint64_t size) {
+  MemfdPayload p;
+  p.fd_ = std::move(fd);
+  p.map_ = map;
+  p.map_len_ = map_len;
+  p.size_ = size;
+  return p;
+}
+
+absl::Status MemfdPayload::Shrink(uint64_t size) {
+  if (!writable_) return absl::FailedPreconditionError("only a writable memfd payload can shrink");
+  if (size > size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot shrink a memfd payload of ", size_, " bytes to ", size));
+  }
+  if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate memfd to ", size, " bytes"));
+  }
+  // The mapping keeps its length (munmap needs it); bytes past `size` are no longer exposed.
+  size_ = size;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name, uint64_t size) {
@@ -70,6 +97,7 @@ absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name
         ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
     if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
     p.map_ = m;
+    p.map_len_ = size;
   }
   return p;
 }
@@ -129,6 +157,7 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
     void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
     if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap payload memfd read-only");
     p.map_ = m;
+    p.map_len_ = size;
   }
   return p;
 }
@@ -157,6 +186,7 @@ absl::StatusOr<UniqueFd> MemfdPayload::Seal() {
       void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
       if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap sealed memfd");
       map_ = m;
+      map_len_ = size_;
     }
   }
   int dup = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);

@@ -44,15 +44,24 @@ class MemfdPayload {
   int fd() const { return fd_.get(); }
   bool sealed() const { return fd_.valid() && !writable_; }
 
+  // Cuts a writable payload down to its final `size` (<= size()) before Seal(), so that a
+  // pooled slot larger than the payload goes out with the exact length the receiver checks.
+  absl::Status Shrink(uint64_t size);
+
   // Unmaps the writable view, applies all seals, remaps read-only, and returns a dup of the fd
   // to send (this object keeps a read-only view).
   absl::StatusOr<UniqueFd> Seal();
 
  private:
+  friend class MemfdPremapCache;
+  // Takes over an existing read-only mapping of `map_len` bytes of which the first `size` are
+  // the payload (the receiver mapped the memfd before it was filled and sealed).
+  static MemfdPayload AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len, uint64_t size);
   void Unmap();
 
   UniqueFd fd_;
   void* map_ = nullptr;
+  uint64_t map_len_ = 0;  // may exceed size_ after Shrink() or for an adopted mapping
   uint64_t size_ = 0;
   bool writable_ = false;
 };
