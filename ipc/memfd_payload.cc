@@ -58,14 +58,51 @@ void MemfdPayload::Unmap() {
   map_len_ = 0;
 }
 
-MemfdPayload MemfdPayload::AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len,
-                                         uint64_t size) {
+MemfdPayload MemfdPayload::AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len, uint64_t size) {
   MemfdPayload p;
   p.fd_ = std::move(fd);
   p.map_ = map;
   p.map_len_ = map_len;
   p.size_ = size;
   return p;
+}
+
+absl::Status MemfdPayload::CheckFullyAllocated(const struct stat& st, absl::string_view what) {
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  // Reading a hole of a shmem file allocates a page on the reader's memory account, so a sparse
+  // memfd would let the sender make this process allocate up to the cap for free.
+  if (allocated < size) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat(what, " of ", size, " bytes has only ", allocated,
+                                        " bytes allocated (sparse); senders must write or "
+                                        "fallocate every page"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<void*> MemfdPayload::MapPopulated(int fd, uint64_t size, bool writable) {
+  void* m = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    return absl::ErrnoToStatus(
+        errno,
+        absl::StrCat("mmap memfd of ", size, writable ? " bytes read-write" : " bytes read-only"));
+  }
+  // The advice must come before the page table is filled: a reader's mapping only maps a huge
+  // page with one entry if its own VMA asked for huge pages. Without host support it is a no-op.
+  (void)::madvise(m, size, MADV_HUGEPAGE);
+  // Writers populate for writing, so the first store does not fault again; a reader's populate
+  // maps existing pages only in its page table. MAP_POPULATE would fill shared writable mappings
+  // with read faults and cannot follow MADV_HUGEPAGE.
+  if (::madvise(m, size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) != 0 &&
+      errno != EINVAL) {
+    int err = errno;
+    ::munmap(m, size);
+    // EFAULT/ENOMEM here mean the pages cannot be had (a memfd shrunk under us, or no memory):
+    // refuse now rather than SIGBUS while reading.
+    return absl::ErrnoToStatus(err, absl::StrCat("populate memfd mapping of ", size, " bytes"));
+  }
+  return m;
 }
 
 absl::Status MemfdPayload::Shrink(uint64_t size) {
@@ -93,10 +130,9 @@ absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name
   p.size_ = size;
   p.writable_ = true;
   if (size > 0) {
-    void* m =
-        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
-    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
-    p.map_ = m;
+    auto m = MapPopulated(p.fd_.get(), size, /*writable=*/true);
+    if (!m.ok()) return m.status();
+    p.map_ = *m;
     p.map_len_ = size;
   }
   return p;
@@ -150,13 +186,14 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
         ViolationKind::kBadPayload,
         absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
   }
+  if (absl::Status s = CheckFullyAllocated(st, "payload memfd"); !s.ok()) return s;
   MemfdPayload p;
   p.fd_ = std::move(fd);
   p.size_ = size;
   if (size > 0) {
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
-    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap payload memfd read-only");
-    p.map_ = m;
+    auto m = MapPopulated(p.fd_.get(), size, /*writable=*/false);
+    if (!m.ok()) return m.status();
+    p.map_ = *m;
     p.map_len_ = size;
   }
   return p;

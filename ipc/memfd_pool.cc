@@ -20,10 +20,9 @@ absl::StatusOr<MemfdPayload> MemfdPool::Acquire(uint64_t size) {
   }
   ++misses_;
   if (!options_.fresh_when_empty) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("memfd pool '", options_.name, "' has no ready slot for ", size,
-                     " bytes (", ready_.size(), " ready of ", options_.slot_bytes,
-                     " bytes each); call Refill() or set fresh_when_empty"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "memfd pool '", options_.name, "' has no ready slot for ", size, " bytes (", ready_.size(),
+        " ready of ", options_.slot_bytes, " bytes each); call Refill() or set fresh_when_empty"));
   }
   return MemfdPayload::CreateWritable(options_.name, size);
 }
@@ -31,7 +30,7 @@ absl::StatusOr<MemfdPayload> MemfdPool::Acquire(uint64_t size) {
 absl::StatusOr<std::vector<UniqueFd>> MemfdPool::Refill() {
   std::vector<UniqueFd> created;
   while (ready_.size() < options_.depth) {
-    // CreateWritable maps with MAP_POPULATE: the pages are allocated and the writer's page
+    // CreateWritable populates its mapping: the pages are allocated and the writer's page
     // table filled here, not when the payload is produced.
     auto slot = MemfdPayload::CreateWritable(options_.name, options_.slot_bytes);
     if (!slot.ok()) return slot.status();

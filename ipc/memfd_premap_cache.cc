@@ -25,8 +25,8 @@ absl::StatusOr<UniqueFd> ReadOnlyReopen(UniqueFd fd) {
   std::string path = absl::StrCat("/proc/self/fd/", fd.get());
   int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (ro < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("reopen ", path,
-                                                   " read-only (is /proc mounted?)"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("reopen ", path, " read-only (is /proc mounted?)"));
   }
   return UniqueFd(ro);
 }
@@ -59,17 +59,13 @@ absl::Status MemfdPremapCache::Offer(UniqueFd fd) {
   if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat offered memfd");
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0 || size > options_.max_slot_bytes || size > options_.max_total_bytes) {
-    return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat("offered payload slot of ", size,
-                                        " bytes is empty or over the cap of ",
-                                        options_.max_slot_bytes));
-  }
-  if (static_cast<uint64_t>(st.st_blocks) * 512 < size) {
     return ViolationStatus(
         ViolationKind::kBadPayload,
-        absl::StrCat("offered payload slot of ", size, " bytes has only ",
-                     static_cast<uint64_t>(st.st_blocks) * 512,
-                     " bytes allocated; the sender must allocate (fallocate) its slots"));
+        absl::StrCat("offered payload slot of ", size, " bytes is empty or over the cap of ",
+                     options_.max_slot_bytes));
+  }
+  if (absl::Status s = MemfdPayload::CheckFullyAllocated(st, "offered payload slot"); !s.ok()) {
+    return s;
   }
   auto ro = ReadOnlyReopen(std::move(fd));
   if (!ro.ok()) return ro.status();
@@ -77,9 +73,9 @@ absl::Status MemfdPremapCache::Offer(UniqueFd fd) {
                                total_bytes_ + size > options_.max_total_bytes)) {
     EvictOldest();
   }
-  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, ro->get(), 0);
-  if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap offered memfd read-only");
-  entries_.push_back(Entry{st.st_dev, st.st_ino, std::move(*ro), m, size});
+  auto m = MemfdPayload::MapPopulated(ro->get(), size, /*writable=*/false);
+  if (!m.ok()) return m.status();
+  entries_.push_back(Entry{st.st_dev, st.st_ino, std::move(*ro), *m, size});
   total_bytes_ += size;
   return absl::OkStatus();
 }
@@ -111,11 +107,10 @@ absl::StatusOr<MemfdPayload> MemfdPremapCache::Open(UniqueFd fd, uint64_t expect
   int seals = ::fcntl(e.ro_fd.get(), F_GET_SEALS);
   if (seals < 0 || (static_cast<unsigned>(seals) & MemfdPayload::kRequiredSeals) !=
                        MemfdPayload::kRequiredSeals) {
-    return ViolationStatus(
-        ViolationKind::kBadPayload,
-        absl::StrCat("payload memfd is not fully sealed (seals 0x", absl::Hex(seals),
-                     ", need write|grow|shrink|seal 0x",
-                     absl::Hex(MemfdPayload::kRequiredSeals), ")"));
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat("payload memfd is not fully sealed (seals 0x",
+                                        absl::Hex(seals), ", need write|grow|shrink|seal 0x",
+                                        absl::Hex(MemfdPayload::kRequiredSeals), ")"));
   }
   struct stat sealed;
   if (::fstat(e.ro_fd.get(), &sealed) != 0) {
@@ -123,14 +118,18 @@ absl::StatusOr<MemfdPayload> MemfdPremapCache::Open(UniqueFd fd, uint64_t expect
   }
   uint64_t size = static_cast<uint64_t>(sealed.st_size);
   if (size != expected_size) {
-    return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat("payload memfd is ", size,
-                                        " bytes but the message says ", expected_size));
+    return ViolationStatus(
+        ViolationKind::kBadPayload,
+        absl::StrCat("payload memfd is ", size, " bytes but the message says ", expected_size));
   }
   if (size > max_size) {
     return ViolationStatus(
         ViolationKind::kBadPayload,
         absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
+  }
+  // Holes punched after the offer would be allocated on this process's account when read.
+  if (absl::Status s = MemfdPayload::CheckFullyAllocated(sealed, "payload memfd"); !s.ok()) {
+    return s;
   }
   if (size > e.len) {
     // Grown past the mapped slot before sealing: map it afresh (the checks above still hold).

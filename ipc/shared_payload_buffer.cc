@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "ipc/memfd_payload.h"
 #include "ipc/protocol_violation.h"
 
 namespace cordon::ipc {
@@ -55,9 +56,9 @@ absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::Create(absl::string_vie
   if (::ftruncate(raw, static_cast<off_t>(capacity)) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate shared buffer to ", capacity));
   }
-  void* m = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, raw, 0);
-  if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap shared payload buffer");
-  b.map_ = m;
+  auto m = MemfdPayload::MapPopulated(raw, capacity, /*writable=*/true);
+  if (!m.ok()) return m.status();
+  b.map_ = *m;
   b.capacity_ = capacity;
   b.writable_ = true;
   // After this only the mapping above can write; new writable mappings, write() and hole
@@ -85,11 +86,11 @@ absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::OpenReadOnly(UniqueFd f
                            absl::StrCat("shared payload buffer of ", capacity,
                                         " bytes is empty or over the cap of ", max_capacity));
   }
-  void* m = ::mmap(nullptr, capacity, PROT_READ, MAP_SHARED | MAP_POPULATE, fd.get(), 0);
-  if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap shared payload buffer read-only");
+  auto m = MemfdPayload::MapPopulated(fd.get(), capacity, /*writable=*/false);
+  if (!m.ok()) return m.status();
   SharedPayloadBuffer b;
   b.fd_ = std::move(fd);
-  b.map_ = m;
+  b.map_ = *m;
   b.capacity_ = capacity;
   return b;
 }
@@ -99,8 +100,8 @@ absl::StatusOr<UniqueFd> SharedPayloadBuffer::PeerFd() const {
   std::string path = absl::StrCat("/proc/self/fd/", fd_.get());
   int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (ro < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("reopen ", path,
-                                                   " read-only (is /proc mounted?)"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("reopen ", path, " read-only (is /proc mounted?)"));
   }
   return UniqueFd(ro);
 }

@@ -24,9 +24,8 @@ namespace cordon::ipc {
 // Not thread-safe; lease one buffer per in-flight call.
 class SharedPayloadBuffer {
  public:
-  static constexpr unsigned kRequiredSeals =
-      0x1 /*F_SEAL_SEAL*/ | 0x2 /*F_SEAL_SHRINK*/ | 0x4 /*F_SEAL_GROW*/ |
-      0x10 /*F_SEAL_FUTURE_WRITE*/;
+  static constexpr unsigned kRequiredSeals = 0x1 /*F_SEAL_SEAL*/ | 0x2 /*F_SEAL_SHRINK*/ |
+                                             0x4 /*F_SEAL_GROW*/ | 0x10 /*F_SEAL_FUTURE_WRITE*/;
 
   SharedPayloadBuffer() = default;
   SharedPayloadBuffer(SharedPayloadBuffer&& o) noexcept;
