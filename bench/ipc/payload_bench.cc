@@ -364,7 +364,7 @@ void RunPayloadBench(int reps) {
       "   interleaved round-robin; speedup = socket time / path time, goal >= 3x)\n");
   std::printf("   shmem_enabled: %s\n", ShmemThp().c_str());
   for (size_t size : {size_t{1} << 20, size_t{64} << 20}) {
-    RunSize(size, reps > 0 ? reps : (size <= (1u << 20) ? 200 : 15));
+    RunSize(size, reps > 0 ? reps : (size <= (1u << 20) ? 300 : 31));
   }
 }
 
