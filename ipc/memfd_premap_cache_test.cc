@@ -1,11 +1,13 @@
 #include "ipc/memfd_premap_cache.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -126,6 +128,33 @@ TEST(MemfdPremapCacheTest, OffersBeyondTheBoundsEvictTheOldest) {
   ASSERT_TRUE(fc.ok());
   EXPECT_TRUE(cache.Open(std::move(*fc), kSlot, kSlot).ok());
   EXPECT_EQ(cache.premapped_opens(), 1u);
+}
+
+TEST(MemfdPremapCacheTest, SenderKeepingAWritableMappingCannotSealAndIsRefused) {
+  MemfdPremapCache cache({.max_slot_bytes = kSlot});
+  Offered o = OfferSlot(cache);
+  // o.slot still has its writable mapping: the kernel refuses the write seal...
+  EXPECT_NE(::fcntl(o.slot.fd(), F_ADD_SEALS, F_SEAL_WRITE), 0);
+  EXPECT_EQ(errno, EBUSY);
+  // ...so a sender that seals everything else and hands the fd over is refused.
+  ASSERT_EQ(::fcntl(o.slot.fd(), F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
+  UniqueFd sent = Dup(o.slot.fd());
+  int sent_number = sent.get();
+  auto p = cache.Open(std::move(sent), kSlot, kSlot);
+  EXPECT_TRUE(IsBadPayload(p.status())) << p.status();
+  // The refused fd was closed, not leaked.
+  EXPECT_EQ(::fcntl(sent_number, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST(MemfdPremapCacheTest, HolesPunchedAfterTheOfferAreRefused) {
+  MemfdPremapCache cache({.max_slot_bytes = kSlot});
+  Offered o = OfferSlot(cache);
+  ASSERT_EQ(::fallocate(o.slot.fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
+  auto fd = o.slot.Seal();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  auto p = cache.Open(std::move(*fd), kSlot, kSlot);
+  EXPECT_TRUE(IsBadPayload(p.status())) << p.status();
 }
 
 }  // namespace
