@@ -11,6 +11,7 @@
 namespace cordon::ipc {
 
 absl::StatusOr<MemfdPayload> MemfdPool::Acquire(uint64_t size) {
+  if (size < options_.min_bytes) return MemfdPayload::CreateWritable(options_.name, size);
   if (size <= options_.slot_bytes && !ready_.empty()) {
     MemfdPayload slot = std::move(ready_.front());
     ready_.pop_front();

@@ -27,6 +27,10 @@ class MemfdPool {
     std::string name = "cordon-payload";
     // Size of every slot; payloads up to this size come from the pool.
     uint64_t slot_bytes = uint64_t{64} << 20;
+    // Payloads smaller than this get a fresh memfd instead of a slot (counted as neither hit
+    // nor miss): cutting a large pre-faulted slot down to a small payload throws away most of
+    // the pages Refill() paid for.
+    uint64_t min_bytes = 0;
     // Slots Refill() keeps ready.
     uint32_t depth = 2;
     // When no slot is ready (or the payload is larger than a slot): create a fresh memfd on
@@ -37,7 +41,7 @@ class MemfdPool {
 
   explicit MemfdPool(Options options) : options_(std::move(options)) {}
 
-  // A writable, pre-faulted memfd of at least `size` bytes, already cut to `size`. Fill
+  // A writable, pre-faulted memfd of exactly `size` bytes (a slot cut down to it). Fill
   // mutable_data(), then Seal() and send the fd.
   absl::StatusOr<MemfdPayload> Acquire(uint64_t size);
 

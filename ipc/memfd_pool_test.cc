@@ -90,5 +90,17 @@ TEST(MemfdPoolTest, PayloadLargerThanASlotDoesNotTakeOne) {
   EXPECT_EQ(pool.misses(), 1u);
 }
 
+TEST(MemfdPoolTest, SmallPayloadsDoNotWasteASlot) {
+  MemfdPool pool({.name = "t", .slot_bytes = kSlot, .min_bytes = kSlot / 2, .depth = 1});
+  ASSERT_TRUE(pool.Refill().ok());
+  auto small = pool.Acquire(4096);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->size(), 4096u);
+  EXPECT_EQ(pool.ready(), 1u);
+  EXPECT_EQ(pool.hits() + pool.misses(), 0u);
+  EXPECT_TRUE(pool.Acquire(kSlot / 2).ok());
+  EXPECT_EQ(pool.hits(), 1u);
+}
+
 }  // namespace
 }  // namespace cordon::ipc
