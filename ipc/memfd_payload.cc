@@ -34,6 +34,7 @@ absl::StatusOr<UniqueFd> NewMemfd(absl::string_view name) {
 MemfdPayload::MemfdPayload(MemfdPayload&& o) noexcept
     : fd_(std::move(o.fd_)),
       map_(std::exchange(o.map_, nullptr)),
+      map_len_(std::exchange(o.map_len_, 0)),
       size_(std::exchange(o.size_, 0)),
       writable_(std::exchange(o.writable_, false)) {}
 
@@ -42,6 +43,7 @@ MemfdPayload& MemfdPayload::operator=(MemfdPayload&& o) noexcept {
     Unmap();
     fd_ = std::move(o.fd_);
     map_ = std::exchange(o.map_, nullptr);
+    map_len_ = std::exchange(o.map_len_, 0);
     size_ = std::exchange(o.size_, 0);
     writable_ = std::exchange(o.writable_, false);
   }
@@ -51,8 +53,70 @@ MemfdPayload& MemfdPayload::operator=(MemfdPayload&& o) noexcept {
 MemfdPayload::~MemfdPayload() { Unmap(); }
 
 void MemfdPayload::Unmap() {
-  if (map_ != nullptr) ::munmap(map_, size_);
+  if (map_ != nullptr) ::munmap(map_, map_len_);
   map_ = nullptr;
+  map_len_ = 0;
+}
+
+MemfdPayload MemfdPayload::AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len, uint64_t size) {
+  MemfdPayload p;
+  p.fd_ = std::move(fd);
+  p.map_ = map;
+  p.map_len_ = map_len;
+  p.size_ = size;
+  return p;
+}
+
+absl::Status MemfdPayload::CheckFullyAllocated(const struct stat& st, absl::string_view what) {
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+  // Reading a hole of a shmem file allocates a page on the reader's memory account, so a sparse
+  // memfd would let the sender make this process allocate up to the cap for free.
+  if (allocated < size) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat(what, " of ", size, " bytes has only ", allocated,
+                                        " bytes allocated (sparse); senders must write or "
+                                        "fallocate every page"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<void*> MemfdPayload::MapPopulated(int fd, uint64_t size, bool writable) {
+  void* m = ::mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) {
+    return absl::ErrnoToStatus(
+        errno,
+        absl::StrCat("mmap memfd of ", size, writable ? " bytes read-write" : " bytes read-only"));
+  }
+  // The advice must come before the page table is filled: a reader's mapping only maps a huge
+  // page with one entry if its own VMA asked for huge pages. Without host support it is a no-op.
+  (void)::madvise(m, size, MADV_HUGEPAGE);
+  // Writers populate for writing, so the first store does not fault again; a reader's populate
+  // maps existing pages only in its page table. MAP_POPULATE would fill shared writable mappings
+  // with read faults and cannot follow MADV_HUGEPAGE.
+  if (::madvise(m, size, writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) != 0 &&
+      errno != EINVAL) {
+    int err = errno;
+    ::munmap(m, size);
+    // EFAULT/ENOMEM here mean the pages cannot be had (a memfd shrunk under us, or no memory):
+    // refuse now rather than SIGBUS while reading.
+    return absl::ErrnoToStatus(err, absl::StrCat("populate memfd mapping of ", size, " bytes"));
+  }
+  return m;
+}
+
+absl::Status MemfdPayload::Shrink(uint64_t size) {
+  if (!writable_) return absl::FailedPreconditionError("only a writable memfd payload can shrink");
+  if (size > size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot shrink a memfd payload of ", size_, " bytes to ", size));
+  }
+  if (::ftruncate(fd_.get(), static_cast<off_t>(size)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate memfd to ", size, " bytes"));
+  }
+  // The mapping keeps its length (munmap needs it); bytes past `size` are no longer exposed.
+  size_ = size;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name, uint64_t size) {
@@ -66,10 +130,10 @@ absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name
   p.size_ = size;
   p.writable_ = true;
   if (size > 0) {
-    void* m =
-        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
-    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap memfd read-write");
-    p.map_ = m;
+    auto m = MapPopulated(p.fd_.get(), size, /*writable=*/true);
+    if (!m.ok()) return m.status();
+    p.map_ = *m;
+    p.map_len_ = size;
   }
   return p;
 }
@@ -122,13 +186,15 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
         ViolationKind::kBadPayload,
         absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
   }
+  if (absl::Status s = CheckFullyAllocated(st, "payload memfd"); !s.ok()) return s;
   MemfdPayload p;
   p.fd_ = std::move(fd);
   p.size_ = size;
   if (size > 0) {
-    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, p.fd_.get(), 0);
-    if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap payload memfd read-only");
-    p.map_ = m;
+    auto m = MapPopulated(p.fd_.get(), size, /*writable=*/false);
+    if (!m.ok()) return m.status();
+    p.map_ = *m;
+    p.map_len_ = size;
   }
   return p;
 }
@@ -157,6 +223,7 @@ absl::StatusOr<UniqueFd> MemfdPayload::Seal() {
       void* m = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_.get(), 0);
       if (m == MAP_FAILED) return absl::ErrnoToStatus(errno, "mmap sealed memfd");
       map_ = m;
+      map_len_ = size_;
     }
   }
   int dup = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);

@@ -1,6 +1,8 @@
 #ifndef CORDON_IPC_MEMFD_PAYLOAD_H_
 #define CORDON_IPC_MEMFD_PAYLOAD_H_
 
+#include <sys/stat.h>
+
 #include <cstdint>
 
 #include "absl/status/statusor.h"
@@ -44,15 +46,33 @@ class MemfdPayload {
   int fd() const { return fd_.get(); }
   bool sealed() const { return fd_.valid() && !writable_; }
 
+  // Cuts a writable payload down to its final `size` (<= size()) before Seal(), so that a
+  // pooled slot larger than the payload goes out with the exact length the receiver checks.
+  absl::Status Shrink(uint64_t size);
+
   // Unmaps the writable view, applies all seals, remaps read-only, and returns a dup of the fd
   // to send (this object keeps a read-only view).
   absl::StatusOr<UniqueFd> Seal();
 
+  // mmap(MAP_SHARED) of `size` bytes of a memfd, asking for transparent huge pages
+  // (MADV_HUGEPAGE, honoured only when the host sets
+  // /sys/kernel/mm/transparent_hugepage/shmem_enabled to advise, within_size or always; see
+  // docs/performance-ipc.md) and then filling the page table in one call (MADV_POPULATE_*),
+  // so that neither the writer nor the reader takes one fault per 4 KiB page.
+  static absl::StatusOr<void*> MapPopulated(int fd, uint64_t size, bool writable);
+  // kBadPayload violation unless every byte of the file described by `st` is allocated.
+  static absl::Status CheckFullyAllocated(const struct stat& st, absl::string_view what);
+
  private:
+  friend class MemfdPremapCache;
+  // Takes over an existing read-only mapping of `map_len` bytes of which the first `size` are
+  // the payload (the receiver mapped the memfd before it was filled and sealed).
+  static MemfdPayload AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_len, uint64_t size);
   void Unmap();
 
   UniqueFd fd_;
   void* map_ = nullptr;
+  uint64_t map_len_ = 0;  // may exceed size_ after Shrink() or for an adopted mapping
   uint64_t size_ = 0;
   bool writable_ = false;
 };

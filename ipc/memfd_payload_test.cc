@@ -77,5 +77,29 @@ TEST(MemfdPayloadTest, SizeMismatchAndCap) {
   EXPECT_NE(std::string(over.status().message()).find("cap"), std::string::npos);
 }
 
+TEST(MemfdPayloadTest, SparseSealedMemfdIsRefused) {
+  // Sealed, right size, but never written: mapping it would allocate on the receiver's account.
+  UniqueFd fd = RawMemfd(MFD_ALLOW_SEALING);
+  ASSERT_EQ(::ftruncate(fd.get(), 1 << 20), 0);
+  ASSERT_EQ(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL),
+            0);
+  auto p = MemfdPayload::OpenSealed(std::move(fd), 1 << 20, 1 << 20);
+  EXPECT_EQ(ViolationKindOf(p.status()), ViolationKind::kBadPayload) << p.status();
+}
+
+TEST(MemfdPayloadTest, ShrinkCutsTheSealedSize) {
+  auto w = MemfdPayload::CreateWritable("t", 1 << 20);
+  ASSERT_TRUE(w.ok());
+  std::memset(w->mutable_data().data(), 'a', 1 << 20);
+  ASSERT_TRUE(w->Shrink(10).ok());
+  EXPECT_FALSE(w->Shrink(11).ok());
+  auto fd = w->Seal();
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_FALSE(w->Shrink(5).ok());  // sealed: no longer writable
+  auto r = MemfdPayload::OpenSealed(std::move(*fd), 10, 10);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->data(), "aaaaaaaaaa");
+}
+
 }  // namespace
 }  // namespace cordon::ipc

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,7 +26,7 @@ absl::string_view Payload::data() const {
 }
 
 absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
-                              std::vector<UniqueFd>* fds) const {
+                              std::vector<UniqueFd>* fds, MemfdPool* pool) const {
   if (!memfd_.has_value() && inline_.size() <= inline_threshold) {
     out->set_inline_(inline_);
     return absl::OkStatus();
@@ -37,6 +38,14 @@ absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
     if (dup < 0) return absl::ErrnoToStatus(errno, "dup payload memfd");
     fd.reset(dup);
     size = memfd_->size();
+  } else if (pool != nullptr) {
+    auto slot = pool->Acquire(inline_.size());
+    if (!slot.ok()) return slot.status();
+    std::memcpy(slot->mutable_data().data(), inline_.data(), inline_.size());
+    auto sealed = slot->Seal();
+    if (!sealed.ok()) return sealed.status();
+    fd = std::move(*sealed);
+    size = inline_.size();
   } else {
     auto sealed = MemfdPayload::CreateSealed("cordon-payload", inline_);
     if (!sealed.ok()) return sealed.status();
@@ -50,7 +59,8 @@ absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
 }
 
 absl::StatusOr<Payload> Payload::FromProto(const cordon::v1::Payload& proto,
-                                           std::vector<UniqueFd>* fds, uint64_t max_bytes) {
+                                           std::vector<UniqueFd>* fds, uint64_t max_bytes,
+                                           MemfdPremapCache* premapped) {
   switch (proto.data_case()) {
     case cordon::v1::Payload::kInline:
       if (proto.inline_().size() > max_bytes) {
@@ -66,8 +76,10 @@ absl::StatusOr<Payload> Payload::FromProto(const cordon::v1::Payload& proto,
                                absl::StrCat("payload refers to fd index ", index, " but the ",
                                             "message carries ", fds->size(), " unused fds"));
       }
-      auto mapped =
-          MemfdPayload::OpenSealed(std::move((*fds)[index]), proto.memfd().size(), max_bytes);
+      UniqueFd fd = std::move((*fds)[index]);
+      auto mapped = premapped != nullptr
+                        ? premapped->Open(std::move(fd), proto.memfd().size(), max_bytes)
+                        : MemfdPayload::OpenSealed(std::move(fd), proto.memfd().size(), max_bytes);
       if (!mapped.ok()) return mapped.status();
       Payload p;
       p.memfd_.emplace(std::move(*mapped));

@@ -10,6 +10,8 @@
 #include "absl/strings/string_view.h"
 #include "cordon/v1/common.pb.h"
 #include "ipc/memfd_payload.h"
+#include "ipc/memfd_pool.h"
+#include "ipc/memfd_premap_cache.h"
 #include "ipc/unique_fd.h"
 
 namespace cordon::ipc {
@@ -31,14 +33,18 @@ class Payload {
   bool is_memfd() const { return memfd_.has_value(); }
 
   // Fills `out`: inline when the bytes are inline and at most inline_threshold long, else as a
-  // memfd reference (copying inline bytes into a new sealed memfd) whose fd is appended to fds.
+  // memfd reference whose fd is appended to fds. Inline bytes over the threshold are copied
+  // into a sealed memfd: a pre-faulted slot of `pool` when given (the caller refills the pool
+  // after sending), else a new memfd.
   absl::Status ToProto(size_t inline_threshold, cordon::v1::Payload* out,
-                       std::vector<UniqueFd>* fds) const;
+                       std::vector<UniqueFd>* fds, MemfdPool* pool = nullptr) const;
   // Reads a received payload. A memfd reference takes its fd out of `fds` (by index); the fd
   // must be fully sealed, match the declared size and be at most max_bytes (as must inline
-  // bytes). Errors are violation statuses (kBadPayload).
+  // bytes). With `premapped`, a memfd whose slot was offered to it beforehand is read through
+  // the view mapped then (same checks). Errors are violation statuses (kBadPayload).
   static absl::StatusOr<Payload> FromProto(const cordon::v1::Payload& proto,
-                                           std::vector<UniqueFd>* fds, uint64_t max_bytes);
+                                           std::vector<UniqueFd>* fds, uint64_t max_bytes,
+                                           MemfdPremapCache* premapped = nullptr);
 
  private:
   std::string inline_;

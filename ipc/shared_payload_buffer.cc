@@ -1,0 +1,124 @@
+#include "ipc/shared_payload_buffer.h"
+
+#include <fcntl.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "ipc/memfd_payload.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::ipc {
+
+static_assert(SharedPayloadBuffer::kRequiredSeals ==
+              (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE));
+
+SharedPayloadBuffer::SharedPayloadBuffer(SharedPayloadBuffer&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      map_(std::exchange(o.map_, nullptr)),
+      capacity_(std::exchange(o.capacity_, 0)),
+      writable_(std::exchange(o.writable_, false)) {}
+
+SharedPayloadBuffer& SharedPayloadBuffer::operator=(SharedPayloadBuffer&& o) noexcept {
+  if (this != &o) {
+    Unmap();
+    fd_ = std::move(o.fd_);
+    map_ = std::exchange(o.map_, nullptr);
+    capacity_ = std::exchange(o.capacity_, 0);
+    writable_ = std::exchange(o.writable_, false);
+  }
+  return *this;
+}
+
+SharedPayloadBuffer::~SharedPayloadBuffer() { Unmap(); }
+
+void SharedPayloadBuffer::Unmap() {
+  if (map_ != nullptr) ::munmap(map_, capacity_);
+  map_ = nullptr;
+}
+
+absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::Create(absl::string_view name,
+                                                                uint64_t capacity) {
+  if (capacity == 0) return absl::InvalidArgumentError("shared payload buffer of 0 bytes");
+  std::string n(name.substr(0, 200));
+  int raw =
+      static_cast<int>(::syscall(SYS_memfd_create, n.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (raw < 0) return absl::ErrnoToStatus(errno, "memfd_create shared payload buffer");
+  SharedPayloadBuffer b;
+  b.fd_.reset(raw);
+  if (::ftruncate(raw, static_cast<off_t>(capacity)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate shared buffer to ", capacity));
+  }
+  auto m = MemfdPayload::MapPopulated(raw, capacity, /*writable=*/true);
+  if (!m.ok()) return m.status();
+  b.map_ = *m;
+  b.capacity_ = capacity;
+  b.writable_ = true;
+  // After this only the mapping above can write; new writable mappings, write() and hole
+  // punching fail for everyone, the owner included.
+  if (::fcntl(raw, F_ADD_SEALS, static_cast<int>(kRequiredSeals)) != 0) {
+    return absl::ErrnoToStatus(errno, "seal shared payload buffer (F_SEAL_FUTURE_WRITE)");
+  }
+  return b;
+}
+
+absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::OpenReadOnly(UniqueFd fd,
+                                                                      uint64_t max_capacity) {
+  int seals = ::fcntl(fd.get(), F_GET_SEALS);
+  if (seals < 0 || (static_cast<unsigned>(seals) & kRequiredSeals) != kRequiredSeals) {
+    return ViolationStatus(
+        ViolationKind::kBadPayload,
+        absl::StrCat("shared payload buffer lacks future-write|grow|shrink|seal seals (seals 0x",
+                     absl::Hex(seals), ")"));
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat shared buffer");
+  uint64_t capacity = static_cast<uint64_t>(st.st_size);
+  if (capacity == 0 || capacity > max_capacity) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat("shared payload buffer of ", capacity,
+                                        " bytes is empty or over the cap of ", max_capacity));
+  }
+  auto m = MemfdPayload::MapPopulated(fd.get(), capacity, /*writable=*/false);
+  if (!m.ok()) return m.status();
+  SharedPayloadBuffer b;
+  b.fd_ = std::move(fd);
+  b.map_ = *m;
+  b.capacity_ = capacity;
+  return b;
+}
+
+absl::StatusOr<UniqueFd> SharedPayloadBuffer::PeerFd() const {
+  if (!fd_.valid()) return absl::FailedPreconditionError("shared payload buffer is empty");
+  std::string path = absl::StrCat("/proc/self/fd/", fd_.get());
+  int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ro < 0) {
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("reopen ", path, " read-only (is /proc mounted?)"));
+  }
+  return UniqueFd(ro);
+}
+
+absl::Span<char> SharedPayloadBuffer::mutable_data() {
+  if (!writable_ || map_ == nullptr) return {};
+  return absl::Span<char>(static_cast<char*>(map_), capacity_);
+}
+
+absl::StatusOr<absl::string_view> SharedPayloadBuffer::View(uint64_t offset,
+                                                            uint64_t length) const {
+  if (offset > capacity_ || length > capacity_ - offset) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat("shared payload range [", offset, ", +", length,
+                                        ") is outside the buffer of ", capacity_, " bytes"));
+  }
+  return absl::string_view(static_cast<const char*>(map_) + offset, length);
+}
+
+}  // namespace cordon::ipc
