@@ -444,14 +444,22 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
       if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) {
         return kExitOk;
       }
-      std::string next_path = path;
-      if (absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
-          rotated.ok()) {
-        for (const auto& r : *rotated) {
-          if (r.first_seq == last_seq + 1) next_path = r.path;
+      auto rotated_with_next = [&path, &last_seq]() -> std::string {
+        absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
+        if (rotated.ok()) {
+          for (const auto& r : *rotated) {
+            if (r.first_seq == last_seq + 1) return r.path;
+          }
         }
+        return "";
+      };
+      std::string next_path = rotated_with_next();
+      absl::StatusOr<LogReader> fresh = LogReader::Open(next_path.empty() ? path : next_path);
+      if (fresh.ok() && next_path.empty()) {
+        // The file holding the next record was active when listed, but may have rotated
+        // before the open, which then got a newer file: look again, now that we hold one.
+        if (std::string late = rotated_with_next(); !late.empty()) fresh = LogReader::Open(late);
       }
-      absl::StatusOr<LogReader> fresh = LogReader::Open(next_path);
       if (fresh.ok()) {
         reader = std::move(fresh);
         continue;
