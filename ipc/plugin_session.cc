@@ -54,7 +54,12 @@ int PollTimeoutMs(absl::Duration d) {
 
 PluginSession::PluginSession(UniqueFd channel, Options options)
     : options_(std::move(options)),
-      channel_(std::move(channel), options_.channel),
+      channel_(std::move(channel),
+               [&] {
+                 SeqpacketChannel::Options c = options_.channel;
+                 c.send_timeout = options_.send_timeout;
+                 return c;
+               }()),
       codec_([&] {
         EnvelopeLimits l = options_.envelope;
         l.max_bytes = std::min(l.max_bytes, options_.channel.max_datagram_bytes);
@@ -130,7 +135,18 @@ absl::Status PluginSession::HandshakeFailure(absl::Status status) {
 absl::Status PluginSession::SendEnvelope(const Envelope& envelope, absl::Span<const int> fds) {
   auto bytes = codec_.Encode(envelope);
   if (!bytes.ok()) return bytes.status();
-  return channel_.Send(*bytes, fds);
+  absl::Status sent = channel_.Send(*bytes, fds);
+  if (absl::IsDeadlineExceeded(sent)) {
+    // Typically a plugin that pipelines broker requests without reading the answers; the
+    // thread answering must not hang with it.
+    absl::Status s = ViolationStatus(
+        ViolationKind::kMessageFlood,
+        absl::StrCat(Label(),
+                     ": stopped reading its channel while sending to it: ", sent.message()));
+    Fail(s);
+    return s;
+  }
+  return sent;
 }
 
 absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& params) {

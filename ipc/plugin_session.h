@@ -78,6 +78,9 @@ class PluginSession {
     // 0: off. Otherwise the plugin must send something at least this often; Welcome then asks
     // for a heartbeat every third of it.
     absl::Duration heartbeat_timeout = absl::ZeroDuration();
+    // A plugin that leaves the host's messages unread this long (its queue stays full) is
+    // flooding or hung: a message_flood violation. Overrides channel.send_timeout.
+    absl::Duration send_timeout = absl::Seconds(5);
     std::function<void(const ProtocolViolation&)> on_violation;
     std::function<void(const cordon::v1::LogMessage&)> on_log;
     // Broker requests; answer with SendBrokerResponse(). Unset: answered UNIMPLEMENTED.

@@ -67,14 +67,28 @@ absl::Status SeqpacketChannel::Send(absl::string_view bytes, absl::Span<const in
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
+  const bool bounded = options_.send_timeout != absl::InfiniteDuration();
+  const absl::Time deadline =
+      bounded ? absl::Now() + options_.send_timeout : absl::InfiniteFuture();
   for (;;) {
-    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
     if (n >= 0) return absl::OkStatus();
     if (errno == EINTR) continue;
     if (errno == EAGAIN) {
-      // A non-blocking fd with a full peer queue: wait for room rather than drop a message.
+      // A full peer queue: wait for room (rather than drop a message), but only so long.
+      int timeout_ms = -1;
+      if (bounded) {
+        absl::Duration left = deadline - absl::Now();
+        if (left <= absl::ZeroDuration()) {
+          return absl::DeadlineExceededError(
+              absl::StrCat("the peer has not read its channel for ",
+                           absl::FormatDuration(options_.send_timeout), " (its queue is full)"));
+        }
+        timeout_ms =
+            static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+      }
       struct pollfd pfd = {fd_.get(), POLLOUT, 0};
-      ::poll(&pfd, 1, -1);
+      ::poll(&pfd, 1, timeout_ms);
       continue;
     }
     if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {

@@ -27,6 +27,10 @@ class SeqpacketChannel {
     size_t max_datagram_bytes = 64 * 1024;
     // Hard cap on fds attached to one datagram.
     size_t max_fds = 4;
+    // How long Send() waits for room in the peer's queue before giving up with
+    // DeadlineExceeded. A peer that stops reading (a hostile plugin pipelining requests
+    // without reading the answers) must not block the sender forever.
+    absl::Duration send_timeout = absl::InfiniteDuration();
   };
 
   struct Datagram {
