@@ -24,10 +24,15 @@ struct SeccompCompileOptions {
   // violation (default action, argument-rule denial, foreign architecture) becomes
   // SECCOMP_RET_USER_NOTIF. Load the program with SECCOMP_FILTER_FLAG_NEW_LISTENER.
   bool user_notify = false;
+  // Generate the allowlist with libseccomp instead of cordon's own binary-tree generator.
+  // Both give the same answer for every (nr, args) (seccomp_compiler_test proves it over
+  // every syscall number); the own generator exists because libseccomp's database build and
+  // code generation were the largest user-space cost of a `cordon run` start-up.
+  bool use_libseccomp = false;
 };
 
 // Compiles a SeccompPolicy (groups, allow, deny, on_violation) into a classic BPF program for
-// x86_64 with libseccomp, plus the argument rules every policy gets (docs/profiles.md):
+// x86_64, plus the argument rules every policy gets (docs/profiles.md):
 // clone without CLONE_NEW*, clone3 -> ENOSYS, socket/socketpair AF_UNIX only, ioctl without
 // TIOCSTI/TIOCLINUX (low 32 bits), personality 0/0xffffffff, prctl from a safe option list.
 // Foreign architectures and x32 syscall numbers never reach the allowlist.
