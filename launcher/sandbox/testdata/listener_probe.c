@@ -1,0 +1,18 @@
+/* Runs inside a test sandbox (static, no libc start-up beyond the basics). Exits 7 when no fd
+ * above stderr is open (the seccomp listener must never reach the program) and a denied
+ * syscall (ptrace) came back with the errno the test answers through the listener (EXDEV),
+ * which proves the launcher holds the real listener. Any other outcome exits 1 or 2. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(void) {
+  for (int fd = 3; fd < 256; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) return 1;
+  }
+  errno = 0;
+  if (syscall(SYS_ptrace, 0, 0, 0, 0) != -1 || errno != EXDEV) return 2;
+  return 7;
+}
