@@ -17,6 +17,8 @@ struct ChildFds {
   const int* pass_fds = nullptr;   // become 3, 4, ... in the program
   int stdio[3] = {-1, -1, -1};     // replace 0, 1, 2 when >= 0
   int pass_fd_count = 0;
+  const int* cgroup_task_fds = nullptr;  // v1 `tasks` files to write "0" into, first thing
+  int cgroup_task_fd_count = 0;
 };
 
 // Code that runs in the cloned child (pid 1 of the new pid namespace) and in the program

@@ -150,6 +150,9 @@ pid_t Clone(uint64_t flags, int cgroup_fd, int* pidfd) {
 absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const SandboxSpec& spec,
                                                                       const SpawnHooks& hooks) {
   const bool rootless = geteuid() != 0;
+  if (spec.cgroup_v1_task_fds.size() > 16) {
+    return absl::InvalidArgumentError("at most 16 cgroup v1 hierarchies can be joined");
+  }
   if (static_cast<int>(spec.pass_fds.size()) > kMaxPassFds) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPassFds, " fds can be passed into a sandbox"));
@@ -208,6 +211,8 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   child_fds.exec_fd = exec_fd.get();
   child_fds.pass_fds = spec.pass_fds.data();
   child_fds.pass_fd_count = static_cast<int>(spec.pass_fds.size());
+  child_fds.cgroup_task_fds = spec.cgroup_v1_task_fds.data();
+  child_fds.cgroup_task_fd_count = static_cast<int>(spec.cgroup_v1_task_fds.size());
   for (int i = 0; i < 3; ++i) child_fds.stdio[i] = spec.stdio[i];
 
   const uint64_t kNamespaces =

@@ -3,12 +3,16 @@
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "sandbox-profiles/seccomp_compiler.h"
@@ -63,6 +67,51 @@ TEST_P(SandboxSpawnerTest, ListenerReachesTheLauncherAndNeverTheProgram) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SendmsgAndPidfdGetfd, SandboxSpawnerTest, ::testing::Bool());
+
+// cgroup v1 self-placement: the child joins through the launcher's `tasks` fds before anything
+// runs, so the program starts inside the cgroup.
+TEST(SandboxSpawnerCgroupTest, ChildJoinsV1CgroupThroughTasksFds) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
+  const std::string hierarchy = "/sys/fs/cgroup/pids";
+  struct stat st;
+  if (stat((hierarchy + "/tasks").c_str(), &st) != 0) GTEST_SKIP() << "no cgroup v1 pids hierarchy";
+  const std::string name = "cordon-spawner-test-" + std::to_string(getpid());
+  const std::string dir = hierarchy + "/" + name;
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << strerror(errno);
+  struct Remove {
+    std::string dir;
+    ~Remove() { rmdir(dir.c_str()); }
+  } remove{dir};
+  int tasks = open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(tasks, 0) << strerror(errno);
+  int stdin_pipe[2];
+  ASSERT_EQ(pipe2(stdin_pipe, O_CLOEXEC), 0);
+
+  SandboxSpec spec;
+  spec.program = CORDON_LISTENER_PROBE;
+  spec.argv = {"listener_probe", "wait"};
+  spec.stdio[0] = stdin_pipe[0];
+  spec.cgroup_v1_task_fds = {tasks};
+  auto process = SandboxSpawner::Spawn(spec);
+  close(tasks);
+  close(stdin_pipe[0]);
+  ASSERT_TRUE(process.ok()) << process.status();
+
+  // Both init and the program are in the cgroup (the program was started from inside it).
+  std::ifstream procs(dir + "/cgroup.procs");
+  int count = 0;
+  bool has_init = false;
+  for (pid_t pid; procs >> pid;) {
+    ++count;
+    has_init |= pid == (*process)->pid();
+  }
+  EXPECT_TRUE(has_init);
+  EXPECT_EQ(count, 2);
+  close(stdin_pipe[1]);
+  auto exit = (*process)->Wait();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(exit->exit_code(), 7);
+}
 
 }  // namespace
 }  // namespace cordon::sandbox

@@ -47,6 +47,7 @@ enum class SetupStep : int32_t {
   kLoadSeccomp,
   kHandOffListener,
   kExec,
+  kJoinCgroup,
   kCount,
 };
 
