@@ -5,10 +5,10 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -213,17 +213,20 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(const std::vector
                      {SCMP_A0(SCMP_CMP_MASKED_EQ, SeccompCompiler::kCloneNamespaceFlags, 0)});
         break;
       case RuleKind::kUnixSocketsOnly:
-        status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
+        status =
+            Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
         break;
       case RuleKind::kPersonality:
         status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, 0)});
         if (status.ok()) {
-          status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
+          status =
+              Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
         }
         break;
       case RuleKind::kSafePrctl:
         for (const PrctlOption& o : kSafePrctl) {
-          status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, o.value)});
+          status =
+              Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, o.value)});
           if (!status.ok()) break;
         }
         break;
@@ -253,14 +256,14 @@ void EmitRule(const Rule& rule, uint32_t violation, std::vector<sock_filter>* ou
       out->push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
       return;
     case RuleKind::kCloneNoNamespaces:
-      out->insert(out->end(),
-                  {load_arg0,
-                   BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, SeccompCompiler::kCloneNamespaceFlags, 1, 0),
-                   allow, deny});
+      out->insert(out->end(), {load_arg0,
+                               BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
+                                        SeccompCompiler::kCloneNamespaceFlags, 1, 0),
+                               allow, deny});
       return;
     case RuleKind::kUnixSocketsOnly:
-      out->insert(out->end(), {load_arg0, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1), allow,
-                               deny});
+      out->insert(out->end(),
+                  {load_arg0, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1), allow, deny});
       return;
     case RuleKind::kPersonality:
       out->insert(out->end(), {load_arg0, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
@@ -320,10 +323,10 @@ std::vector<sock_filter> EmitRanges(const std::vector<Range>& ranges, size_t lo,
 
 // cordon's own generator: the syscall number loaded, then a binary search over number ranges
 // that ends in each rule's code or the violation. Same semantics as CompileWithLibseccomp,
-// without its rule database: microseconds instead of ~0.4 ms and ~70 page faults per start.
+// without its rule database: microseconds instead of ~0.8 ms of CPU and ~45 page faults per
+// `cordon run` start (docs/performance-sandbox.md).
 absl::StatusOr<std::vector<sock_filter>> CompileTree(std::vector<Rule> rules, uint32_t violation) {
-  std::sort(rules.begin(), rules.end(),
-            [](const Rule& a, const Rule& b) { return a.nr < b.nr; });
+  std::sort(rules.begin(), rules.end(), [](const Rule& a, const Rule& b) { return a.nr < b.nr; });
   for (size_t i = 1; i < rules.size(); ++i) {
     if (rules[i].nr == rules[i - 1].nr) {
       return absl::InternalError(absl::StrCat("seccomp: syscall '", Av(rules[i].name),

@@ -241,17 +241,22 @@ TEST(SeccompCompilerTest, OwnGeneratorAnswersExactlyAsLibseccomp) {
   policies.push_back(minimal);
   SeccompPolicy everything;
   for (const std::string& g : SyscallGroups::Names()) everything.add_groups(g);
-  for (std::string_view n : SyscallGroups::NeverAllowed()) everything.add_danger_allow(std::string(n));
+  for (std::string_view n : SyscallGroups::NeverAllowed())
+    everything.add_danger_allow(std::string(n));
   policies.push_back(everything);
   SeccompPolicy killing = DefaultLikePolicy();
   killing.set_on_violation(SeccompPolicy::KILL);
   policies.push_back(killing);
 
-  std::vector<uint64_t> arg_values = {0,          1,           AF_INET,     AF_UNIX,
-                                      AF_NETLINK, 0xffffffff,  0x100000000, 0x100000001,
-                                      ~0ull,      0x7fffffff,  0x80000000,  CLONE_NEWUSER,
-                                      SIGCHLD,    CLONE_VM | CLONE_FS | SIGCHLD,
-                                      0x5412,     SIGXCPU,     SIGXFSZ};
+  std::vector<uint64_t> arg_values = {0,           1,
+                                      AF_INET,     AF_UNIX,
+                                      AF_NETLINK,  0xffffffff,
+                                      0x100000000, 0x100000001,
+                                      ~0ull,       0x7fffffff,
+                                      0x80000000,  CLONE_NEWUSER,
+                                      SIGCHLD,     CLONE_VM | CLONE_FS | SIGCHLD,
+                                      0x5412,      SIGXCPU,
+                                      SIGXFSZ};
   for (uint32_t option : SeccompCompiler::SafePrctlOptions()) {
     arg_values.push_back(option);
     arg_values.push_back(option + 1);
@@ -279,7 +284,8 @@ TEST(SeccompCompilerTest, OwnGeneratorAnswersExactlyAsLibseccomp) {
         for (uint64_t arg0 : arg_values) {
           for (uint64_t arg1 : {uint64_t{0}, uint64_t{0x5412}, uint64_t{SIGXCPU}, uint64_t{9}}) {
             for (uint32_t arch : {uint32_t{AUDIT_ARCH_X86_64}, uint32_t{AUDIT_ARCH_I386}}) {
-              ASSERT_EQ(Eval(*a, nr, {arg0, arg1, arg1}, arch), Eval(*b, nr, {arg0, arg1, arg1}, arch))
+              ASSERT_EQ(Eval(*a, nr, {arg0, arg1, arg1}, arch),
+                        Eval(*b, nr, {arg0, arg1, arg1}, arch))
                   << "nr " << nr << " arg0 " << arg0 << " arg1 " << arg1 << " arch " << arch
                   << " notify " << notify << " policy " << policy.ShortDebugString();
               ++compared;

@@ -8,11 +8,11 @@
 #include <sys/syscall.h>
 
 #include <cstdio>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "sandbox-profiles/bpf_evaluator.h"
 
 namespace cordon::sandbox {
@@ -161,8 +161,7 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
     data.arch = AUDIT_ARCH_X86_64;
     data.args[0] = 3 + spec.pass_fds.size() + 1;  // FdLayout: pass fds, exec fd, error fd
     data.args[2] = MSG_NOSIGNAL;
-    absl::StatusOr<uint32_t> answer =
-        profiles::BpfEvaluator::Evaluate(plan->seccomp_filter_, data);
+    absl::StatusOr<uint32_t> answer = profiles::BpfEvaluator::Evaluate(plan->seccomp_filter_, data);
     plan->listener_via_sendmsg_ = answer.ok() && *answer == SECCOMP_RET_ALLOW;
   }
   plan->die_with_spawning_thread_ = spec.die_with_spawning_thread;

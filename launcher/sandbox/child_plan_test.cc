@@ -11,7 +11,8 @@ namespace {
 SandboxSpec SpecWithGroups(std::initializer_list<const char*> groups, bool user_notify) {
   cordon::v1::SeccompPolicy policy;
   for (const char* g : groups) policy.add_groups(g);
-  auto program = profiles::SeccompCompiler::Compile(policy, profiles::SeccompCompileOptions{user_notify});
+  auto program =
+      profiles::SeccompCompiler::Compile(policy, profiles::SeccompCompileOptions{user_notify});
   EXPECT_TRUE(program.ok()) << program.status();
   SandboxSpec spec;
   spec.program = "/bin/true";

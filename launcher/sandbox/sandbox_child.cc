@@ -71,7 +71,9 @@ bool ReadByte(int fd) {
 
 // Sends one report with `fd` attached (SCM_RIGHTS); false with errno set on failure.
 bool SendWithFd(int socket_fd, const SetupFailure& report, int fd) {
-  struct iovec iov {const_cast<SetupFailure*>(&report), sizeof(report)};
+  struct iovec iov {
+    const_cast<SetupFailure*>(&report), sizeof(report)
+  };
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   struct msghdr message {};
   message.msg_iov = &iov;

@@ -23,8 +23,8 @@ struct ChildFds {
 
 // Code that runs in the cloned child (pid 1 of the new pid namespace) and in the program
 // process it starts (vfork-style, sharing init's memory until exec, unless the program must
-// turn dumpable for pidfd_getfd). Everything here is async-signal-safe and allocation-free: it reads the
-// prepared ChildPlan and makes system calls (raw ones for credentials, since glibc's
+// turn dumpable for pidfd_getfd). Everything here is async-signal-safe and allocation-free: it
+// reads the prepared ChildPlan and makes system calls (raw ones for credentials, since glibc's
 // set*id wrappers synchronise threads that do not exist in the child).
 class SandboxChild {
  public:

@@ -267,11 +267,13 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   // Unless the program waits for us to take its listener, nothing sent here needs an answer:
   // sleep until the child side is closed (exec or exit; POLLHUP is always reported), then
   // read whatever came, so a start-up costs the launcher one wake-up here instead of two.
-  const bool answer_reports = (*plan)->has_seccomp() && (*plan)->seccomp_user_notify() &&
-                              !(*plan)->listener_via_sendmsg();
+  const bool answer_reports =
+      (*plan)->has_seccomp() && (*plan)->seccomp_user_notify() && !(*plan)->listener_via_sendmsg();
   const short poll_events = answer_reports ? POLLIN : 0;
   for (;;) {
-    struct pollfd poll_fd {error.read.get(), poll_events, 0};
+    struct pollfd poll_fd {
+      error.read.get(), poll_events, 0
+    };
     int ready = poll(&poll_fd, 1, kSetupTimeoutMs);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
@@ -328,8 +330,9 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   }
 
   if ((*plan)->has_seccomp() && (*plan)->seccomp_user_notify() && listener.get() < 0) {
-    return absl::InternalError("sandbox setup: the program started without handing over its "
-                               "seccomp listener");
+    return absl::InternalError(
+        "sandbox setup: the program started without handing over its "
+        "seccomp listener");
   }
   std::move(kill_child).Cancel();
   return std::make_unique<SandboxProcess>(pid, pidfd.Release(), status.read.Release(),

@@ -1,9 +1,9 @@
 #include "launcher/sandbox/sandbox_spawner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <poll.h>
-#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -48,7 +48,9 @@ TEST_P(SandboxSpawnerTest, ListenerReachesTheLauncherAndNeverTheProgram) {
   // static start-up might be denied gets EPERM, as cordon's supervisor would answer).
   bool answered_ptrace = false;
   for (int i = 0; i < 64 && !answered_ptrace; ++i) {
-    struct pollfd poll_fd {listener, POLLIN, 0};
+    struct pollfd poll_fd {
+      listener, POLLIN, 0
+    };
     ASSERT_EQ(poll(&poll_fd, 1, 20000), 1) << "no notification within 20 s";
     struct seccomp_notif request {};
     ASSERT_EQ(ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request), 0) << strerror(errno);
