@@ -231,6 +231,74 @@ TEST(SeccompCompilerTest, RefusesBadPolicies) {
   EXPECT_FALSE(SeccompCompiler::Compile(unknown, {}).ok());
 }
 
+// The own generator must answer exactly as libseccomp does for every syscall number and for
+// argument values around every rule's boundaries, in every violation mode.
+TEST(SeccompCompilerTest, OwnGeneratorAnswersExactlyAsLibseccomp) {
+  std::vector<SeccompPolicy> policies;
+  policies.push_back(DefaultLikePolicy());
+  SeccompPolicy minimal;
+  for (const char* g : {"base", "channel", "file-read"}) minimal.add_groups(g);
+  policies.push_back(minimal);
+  SeccompPolicy everything;
+  for (const std::string& g : SyscallGroups::Names()) everything.add_groups(g);
+  for (std::string_view n : SyscallGroups::NeverAllowed())
+    everything.add_danger_allow(std::string(n));
+  policies.push_back(everything);
+  SeccompPolicy killing = DefaultLikePolicy();
+  killing.set_on_violation(SeccompPolicy::KILL);
+  policies.push_back(killing);
+
+  std::vector<uint64_t> arg_values = {0,           1,
+                                      AF_INET,     AF_UNIX,
+                                      AF_NETLINK,  0xffffffff,
+                                      0x100000000, 0x100000001,
+                                      ~0ull,       0x7fffffff,
+                                      0x80000000,  CLONE_NEWUSER,
+                                      SIGCHLD,     CLONE_VM | CLONE_FS | SIGCHLD,
+                                      0x5412,      SIGXCPU,
+                                      SIGXFSZ};
+  for (uint32_t option : SeccompCompiler::SafePrctlOptions()) {
+    arg_values.push_back(option);
+    arg_values.push_back(option + 1);
+    arg_values.push_back(option | 0xdead00000000ull);
+  }
+  for (int bit = 0; bit < 32; ++bit) arg_values.push_back(1ull << bit);
+
+  int compared = 0;
+  for (const SeccompPolicy& policy : policies) {
+    for (bool notify : {false, true}) {
+      SeccompCompileOptions own{notify};
+      own.use_libseccomp = false;
+      SeccompCompileOptions reference{notify};
+      reference.use_libseccomp = true;
+      auto a = SeccompCompiler::Compile(policy, own);
+      auto b = SeccompCompiler::Compile(policy, reference);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(b.ok()) << b.status();
+      EXPECT_EQ(a->allowed_syscalls, b->allowed_syscalls);
+      std::vector<long> numbers;
+      for (long nr = 0; nr < 1100; ++nr) numbers.push_back(nr);
+      for (long nr : {0x3fffffffL, 0x40000000L, 0x40000001L, 0x7fffffffL, -1L, -2L}) {
+        numbers.push_back(nr);
+      }
+      for (long nr : numbers) {
+        for (uint64_t arg0 : arg_values) {
+          for (uint64_t arg1 : {uint64_t{0}, uint64_t{0x5412}, uint64_t{SIGXCPU}, uint64_t{9}}) {
+            for (uint32_t arch : {uint32_t{AUDIT_ARCH_X86_64}, uint32_t{AUDIT_ARCH_I386}}) {
+              ASSERT_EQ(Eval(*a, nr, {arg0, arg1, arg1}, arch),
+                        Eval(*b, nr, {arg0, arg1, arg1}, arch))
+                  << "nr " << nr << " arg0 " << arg0 << " arg1 " << arg1 << " arch " << arch
+                  << " notify " << notify << " policy " << policy.ShortDebugString();
+              ++compared;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(compared, 1000000);
+}
+
 // Runs `body` in a forked child under `program`; returns the child's wait status.
 template <typename Body>
 int RunFiltered(const SeccompProgram& program, Body body) {

@@ -2,6 +2,8 @@
 # Sandbox start-up and seccomp round-trip benchmarks (docs/performance-sandbox.md).
 #   sudo bench/sandbox/run.sh [ROUNDS]        # default 200 rounds per command
 # Env: CORDON=path/to/cordon (default build/launcher/cli/cordon), WARMUP (default 10),
+#      CORDON_BASELINE=path/to/another/cordon (adds its two start-up lines to the same run,
+#      for before/after comparisons),
 #      LOOP_ALLOWED / LOOP_DENIED (calls per syscall_loop run), REPEATS (syscall_loop runs).
 # Needs: gcc, libseccomp-dev, bubblewrap, util-linux (unshare); run as root like CI.
 # Standalone: compiles its helpers with gcc into a temporary directory, no CMake involved.
@@ -68,6 +70,13 @@ bwrap (no seccomp)	$(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-
 unshare -Urpfmniu	$(command -v unshare) -Urpfmniu $work/cordon-bench-true
 direct exec	$work/cordon-bench-true
 LIST
+if [ -n "${CORDON_BASELINE:-}" ]; then
+  # Profiles by path: a copied binary does not find the source tree's profiles by name.
+  cat >> "$work/startup.list" <<LIST
+baseline run --profile noquota	$CORDON_BASELINE run --profile $noquota -- $work/cordon-bench-true
+baseline run --profile minimal	$CORDON_BASELINE run --profile $root/sandbox-profiles/profiles/minimal.textproto -- $work/cordon-bench-true
+LIST
+fi
 "$work/startup_driver" "$rounds" "$warmup" "$work/startup.list" | tee "$work/startup.out" | grep -v '^csv,'
 
 cgroups_after="$(cgroup_dirs)"
@@ -87,9 +96,10 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
   while IFS=$'\t' read -r label cmd; do
     [ -n "$label" ] || continue
     cmd="${cmd//FD9<*/}"
+    # stdin from /dev/null: cordon relays its stdin to the program and would eat this list.
     # shellcheck disable=SC2086
     perf stat -r "$((rounds / 2))" -x, -e task-clock,context-switches $cmd \
-      2>"$work/perf.csv" >/dev/null 9<"$work/filter.bpf" || true
+      2>"$work/perf.csv" >/dev/null 9<"$work/filter.bpf" </dev/null || true
     printf '%-34s %12s %10s\n' "$label" \
       "$(awk -F, '/task-clock/{printf "%.2f", $1}' "$work/perf.csv")" \
       "$(awk -F, '/context-switches/{printf "%.0f", $1}' "$work/perf.csv")"

@@ -1,7 +1,11 @@
 #include "launcher/sandbox/child_plan.h"
 
+#include <linux/audit.h>
+#include <linux/seccomp.h>
 #include <sys/capability.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <cstdio>
 
@@ -10,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "launcher/sandbox/landlock_rules.h"
+#include "sandbox-profiles/bpf_evaluator.h"
 
 namespace cordon::sandbox {
 namespace {
@@ -154,6 +159,18 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
     return absl::InvalidArgumentError("seccomp program longer than the kernel's 4096 limit");
   }
   plan->seccomp_user_notify_ = spec.seccomp_user_notify;
+  if (plan->seccomp_user_notify_) {
+    // Ask the filter itself, with the arguments the child will pass (SandboxChild's
+    // hand-off: sendmsg(error fd, &message, MSG_NOSIGNAL)): a rule on sendmsg's arguments
+    // or a profile without the channel group makes this false and keeps the pidfd_getfd path.
+    struct seccomp_data data {};
+    data.nr = __NR_sendmsg;
+    data.arch = AUDIT_ARCH_X86_64;
+    data.args[0] = 3 + spec.pass_fds.size() + 1;  // FdLayout: pass fds, exec fd, error fd
+    data.args[2] = MSG_NOSIGNAL;
+    absl::StatusOr<uint32_t> answer = profiles::BpfEvaluator::Evaluate(plan->seccomp_filter_, data);
+    plan->listener_via_sendmsg_ = answer.ok() && *answer == SECCOMP_RET_ALLOW;
+  }
   plan->die_with_spawning_thread_ = spec.die_with_spawning_thread;
   return plan;
 }

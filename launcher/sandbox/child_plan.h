@@ -66,6 +66,11 @@ class ChildPlan {
   const sock_fprog& seccomp_program() const { return seccomp_fprog_; }
   bool has_seccomp() const { return !seccomp_filter_.empty(); }
   bool seccomp_user_notify() const { return seccomp_user_notify_; }
+  // The filter lets the program process call sendmsg, so it can pass its seccomp listener to
+  // the launcher itself (SCM_RIGHTS) right after loading the filter and exec at once. When
+  // false, the launcher takes the listener with pidfd_getfd while the program waits, which
+  // costs two more wake-ups and needs the program process dumpable for a moment.
+  bool listener_via_sendmsg() const { return listener_via_sendmsg_; }
   bool die_with_spawning_thread() const { return die_with_spawning_thread_; }
   // Landlock ABI to apply (0: the kernel has none) and the paths below which the program may
   // write (see landlock_rules.h).
@@ -95,6 +100,7 @@ class ChildPlan {
   std::vector<sock_filter> seccomp_filter_;
   sock_fprog seccomp_fprog_{};
   bool seccomp_user_notify_ = false;
+  bool listener_via_sendmsg_ = false;
   bool die_with_spawning_thread_ = true;
   int landlock_abi_ = 0;
   std::vector<const char*> landlock_writable_;

@@ -70,6 +70,31 @@ bool ReadByte(int fd) {
   }
 }
 
+// Sends one report with `fd` attached (SCM_RIGHTS); false with errno set on failure.
+bool SendWithFd(int socket_fd, const SetupFailure& report, int fd) {
+  struct iovec iov {
+    const_cast<SetupFailure*>(&report), sizeof(report)
+  };
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr message {};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  for (;;) {
+    ssize_t n = sendmsg(socket_fd, &message, MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(sizeof(report))) return true;
+    if (n < 0 && errno == EINTR) continue;
+    if (n >= 0) errno = EMSGSIZE;
+    return false;
+  }
+}
+
 // Copies path into buf (PATH_MAX) and creates every missing directory of it, like mkdir -p.
 int MakeDirectories(const char* path, bool include_last) {
   char buf[PATH_MAX];
@@ -371,11 +396,12 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
       err != 0) {
     Fail(layout.error, SetupStep::kLandlock, err);
   }
-  if (plan.has_seccomp() && plan.seccomp_user_notify()) {
+  const bool take_listener = plan.has_seccomp() && plan.seccomp_user_notify();
+  if (take_listener && !plan.listener_via_sendmsg()) {
     // pidfd_getfd needs ptrace access. The credential switch made this process non-dumpable
     // and its mm still belongs to the initial user namespace (until exec), so a rootless
     // launcher would be refused. Exec makes it dumpable again anyway; until then only our
-    // own code runs here.
+    // own code runs here. (This process has its own mm on this path: see RunInit.)
     if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
       Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
     }
@@ -384,21 +410,7 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
     int self = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
     if (self < 0) Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
     SetupFailure marker{kProgramPidfdMarker, 0, -1};
-    struct iovec iov {
-      &marker, sizeof(marker)
-    };
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr message {};
-    message.msg_iov = &iov;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof(control);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&message);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &self, sizeof(int));
-    if (sendmsg(layout.error, &message, MSG_NOSIGNAL) != sizeof(marker)) {
+    if (!SendWithFd(layout.error, marker, self)) {
       Fail(layout.error, SetupStep::kSendProgramPidfd, errno);
     }
     close(self);
@@ -407,7 +419,15 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
     unsigned int flags = plan.seccomp_user_notify() ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
     long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &plan.seccomp_program());
     if (listener < 0) Fail(layout.error, SetupStep::kLoadSeccomp, errno);
-    if (plan.seccomp_user_notify()) {
+    if (take_listener && plan.listener_via_sendmsg()) {
+      // The filter allows sendmsg (ChildPlan asked it), so the listener goes to the launcher
+      // directly. It is in flight before exec, and closes here at exec (O_CLOEXEC): the
+      // program never holds it. A violation before the launcher dequeued it just waits.
+      SetupFailure ready{kListenerReadyMarker, 0, static_cast<int32_t>(listener)};
+      if (!SendWithFd(layout.error, ready, static_cast<int>(listener))) {
+        Fail(layout.error, SetupStep::kHandOffListener, errno);
+      }
+    } else if (take_listener) {
       // From here only the syscalls the compiler always allows may run: write, read,
       // execveat, exit_group. The launcher copies the listener with pidfd_getfd while
       // this process waits for its byte; the listener itself closes at exec.
@@ -422,6 +442,21 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
     syscall(SYS_execveat, layout.exec, "", plan.argv(), plan.envp(), AT_EMPTY_PATH);
   }
   Fail(layout.error, SetupStep::kExec, errno);
+}
+
+// The program process's stack while it shares init's memory. Init's own copy of the
+// launcher's bss, so concurrent spawns never share it; the launcher never touches it.
+alignas(64) char g_program_stack[128 * 1024];
+
+struct ProgramArgs {
+  const ChildPlan* plan;
+  const ChildFds* fds;
+  const FdLayout* layout;
+};
+
+int ProgramEntry(void* arg) {
+  const ProgramArgs* args = static_cast<const ProgramArgs*>(arg);
+  RunProgram(*args->plan, *args->fds, *args->layout);
 }
 
 // pid 1: forwards termination signals to the program, reaps every orphan, and reports the
@@ -461,6 +496,13 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
 }  // namespace
 
 void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
+  // Into the plugin's cgroups before anything else (the fds close with every other extra fd
+  // in ArrangeFds). Same step as the launcher's placement, minus its RCU grace period.
+  for (int i = 0; i < fds.cgroup_task_fd_count; ++i) {
+    if (write(fds.cgroup_task_fds[i], "0", 1) != 1) {
+      Fail(fds.error_write, SetupStep::kJoinCgroup, errno, i);
+    }
+  }
   FdLayout layout;
   ArrangeFds(fds, &layout);
   const int error_fd = layout.error;
@@ -493,9 +535,22 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   sigprocmask(SIG_BLOCK, &all, nullptr);
   int signal_fd = signalfd(-1, &all, SFD_CLOEXEC);
   if (signal_fd < 0) Fail(error_fd, SetupStep::kForkPlugin, errno);
-  long program = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  long program;
+  if (plan.has_seccomp() && plan.seccomp_user_notify() && !plan.listener_via_sendmsg()) {
+    // The program process turns itself dumpable for pidfd_getfd, and dumpable belongs to the
+    // mm: it must not share init's, or the program could reach init's memory after exec.
+    program = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+    if (program == 0) RunProgram(plan, fds, layout);
+  } else {
+    // posix_spawn-style: the program process borrows init's memory until it execs (init
+    // waits, CLONE_VFORK), so the kernel copies no page tables and the program takes no
+    // copy-on-write faults. It writes only its own stack and errno, and changes nothing
+    // shared: no CLONE_FILES, CLONE_FS or CLONE_SIGHAND, and init is already non-dumpable.
+    ProgramArgs args{&plan, &fds, &layout};
+    program = clone(ProgramEntry, g_program_stack + sizeof(g_program_stack),
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  }
   if (program < 0) Fail(error_fd, SetupStep::kForkPlugin, errno);
-  if (program == 0) RunProgram(plan, fds, layout);
 
   // Init keeps only what it needs: the program must see EOF on its channels when it dies,
   // and the launcher must see EOF on the error pipe once the program has exec'd.

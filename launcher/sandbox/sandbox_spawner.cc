@@ -150,6 +150,9 @@ pid_t Clone(uint64_t flags, int cgroup_fd, int* pidfd) {
 absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const SandboxSpec& spec,
                                                                       const SpawnHooks& hooks) {
   const bool rootless = geteuid() != 0;
+  if (spec.cgroup_v1_task_fds.size() > 16) {
+    return absl::InvalidArgumentError("at most 16 cgroup v1 hierarchies can be joined");
+  }
   if (static_cast<int>(spec.pass_fds.size()) > kMaxPassFds) {
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPassFds, " fds can be passed into a sandbox"));
@@ -208,6 +211,8 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   child_fds.exec_fd = exec_fd.get();
   child_fds.pass_fds = spec.pass_fds.data();
   child_fds.pass_fd_count = static_cast<int>(spec.pass_fds.size());
+  child_fds.cgroup_task_fds = spec.cgroup_v1_task_fds.data();
+  child_fds.cgroup_task_fd_count = static_cast<int>(spec.cgroup_v1_task_fds.size());
   for (int i = 0; i < 3; ++i) child_fds.stdio[i] = spec.stdio[i];
 
   const uint64_t kNamespaces =
@@ -259,8 +264,16 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
 
   Fd listener;
   Fd program_pidfd;
+  // Unless the program waits for us to take its listener, nothing sent here needs an answer:
+  // sleep until the child side is closed (exec or exit; POLLHUP is always reported), then
+  // read whatever came, so a start-up costs the launcher one wake-up here instead of two.
+  const bool answer_reports =
+      (*plan)->has_seccomp() && (*plan)->seccomp_user_notify() && !(*plan)->listener_via_sendmsg();
+  const short poll_events = answer_reports ? POLLIN : 0;
   for (;;) {
-    struct pollfd poll_fd {error.read.get(), POLLIN, 0};
+    struct pollfd poll_fd {
+      error.read.get(), poll_events, 0
+    };
     int ready = poll(&poll_fd, 1, kSetupTimeoutMs);
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) {
@@ -296,6 +309,12 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
       continue;
     }
     if (report.step == kListenerReadyMarker && report.error_number == 0 &&
+        (*plan)->listener_via_sendmsg() && received.get() >= 0 && listener.get() < 0) {
+      // The program process sent its listener itself and is exec'ing already.
+      *listener.out() = received.Release();
+      continue;
+    }
+    if (report.step == kListenerReadyMarker && report.error_number == 0 &&
         program_pidfd.get() >= 0 && listener.get() < 0) {
       *listener.out() =
           static_cast<int>(syscall(SYS_pidfd_getfd, program_pidfd.get(), report.detail, 0));
@@ -310,6 +329,11 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
     return absl::FailedPreconditionError(DescribeFailure(**plan, report));
   }
 
+  if ((*plan)->has_seccomp() && (*plan)->seccomp_user_notify() && listener.get() < 0) {
+    return absl::InternalError(
+        "sandbox setup: the program started without handing over its "
+        "seccomp listener");
+  }
   std::move(kill_child).Cancel();
   return std::make_unique<SandboxProcess>(pid, pidfd.Release(), status.read.Release(),
                                           lifeline.write.Release(), listener.Release(), started);

@@ -61,6 +61,14 @@ struct SandboxSpec {
   // cgroup v2: a directory fd of the plugin's cgroup, used with clone3(CLONE_INTO_CGROUP) so
   // the child is born inside it. -1 otherwise (v1 placement is a SpawnHooks callback).
   int cgroup_fd = -1;
+  // cgroup v1: the plugin cgroup's `tasks` file in each hierarchy, opened O_WRONLY|O_CLOEXEC
+  // by the launcher (at most 16). The child writes "0" (itself) into each as its very first
+  // step, before anything else runs. The kernel lets a task move itself without taking the
+  // global cgroup_threadgroup_rwsem, whose write side waits for a full RCU grace period
+  // (~20 ms on the development VM) when the launcher writes the child's pid into
+  // cgroup.procs instead; the permission check uses the opener's (the launcher's) creds.
+  // The child is single-threaded then, so "the thread" is the whole process.
+  std::vector<int> cgroup_v1_task_fds;
 
   // Kill the sandbox when the thread that spawned it exits (PR_SET_PDEATHSIG). Right for a
   // single-threaded launcher such as `cordon run`; a multi-threaded host relies on the

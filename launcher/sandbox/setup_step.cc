@@ -6,86 +6,47 @@ namespace cordon::sandbox {
 
 const char* SetupStepName(SetupStep step) {
   switch (step) {
-    case SetupStep::kNone:
-      return "none";
-    case SetupStep::kWaitForParent:
-      return "wait for launcher (uid/gid maps, cgroup)";
-    case SetupStep::kSetsid:
-      return "setsid";
-    case SetupStep::kParentDeathSignal:
-      return "set parent-death signal";
-    case SetupStep::kLauncherGone:
-      return "launcher exited during setup";
-    case SetupStep::kUnshareCgroup:
-      return "unshare cgroup namespace";
-    case SetupStep::kMakeRootPrivate:
-      return "make mount propagation private";
-    case SetupStep::kMountStagingTmpfs:
-      return "mount root tmpfs";
-    case SetupStep::kPivotRoot:
-      return "pivot_root";
-    case SetupStep::kCreateMountPoint:
-      return "create mount point";
-    case SetupStep::kBindMount:
-      return "bind-mount";
-    case SetupStep::kRemountReadOnly:
-      return "make bind mount read-only, nosuid, nodev";
-    case SetupStep::kMountTmpfs:
-      return "mount tmpfs";
-    case SetupStep::kMountProc:
-      return "mount /proc";
-    case SetupStep::kProtectProc:
-      return "protect /proc/sys and friends";
-    case SetupStep::kMountDev:
-      return "mount /dev";
-    case SetupStep::kBindDevice:
-      return "bind device node into /dev";
-    case SetupStep::kDetachOldRoot:
-      return "detach host root";
-    case SetupStep::kRemountRootReadOnly:
-      return "make sandbox root read-only";
-    case SetupStep::kSetHostname:
-      return "set hostname";
-    case SetupStep::kDropBoundingSet:
-      return "drop capability bounding set";
-    case SetupStep::kSetSecurebits:
-      return "lock securebits";
-    case SetupStep::kClearAmbient:
-      return "clear ambient capabilities";
-    case SetupStep::kSetGroups:
-      return "clear supplementary groups";
-    case SetupStep::kSetGid:
-      return "switch gid";
-    case SetupStep::kSetUid:
-      return "switch uid";
-    case SetupStep::kDropCapabilities:
-      return "drop all capabilities";
-    case SetupStep::kNoNewPrivs:
-      return "set no_new_privs";
-    case SetupStep::kDumpable:
-      return "mark init non-dumpable";
-    case SetupStep::kForkPlugin:
-      return "fork the program from the sandbox init";
-    case SetupStep::kSetRlimit:
-      return "set resource limit";
-    case SetupStep::kSetupFds:
-      return "arrange file descriptors";
-    case SetupStep::kResetSignals:
-      return "reset signal handlers";
-    case SetupStep::kChdir:
-      return "change to working directory";
-    case SetupStep::kSendProgramPidfd:
-      return "send the program's pidfd to the launcher";
-    case SetupStep::kLandlock:
-      return "apply the Landlock ruleset";
-    case SetupStep::kLoadSeccomp:
-      return "load seccomp filter";
-    case SetupStep::kHandOffListener:
-      return "hand the seccomp listener to the launcher";
-    case SetupStep::kExec:
-      return "execute the program";
-    case SetupStep::kCount:
-      break;
+    case SetupStep::kNone: return "none";
+    case SetupStep::kWaitForParent: return "wait for launcher (uid/gid maps, cgroup)";
+    case SetupStep::kSetsid: return "setsid";
+    case SetupStep::kParentDeathSignal: return "set parent-death signal";
+    case SetupStep::kLauncherGone: return "launcher exited during setup";
+    case SetupStep::kUnshareCgroup: return "unshare cgroup namespace";
+    case SetupStep::kMakeRootPrivate: return "make mount propagation private";
+    case SetupStep::kMountStagingTmpfs: return "mount root tmpfs";
+    case SetupStep::kPivotRoot: return "pivot_root";
+    case SetupStep::kCreateMountPoint: return "create mount point";
+    case SetupStep::kBindMount: return "bind-mount";
+    case SetupStep::kRemountReadOnly: return "make bind mount read-only, nosuid, nodev";
+    case SetupStep::kMountTmpfs: return "mount tmpfs";
+    case SetupStep::kMountProc: return "mount /proc";
+    case SetupStep::kProtectProc: return "protect /proc/sys and friends";
+    case SetupStep::kMountDev: return "mount /dev";
+    case SetupStep::kBindDevice: return "bind device node into /dev";
+    case SetupStep::kDetachOldRoot: return "detach host root";
+    case SetupStep::kRemountRootReadOnly: return "make sandbox root read-only";
+    case SetupStep::kSetHostname: return "set hostname";
+    case SetupStep::kDropBoundingSet: return "drop capability bounding set";
+    case SetupStep::kSetSecurebits: return "lock securebits";
+    case SetupStep::kClearAmbient: return "clear ambient capabilities";
+    case SetupStep::kSetGroups: return "clear supplementary groups";
+    case SetupStep::kSetGid: return "switch gid";
+    case SetupStep::kSetUid: return "switch uid";
+    case SetupStep::kDropCapabilities: return "drop all capabilities";
+    case SetupStep::kNoNewPrivs: return "set no_new_privs";
+    case SetupStep::kDumpable: return "mark init non-dumpable";
+    case SetupStep::kForkPlugin: return "fork the program from the sandbox init";
+    case SetupStep::kSetRlimit: return "set resource limit";
+    case SetupStep::kSetupFds: return "arrange file descriptors";
+    case SetupStep::kResetSignals: return "reset signal handlers";
+    case SetupStep::kChdir: return "change to working directory";
+    case SetupStep::kSendProgramPidfd: return "send the program's pidfd to the launcher";
+    case SetupStep::kLandlock: return "apply the Landlock ruleset";
+    case SetupStep::kLoadSeccomp: return "load seccomp filter";
+    case SetupStep::kHandOffListener: return "hand the seccomp listener to the launcher";
+    case SetupStep::kExec: return "execute the program";
+    case SetupStep::kJoinCgroup: return "join the plugin's cgroup (v1 tasks file)";
+    case SetupStep::kCount: break;
   }
   return "unknown step";
 }

@@ -48,6 +48,7 @@ enum class SetupStep : int32_t {
   kLoadSeccomp,
   kHandOffListener,
   kExec,
+  kJoinCgroup,
   kCount,
 };
 
@@ -65,10 +66,12 @@ struct SetupFailure {
   int32_t detail;
 };
 
-// Two more message kinds on the same channel, used only with seccomp user notification: the
-// program process first sends a pidfd of itself (SCM_RIGHTS, before its filter exists), then
-// reports at which fd number its listener sits, so the launcher can take it with
-// pidfd_getfd while the program waits. error_number is 0 in both.
+// Two more message kinds on the same channel, used only with seccomp user notification.
+// When the filter allows sendmsg (ChildPlan::listener_via_sendmsg), the program process sends
+// kListenerReadyMarker with the listener attached (SCM_RIGHTS) and execs at once. Otherwise it
+// first sends a pidfd of itself (SCM_RIGHTS, before its filter exists), then reports at which
+// fd number its listener sits, so the launcher can take it with pidfd_getfd while the program
+// waits. error_number is 0 in all of them.
 inline constexpr SetupStep kProgramPidfdMarker = SetupStep::kSendProgramPidfd;
 inline constexpr SetupStep kListenerReadyMarker = SetupStep::kHandOffListener;
 
