@@ -31,6 +31,14 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
         quotas->cgroup_ = std::move(*created);
         quotas->backend_ = quotas->cgroup_->Describe();
         plan->spec.cgroup_fd = quotas->cgroup_->clone_into_fd();
+        // v1: the child joins by itself as its first step (a launcher-side cgroup.procs
+        // write waits for an RCU grace period, most of a start-up). Should the fds not open,
+        // PlaceInCgroup does it the slow way.
+        if (absl::StatusOr<std::vector<int>> fds = quotas->cgroup_->TaskFdsForSelfJoin();
+            fds.ok() && !fds->empty()) {
+          plan->spec.cgroup_v1_task_fds = *fds;
+          quotas->child_joins_ = true;
+        }
       } else {
         *fallback_note = std::string(created.status().message());
       }
@@ -43,7 +51,9 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
 PluginQuotas::~PluginQuotas() = default;
 
 absl::Status PluginQuotas::PlaceInCgroup(pid_t pid) {
-  if (cgroup_ == nullptr || cgroup_->clone_into_fd() >= 0) return absl::OkStatus();
+  if (cgroup_ == nullptr || cgroup_->clone_into_fd() >= 0 || child_joins_) {
+    return absl::OkStatus();
+  }
   return cgroup_->AddProcess(pid);
 }
 

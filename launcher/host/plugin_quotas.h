@@ -40,6 +40,7 @@ class PluginQuotas {
  private:
   PluginQuotas() = default;
 
+  bool child_joins_ = false;  // the sandbox child writes itself into the v1 tasks files
   std::unique_ptr<quota::PluginCgroup> cgroup_;
   quota::QuotaLimits limits_;
   uint64_t cpu_time_seconds_ = 0;

@@ -1,9 +1,12 @@
 #include "launcher/quota/cgroup_v1_backend.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -93,7 +96,32 @@ std::unique_ptr<CgroupV1Backend> CgroupV1Backend::Adopt(const CgroupOptions& opt
   return cg;
 }
 
-CgroupV1Backend::~CgroupV1Backend() { (void)Remove(); }
+CgroupV1Backend::~CgroupV1Backend() {
+  (void)Remove();
+  CloseTaskFds();
+}
+
+absl::StatusOr<std::vector<int>> CgroupV1Backend::TaskFdsForSelfJoin() {
+  if (removed_) return absl::FailedPreconditionError("TaskFdsForSelfJoin on a removed cgroup");
+  if (task_fds_.empty()) {
+    for (const Dir& d : dirs_) {
+      const std::string tasks = d.path + "/tasks";
+      int fd = open(tasks.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) {
+        absl::Status s = absl::ErrnoToStatus(errno, absl::StrCat("open ", tasks));
+        CloseTaskFds();
+        return s;
+      }
+      task_fds_.push_back(fd);
+    }
+  }
+  return task_fds_;
+}
+
+void CgroupV1Backend::CloseTaskFds() {
+  for (int fd : task_fds_) close(fd);
+  task_fds_.clear();
+}
 
 std::string CgroupV1Backend::DirOf(absl::string_view controller) const {
   for (const Dir& d : dirs_) {

@@ -35,6 +35,7 @@ class CgroupV1Backend : public PluginCgroup {
 
   absl::Status AddProcess(pid_t pid) override;
   int clone_into_fd() const override { return -1; }
+  absl::StatusOr<std::vector<int>> TaskFdsForSelfJoin() override;
   absl::Status KillAll() override;
   absl::StatusOr<QuotaUsage> ReadUsage() const override;
   absl::StatusOr<bool> IsEmpty() const override;
@@ -51,9 +52,11 @@ class CgroupV1Backend : public PluginCgroup {
       : PluginCgroup(options, limits) {}
   absl::Status WriteLimits();
   absl::StatusOr<std::vector<pid_t>> ListPids() const;
+  void CloseTaskFds();
   absl::Status SetFrozen(bool frozen);
 
   std::vector<Dir> dirs_;
+  std::vector<int> task_fds_;  // see TaskFdsForSelfJoin
   bool removed_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,6 +42,11 @@ class PluginCgroup {
   // v2: O_PATH|O_DIRECTORY|O_CLOEXEC fd usable with clone3 CLONE_INTO_CGROUP; v1: -1. Owned by
   // this object.
   virtual int clone_into_fd() const = 0;
+  // v1: O_WRONLY|O_CLOEXEC fds of the `tasks` file in each hierarchy (owned by this object,
+  // opened on first call), for a single-threaded child to join by writing "0": moving one
+  // thread skips the RCU grace period a whole-process cgroup.procs write waits for. v2 (which
+  // has clone_into_fd): empty.
+  virtual absl::StatusOr<std::vector<int>> TaskFdsForSelfJoin() { return std::vector<int>(); }
   // Kills every process in the cgroup at once so that nothing can fork its way out: v2
   // cgroup.kill (or freeze, kill, thaw before 5.14); v1 freeze, SIGKILL every pid, thaw,
   // repeated until empty. Waits (bounded by options.kill_timeout_ms) until the cgroup is empty.
