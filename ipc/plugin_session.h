@@ -78,9 +78,10 @@ class PluginSession {
     // 0: off. Otherwise the plugin must send something at least this often; Welcome then asks
     // for a heartbeat every third of it.
     absl::Duration heartbeat_timeout = absl::ZeroDuration();
-    // A plugin that leaves the host's messages unread this long (its queue stays full) is
-    // flooding or hung: a message_flood violation. Overrides channel.send_timeout.
-    absl::Duration send_timeout = absl::Seconds(5);
+    // A plugin that leaves the host's messages unread this long while its queue is full
+    // (hundreds of messages: far more than the concurrent-call cap can queue) is flooding or
+    // hung: a message_flood violation. Overrides channel.send_timeout.
+    absl::Duration send_timeout = absl::Seconds(2);
     std::function<void(const ProtocolViolation&)> on_violation;
     std::function<void(const cordon::v1::LogMessage&)> on_log;
     // Broker requests; answer with SendBrokerResponse(). Unset: answered UNIMPLEMENTED.

@@ -137,5 +137,31 @@ TEST(SeqpacketChannelTest, DeadlineAndEof) {
   EXPECT_TRUE(absl::IsUnavailable(p.b.Send("x")));
 }
 
+// A peer that never reads must not block a bounded sender forever: once the peer's queue is
+// full, Send() gives up after send_timeout with DeadlineExceeded, and keeps the unbounded
+// default for trusted peers.
+TEST(SeqpacketChannelTest, BoundedSendGivesUpWhenThePeerStopsReading) {
+  auto pair = SeqpacketChannel::SocketPair();
+  ASSERT_TRUE(pair.ok());
+  SeqpacketChannel::Options options;
+  options.send_timeout = absl::Milliseconds(200);
+  SeqpacketChannel sender(std::move(pair->first), options);
+  SeqpacketChannel never_reads(std::move(pair->second));
+  const std::string message(1024, 'x');
+  absl::Status sent;
+  int delivered = 0;
+  // Bounded loop: the kernel's queue holds far fewer than this many 1 KiB datagrams.
+  for (; delivered < 100000; ++delivered) {
+    sent = sender.Send(message, {});
+    if (!sent.ok()) break;
+  }
+  EXPECT_TRUE(absl::IsDeadlineExceeded(sent)) << sent;
+  EXPECT_GT(delivered, 0);
+  EXPECT_LT(delivered, 100000);
+  // Room again once the peer reads: the channel still works.
+  ASSERT_TRUE(never_reads.Receive(absl::InfiniteFuture()).ok());
+  EXPECT_TRUE(sender.Send(message, {}).ok());
+}
+
 }  // namespace
 }  // namespace cordon::ipc
