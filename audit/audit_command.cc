@@ -422,6 +422,32 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     last.push_back(line);
     if (last.size() > n) last.pop_front();
   }
+  // The active file may hold fewer than n records right after a rotation: the rest come
+  // from the newest rotated files.
+  if (last.size() < n) {
+    absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
+    if (rotated.ok()) {
+      std::sort(rotated->begin(), rotated->end(),
+                [](const LogFiles::Rotated& a, const LogFiles::Rotated& b) {
+                  return a.first_seq > b.first_seq;
+                });
+      for (const LogFiles::Rotated& r : *rotated) {
+        if (last.size() >= n) break;
+        absl::StatusOr<LogReader> older = LogReader::Open(r.path);
+        if (!older.ok()) break;
+        std::deque<std::string> lines;
+        while (true) {
+          absl::StatusOr<LogReader::Result> next = older->Next(&line);
+          if (!next.ok() || *next == LogReader::Result::kNoLine) break;
+          if (*next == LogReader::Result::kLine) lines.push_back(line);
+        }
+        while (!lines.empty() && last.size() < n) {
+          last.push_front(lines.back());
+          lines.pop_back();
+        }
+      }
+    }
+  }
   uint64_t printed = 0;
   uint64_t last_seq = 0;
   for (const std::string& l : last) {

@@ -163,6 +163,20 @@ TEST_F(AuditCommandTest, Summary) {
   EXPECT_THAT(Cmd({"summary", "--until", "2000-01-01", path_}).out, HasSubstr("0 records"));
 }
 
+// More records than the active file holds: tail reaches back into the rotated files, in
+// order, without gaps (the fixture's 32 records span several 2 KiB files).
+TEST_F(AuditCommandTest, TailLastNSpansRotatedFiles) {
+  CmdResult t = Cmd({"tail", "-n", "1000", "--format", "json", path_});
+  EXPECT_EQ(t.code, 0);
+  auto lines = Lines(t.out);
+  ASSERT_EQ(lines.size(), 32u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto r = RecordLine::Parse(lines[i]);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->seq, i + 1);
+  }
+}
+
 TEST_F(AuditCommandTest, TailLastN) {
   CmdResult t = Cmd({"tail", "-n", "2", "--format", "json", path_});
   EXPECT_EQ(t.code, 0);

@@ -536,7 +536,16 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   int signal_fd = signalfd(-1, &all, SFD_CLOEXEC);
   if (signal_fd < 0) Fail(error_fd, SetupStep::kForkPlugin, errno);
   long program;
-  if (plan.has_seccomp() && plan.seccomp_user_notify() && !plan.listener_via_sendmsg()) {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer cannot follow the switch to g_program_stack and warns on stderr at every
+  // noreturn call there, which would end up in the program's stderr: the sanitizer build
+  // clones the ordinary way.
+  constexpr bool kShareInitMemory = false;
+#else
+  constexpr bool kShareInitMemory = true;
+#endif
+  if (!kShareInitMemory ||
+      (plan.has_seccomp() && plan.seccomp_user_notify() && !plan.listener_via_sendmsg())) {
     // The program process turns itself dumpable for pidfd_getfd, and dumpable belongs to the
     // mm: it must not share init's, or the program could reach init's memory after exec.
     program = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
