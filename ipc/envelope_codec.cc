@@ -81,6 +81,8 @@ absl::string_view EnvelopeCodec::MessageName(const Envelope& e) {
       return "call_request";
     case Envelope::kCallResult:
       return "call_result";
+    case Envelope::kSharedBufferAnnounce:
+      return "shared_buffer_announce";
     case Envelope::kHeartbeat:
       return "heartbeat";
     case Envelope::kShutdownRequest:
@@ -175,6 +177,7 @@ absl::Status EnvelopeCodec::Validate(const Envelope& e) const {
       }
       return absl::OkStatus();
     case Envelope::kWelcome:
+    case Envelope::kSharedBufferAnnounce:
     case Envelope::kHeartbeat:
     case Envelope::kShutdownRequest:
     case Envelope::kShutdownAck:

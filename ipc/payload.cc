@@ -20,15 +20,23 @@ absl::StatusOr<Payload> Payload::FromSealedMemfd(MemfdPayload memfd) {
   return p;
 }
 
+Payload Payload::Borrowed(absl::string_view bytes) {
+  Payload p;
+  p.borrowed_ = bytes;
+  return p;
+}
+
 absl::string_view Payload::data() const {
   if (memfd_.has_value()) return memfd_->data();
+  if (borrowed_.has_value()) return *borrowed_;
   return inline_;
 }
 
 absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
                               std::vector<UniqueFd>* fds, MemfdPool* pool) const {
-  if (!memfd_.has_value() && inline_.size() <= inline_threshold) {
-    out->set_inline_(inline_);
+  const absl::string_view bytes = data();
+  if (!memfd_.has_value() && bytes.size() <= inline_threshold) {
+    out->set_inline_(std::string(bytes));
     return absl::OkStatus();
   }
   UniqueFd fd;
@@ -39,18 +47,18 @@ absl::Status Payload::ToProto(size_t inline_threshold, cordon::v1::Payload* out,
     fd.reset(dup);
     size = memfd_->size();
   } else if (pool != nullptr) {
-    auto slot = pool->Acquire(inline_.size());
+    auto slot = pool->Acquire(bytes.size());
     if (!slot.ok()) return slot.status();
-    std::memcpy(slot->mutable_data().data(), inline_.data(), inline_.size());
+    std::memcpy(slot->mutable_data().data(), bytes.data(), bytes.size());
     auto sealed = slot->Seal();
     if (!sealed.ok()) return sealed.status();
     fd = std::move(*sealed);
-    size = inline_.size();
+    size = bytes.size();
   } else {
-    auto sealed = MemfdPayload::CreateSealed("cordon-payload", inline_);
+    auto sealed = MemfdPayload::CreateSealed("cordon-payload", bytes);
     if (!sealed.ok()) return sealed.status();
     fd = std::move(*sealed);
-    size = inline_.size();
+    size = bytes.size();
   }
   out->mutable_memfd()->set_fd_index(static_cast<uint32_t>(fds->size()));
   out->mutable_memfd()->set_size(size);
@@ -85,6 +93,10 @@ absl::StatusOr<Payload> Payload::FromProto(const cordon::v1::Payload& proto,
       p.memfd_.emplace(std::move(*mapped));
       return p;
     }
+    case cordon::v1::Payload::kShared:
+      return ViolationStatus(ViolationKind::kBadPayload,
+                             "shared-buffer payload reference where only inline or memfd "
+                             "payloads are allowed (shared buffers are for host call inputs)");
     case cordon::v1::Payload::DATA_NOT_SET:
       return Payload();
   }

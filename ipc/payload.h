@@ -26,11 +26,15 @@ class Payload {
   Payload(const char* bytes) : inline_(bytes) {}             // NOLINT
   // `memfd` must have been Seal()ed.
   static absl::StatusOr<Payload> FromSealedMemfd(MemfdPayload memfd);
+  // A view of bytes owned elsewhere (a shared input buffer mapped by the plugin SDK); they
+  // must outlive the payload and every copy of it. Sent on like inline bytes.
+  static Payload Borrowed(absl::string_view bytes);
 
   absl::string_view data() const;
   size_t size() const { return data().size(); }
   std::string ToString() const { return std::string(data()); }
   bool is_memfd() const { return memfd_.has_value(); }
+  bool is_borrowed() const { return borrowed_.has_value(); }
 
   // Fills `out`: inline when the bytes are inline and at most inline_threshold long, else as a
   // memfd reference whose fd is appended to fds. Inline bytes over the threshold are copied
@@ -41,13 +45,16 @@ class Payload {
   // Reads a received payload. A memfd reference takes its fd out of `fds` (by index); the fd
   // must be fully sealed, match the declared size and be at most max_bytes (as must inline
   // bytes). With `premapped`, a memfd whose slot was offered to it beforehand is read through
-  // the view mapped then (same checks). Errors are violation statuses (kBadPayload).
+  // the view mapped then (same checks). A shared-buffer reference is refused here (kBadPayload):
+  // only the plugin SDK accepts one, from the host, and resolves it itself. Errors are
+  // violation statuses (kBadPayload).
   static absl::StatusOr<Payload> FromProto(const cordon::v1::Payload& proto,
                                            std::vector<UniqueFd>* fds, uint64_t max_bytes,
                                            MemfdPremapCache* premapped = nullptr);
 
  private:
   std::string inline_;
+  std::optional<absl::string_view> borrowed_;
   std::optional<MemfdPayload> memfd_;
 };
 

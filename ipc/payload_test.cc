@@ -90,5 +90,32 @@ TEST(PayloadTest, MemfdIndexAndCapAreChecked) {
   EXPECT_TRUE(IsBadPayload(Payload::FromProto(proto, &fds, 4095).status()));
 }
 
+TEST(PayloadTest, SharedReferenceIsRefusedOutsideTheSdk) {
+  // Only the plugin SDK resolves shared references (host call inputs); a plugin result or a
+  // broker payload carrying one is a violation.
+  std::vector<UniqueFd> fds;
+  cordon::v1::Payload proto;
+  proto.mutable_shared()->set_buffer_id(1);
+  proto.mutable_shared()->set_length(10);
+  EXPECT_TRUE(IsBadPayload(Payload::FromProto(proto, &fds, kSlot).status()));
+}
+
+TEST(PayloadTest, BorrowedBytesAreSentInlineOrAsAMemfdCopy) {
+  std::string small(100, 'b');
+  Payload p = Payload::Borrowed(small);
+  EXPECT_TRUE(p.is_borrowed());
+  EXPECT_EQ(p.data().data(), small.data());  // a view, not a copy
+  std::vector<UniqueFd> fds;
+  cordon::v1::Payload proto;
+  ASSERT_TRUE(p.ToProto(1000, &proto, &fds).ok());
+  EXPECT_EQ(proto.inline_(), small);
+  std::string big(5000, 'B');
+  ASSERT_TRUE(Payload::Borrowed(big).ToProto(1000, &proto, &fds).ok());
+  ASSERT_TRUE(proto.has_memfd());
+  auto back = Payload::FromProto(proto, &fds, kSlot);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ToString(), big);
+}
+
 }  // namespace
 }  // namespace cordon::ipc

@@ -20,6 +20,7 @@ using cordon::v1::Envelope;
 struct PluginSession::PendingCall {
   std::string method;
   bool done = false;
+  bool answered = false;  // a CallResult arrived (the plugin is done with the input)
   absl::StatusOr<Payload> result = absl::UnknownError("no result");
 };
 
@@ -192,6 +193,9 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   info.methods.assign(hello.methods().begin(), hello.methods().end());
   info.requested_capabilities.assign(hello.requested_capabilities().begin(),
                                      hello.requested_capabilities().end());
+  info.shared_input = hello.has_shared_input() && hello.shared_input().max_buffers() > 0 &&
+                      hello.shared_input().max_buffer_bytes() > 0;
+  if (info.shared_input) info.shared_input_caps = hello.shared_input();
 
   auto reject = [&](absl::Status why) -> absl::Status {
     Envelope r;
@@ -267,6 +271,14 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   last_message_at_ = absl::Now();
   last_waiter_at_ = absl::InfinitePast();
   if (auto s = channel_.SetReceiveTimeout(kBlockingSlice); !s.ok()) return HandshakeFailure(s);
+  if (info.shared_input && options_.shared_inputs.max_buffers > 0) {
+    SharedInputPool::Options o = options_.shared_inputs;
+    o.max_buffers = std::min<size_t>(o.max_buffers, info.shared_input_caps.max_buffers());
+    o.max_buffer_bytes = std::min(o.max_buffer_bytes, info.shared_input_caps.max_buffer_bytes());
+    auto pool = std::make_shared<SharedInputPool>(o);
+    std::lock_guard<std::mutex> lock(mu_);
+    shared_pool_ = std::move(pool);
+  }
   reader_ = std::thread([this] { ReaderLoop(); });
   return info;
 }
@@ -458,6 +470,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
         std::lock_guard<std::mutex> lock(mu_);
         call->result = std::move(out);
         call->done = true;
+        call->answered = true;
       }
       cv_.notify_all();
       return;
@@ -507,6 +520,93 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
 
 absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payload& input,
                                             absl::Duration timeout) {
+  return CallImpl(
+      method, timeout,
+      [&](cordon::v1::Payload* out, std::vector<UniqueFd>* fds) {
+        return input.ToProto(options_.inline_threshold, out, fds);
+      },
+      nullptr, nullptr);
+}
+
+absl::StatusOr<SharedInput> PluginSession::AcquireInput(size_t size) {
+  if (size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Label(), ": AcquireInput(0); send an empty Payload instead"));
+  }
+  std::shared_ptr<SharedInputPool> pool;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!reader_.joinable()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(Label(), ": AcquireInput() before a successful Handshake()"));
+    }
+    if (!failure_.ok()) return failure_;
+    pool = shared_pool_;
+  }
+  if (pool != nullptr) {
+    // Out of buffers (or over the caps) falls through to the memfd path.
+    if (auto lease = pool->Acquire(size); lease.ok()) {
+      return SharedInput::FromLease(std::move(pool), *lease, size);
+    }
+  }
+  auto memfd = MemfdPayload::CreateWritable("cordon-input", size);
+  if (!memfd.ok()) return memfd.status();
+  return SharedInput::FromMemfd(std::move(*memfd));
+}
+
+absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, SharedInput input,
+                                            absl::Duration timeout) {
+  if (!input.is_shared()) {
+    if (!input.memfd_.has_value() || input.size() == 0) {
+      return Call(method, Payload(), timeout);
+    }
+    if (auto s = input.memfd_->Shrink(input.size()); !s.ok()) return s;
+    if (auto sealed = input.memfd_->Seal(); !sealed.ok()) return sealed.status();
+    auto payload = Payload::FromSealedMemfd(std::move(*input.memfd_));
+    input.memfd_.reset();
+    if (!payload.ok()) return payload.status();
+    return Call(method, *payload, timeout);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (input.pool_ != shared_pool_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Label(), ": Call('", method, "') with an input acquired from another session"));
+    }
+  }
+  bool answered = false;
+  auto out = CallImpl(
+      method, timeout,
+      [&](cordon::v1::Payload* out, std::vector<UniqueFd>*) {
+        auto* ref = out->mutable_shared();
+        ref->set_buffer_id(input.lease_.buffer_id);
+        ref->set_offset(0);
+        ref->set_length(input.size());
+        return absl::OkStatus();
+      },
+      &input, &answered);
+  input.Release(/*reusable=*/answered);
+  return out;
+}
+
+PluginSession::SharedInputStats PluginSession::shared_input_stats() const {
+  std::shared_ptr<SharedInputPool> pool;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pool = shared_pool_;
+  }
+  SharedInputStats stats;
+  if (pool == nullptr) return stats;
+  stats.enabled = true;
+  stats.created = pool->buffers_created();
+  stats.free = pool->free_buffers();
+  return stats;
+}
+
+absl::StatusOr<Payload> PluginSession::CallImpl(
+    absl::string_view method, absl::Duration timeout,
+    const std::function<absl::Status(cordon::v1::Payload*, std::vector<UniqueFd>*)>& fill,
+    SharedInput* shared, bool* answered) {
   auto call = std::make_shared<PendingCall>();
   call->method = std::string(method);
   uint64_t id;
@@ -539,7 +639,24 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   req->set_timeout_ms(static_cast<uint64_t>(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))))));
   std::vector<UniqueFd> fds;
-  absl::Status sent = input.ToProto(options_.inline_threshold, req->mutable_payload(), &fds);
+  absl::Status sent = absl::OkStatus();
+  if (shared != nullptr && shared->lease_.needs_announce) {
+    // Same channel, sent first: the plugin maps the buffer before it reads the request.
+    auto peer = shared->pool_->PeerFd(shared->lease_.buffer_id);
+    sent = peer.status();
+    if (sent.ok()) {
+      Envelope announce;
+      announce.mutable_shared_buffer_announce()->set_buffer_id(shared->lease_.buffer_id);
+      announce.mutable_shared_buffer_announce()->set_fd_index(0);
+      int raw = peer->get();
+      sent = SendEnvelope(announce, absl::MakeConstSpan(&raw, 1));
+    }
+    if (sent.ok()) {
+      shared->pool_->MarkAnnounced(shared->lease_.buffer_id);
+      shared->lease_.needs_announce = false;
+    }
+  }
+  if (sent.ok()) sent = fill(req->mutable_payload(), &fds);
   if (sent.ok()) {
     std::vector<int> raw;
     for (const auto& fd : fds) raw.push_back(fd.get());
@@ -563,6 +680,7 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
     Fail(s);
     return s;
   }
+  if (answered != nullptr) *answered = call->answered;
   return std::move(call->result);
 }
 

@@ -22,6 +22,8 @@
 #include "ipc/payload.h"
 #include "ipc/protocol_violation.h"
 #include "ipc/seqpacket_channel.h"
+#include "ipc/shared_input.h"
+#include "ipc/shared_input_pool.h"
 #include "ipc/unique_fd.h"
 #include "ipc/version_negotiator.h"
 
@@ -36,6 +38,9 @@ struct PluginInfo {
   uint32_t protocol_version = 0;
   std::vector<std::string> methods;
   std::vector<cordon::v1::Capability> requested_capabilities;
+  // The plugin's opt-in to shared-buffer inputs (Hello.shared_input) and its caps.
+  bool shared_input = false;
+  cordon::v1::SharedInputSupport shared_input_caps;
 };
 
 struct HandshakeParams {
@@ -72,6 +77,9 @@ class PluginSession {
     // Call inputs larger than this travel as sealed memfds.
     size_t inline_threshold = 16 * 1024;
     size_t max_concurrent_calls = 64;
+    // Shared input buffers (AcquireInput), used with plugins that opt in; the plugin's own caps
+    // from its Hello lower these. max_buffers = 0: never used (always the memfd path).
+    SharedInputPool::Options shared_inputs;
     // Unsolicited messages (heartbeat, log, broker request): sustained rate and burst.
     uint32_t max_unsolicited_per_second = 500;
     uint32_t unsolicited_burst = 1000;
@@ -105,6 +113,22 @@ class PluginSession {
   absl::StatusOr<std::string> CallBytes(absl::string_view method, absl::string_view input,
                                         absl::Duration timeout);
 
+  // A writable input of `size` bytes for one call, to fill in place and pass to Call() below.
+  // A shared buffer leased from this session's pool when the plugin opted in and one is free
+  // (announced to the plugin once, then reused), else a writable memfd (sealed at the call).
+  // After Handshake(). Thread-safe; hold one per in-flight call.
+  absl::StatusOr<SharedInput> AcquireInput(size_t size);
+  // Calls with `input` (from AcquireInput of this session). A shared buffer goes back to the
+  // pool when the plugin answered; on a timeout or any failure it is retired, never rewritten
+  // while the plugin might still read it.
+  absl::StatusOr<Payload> Call(absl::string_view method, SharedInput input, absl::Duration timeout);
+  struct SharedInputStats {
+    bool enabled = false;  // the plugin opted in and the options allow it
+    size_t created = 0;    // buffers announced or being filled, retired ones included
+    size_t free = 0;       // ready for the next AcquireInput
+  };
+  SharedInputStats shared_input_stats() const;
+
   absl::Status SendBrokerResponse(const cordon::v1::BrokerResponse& response,
                                   absl::Span<const int> fds = {});
 
@@ -120,6 +144,12 @@ class PluginSession {
   struct PendingCall;
 
   absl::Status SendEnvelope(const cordon::v1::Envelope& envelope, absl::Span<const int> fds);
+  // Call() with the request's payload filled by `fill`. With `shared`, its buffer is announced
+  // first when needed; *answered tells whether a CallResult arrived (vs. timeout/failure).
+  absl::StatusOr<Payload> CallImpl(
+      absl::string_view method, absl::Duration timeout,
+      const std::function<absl::Status(cordon::v1::Payload*, std::vector<UniqueFd>*)>& fill,
+      SharedInput* shared, bool* answered);
   void ReaderLoop();
   // Polls the channel (and the wake-up eventfd) once until deadline and handles what came.
   // Only the thread holding the reader role (reading_) calls it.
@@ -162,6 +192,8 @@ class PluginSession {
   static constexpr absl::Duration kBlockingSlice = absl::Milliseconds(50);
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<PendingCall>> pending_;
+  // Set by Handshake() when the plugin opted in to shared inputs.
+  std::shared_ptr<SharedInputPool> shared_pool_;
 
   // Reader-role state (only the thread holding the role touches it).
   double tokens_ = 0;

@@ -2,7 +2,9 @@
 //  1. 64 B round trip: a raw SOCK_SEQPACKET socketpair ping-pong between two processes (the
 //     floor) beside a PluginSession call to a C++ SDK plugin process, p50/p99 and the ratio;
 //  2. 1 MiB and 64 MiB payload transfer between two processes: sealed memfd vs copying the
-//     bytes through the socket, each against a plain memcpy of the same size.
+//     bytes through the socket, each against a plain memcpy of the same size, and whole
+//     PluginSession::Call rows (shared input buffer written in place, memfd fallback, the
+//     Payload copied into a memfd) to an SDK plugin that checksums its input.
 // Usage: cordon_ipc_bench [--iterations N] [--reps R] [--payload-only]
 #include <signal.h>
 #include <sys/socket.h>

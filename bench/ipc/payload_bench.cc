@@ -25,8 +25,10 @@
 #include "ipc/memfd_payload.h"
 #include "ipc/memfd_pool.h"
 #include "ipc/memfd_premap_cache.h"
+#include "ipc/plugin_session.h"
 #include "ipc/seqpacket_channel.h"
 #include "ipc/shared_payload_buffer.h"
+#include "sdk/cpp/plugin.h"
 
 namespace cordon::bench {
 namespace {
@@ -163,6 +165,21 @@ void SocketReceiver(int s, size_t size, bool fresh_buffer) {
     uint64_t sum = Checksum(buf.data(), size);
     if (::send(s, &sum, sizeof(sum), MSG_NOSIGNAL) != sizeof(sum)) return;
   }
+}
+
+// A C++ SDK plugin whose "sum" handler checksums its input and returns the 8-byte sum.
+// max_shared_buffers = 0: it does not opt in to shared inputs.
+void SumPlugin(int s, uint32_t max_shared_buffers) {
+  sdk::Plugin::Options o;
+  o.name = "bench-sum";
+  o.version = "1.0.0";
+  o.max_shared_buffers = max_shared_buffers;
+  sdk::Plugin plugin(o);
+  plugin.Register(
+      "sum", [](const sdk::CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+        return U64(Checksum(in.data().data(), in.size()));
+      });
+  (void)plugin.ServeFd(::dup(s));
 }
 
 uint64_t Ack(SeqpacketChannel& ch) {
@@ -331,6 +348,51 @@ void RunSize(size_t size, int reps) {
   };
   add("shared FUTURE_WRITE buffer (host->plugin), copy in", [&] { return shared_send(true); });
   add("shared FUTURE_WRITE buffer (host->plugin), in place", [&] { return shared_send(false); });
+
+  // End to end: PluginSession::Call to a real SDK plugin process that checksums the input and
+  // returns 8 bytes. Forked before any session exists (no threads in the parent at fork).
+  Peer shared_plugin([](int s) { SumPlugin(s, 8); });
+  Peer memfd_plugin([](int s) { SumPlugin(s, 0); });
+  ipc::PluginSession shared_session(UniqueFd(::dup(shared_plugin.fd())), {});
+  ipc::PluginSession memfd_session(UniqueFd(::dup(memfd_plugin.fd())), {});
+  if (!shared_session.Handshake({}).ok() || !memfd_session.Handshake({}).ok()) Die("handshake");
+  auto session_sum = [&](ipc::PluginSession& session, const ipc::Payload& input) {
+    auto out = session.Call("sum", input, absl::Seconds(30));
+    if (!out.ok() || out->size() != 8) Die("session call");
+    return GetU64(out->ToString(), 0);
+  };
+  // AcquireInput is timed; producing the bytes in place is not (as for the socket path).
+  auto acquired_call = [&](ipc::PluginSession& session, bool want_shared) {
+    auto a0 = Clock::now();
+    auto in = session.AcquireInput(size);
+    if (!in.ok() || in->is_shared() != want_shared) Die("AcquireInput");
+    double acquire = Secs(a0);
+    std::memcpy(in->data().data(), src.data(), size);  // production
+    auto t0 = Clock::now();
+    auto out = session.Call("sum", std::move(*in), absl::Seconds(30));
+    if (!out.ok() || out->size() != 8) Die("session call");
+    double t = acquire + Secs(t0);
+    check(GetU64(out->ToString(), 0));
+    return t;
+  };
+  add("Call: Payload copied into a new memfd (before)", [&] {
+    auto t0 = Clock::now();
+    uint64_t sum = session_sum(memfd_session, ipc::Payload::Borrowed({src.data(), size}));
+    double t = Secs(t0);
+    check(sum);
+    return t;
+  });
+  add("Call: AcquireInput memfd fallback, in place",
+      [&] { return acquired_call(memfd_session, false); });
+  add("Call: AcquireInput shared buffer, in place",
+      [&] { return acquired_call(shared_session, true); });
+  // The rows above start from an idle session (other paths ran in between), whose background
+  // reader holds the receive role and must hand it to the caller. A host calling back to back
+  // does not pay that: one untimed small call just before.
+  add("Call: shared buffer, in place, session busy", [&] {
+    if (!shared_session.CallBytes("sum", "12345678", absl::Seconds(30)).ok()) Die("warm call");
+    return acquired_call(shared_session, true);
+  });
 
   for (int r = 0; r < reps + 1; ++r) {  // round 0 warms up
     for (auto& p : paths) {

@@ -31,7 +31,8 @@ void SetError(const absl::Status& s, cordon::v1::Error* e) {
 }  // namespace
 
 Plugin::Plugin(Options options)
-    : options_(std::move(options)), codec_([&] {
+    : options_(std::move(options)),
+      codec_([&] {
         ipc::EnvelopeLimits l;
         l.max_bytes = options_.max_datagram_bytes;
         return l;
@@ -138,6 +139,10 @@ absl::Status Plugin::Handshake() {
   hello->set_sdk(kSdkId);
   for (const auto& [name, handler] : handlers_) hello->add_methods(name);
   for (const auto& c : options_.requested_capabilities) *hello->add_requested_capabilities() = c;
+  if (options_.max_shared_buffers > 0 && options_.max_shared_buffer_bytes > 0) {
+    hello->mutable_shared_input()->set_max_buffers(options_.max_shared_buffers);
+    hello->mutable_shared_input()->set_max_buffer_bytes(options_.max_shared_buffer_bytes);
+  }
   if (auto s = Send(hello_env, {}); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("sending hello: ", s.message()));
   }
@@ -216,6 +221,9 @@ absl::Status Plugin::Loop() {
       case Envelope::kCallRequest:
         HandleCall(env.call_request(), std::move(fds));
         break;
+      case Envelope::kSharedBufferAnnounce:
+        AcceptSharedBuffer(env.shared_buffer_announce(), std::move(fds));
+        break;
       case Envelope::kShutdownRequest: {
         // Calls are served in order, so everything sent before the request is answered.
         Envelope ack;
@@ -253,7 +261,8 @@ void Plugin::ServeDataChannel() {
     return;
   }
   auto env = data_codec_.Decode(dg->bytes);
-  if (!env.ok() || !env->has_call_request() || env->call_request().payload().has_memfd()) {
+  if (!env.ok() || !env->has_call_request() || env->call_request().payload().has_memfd() ||
+      env->call_request().payload().has_shared()) {
     data_channel_.reset();
     return;
   }
@@ -324,6 +333,48 @@ absl::StatusOr<ipc::UniqueFd> Plugin::Connect(absl::string_view endpoint, absl::
   return std::move(reply->fds[index]);
 }
 
+void Plugin::AcceptSharedBuffer(const cordon::v1::SharedBufferAnnounce& announce,
+                                std::vector<ipc::UniqueFd> fds) {
+  // The host is trusted, but a confused one must not make this plugin map without bound; a
+  // refused buffer only fails the calls that name it.
+  absl::Status s = absl::OkStatus();
+  if (options_.max_shared_buffers == 0) {
+    s = absl::FailedPreconditionError("this plugin did not offer shared inputs");
+  } else if (shared_buffers_.size() >= options_.max_shared_buffers) {
+    s = absl::ResourceExhaustedError(
+        absl::StrCat("already ", shared_buffers_.size(), " shared buffers (the cap offered)"));
+  } else if (shared_buffers_.count(announce.buffer_id()) != 0) {
+    s = absl::AlreadyExistsError("buffer id announced twice");
+  } else if (announce.fd_index() >= fds.size() || !fds[announce.fd_index()].valid()) {
+    s = absl::InvalidArgumentError("announcement without its fd");
+  } else {
+    auto buffer = ipc::SharedPayloadBuffer::OpenReadOnly(std::move(fds[announce.fd_index()]),
+                                                         options_.max_shared_buffer_bytes);
+    if (buffer.ok()) {
+      shared_buffers_.emplace(announce.buffer_id(), std::move(*buffer));
+      return;
+    }
+    s = buffer.status();
+  }
+  std::string msg =
+      absl::StrCat("refused shared input buffer ", announce.buffer_id(), ": ", s.message());
+  std::fprintf(stderr, "%s: %s\n", options_.name.c_str(), msg.c_str());
+  (void)Log(cordon::v1::LogMessage::WARNING, msg);
+}
+
+absl::StatusOr<ipc::Payload> Plugin::ResolveShared(const cordon::v1::SharedRef& ref) const {
+  auto it = shared_buffers_.find(ref.buffer_id());
+  if (it == shared_buffers_.end()) {
+    return ipc::ViolationStatus(ipc::ViolationKind::kBadPayload,
+                                absl::StrCat("call input names shared buffer ", ref.buffer_id(),
+                                             " which was never announced (or was refused)"));
+  }
+  // View() checks offset + length against the mapping without overflowing.
+  auto view = it->second.View(ref.offset(), ref.length());
+  if (!view.ok()) return view.status();
+  return ipc::Payload::Borrowed(*view);
+}
+
 void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
                         bool data) {
   CallContext ctx;
@@ -343,7 +394,9 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
   } else {
     uint64_t cap = welcome_.limits().max_payload_bytes();
     if (cap == 0) cap = uint64_t{1} << 30;
-    auto input = ipc::Payload::FromProto(request.payload(), &fds, cap);
+    auto input = request.payload().has_shared()
+                     ? ResolveShared(request.payload().shared())
+                     : ipc::Payload::FromProto(request.payload(), &fds, cap);
     if (!input.ok()) {
       out = input.status();
     } else {
@@ -375,9 +428,9 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     auto bytes = data_codec_.Encode(reply);
     if (!bytes.ok()) {
       result->clear_payload();
-      SetError(absl::ResourceExhaustedError(absl::StrCat(
-                   "result exceeds the data channel's ", options_.max_data_datagram_bytes,
-                   "-byte datagram cap")),
+      SetError(absl::ResourceExhaustedError(absl::StrCat("result exceeds the data channel's ",
+                                                         options_.max_data_datagram_bytes,
+                                                         "-byte datagram cap")),
                result->mutable_error());
       bytes = data_codec_.Encode(reply);
     }
@@ -390,8 +443,7 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
   }
 }
 
-absl::StatusOr<ipc::UniqueFd> Plugin::OpenFile(absl::string_view path,
-                                               const OpenOptions& options) {
+absl::StatusOr<ipc::UniqueFd> Plugin::OpenFile(absl::string_view path, const OpenOptions& options) {
   cordon::v1::BrokerRequest req;
   req.mutable_open_file()->set_path(std::string(path));
   req.mutable_open_file()->set_mode(options.mode);

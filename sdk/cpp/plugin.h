@@ -19,6 +19,7 @@
 #include "ipc/envelope_codec.h"
 #include "ipc/payload.h"
 #include "ipc/seqpacket_channel.h"
+#include "ipc/shared_payload_buffer.h"
 #include "ipc/version_negotiator.h"
 
 namespace cordon::sdk {
@@ -53,6 +54,12 @@ class Plugin {
     size_t max_datagram_bytes = 64 * 1024;
     // Cap on one datagram on the data channel (a host client's calls, inline payloads only).
     size_t max_data_datagram_bytes = 1 << 20;
+    // Shared-buffer call inputs: offered in the Hello with these caps, so a host may announce
+    // up to max_shared_buffers read-only buffers (mapped once, reused across calls) and send
+    // inputs as ranges of them, which the handler reads in place (valid only while it runs;
+    // copy what it keeps). 0 buffers: not offered, inputs travel inline or as memfds.
+    uint32_t max_shared_buffers = 8;
+    uint64_t max_shared_buffer_bytes = uint64_t{256} << 20;
   };
 
   explicit Plugin(Options options);
@@ -135,6 +142,11 @@ class Plugin {
   void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
                   bool data = false);
   void HeartbeatLoop(absl::Duration interval);
+  // Maps an announced shared input buffer (serving thread).
+  void AcceptSharedBuffer(const cordon::v1::SharedBufferAnnounce& announce,
+                          std::vector<ipc::UniqueFd> fds);
+  // A call input naming a range of an announced buffer, bounds-checked; kBadPayload otherwise.
+  absl::StatusOr<ipc::Payload> ResolveShared(const cordon::v1::SharedRef& ref) const;
 
   Options options_;
   ipc::EnvelopeCodec codec_;
@@ -144,6 +156,8 @@ class Plugin {
   ipc::EnvelopeCodec data_codec_;
   std::unique_ptr<ipc::SeqpacketChannel> data_channel_;  // serving thread only
   cordon::v1::Welcome welcome_;
+  // Announced shared input buffers by id (serving thread only).
+  std::map<uint64_t, ipc::SharedPayloadBuffer> shared_buffers_;
 
   std::mutex mu_;
   std::condition_variable cv_;

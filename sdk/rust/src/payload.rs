@@ -148,6 +148,10 @@ impl Payload {
                     })?;
                 open_sealed(fd, r.size, max_bytes)
             }
+            // Only sent to plugins that opt in with Hello.shared_input, which this SDK does not.
+            Some(proto::payload::Data::Shared(_)) => Err(Error::invalid_argument(
+                "shared-buffer payload, but this plugin did not opt in to shared inputs",
+            )),
         }
     }
 }

@@ -474,6 +474,7 @@ impl Plugin {
             methods: self.handlers.keys().cloned().collect(),
             requested_capabilities: self.requested_capabilities.clone(),
             sdk: SDK_ID.to_string(),
+            shared_input: None,
         };
         send_envelope(channel, Msg::Hello(hello), &[]).map_err(|e| e.context("sending hello"))?;
         let mut buf = Vec::new();
@@ -660,6 +661,7 @@ pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
         Some(Msg::Log(_)) => "log",
         Some(Msg::BrokerRequest(_)) => "broker_request",
         Some(Msg::BrokerResponse(_)) => "broker_response",
+        Some(Msg::SharedBufferAnnounce(_)) => "shared_buffer_announce",
     }
 }
 
