@@ -51,9 +51,8 @@ absl::StatusOr<ipc::UniqueFd> LoadedPlugin::DuplicateDirectChannel() {
   }
   PluginState current = state();
   if (current != PluginState::kReady) {
-    return absl::FailedPreconditionError(absl::StrCat("plugin ", label(), " is ",
-                                                      PluginStateName(current),
-                                                      "; no direct channel to hand out"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "plugin ", label(), " is ", PluginStateName(current), "; no direct channel to hand out"));
   }
   ipc::UniqueFd dup(fcntl(data_channel_.get(), F_DUPFD_CLOEXEC, 0));
   if (dup.get() < 0) return absl::ErrnoToStatus(errno, "dup of the plugin's data channel");
@@ -120,8 +119,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
       request.audit_log,
       supervisor::PluginIdentity{plugin->plugin_id_, manifest.name(), manifest.version()});
   (void)plugin->auditor_->RecordLifecycle(
-      "plugin.load", {{"bundle", request.bundle_dir}, {"profile", request.profile},
-                      {"entry", manifest.entry()}});
+      "plugin.load",
+      {{"bundle", request.bundle_dir}, {"profile", request.profile}, {"entry", manifest.entry()}});
 
   auto fail = [&](const absl::Status& status) -> absl::Status {
     plugin->SetState(PluginState::kFailed, std::string(status.message()));
@@ -146,8 +145,7 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
       return self->request_.audit_log->Append(record);
     };
     hooks.quota = [self](const broker::QuotaHit& hit) {
-      return self->auditor_->RecordQuota(hit.quota, hit.limit, hit.observed, "denied",
-                                         hit.detail);
+      return self->auditor_->RecordQuota(hit.quota, hit.limit, hit.observed, "denied", hit.detail);
     };
     if (!request.host_functions.empty()) {
       hooks.host_call = [self](const std::string& name, const std::string& input,
@@ -263,9 +261,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   LoadedPlugin* raw = plugin.get();
   options.on_violation = [raw](const ipc::ProtocolViolation& violation) {
     // Recorded before the kill it causes.
-    (void)raw->auditor_->RecordProtocolViolation(std::string(violation.AuditType()),
-                                                 std::string(violation.KindName()),
-                                                 violation.detail);
+    (void)raw->auditor_->RecordProtocolViolation(
+        std::string(violation.AuditType()), std::string(violation.KindName()), violation.detail);
     raw->SetState(PluginState::kFailed, violation.detail);
     raw->Kill();
   };
@@ -290,9 +287,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   }
   params.accept = [&manifest](const ipc::PluginInfo& info) -> absl::Status {
     if (info.name != manifest.name()) {
-      return absl::PermissionDeniedError(absl::StrCat("plugin announced name '", info.name,
-                                                      "' but its manifest says '",
-                                                      manifest.name(), "'"));
+      return absl::PermissionDeniedError(absl::StrCat(
+          "plugin announced name '", info.name, "' but its manifest says '", manifest.name(), "'"));
     }
     return absl::OkStatus();
   };
@@ -369,37 +365,51 @@ absl::Status LoadedPlugin::WaitForExit(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method,
-                                               const std::string& input,
-                                               absl::Duration timeout) {
+absl::Status LoadedPlugin::CheckCallable(const std::string& method) const {
   PluginState current = state();
-  if (current != PluginState::kReady) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return absl::FailedPreconditionError(
-        absl::StrCat("plugin ", label(), " is ", PluginStateName(current),
-                     failure_reason_.empty() ? "" : absl::StrCat(" (", failure_reason_, ")"),
-                     "; cannot call ", method));
-  }
+  if (current == PluginState::kReady) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  return absl::FailedPreconditionError(
+      absl::StrCat("plugin ", label(), " is ", PluginStateName(current),
+                   failure_reason_.empty() ? "" : absl::StrCat(" (", failure_reason_, ")"),
+                   "; cannot call ", method));
+}
+
+absl::Status LoadedPlugin::WithFailureReason(const absl::Status& status) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (failure_reason_.empty()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat(status.message(), " [plugin failed: ", failure_reason_, "]"));
+}
+
+absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method, const std::string& input,
+                                               absl::Duration timeout) {
+  if (absl::Status s = CheckCallable(method); !s.ok()) return s;
   if (timeout == absl::ZeroDuration()) timeout = default_timeout_;
   absl::StatusOr<std::string> result = session_->CallBytes(method, input, timeout);
-  if (!result.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!failure_reason_.empty()) {
-      return absl::Status(result.status().code(),
-                          absl::StrCat(result.status().message(), " [plugin failed: ",
-                                       failure_reason_, "]"));
-    }
-  }
+  if (!result.ok()) return WithFailureReason(result.status());
   return result;
+}
+
+absl::StatusOr<ipc::SharedInput> LoadedPlugin::AcquireInput(size_t size) {
+  if (absl::Status s = CheckCallable("(input buffer)"); !s.ok()) return s;
+  return session_->AcquireInput(size);
+}
+
+absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method, ipc::SharedInput input,
+                                               absl::Duration timeout) {
+  if (absl::Status s = CheckCallable(method); !s.ok()) return s;
+  if (timeout == absl::ZeroDuration()) timeout = default_timeout_;
+  absl::StatusOr<ipc::Payload> result = session_->Call(method, std::move(input), timeout);
+  if (!result.ok()) return WithFailureReason(result.status());
+  return result->ToString();
 }
 
 std::future<absl::StatusOr<std::string>> LoadedPlugin::CallAsync(std::string method,
                                                                  std::string input,
                                                                  absl::Duration timeout) {
-  return std::async(std::launch::async,
-                    [this, method = std::move(method), input = std::move(input), timeout] {
-                      return Call(method, input, timeout);
-                    });
+  return std::async(std::launch::async, [this, method = std::move(method), input = std::move(input),
+                                         timeout] { return Call(method, input, timeout); });
 }
 
 absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
@@ -426,8 +436,8 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
     (void)WaitForExit(absl::InfiniteDuration());
     SetState(PluginState::kStopped, "killed after the grace period");
     return absl::DeadlineExceededError(
-        absl::StrCat("plugin ", label(), " did not shut down within ",
-                     absl::FormatDuration(grace), "; it was killed"));
+        absl::StrCat("plugin ", label(), " did not shut down within ", absl::FormatDuration(grace),
+                     "; it was killed"));
   }
   SetState(PluginState::kStopped, "");
   return absl::OkStatus();

@@ -25,9 +25,9 @@
 namespace cordon::host {
 
 struct LoadRequest {
-  std::string bundle_dir;             // directory holding manifest.textproto
-  std::string profile = "default";    // NAME|PATH of the sandbox profile bounding the plugin
-  std::string config;                 // opaque host configuration sent in Welcome
+  std::string bundle_dir;           // directory holding manifest.textproto
+  std::string profile = "default";  // NAME|PATH of the sandbox profile bounding the plugin
+  std::string config;               // opaque host configuration sent in Welcome
   std::map<std::string, std::string> config_map;
   audit::AuditLog* audit_log = nullptr;  // not owned; may be null
   // Called on every state change, from whichever thread made it. Must not block for long
@@ -66,6 +66,11 @@ class LoadedPlugin {
                                    absl::Duration timeout = absl::ZeroDuration());
   std::future<absl::StatusOr<std::string>> CallAsync(std::string method, std::string input,
                                                      absl::Duration timeout = absl::ZeroDuration());
+  // Large inputs without a copy: fill the buffer AcquireInput gives (a shared buffer the
+  // plugin maps read-only when its SDK opted in, else a memfd sealed at the call), then call.
+  absl::StatusOr<ipc::SharedInput> AcquireInput(size_t size);
+  absl::StatusOr<std::string> Call(const std::string& method, ipc::SharedInput input,
+                                   absl::Duration timeout = absl::ZeroDuration());
 
   // draining → stopped: refuses new calls, lets the plugin finish and exit within grace,
   // kills it otherwise.
@@ -92,6 +97,10 @@ class LoadedPlugin {
   pid_t host_pid() const { return process_ != nullptr ? process_->pid() : -1; }
 
  private:
+  // FailedPrecondition naming the state unless the plugin is ready.
+  absl::Status CheckCallable(const std::string& method) const;
+  // Adds the plugin's failure reason to a failed call's status.
+  absl::Status WithFailureReason(const absl::Status& status) const;
   LoadedPlugin() = default;
   void SetState(PluginState state, const std::string& reason);
   void SuperviseUntilExit();
