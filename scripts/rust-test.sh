@@ -17,6 +17,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-build}"
+case "$build" in -*) echo "$(basename "$0"): usage: $(basename "$0") [BUILD_DIR] (got option '$build')" >&2; exit 2 ;; esac
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 
 export CARGO="${CARGO:-/usr/bin/cargo}"
