@@ -160,9 +160,9 @@ absl::StatusOr<UniqueFd> MemfdPayload::CreateSealed(absl::string_view name,
   return std::move(*fd);
 }
 
-absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expected_size,
-                                                      uint64_t max_size) {
-  int seals = ::fcntl(fd.get(), F_GET_SEALS);
+absl::StatusOr<uint64_t> MemfdPayload::CheckSealed(int fd, uint64_t expected_size,
+                                                   uint64_t max_size) {
+  int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0) {
     return ViolationStatus(ViolationKind::kBadPayload,
                            "payload fd is not a sealable memfd (F_GET_SEALS failed)");
@@ -174,7 +174,7 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
                      ", need write|grow|shrink|seal 0x", absl::Hex(kRequiredSeals), ")"));
   }
   struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat payload memfd");
+  if (::fstat(fd, &st) != 0) return absl::ErrnoToStatus(errno, "fstat payload memfd");
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size != expected_size) {
     return ViolationStatus(
@@ -186,7 +186,16 @@ absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expe
         ViolationKind::kBadPayload,
         absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
   }
+  // Holes would be allocated on the reader's memory account when read.
   if (absl::Status s = CheckFullyAllocated(st, "payload memfd"); !s.ok()) return s;
+  return size;
+}
+
+absl::StatusOr<MemfdPayload> MemfdPayload::OpenSealed(UniqueFd fd, uint64_t expected_size,
+                                                      uint64_t max_size) {
+  absl::StatusOr<uint64_t> checked = CheckSealed(fd.get(), expected_size, max_size);
+  if (!checked.ok()) return checked.status();
+  const uint64_t size = *checked;
   MemfdPayload p;
   p.fd_ = std::move(fd);
   p.size_ = size;

@@ -104,33 +104,11 @@ absl::StatusOr<MemfdPayload> MemfdPremapCache::Open(UniqueFd fd, uint64_t expect
       if (map != nullptr) ::munmap(map, len);
     }
   } guard{e.map, e.len};
-  int seals = ::fcntl(e.ro_fd.get(), F_GET_SEALS);
-  if (seals < 0 || (static_cast<unsigned>(seals) & MemfdPayload::kRequiredSeals) !=
-                       MemfdPayload::kRequiredSeals) {
-    return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat("payload memfd is not fully sealed (seals 0x",
-                                        absl::Hex(seals), ", need write|grow|shrink|seal 0x",
-                                        absl::Hex(MemfdPayload::kRequiredSeals), ")"));
-  }
-  struct stat sealed;
-  if (::fstat(e.ro_fd.get(), &sealed) != 0) {
-    return absl::ErrnoToStatus(errno, "fstat payload memfd");
-  }
-  uint64_t size = static_cast<uint64_t>(sealed.st_size);
-  if (size != expected_size) {
-    return ViolationStatus(
-        ViolationKind::kBadPayload,
-        absl::StrCat("payload memfd is ", size, " bytes but the message says ", expected_size));
-  }
-  if (size > max_size) {
-    return ViolationStatus(
-        ViolationKind::kBadPayload,
-        absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
-  }
-  // Holes punched after the offer would be allocated on this process's account when read.
-  if (absl::Status s = MemfdPayload::CheckFullyAllocated(sealed, "payload memfd"); !s.ok()) {
-    return s;
-  }
+  // Checked on the cache's own read-only fd of the mapped file, not on the fd in the message.
+  absl::StatusOr<uint64_t> checked =
+      MemfdPayload::CheckSealed(e.ro_fd.get(), expected_size, max_size);
+  if (!checked.ok()) return checked.status();
+  const uint64_t size = *checked;
   if (size > e.len) {
     // Grown past the mapped slot before sealing: map it afresh (the checks above still hold).
     ++fresh_opens_;

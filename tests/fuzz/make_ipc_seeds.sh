@@ -36,6 +36,9 @@ seed late_hello 'hello { protocol { min: 1 max: 1 } name: "x" version: "1.0.0" }
 seed shutdown_ack 'shutdown_ack {}'
 seed welcome_from_plugin 'welcome { protocol_version: 1 }'
 seed call_request_from_plugin 'call_request { id: 1 method: "m" timeout_ms: 5 }'
+# Zero-copy call inputs travel host -> plugin only: both are violations when a plugin sends them.
+seed shared_ref_from_plugin 'call_result { id: 1 payload { shared { buffer_id: 1 offset: 0 length: 4096 } } }'
+seed shared_announce_from_plugin 'shared_buffer_announce { buffer_id: 1 fd_index: 0 }'
 printf '\x03\x00\x9a\x06\x00' >"$out/unknown_message_type"
 printf '\x05\x00\xff\xff\xff\xff\xff' >"$out/malformed"
 echo "seeds in $out: $(ls "$out" | wc -l)"
