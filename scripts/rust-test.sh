@@ -20,11 +20,7 @@ build="${1:-build}"
 case "$build" in -*) echo "$(basename "$0"): usage: $(basename "$0") [BUILD_DIR] (got option '$build')" >&2; exit 2 ;; esac
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 
-export CARGO="${CARGO:-/usr/bin/cargo}"
-export RUSTC="${RUSTC:-/usr/bin/rustc}"
-export RUSTDOC="${RUSTDOC:-/usr/bin/rustdoc}"
-export CARGO_TARGET_DIR="$build/rust"
-export CARGO_TERM_COLOR=never
+source "$root/scripts/rust-env.sh"
 # missing WHAT: the toolchain is not installed. Locally that skips the test (exit 77, which
 # ctest reports as skipped); in CI (CI=true) it is an error, since CI installs everything.
 missing() {
