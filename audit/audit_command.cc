@@ -423,8 +423,15 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     if (last.size() > n) last.pop_front();
   }
   // The active file may hold fewer than n records right after a rotation: the rest come
-  // from the newest rotated files.
+  // from the newest rotated files. Only records older than what is already held are taken:
+  // the file just read may itself have been rotated since, and must not count twice.
   if (last.size() < n) {
+    uint64_t before_seq = UINT64_MAX;
+    if (!last.empty()) {
+      if (absl::StatusOr<ParsedRecord> front = RecordLine::Parse(last.front()); front.ok()) {
+        before_seq = front->seq;
+      }
+    }
     absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
     if (rotated.ok()) {
       std::sort(rotated->begin(), rotated->end(),
@@ -433,17 +440,29 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
                 });
       for (const LogFiles::Rotated& r : *rotated) {
         if (last.size() >= n) break;
+        if (r.first_seq >= before_seq) continue;
         absl::StatusOr<LogReader> older = LogReader::Open(r.path);
         if (!older.ok()) break;
+        // Keeps only the newest lines this file can contribute, however large it is.
+        const uint64_t wanted = n - last.size();
         std::deque<std::string> lines;
         while (true) {
           absl::StatusOr<LogReader::Result> next = older->Next(&line);
           if (!next.ok() || *next == LogReader::Result::kNoLine) break;
-          if (*next == LogReader::Result::kLine) lines.push_back(line);
+          if (*next != LogReader::Result::kLine) continue;
+          absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(line);
+          if (rec.ok() && rec->seq >= before_seq) break;
+          lines.push_back(line);
+          if (lines.size() > wanted) lines.pop_front();
         }
-        while (!lines.empty() && last.size() < n) {
-          last.push_front(lines.back());
+        while (!lines.empty()) {
+          last.push_front(std::move(lines.back()));
           lines.pop_back();
+        }
+        if (!last.empty()) {
+          if (absl::StatusOr<ParsedRecord> front = RecordLine::Parse(last.front()); front.ok()) {
+            before_seq = front->seq;
+          }
         }
       }
     }

@@ -11,15 +11,13 @@ SharedInput::SharedInput(SharedInput&& o) noexcept
       lease_(std::exchange(o.lease_, {})),
       memfd_(std::move(o.memfd_)),
       size_(std::exchange(o.size_, 0)) {
-  o.pool_.reset();
-  o.memfd_.reset();
+  o.memfd_.reset();  // a moved-from optional stays engaged
 }
 
 SharedInput& SharedInput::operator=(SharedInput&& o) noexcept {
   if (this != &o) {
     Release(/*reusable=*/true);
-    pool_ = std::move(o.pool_);
-    o.pool_.reset();
+    pool_ = std::move(o.pool_);  // leaves o.pool_ null
     lease_ = std::exchange(o.lease_, {});
     memfd_ = std::move(o.memfd_);
     o.memfd_.reset();

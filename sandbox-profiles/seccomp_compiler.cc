@@ -441,7 +441,7 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
 
   absl::StatusOr<std::vector<sock_filter>> body =
       options.use_libseccomp ? CompileWithLibseccomp(rules, scmp_violation, options.user_notify)
-                             : CompileTree(std::move(rules), scmp_violation);
+                             : CompileTree(std::move(rules), violation);
   if (!body.ok()) return body.status();
   program.instructions = Prologue(violation, bad_arch);
   program.instructions.insert(program.instructions.end(), body->begin(), body->end());

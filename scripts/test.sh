@@ -42,9 +42,10 @@ run_ctest() {
   ./scripts/build.sh && (cd build && ctest --output-on-failure -j"$(nproc)" --timeout 600)
 }
 stage ctest run_ctest
-[ -x scripts/sanitize.sh ] && stage sanitize ./scripts/sanitize.sh
-[ -x scripts/fuzz.sh ] && stage fuzz ./scripts/fuzz.sh -t "${CORDON_FUZZ_SECONDS:-10}"
-[ -x scripts/package-test.sh ] && stage package env CLEAN_ROOT="${CLEAN_ROOT:-0}" ./scripts/package-test.sh
+# No existence checks: a missing or non-executable stage script fails its stage, never skips it.
+stage sanitize ./scripts/sanitize.sh
+stage fuzz ./scripts/fuzz.sh -t "${CORDON_FUZZ_SECONDS:-10}"
+stage package env CLEAN_ROOT="${CLEAN_ROOT:-0}" ./scripts/package-test.sh
 
 echo
 if [ "$failed" -gt 0 ]; then

@@ -87,7 +87,9 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
       cpu_ms + margin_ms >= limit_ms) {
     violations.push_back({"cpu_time", limit_ms, cpu_ms, "killed", 1});
   }
-  if (sig == SIGXFSZ) {
+  // Only with a file_size quota set: otherwise a program that lowered its own RLIMIT_FSIZE
+  // could dress its death up as a quota kill.
+  if (sig == SIGXFSZ && file_size_bytes_ > 0) {
     violations.push_back({"file_size", file_size_bytes_, std::nullopt, "killed", 1});
   }
   return violations;

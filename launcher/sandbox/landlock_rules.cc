@@ -78,16 +78,16 @@ int ApplyLandlock(int abi, const char* read_root, const char* const* writable_pa
   if (err == 0 && exec_fd >= 0) {
     err = AddPathRule(ruleset, exec_fd, LANDLOCK_ACCESS_FS_READ_FILE);
   }
-  // A regular file on stdin/stdout/stderr (`cordon run < in > out`) may be reopened through
-  // /dev/stdout and friends, but only with the access its fd already has, and never truncated.
+  // A regular file on stdin (`cordon run < in`) may be reopened for reading through
+  // /dev/stdin. Never for writing: a reopen drops O_APPEND, and before Landlock ABI 3 nothing
+  // stops O_TRUNC, so the caller's output file could be rewritten; the fd itself still writes.
   for (int fd = 0; err == 0 && fd <= 2; ++fd) {
     struct stat st;
     int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    uint64_t allowed = 0;
-    if ((flags & O_ACCMODE) != O_WRONLY) allowed |= LANDLOCK_ACCESS_FS_READ_FILE;
-    if ((flags & O_ACCMODE) != O_RDONLY) allowed |= LANDLOCK_ACCESS_FS_WRITE_FILE;
-    err = AddPathRule(ruleset, fd, allowed);
+    // An O_PATH fd grants no access at all, whatever its access-mode bits read as.
+    if (flags < 0 || (flags & O_PATH) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((flags & O_ACCMODE) == O_WRONLY) continue;
+    err = AddPathRule(ruleset, fd, LANDLOCK_ACCESS_FS_READ_FILE);
   }
   if (err == 0 && syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) err = errno;
   close(ruleset);

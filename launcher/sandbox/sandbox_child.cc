@@ -391,8 +391,10 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
   if (chdir(plan.workdir()) != 0) Fail(layout.error, SetupStep::kChdir, errno);
 
   // After the fds are final (stdio rules) and before seccomp (which does not allow landlock_*).
+  // A script is bound below "/" and executed by path: the host file needs no rule of its own.
   if (int err = ApplyLandlock(plan.landlock_abi(), "/", plan.landlock_writable(),
-                              plan.landlock_writable_count(), layout.exec);
+                              plan.landlock_writable_count(),
+                              plan.exec_path() != nullptr ? -1 : layout.exec);
       err != 0) {
     Fail(layout.error, SetupStep::kLandlock, err);
   }

@@ -96,7 +96,8 @@ absl::Status WriteIdMaps(pid_t pid, const SandboxSpec& spec, bool rootless) {
 }
 
 absl::StatusOr<bool> IsScript(const std::string& program) {
-  int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: a FIFO or a device given as the program must not block the launcher here.
+  int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   // Unreadable (execute-only) or missing: not a script; opening it for exec reports the rest.
   if (fd < 0) return false;
   char magic[2] = {0, 0};

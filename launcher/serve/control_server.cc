@@ -303,7 +303,6 @@ void ControlServer::ServeClient(std::shared_ptr<Client> client) {
       Dispatch(client, std::move(request));
     });
   }
-  ReleaseDirectChannels(*client);
   // Plugins tied to this connection go first, so calls still waiting on them end now.
   UnloadAll(registry_.TakeOwnedByConnection(client->id),
             absl::StrCat("client connection ", client->id, " closed"));
@@ -311,6 +310,9 @@ void ControlServer::ServeClient(std::shared_ptr<Client> client) {
     std::unique_lock<std::mutex> lock(client->mu);
     client->cv.wait(lock, [&] { return client->in_flight == 0; });
   }
+  // After the wait: an open_channel still running in the pool could otherwise hand this
+  // dead connection the direct channel after it was released, and keep it taken for good.
+  ReleaseDirectChannels(*client);
   std::lock_guard<std::mutex> lock(mu_);
   clients_.remove(client);
   finished_clients_.push_back(client->id);
@@ -398,7 +400,8 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   if (req.profile().find('/') != std::string::npos && client.peer.uid != 0 &&
       client.peer.uid != geteuid()) {
     Audit("control.load", client, "",
-          absl::StrCat("denied: profile path '", req.profile(), "' from a non-root client"));
+          absl::StrCat("denied: profile path '", req.profile(), "' from a non-root client"),
+          "deny");
     return ErrorResponse(absl::PermissionDeniedError(
         absl::StrCat("load: profile '", req.profile(),
                      "' is a path; clients other than root pick an installed profile by NAME")));
@@ -565,7 +568,11 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
           "closes")));
     }
     absl::StatusOr<ipc::UniqueFd> dup = entry->plugin->DuplicateDirectChannel();
-    if (!dup.ok()) return ErrorResponse(dup.status());
+    if (!dup.ok()) {
+      Audit("control.open_channel", client, entry->id,
+            absl::StrCat("denied: ", dup.status().message()), "deny");
+      return ErrorResponse(dup.status());
+    }
     // Written before the fd leaves the daemon.
     Audit("control.open_channel", client, entry->id,
           "direct channel handed to the client (calls bypass the daemon)", "allow");
@@ -597,7 +604,14 @@ cordon::v1::ControlResponse ControlServer::Kill(Client& client,
   auto found = registry_.Find(req.plugin_id(), client.peer.uid);
   if (!found.ok()) return ErrorResponse(found.status());
   std::shared_ptr<PluginEntry> entry = *found;
-  std::string reason = req.reason().substr(0, 1024);
+  // Capped on a UTF-8 boundary: the reason goes back into proto3 strings, which a client
+  // rejects whole when they are not valid UTF-8.
+  size_t cut = std::min<size_t>(req.reason().size(), 1024);
+  while (cut > 0 && cut < req.reason().size() &&
+         (static_cast<unsigned char>(req.reason()[cut]) & 0xC0) == 0x80) {
+    --cut;
+  }
+  std::string reason = req.reason().substr(0, cut);
   if (reason.empty()) reason = "no reason given";
   reason = absl::StrCat("killed at the request of client uid ", client.peer.uid, ": ", reason);
   // Recorded before the kill it causes.

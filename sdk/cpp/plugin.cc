@@ -1,5 +1,6 @@
 #include "sdk/cpp/plugin.h"
 
+#include <fcntl.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -99,6 +100,13 @@ absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view 
 absl::Status Plugin::ServeFd(int fd) { return ServeFds(fd, -1); }
 
 absl::Status Plugin::ServeFds(int fd, int data_fd) {
+  // Inherited from the launcher without close-on-exec (that is how they crossed exec): a
+  // process a handler starts must not get the channels.
+  for (int inherited : {fd, data_fd}) {
+    if (inherited >= 0 && ::fcntl(inherited, F_SETFD, FD_CLOEXEC) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("setting close-on-exec on fd ", inherited));
+    }
+  }
   ipc::SeqpacketChannel::Options copts;
   copts.max_datagram_bytes = options_.max_datagram_bytes;
   channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(fd), copts);
@@ -106,6 +114,9 @@ absl::Status Plugin::ServeFds(int fd, int data_fd) {
     ipc::SeqpacketChannel::Options dopts;
     dopts.max_datagram_bytes = options_.max_data_datagram_bytes;
     dopts.max_fds = 0;  // the peer passes no fds here; any it sends fail the datagram
+    // A client that stops reading must not stall the serving thread (and with it fd 3): a
+    // result that cannot be sent within this drops the data channel.
+    dopts.send_timeout = absl::Seconds(2);
     data_channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(data_fd), dopts);
     // Before the Hello, so the host finds it queued once the handshake is over.
     Envelope ready;

@@ -2,6 +2,8 @@ package cordon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -71,8 +73,15 @@ func (c *Client) OpenChannel(ctx context.Context, pluginID string) (*Channel, er
 		unix.Close(fd)
 		return nil, fmt.Errorf("cordon: channel fd: %w", err)
 	}
+	// Call ids start at a random point: a direct channel may still carry a late answer for an
+	// earlier holder's call, which must not match one of ours.
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("cordon: channel ids: %w", err)
+	}
 	return &Channel{fd: fd, buf: make([]byte, MaxDatagram+1), direct: resp.GetOpenChannel().GetDirect(),
-		client: c, pluginID: pluginID}, nil
+		client: c, pluginID: pluginID, nextID: binary.LittleEndian.Uint64(seed[:]) >> 1}, nil
 }
 
 // OpenChannel opens a data-plane channel to this plugin.
@@ -89,8 +98,12 @@ func (ch *Channel) Close() error {
 	}
 	ch.closed = true
 	// Wakes a call blocked in poll; the fd itself is closed once no call uses it, so its
-	// number cannot be reused under a running call.
-	_ = unix.Shutdown(ch.fd, unix.SHUT_RDWR)
+	// number cannot be reused under a running call. Not on a direct channel: its socket is
+	// the plugin's data channel itself, which later holders still need; a call there polls
+	// in short slices and notices the close instead.
+	if !ch.direct {
+		_ = unix.Shutdown(ch.fd, unix.SHUT_RDWR)
+	}
 	ch.closeMu.Unlock()
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -106,7 +119,10 @@ func (ch *Channel) Call(ctx context.Context, method string, input []byte) ([]byt
 	if ch.direct && sent && errors.Is(err, context.DeadlineExceeded) {
 		kctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, _ = ch.client.Kill(kctx, ch.pluginID, fmt.Sprintf("call %q on a direct channel missed its deadline", method))
+		if _, kerr := ch.client.Kill(kctx, ch.pluginID, fmt.Sprintf("call %q on a direct channel missed its deadline", method)); kerr != nil {
+			// The hung plugin may still be running: the caller must know.
+			return out, fmt.Errorf("%w (and killing the hung plugin failed: %v)", err, kerr)
+		}
 	}
 	return out, err
 }
@@ -119,6 +135,9 @@ func (ch *Channel) wait(ctx context.Context, events int16) error {
 		timeout := cancelPoll
 		if ctx.Done() == nil {
 			timeout = -1
+		}
+		if ch.direct && (timeout < 0 || timeout > cancelPoll) {
+			timeout = cancelPoll
 		}
 		if hasDeadline {
 			left := time.Until(deadline)
@@ -143,6 +162,12 @@ func (ch *Channel) wait(ctx context.Context, events int16) error {
 		}
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		ch.closeMu.Lock()
+		closed := ch.closed
+		ch.closeMu.Unlock()
+		if closed {
+			return fmt.Errorf("%w: the channel was closed", ErrClosed)
 		}
 	}
 }
@@ -220,7 +245,12 @@ func (ch *Channel) call(ctx context.Context, method string, input []byte) (out [
 		}
 		res := env.GetCallResult()
 		if res.GetId() != req.Id {
-			continue // the late answer to a call abandoned by cancellation
+			// The late answer to a call abandoned by cancellation. A plugin sending nothing but
+			// wrong ids must not hold the call past its deadline.
+			if err := ctx.Err(); err != nil {
+				return nil, true, err
+			}
+			continue
 		}
 		if e := res.GetError(); e != nil {
 			src := pb.ControlErrorSource_ERROR_SOURCE_SANDBOX

@@ -5,7 +5,7 @@
 
 use std::mem;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -32,6 +32,9 @@ pub(crate) struct Channel {
     fd: OwnedFd,
     max_datagram_bytes: usize,
     max_fds: usize,
+    // None: send waits for room as long as it takes (the launcher's channel, whose reader
+    // is trusted); Some: a peer that leaves its queue full this long fails the send.
+    send_timeout: Option<Duration>,
 }
 
 fn cmsg_space(fds: usize) -> usize {
@@ -58,7 +61,18 @@ fn poll_timeout_ms(deadline: Option<Instant>) -> libc::c_int {
 
 impl Channel {
     pub fn new(fd: OwnedFd, max_datagram_bytes: usize, max_fds: usize) -> Channel {
-        Channel { fd, max_datagram_bytes, max_fds: max_fds.min(MAX_FDS_HARD_LIMIT) }
+        Channel {
+            fd,
+            max_datagram_bytes,
+            max_fds: max_fds.min(MAX_FDS_HARD_LIMIT),
+            send_timeout: None,
+        }
+    }
+
+    /// Bounds how long `send` waits for room in the peer's queue (see `send_timeout`).
+    pub fn with_send_timeout(mut self, timeout: Duration) -> Channel {
+        self.send_timeout = Some(timeout);
+        self
     }
 
     pub fn max_datagram_bytes(&self) -> usize {
@@ -136,9 +150,11 @@ impl Channel {
                 );
             }
         }
+        let deadline = self.send_timeout.map(|t| Instant::now() + t);
+        let flags = libc::MSG_NOSIGNAL | if deadline.is_some() { libc::MSG_DONTWAIT } else { 0 };
         loop {
             // SAFETY: msg points at live buffers for the duration of the call.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, flags) };
             if n >= 0 {
                 return Ok(());
             }
@@ -146,11 +162,16 @@ impl Channel {
             match errno {
                 libc::EINTR => continue,
                 libc::EAGAIN => {
-                    // A non-blocking fd with a full peer queue: wait for room rather than drop.
+                    // A full peer queue: wait for room rather than drop, within the bound.
+                    if deadline.map_or(false, |d| Instant::now() >= d) {
+                        return Err(Error::deadline_exceeded(
+                            "the peer has not read its channel in time (its queue is full)",
+                        ));
+                    }
                     let mut pfd =
                         libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
                     // SAFETY: one valid pollfd.
-                    unsafe { libc::poll(&mut pfd, 1, -1) };
+                    unsafe { libc::poll(&mut pfd, 1, poll_timeout_ms(deadline)) };
                 }
                 libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN => {
                     return Err(Error::unavailable("the host closed the channel"));

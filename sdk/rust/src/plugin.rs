@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 
 use crate::channel::{Channel, Received};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::host::{send_envelope, Host, Inbound, Routed, Shared};
 use crate::payload::Payload;
 use crate::proto;
@@ -360,7 +360,10 @@ impl Plugin {
         let mut data_channel: Option<Channel> = None;
         if let (Some(fd), false) = (data, self.single_threaded) {
             let can_thread = thread::Builder::new().spawn(|| {}).map(|h| h.join()).is_ok();
-            let dc = Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0);
+            // A client that stops reading must not stall this serving thread (and with it fd 3):
+            // a result that cannot be sent within 2 s drops the data channel.
+            let dc = Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0)
+                .with_send_timeout(Duration::from_secs(2));
             if can_thread
                 && send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok()
             {
@@ -616,7 +619,12 @@ impl Plugin {
                 Err(e) => proto::call_result::Result::Error(e.to_proto()),
             };
             let reply = Msg::CallResult(proto::CallResult { id: request.id, result: Some(result) });
-            if send_envelope(dc, reply, &[]).is_err() {
+            // Only a result over the datagram cap (INVALID_ARGUMENT from the channel, nothing
+            // sent) is worth answering with an error; a dead or stalled peer ends the channel.
+            let sent = send_envelope(dc, reply, &[]);
+            if sent.as_ref().err().map_or(false, |e| e.code() != Code::InvalidArgument) {
+                dc.shutdown();
+            } else if sent.is_err() {
                 let too_big = Error::resource_exhausted(format!(
                     "result exceeds the data channel's {}-byte datagram cap",
                     MAX_DATA_DATAGRAM_BYTES
