@@ -67,16 +67,24 @@ MemfdPayload MemfdPayload::AdoptReadOnly(UniqueFd fd, void* map, uint64_t map_le
   return p;
 }
 
-absl::Status MemfdPayload::CheckFullyAllocated(const struct stat& st, absl::string_view what) {
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  uint64_t allocated = static_cast<uint64_t>(st.st_blocks) * 512;
+absl::Status MemfdPayload::CheckFullyAllocated(int fd, uint64_t size, absl::string_view what) {
   // Reading a hole of a shmem file allocates a page on the reader's memory account, so a sparse
-  // memfd would let the sender make this process allocate up to the cap for free.
-  if (allocated < size) {
+  // memfd would let the sender make this process allocate up to the cap for free. st_blocks is
+  // not proof: fallocate(FALLOC_FL_KEEP_SIZE) past the end adds blocks no read ever sees, so
+  // ask for the first hole instead. The end of the file is the implicit hole of a file without
+  // any, and a write seal forbids punching one later. shmem also reports pages that were
+  // fallocated but never written as holes; reading those would cost the reader nothing, but
+  // "write every page" is the simpler rule and every real sender follows it.
+  if (size == 0) return absl::OkStatus();
+  off_t first_hole = ::lseek(fd, 0, SEEK_HOLE);
+  if (first_hole < 0) {
     return ViolationStatus(ViolationKind::kBadPayload,
-                           absl::StrCat(what, " of ", size, " bytes has only ", allocated,
-                                        " bytes allocated (sparse); senders must write or "
-                                        "fallocate every page"));
+                           absl::StrCat(what, ": lseek(SEEK_HOLE) failed: ", strerror(errno)));
+  }
+  if (static_cast<uint64_t>(first_hole) < size) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           absl::StrCat(what, " of ", size, " bytes has a hole at offset ",
+                                        first_hole, " (sparse); senders must write every page"));
   }
   return absl::OkStatus();
 }
@@ -187,7 +195,7 @@ absl::StatusOr<uint64_t> MemfdPayload::CheckSealed(int fd, uint64_t expected_siz
         absl::StrCat("payload memfd of ", size, " bytes exceeds the cap of ", max_size));
   }
   // Holes would be allocated on the reader's memory account when read.
-  if (absl::Status s = CheckFullyAllocated(st, "payload memfd"); !s.ok()) return s;
+  if (absl::Status s = CheckFullyAllocated(fd, size, "payload memfd"); !s.ok()) return s;
   return size;
 }
 

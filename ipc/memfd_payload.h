@@ -60,8 +60,9 @@ class MemfdPayload {
   // docs/performance-ipc.md) and then filling the page table in one call (MADV_POPULATE_*),
   // so that neither the writer nor the reader takes one fault per 4 KiB page.
   static absl::StatusOr<void*> MapPopulated(int fd, uint64_t size, bool writable);
-  // kBadPayload violation unless every byte of the file described by `st` is allocated.
-  static absl::Status CheckFullyAllocated(const struct stat& st, absl::string_view what);
+  // kBadPayload violation unless every byte of the first `size` bytes of `fd` is allocated
+  // (no hole before offset `size`).
+  static absl::Status CheckFullyAllocated(int fd, uint64_t size, absl::string_view what);
   // The receiver's checks on a memfd from the other side: every required seal set, exactly
   // expected_size bytes, at most max_size, every byte allocated. Returns the file's size.
   static absl::StatusOr<uint64_t> CheckSealed(int fd, uint64_t expected_size, uint64_t max_size);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -81,10 +82,52 @@ TEST(MemfdPayloadTest, SparseSealedMemfdIsRefused) {
   // Sealed, right size, but never written: mapping it would allocate on the receiver's account.
   UniqueFd fd = RawMemfd(MFD_ALLOW_SEALING);
   ASSERT_EQ(::ftruncate(fd.get(), 1 << 20), 0);
-  ASSERT_EQ(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL),
-            0);
+  ASSERT_EQ(
+      ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
   auto p = MemfdPayload::OpenSealed(std::move(fd), 1 << 20, 1 << 20);
   EXPECT_EQ(ViolationKindOf(p.status()), ViolationKind::kBadPayload) << p.status();
+}
+
+TEST(MemfdPayloadTest, BlocksAllocatedPastTheEndDoNotHideAHole) {
+  // st_blocks covers the size, but the blocks lie beyond EOF (KEEP_SIZE) and the first page is
+  // a hole that reading would allocate on the receiver's account.
+  constexpr off_t kSize = 1 << 20;
+  UniqueFd fd = RawMemfd(MFD_ALLOW_SEALING);
+  ASSERT_EQ(::ftruncate(fd.get(), kSize), 0);
+  ASSERT_EQ(::fallocate(fd.get(), 0, 4096, kSize - 4096), 0);
+  ASSERT_EQ(::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, kSize, 2 * kSize), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd.get(), &st), 0);
+  ASSERT_GE(static_cast<uint64_t>(st.st_blocks) * 512, static_cast<uint64_t>(kSize));
+  ASSERT_EQ(
+      ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL), 0);
+  auto p = MemfdPayload::OpenSealed(std::move(fd), kSize, kSize);
+  ASSERT_EQ(ViolationKindOf(p.status()), ViolationKind::kBadPayload) << p.status();
+  EXPECT_NE(std::string(p.status().message()).find("hole at offset 0"), std::string::npos)
+      << p.status();
+}
+
+TEST(MemfdPayloadTest, WrittenPagesCountFallocatedOnlyPagesDoNot) {
+  // A page that was fallocated but never written reads as a hole to SEEK_HOLE; the rule is
+  // simply "write every page", which every real sender does.
+  constexpr off_t kSize = 1 << 20;
+  auto seal = [](int fd) {
+    return ::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+  };
+  UniqueFd written = RawMemfd(MFD_ALLOW_SEALING);
+  std::string bytes(kSize, 'w');
+  ASSERT_EQ(::write(written.get(), bytes.data(), bytes.size()), kSize);
+  ASSERT_EQ(::fallocate(written.get(), FALLOC_FL_KEEP_SIZE, kSize, kSize), 0);
+  ASSERT_EQ(seal(written.get()), 0);
+  auto ok = MemfdPayload::OpenSealed(std::move(written), kSize, kSize);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->data(), bytes);
+
+  UniqueFd fallocated = RawMemfd(MFD_ALLOW_SEALING);
+  ASSERT_EQ(::fallocate(fallocated.get(), 0, 0, kSize), 0);
+  ASSERT_EQ(seal(fallocated.get()), 0);
+  auto refused = MemfdPayload::OpenSealed(std::move(fallocated), kSize, kSize);
+  EXPECT_EQ(ViolationKindOf(refused.status()), ViolationKind::kBadPayload) << refused.status();
 }
 
 TEST(MemfdPayloadTest, ShrinkCutsTheSealedSize) {

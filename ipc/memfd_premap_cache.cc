@@ -64,7 +64,8 @@ absl::Status MemfdPremapCache::Offer(UniqueFd fd) {
         absl::StrCat("offered payload slot of ", size, " bytes is empty or over the cap of ",
                      options_.max_slot_bytes));
   }
-  if (absl::Status s = MemfdPayload::CheckFullyAllocated(st, "offered payload slot"); !s.ok()) {
+  if (absl::Status s = MemfdPayload::CheckFullyAllocated(fd.get(), size, "offered payload slot");
+      !s.ok()) {
     return s;
   }
   auto ro = ReadOnlyReopen(std::move(fd));
