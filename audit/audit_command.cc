@@ -53,7 +53,8 @@ Commands:
       --format table|json
       --max-records N       exit after printing N records (for scripts)
 
-Common: --no-rotated  do not add FILE.<seq> rotated siblings of each FILE automatically.
+verify, query, summary: --no-rotated  do not add FILE.<seq> rotated siblings of each FILE
+                       automatically (tail always follows the rotation of its one FILE).
 See docs/audit.md for record types and fields.
 )";
 
@@ -326,11 +327,19 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
     PluginSummary& s = plugins[key];
     ++s.by_type[r.type];
     if (!r.decision.empty()) ++s.by_decision[r.decision];
-    if (r.type == "seccomp.violation") ++s.denied_syscalls[StringField(r, "syscall")];
+    if (r.type == "seccomp.violation") {
+      // An aggregated record stands for its own call plus `suppressed` others.
+      uint64_t suppressed = 0;
+      if (const JsonValue* v = r.json.Find("suppressed"); v != nullptr)
+        (void)v->ToUint64(&suppressed);
+      s.denied_syscalls[StringField(r, "syscall")] += 1 + suppressed;
+    }
     if (r.type == "capability.use" && r.decision == "deny") {
       ++s.denied_capabilities[StringField(r, "capability")];
     }
-    if (r.type == "quota.violation" && StringField(r, "action") == "kill") {
+    // The launcher writes "killed"; "kill" is what logs written before 0.1 said.
+    if (r.type == "quota.violation" &&
+        (StringField(r, "action") == "killed" || StringField(r, "action") == "kill")) {
       ++s.quota_kills[StringField(r, "quota")];
     }
   });
@@ -365,6 +374,28 @@ bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* pr
     out.flush();
     if (++*printed >= max_records) return false;
   }
+}
+
+// The seq of the last record in the newest rotated file of `path`, 0 if there is none. For an
+// active file that is empty because it was just rotated.
+uint64_t NewestRotatedSeq(const std::string& path) {
+  absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
+  if (!rotated.ok() || rotated->empty()) return 0;
+  const LogFiles::Rotated& newest = *std::max_element(
+      rotated->begin(), rotated->end(), [](const LogFiles::Rotated& a, const LogFiles::Rotated& b) {
+        return a.first_seq < b.first_seq;
+      });
+  absl::StatusOr<LogReader> reader = LogReader::Open(newest.path);
+  if (!reader.ok()) return 0;
+  uint64_t seq = 0;
+  std::string line;
+  while (true) {
+    absl::StatusOr<LogReader::Result> next = reader->Next(&line);
+    if (!next.ok() || *next == LogReader::Result::kNoLine) break;
+    if (*next != LogReader::Result::kLine) continue;
+    if (absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(line); rec.ok()) seq = rec->seq;
+  }
+  return seq;
 }
 
 int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
@@ -415,12 +446,23 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
   // First the last n records of the current file.
   std::deque<std::string> last;
   std::string line;
+  std::string newest_line;  // the newest record present now, printed or not
   while (true) {
     absl::StatusOr<LogReader::Result> next = reader->Next(&line);
     if (!next.ok() || *next == LogReader::Result::kNoLine) break;
     if (*next != LogReader::Result::kLine) continue;
+    newest_line = line;
     last.push_back(line);
     if (last.size() > n) last.pop_front();
+  }
+  // Following goes by seq, so it must start after the newest record that exists now, even
+  // when fewer (or none, -n 0) are printed: otherwise the first rotation would make it
+  // re-read the log from its first record.
+  uint64_t newest_seq = 0;
+  if (absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(newest_line); rec.ok()) {
+    newest_seq = rec->seq;
+  } else if (follow) {
+    newest_seq = NewestRotatedSeq(path);
   }
   // The active file may hold fewer than n records right after a rotation: the rest come
   // from the newest rotated files. Only records older than what is already held are taken:
@@ -476,6 +518,7 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     out << (json ? l : TableRow(*rec)) << "\n";
     if (++printed >= max_records) return kExitOk;
   }
+  last_seq = std::max(last_seq, newest_seq);
   out.flush();
   if (!follow) return kExitOk;
   while (true) {

@@ -1,5 +1,10 @@
 #include "audit/audit_command.h"
 
+#include <limits.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <sstream>
@@ -63,7 +68,7 @@ class AuditCommandTest : public ::testing::Test {
     }
     AuditRecord q("quota.violation");
     q.SetPlugin("p-b", "beta\x1b[31m", "2.0").Set("quota", "memory").Set("limit", 1 << 20);
-    q.Set("observed", 2 << 20).Set("action", "kill");
+    q.Set("observed", 2 << 20).Set("action", "killed");
     append(q);
   }
 
@@ -151,11 +156,26 @@ TEST_F(AuditCommandTest, QueryFilters) {
 }
 
 TEST_F(AuditCommandTest, Summary) {
+  {
+    AuditLogOptions o;
+    o.path = path_;
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    AuditRecord denied_quota("quota.violation");
+    denied_quota.SetPlugin("p-b", "beta\x1b[31m", "2.0").Set("quota", "pids");
+    denied_quota.Set("action", "denied");
+    ASSERT_TRUE((*log)->Append(denied_quota).ok());
+    AuditRecord burst("seccomp.violation");
+    burst.SetPlugin("p-a", "alpha", "1.0").SetDecision("deny");
+    burst.Set("syscall", "mount").Set("action", "eperm").Set("suppressed", 100);
+    ASSERT_TRUE((*log)->Append(burst).ok());
+  }
   CmdResult s = Cmd({"summary", path_});
   EXPECT_EQ(s.code, 0) << s.err;
-  EXPECT_THAT(s.out, HasSubstr("32 records, 3 plugin(s)"));
+  EXPECT_THAT(s.out, HasSubstr("34 records, 3 plugin(s)"));
   EXPECT_THAT(s.out, HasSubstr("alpha (p-a)"));
-  EXPECT_THAT(s.out, HasSubstr("top denied syscalls: ptrace=15 mount=5"));
+  // The aggregated burst record counts for 1 + 100 calls; a denied quota is not a kill.
+  EXPECT_THAT(s.out, HasSubstr("top denied syscalls: mount=106 ptrace=15"));
   EXPECT_THAT(s.out, HasSubstr("top denied capabilities: fs.open=3"));
   EXPECT_THAT(s.out, HasSubstr("quota kills: memory=1"));
   EXPECT_THAT(s.out, HasSubstr("decisions: allow=7 deny=3"));
@@ -253,6 +273,56 @@ TEST(AuditTailFollowTest, FollowsAcrossRotation) {
     auto r = RecordLine::Parse(lines[i]);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->seq, uint64_t(i + 1));
+  }
+}
+
+// -n 0 prints nothing that exists at start, and rotations later must not make it re-read the
+// log from its first record (the follow position is the newest seq present at start).
+TEST(AuditTailFollowTest, ZeroLastRecordsNeverReplaysAfterRotation) {
+  TempDir dir;
+  AuditLogOptions o;
+  o.path = dir.File("live.jsonl");
+  o.rotate_bytes = 1;  // every append after the first rotates: one record per file
+  auto log = AuditLog::Open(o);
+  ASSERT_TRUE(log.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->Append(AuditRecord("plugin.ready")).ok());
+  // Learns when tail has opened the active file: records appended after that are either
+  // "existing" (not printed) or followed, never replayed.
+  const int watch_fd = inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(watch_fd, 0);
+  ASSERT_GE(inotify_add_watch(watch_fd, o.path.c_str(), IN_OPEN), 0);
+  constexpr int kFollowed = 3;
+  LineSink sink;
+  std::ostream out(&sink);
+  std::ostringstream err;
+  std::atomic<bool> done{false};
+  int code = -1;
+  std::thread tail([&] {
+    code = RunAuditCommand({"tail", "-f", "-n", "0", "--format", "json", "--max-records",
+                            absl::StrCat(kFollowed), o.path},
+                           out, err);
+    done = true;
+  });
+  char event[sizeof(inotify_event) + NAME_MAX + 1];
+  ASSERT_GT(read(watch_fd, event, sizeof event), 0);
+  close(watch_fd);
+  // Bounded: tail stops after kFollowed records appended after its first read.
+  for (int i = 0; i < 10000 && !done; ++i) {
+    ASSERT_TRUE((*log)->Append(AuditRecord("plugin.ready")).ok());
+  }
+  tail.join();
+  EXPECT_EQ(code, 0) << err.str();
+  auto lines = Lines(sink.text());
+  ASSERT_EQ(lines.size(), size_t{kFollowed});
+  uint64_t previous = 0;
+  for (const std::string& l : lines) {
+    auto r = RecordLine::Parse(l);
+    ASSERT_TRUE(r.ok());
+    EXPECT_GT(r->seq, 3u) << "replayed a record that existed before tail started";
+    if (previous != 0) {
+      EXPECT_EQ(r->seq, previous + 1);
+    }
+    previous = r->seq;
   }
 }
 
