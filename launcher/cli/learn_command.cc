@@ -7,6 +7,7 @@
 #include <iostream>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/text_format.h"
 #include "launcher/cli/run_command.h"
@@ -59,7 +60,10 @@ std::string LearnCommand::RenderLearnedProfile(const cordon::v1::Profile& base,
                                        base.name(), "'"));
   std::string comments;
   for (const auto& [name, count] : used) {
-    if (profiles::SyscallGroups::IsNeverAllowed(name)) {
+    if (absl::StrContains(name, " (")) {
+      absl::StrAppend(&comments, "#   ", name, " x", count,
+                      ": a foreign ABI (i386 or x32); always killed, cannot be allowed\n");
+    } else if (profiles::SyscallGroups::IsNeverAllowed(name)) {
       absl::StrAppend(&comments, "#   ", name, " (x", count,
                       "): never allowed by cordon; the program must do without it\n");
     } else if (already.count(name) != 0) {

@@ -61,7 +61,11 @@ absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
 
 absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
                                             const std::string& action) {
-  ++violation_counts_[violation.name];
+  // A foreign ABI's call is a different thing from the native syscall of the same name (it is
+  // always killed, never allowed), so it is counted under its own key, e.g. "getpid (x32)".
+  ++violation_counts_[violation.arch_name == "x86_64" || violation.arch_name == "aarch64"
+                          ? violation.name
+                          : absl::StrCat(violation.name, " (", violation.arch_name, ")")];
   absl::Time now = absl::Now();
   ViolationWindow& window = windows_[violation.name];
   if (now - window.start >= absl::Seconds(1)) {

@@ -68,7 +68,8 @@ class PluginAuditor {
   absl::Status RecordExit(const sandbox::ExitInfo& exit, uint64_t peak_memory_bytes,
                           const std::string& reason);
 
-  // Violations per syscall name, for the one-line summary printed at exit.
+  // Violations per syscall name, for the one-line summary printed at exit; a foreign ABI's
+  // calls are keyed "NAME (ARCH)", e.g. "getpid (x32)".
   const std::map<std::string, uint64_t>& violation_counts() const { return violation_counts_; }
   bool has_log() const { return log_ != nullptr; }
   // What the log's owner configured for a failed write (deny requests, kill plugins, stop the

@@ -18,7 +18,7 @@ std::string ArchName(uint32_t arch, int32_t nr) {
     case AUDIT_ARCH_X86_64:
       return (static_cast<uint32_t>(nr) & kX32SyscallBit) != 0 ? "x32" : "x86_64";
     case AUDIT_ARCH_I386:
-      return "x86";
+      return "i386";
     case AUDIT_ARCH_AARCH64:
       return "aarch64";
     default:

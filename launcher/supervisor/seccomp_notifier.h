@@ -20,7 +20,7 @@ struct SeccompViolation {
   uint32_t arch = 0;        // AUDIT_ARCH_* of the call
   int32_t nr = 0;           // syscall number as the caller passed it (x32 bit included)
   std::string name;         // libseccomp's name for (arch, nr), or "unknown"
-  std::string arch_name;    // "x86_64", "x32", "x86", ...
+  std::string arch_name;    // "x86_64", "x32", "i386", ...
   std::array<uint64_t, 6> args{};
   uint64_t instruction_pointer = 0;
   // i386 or x32: never answered with an error, the plugin is killed.

@@ -61,7 +61,7 @@ absl::StatusOr<Launched> Launch(const RunOptions& options) {
   Launched launched;
   std::vector<std::string> argv = options.wrapper;
   argv.push_back(options.cordon_path.empty() ? CordonRunner::CordonBinary() : options.cordon_path);
-  argv.push_back("run");
+  argv.insert(argv.end(), options.subcommand.begin(), options.subcommand.end());
   if (options.audit) {
     char pattern[] = "/tmp/cordon-integ-audit.XXXXXX";
     if (mkdtemp(pattern) == nullptr) return absl::ErrnoToStatus(errno, "mkdtemp");

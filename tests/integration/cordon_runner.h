@@ -17,7 +17,9 @@ namespace cordon::integration {
 
 // How to start one `cordon run`.
 struct RunOptions {
-  // Everything after "cordon run" except --audit-log, e.g. {"--profile", "minimal", "--",
+  // The subcommand words after "cordon", e.g. {"profile", "learn"}.
+  std::vector<std::string> subcommand = {"run"};
+  // Everything after the subcommand except --audit-log, e.g. {"--profile", "minimal", "--",
   // probe, "status"}.
   std::vector<std::string> args;
   // Written to a file that becomes cordon's stdin; /dev/null when empty and stdin_fd < 0.

@@ -170,20 +170,22 @@ TEST(Seccomp, X32SyscallIsKilledAndRecorded) {
 
 // int $0x80 from a 64-bit process. With IA32 emulation the kernel runs the i386 syscall
 // table and seccomp sees AUDIT_ARCH_I386: the launcher must kill the program (exit 159, a
-// record with arch "x86"). Without IA32 emulation (ia32_emulation=0) the kernel raises
-// SIGSEGV before seccomp runs (exit 139, no record). Either way the i386 getpid must never
-// return to the program.
+// record with arch "i386"). On kernels that raise SIGSEGV for int $0x80 before seccomp runs
+// (exit 139, no record) nothing of cordon's is exercised, so the test skips rather than pass;
+// the filter's i386 branch is then proven by seccomp_compiler_test's crafted seccomp_data.
+// Either way the i386 getpid must never return to the program.
 TEST(Seccomp, I386SyscallNeverSucceeds) {
   RunResult r = RunCordon({"--", CordonRunner::Probe("syscall_probe"), "int80"});
   EXPECT_EQ(r.Line("int80"), "") << "the i386 syscall returned: " << r.out;
   if (r.exit_status == 128 + 11) {
     EXPECT_TRUE(r.Records("seccomp.violation").empty());
-    GTEST_LOG_(INFO) << "int $0x80: SIGSEGV before seccomp (no IA32 emulation)";
+    ExpectNoLeftovers(r);
+    GTEST_SKIP() << "int $0x80: SIGSEGV before seccomp on this kernel; nothing to audit";
   } else {
     ASSERT_EQ(r.exit_status, 159) << r.Describe();
     std::vector<const audit::JsonValue*> violations = r.Records("seccomp.violation");
     ASSERT_EQ(violations.size(), 1u) << r.Describe();
-    EXPECT_EQ(StringField(*violations[0], "arch"), "x86");
+    EXPECT_EQ(StringField(*violations[0], "arch"), "i386");
     EXPECT_EQ(StringField(*violations[0], "syscall"), "getpid");
     EXPECT_EQ(IntField(*violations[0], "nr"), 20);
     EXPECT_EQ(StringField(*violations[0], "action"), "kill");
