@@ -671,6 +671,24 @@ TEST_F(BrokerTest, RefusalsWithinTheBudgetDoNotKill) {
   EXPECT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
 }
 
+TEST_F(BrokerTest, DefaultRefusalBudgetKillsASustainedFlood) {
+  BrokerLimits defaults;
+  std::unique_ptr<Broker> broker =
+      Make(RefusingLimits(defaults.quota_refusals_per_second, defaults.quota_refusal_burst));
+  // 300 refusals a second (what the channel's 500 messages/s leave past 200 admitted), in
+  // simulated 10 ms steps.
+  int sent = 0;
+  for (; sent < 30000 && !broker->flooding(); ++sent) {
+    broker->HandleRequest(Open("/data/hello.txt"));
+    if (sent % 3 == 2) now_ += absl::Milliseconds(10);
+  }
+  ASSERT_TRUE(broker->flooding());
+  // The burst drains at 200/s: about five seconds, never the whole 30000.
+  EXPECT_GT(sent, 1400);
+  EXPECT_LT(sent, 1600);
+  EXPECT_EQ(CountOf(quotas_, "broker_refusal_flood"), static_cast<uint64_t>(sent - 1));
+}
+
 TEST_F(BrokerTest, ZeroRefusalBudgetNeverKills) {
   std::unique_ptr<Broker> broker = Make(RefusingLimits(0, 0));
   for (int i = 0; i < 1000; ++i) broker->HandleRequest(Open("/data/hello.txt"));
