@@ -18,6 +18,12 @@ constexpr size_t kMaxEchoBytes = 4096;
 
 std::string Echo(const std::string& s) { return s.substr(0, kMaxEchoBytes); }
 
+absl::Status FloodingError() {
+  return absl::ResourceExhaustedError(
+      "quota broker_refusal_flood exceeded: the plugin kept sending requests past their "
+      "refusals and is being killed");
+}
+
 OpenIntent IntentOf(const cordon::v1::OpenFileRequest& req) {
   OpenIntent intent;
   intent.read = req.mode() == cordon::v1::OpenFileRequest::READ ||
@@ -69,9 +75,12 @@ Broker::Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks)
       limits_(limits),
       hooks_(std::move(hooks)),
       matcher_(grants_.net(), hooks_.resolver),
-      requests_(limits.requests_per_second, limits.request_burst, absl::Now()),
-      logs_(limits.logs_per_second, limits.log_burst, absl::Now()),
-      census_(limits.max_held_fds, hooks_.fd_scanner) {}
+      requests_(limits.requests_per_second, limits.request_burst, Now()),
+      logs_(limits.logs_per_second, limits.log_burst, Now()),
+      census_(limits.max_held_fds, hooks_.fd_scanner),
+      refusals_(limits.quota_refusals_per_second, limits.quota_refusal_burst, Now()) {}
+
+Broker::~Broker() { FlushQuotaCounts(); }
 
 absl::StatusOr<std::unique_ptr<Broker>> Broker::Create(GrantSet grants, BrokerLimits limits,
                                                        BrokerHooks hooks) {
@@ -97,8 +106,75 @@ uint64_t Broker::held_fds() const {
   return census_.held();
 }
 
-void Broker::ReportQuota(const QuotaHit& hit) {
-  if (hooks_.quota) (void)hooks_.quota(hit);
+bool Broker::flooding() const { return flooding_.load(std::memory_order_relaxed); }
+
+QuotaHit Broker::TakePending(QuotaFold* fold) {
+  QuotaHit hit = fold->last;
+  hit.count = std::exchange(fold->pending, 0);
+  hit.window_start = fold->first_pending;
+  return hit;
+}
+
+void Broker::ReportQuota(QuotaHit hit, bool budgeted) {
+  std::vector<QuotaHit> due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The kill is on its way; more records would only feed the flood it stops.
+    if (flooding_) return;
+    absl::Time now = Now();
+    std::string last = absl::StrCat(hit.quota, ": ", hit.detail);
+    QuotaFold& fold = folds_[hit.quota];
+    // A clock stepped backwards starts a new window rather than folding until it catches up.
+    if (now < fold.last_record) fold.last_record = now - absl::Seconds(1);
+    if (now - fold.last_record >= absl::Seconds(1)) {
+      // The window's first refusal is recorded at once, with the ones folded before it.
+      if (fold.pending > 0) {
+        hit.count = fold.pending + 1;
+        hit.window_start = fold.first_pending;
+        fold.pending = 0;
+      }
+      fold.last_record = now;
+      due.push_back(std::move(hit));
+    } else {
+      if (fold.pending++ == 0) fold.first_pending = now;
+      fold.last = std::move(hit);
+    }
+    if (budgeted) {
+      ++refusals_total_;
+      if (!refusals_.TryTake(now)) {
+        flooding_ = true;
+        // The folded counts go first, so every refusal is counted before the plugin dies.
+        for (auto& [name, f] : folds_) {
+          if (f.pending > 0) due.push_back(TakePending(&f));
+        }
+        QuotaHit kill;
+        kill.quota = "broker_refusal_flood";
+        kill.limit = static_cast<uint64_t>(limits_.quota_refusals_per_second);
+        kill.observed = refusals_total_;
+        kill.count = refusals_total_;
+        kill.action = "killed";
+        kill.detail = absl::StrCat(refusals_total_, " requests refused for quotas (budget ",
+                                   limits_.quota_refusals_per_second, "/s, burst ",
+                                   limits_.quota_refusal_burst,
+                                   "): the plugin kept sending past its refusals; last: ", last);
+        due.push_back(std::move(kill));
+      }
+    }
+  }
+  if (!hooks_.quota) return;
+  for (const QuotaHit& h : due) (void)hooks_.quota(h);
+}
+
+void Broker::FlushQuotaCounts() {
+  std::vector<QuotaHit> due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, fold] : folds_) {
+      if (fold.pending > 0) due.push_back(TakePending(&fold));
+    }
+  }
+  if (!hooks_.quota) return;
+  for (const QuotaHit& h : due) (void)hooks_.quota(h);
 }
 
 absl::Status Broker::Admit() {
@@ -108,7 +184,7 @@ absl::Status Broker::Admit() {
     if (limits_.max_concurrent != 0 && in_flight_ >= limits_.max_concurrent) {
       hit = {"broker_concurrent_requests", limits_.max_concurrent, uint64_t{in_flight_} + 1,
              "too many broker requests at once"};
-    } else if (!requests_.TryTake(absl::Now())) {
+    } else if (!requests_.TryTake(Now())) {
       hit = {"broker_request_rate", static_cast<uint64_t>(limits_.requests_per_second), 0,
              absl::StrCat("more than ", limits_.requests_per_second, " requests/s (burst ",
                           limits_.request_burst, ")")};
@@ -117,8 +193,9 @@ absl::Status Broker::Admit() {
       return absl::OkStatus();
     }
   }
-  ReportQuota(hit);
-  return absl::ResourceExhaustedError(absl::StrCat("quota ", hit.quota, " exceeded: ", hit.detail));
+  std::string message = absl::StrCat("quota ", hit.quota, " exceeded: ", hit.detail);
+  ReportQuota(std::move(hit), /*budgeted=*/true);
+  return absl::ResourceExhaustedError(message);
 }
 
 absl::Status Broker::ReserveFd() {
@@ -129,7 +206,8 @@ absl::Status Broker::ReserveFd() {
     s = census_.Reserve(&observed);
   }
   if (s.ok()) return s;
-  ReportQuota({"broker_held_fds", limits_.max_held_fds, observed, std::string(s.message())});
+  ReportQuota({"broker_held_fds", limits_.max_held_fds, observed, std::string(s.message())},
+              /*budgeted=*/true);
   return absl::ResourceExhaustedError(
       absl::StrCat("quota broker_held_fds exceeded: ", s.message()));
 }
@@ -240,6 +318,12 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
   absl::Time start = absl::Now();
   BrokerReply reply;
   reply.response.set_id(request.id());
+  // Deliberately unrecorded: the one broker_refusal_flood record stands for the rest, and a
+  // record each would feed the flood until the kill lands.
+  if (flooding()) {
+    FillError(FloodingError(), reply.response.mutable_error());
+    return reply;
+  }
   if (request.request_case() == cordon::v1::BrokerRequest::kLog) {
     // Logs have their own rate limit and never carry fds.
     const cordon::v1::LogRequest& log = request.log();
@@ -355,6 +439,7 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
 }
 
 void Broker::HandleLog(const cordon::v1::LogMessage& message) {
+  if (flooding()) return;
   (void)Log(0, message.level(), message.message(), nullptr);
 }
 
@@ -394,7 +479,7 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
   bool first_drop = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!logs_.TryTake(absl::Now())) {
+    if (!logs_.TryTake(Now())) {
       dropped = true;
       first_drop = logs_dropped_++ == 0;
     } else {
@@ -404,14 +489,14 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
   if (dropped) {
     absl::Status exhausted = absl::ResourceExhaustedError(
         "quota broker_log_rate exceeded: lines are dropped until the rate falls");
-    // One record per burst of drops: auditing every dropped line would hand the plugin the
-    // very flood the limit exists to stop. The count rides on the next line that passes.
-    if (first_drop) {
-      ReportQuota({"broker_log_rate", static_cast<uint64_t>(limits_.logs_per_second), 0,
-                   "plugin log lines dropped until the rate falls"});
-      return audit(exhausted);
-    }
-    return exhausted;
+    // One capability.use per burst of drops: auditing every dropped line would hand the plugin
+    // the very flood the limit exists to stop. The count rides on the next line that passes,
+    // and on the folded quota.violation. Dropped lines cost no record each, so they are not
+    // charged to the refusal budget.
+    ReportQuota({"broker_log_rate", static_cast<uint64_t>(limits_.logs_per_second), 0,
+                 "plugin log lines dropped until the rate falls"},
+                /*budgeted=*/false);
+    return first_drop ? audit(exhausted) : exhausted;
   }
   LogEntry entry;
   entry.level = level;

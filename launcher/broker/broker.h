@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,14 +46,24 @@ struct BrokerLimits {
   uint64_t max_host_call_bytes = 1 << 20;
   // Host call results larger than this go back as a sealed memfd.
   size_t inline_threshold = 16 * 1024;
+  // Requests refused for a quota (request rate, concurrency, held fds) a plugin may make:
+  // sustained per second and burst. Each refusal still costs a capability.use record, so a
+  // plugin that keeps sending past its refusals could fill the audit disk; beyond this budget
+  // it is killed (quota broker_refusal_flood). 0: never killed for refusals.
+  double quota_refusals_per_second = 100;
+  double quota_refusal_burst = 1000;
 };
 
 struct BrokerHooks {
   // Writes one capability.use record. Called before the answer (and any fd) goes back; a
   // failure turns the answer into a denial and closes the fd. Unset: nothing is recorded.
   std::function<absl::Status(const CapabilityUse&)> audit;
-  // Writes one quota.violation record (action "denied"); its status is ignored because the
-  // request is denied either way.
+  // Writes one quota.violation record (QuotaHit::ToAuditRecord); its status is ignored because
+  // the request is denied either way. Refusals are folded (at most one call per quota per
+  // second, `count` refusals each; the rest at FlushQuotaCounts). Action "killed"
+  // (broker_refusal_flood, called once) means the host must kill the plugin: the broker
+  // refuses all its later requests without records. Called on the requesting thread, and from
+  // FlushQuotaCounts and the destructor.
   std::function<absl::Status(const QuotaHit&)> quota;
   // Runs a host function registered by name through the host API. Errors go back to the
   // plugin as structured errors (code, message, status payloads as details).
@@ -66,6 +77,8 @@ struct BrokerHooks {
   FdCensus::Scanner fd_scanner;
   // Resolves granted names; unset: getaddrinfo.
   EndpointMatcher::Resolver resolver;
+  // The time quotas and record folding go by; unset: absl::Now. Lets tests step time.
+  std::function<absl::Time()> clock;
 };
 
 // Answer to one broker request: send with PluginSession::SendBrokerResponse(response, fds).
@@ -84,6 +97,8 @@ class Broker {
   // Opens every granted directory once (O_PATH); fails if one is missing or escapes its bound.
   static absl::StatusOr<std::unique_ptr<Broker>> Create(GrantSet grants, BrokerLimits limits,
                                                         BrokerHooks hooks);
+  // Flushes the folded quota counts (FlushQuotaCounts).
+  ~Broker();
 
   // `fds` are the fds that arrived with the request (a host call's memfd payload).
   BrokerReply HandleRequest(const cordon::v1::BrokerRequest& request,
@@ -94,6 +109,11 @@ class Broker {
 
   const GrantSet& grants() const { return grants_; }
   uint64_t held_fds() const;
+  // Reports the refusals still folded, one QuotaHit per quota, so none goes uncounted. Call
+  // when the plugin exits (before its exit record); the destructor calls it too.
+  void FlushQuotaCounts();
+  // True once the plugin exceeded its refusal budget (broker_refusal_flood).
+  bool flooding() const;
 
  private:
   Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks);
@@ -110,7 +130,20 @@ class Broker {
   absl::Status Admit();
   absl::Status ReserveFd();
   void SettleFd(const ipc::UniqueFd* fd);
-  void ReportQuota(const QuotaHit& hit);
+  // Counts one refusal of `hit.quota` (against the refusal budget when `budgeted`) and reports
+  // what is due: the hit folded with earlier ones, or the broker_refusal_flood kill.
+  void ReportQuota(QuotaHit hit, bool budgeted);
+  absl::Time Now() const { return hooks_.clock ? hooks_.clock() : absl::Now(); }
+
+  // Refusals of one quota since its last record.
+  struct QuotaFold {
+    absl::Time last_record = absl::InfinitePast();
+    uint64_t pending = 0;
+    absl::Time first_pending;
+    QuotaHit last;  // the latest folded hit, reported with the count
+  };
+  // Takes the fold's pending refusals as one hit; requires fold->pending > 0.
+  static QuotaHit TakePending(QuotaFold* fold);
 
   GrantSet grants_;
   BrokerLimits limits_;
@@ -124,6 +157,11 @@ class Broker {
   FdCensus census_;
   uint32_t in_flight_ = 0;
   uint64_t logs_dropped_ = 0;
+  TokenBucket refusals_;
+  uint64_t refusals_total_ = 0;
+  // Written under mu_; read without it on every request.
+  std::atomic<bool> flooding_ = false;
+  std::map<std::string, QuotaFold> folds_;
 };
 
 }  // namespace cordon::broker

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -73,6 +74,43 @@ class BrokerHostTest : public ::testing::Test {
         << "  net_connect: \"127.0.0.1:1-65535\"\n"
         << "  host_functions: \"greet\"\n  log: true\n}\n";
     return path;
+  }
+
+  // Loads the probe plugin with the fs.read grant, a request rate that admits about one
+  // request a second (so the rest of a flood is refused) and the given refusal budget.
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> LoadFlooder(audit::AuditLog* log,
+                                                                  double refusals_per_second,
+                                                                  double refusal_burst) {
+    WriteBundle("capabilities { kind: \"fs.read\" target: \"/data\" }\n");
+    host::LoadRequest request;
+    request.bundle_dir = root_ + "/bundle";
+    request.profile = WriteProfile();
+    request.audit_log = log;
+    request.broker_limits.requests_per_second = 1;
+    request.broker_limits.request_burst = 1;
+    request.broker_limits.quota_refusals_per_second = refusals_per_second;
+    request.broker_limits.quota_refusal_burst = refusal_burst;
+    return host::LoadedPlugin::Load(request);
+  }
+
+  std::vector<std::string> Records(const std::string& needle) {
+    std::ifstream in(root_ + "/audit.jsonl");
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(needle) != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+
+  // Sum of the `count` fields of the quota.violation records of `quota`.
+  uint64_t CountSum(const std::string& quota) {
+    uint64_t sum = 0;
+    for (const std::string& r : Records(absl::StrCat("\"quota\":\"", quota, "\""))) {
+      size_t at = r.find("\"count\":");
+      EXPECT_NE(at, std::string::npos) << r;
+      if (at != std::string::npos) sum += std::stoull(r.substr(at + 8));
+    }
+    return sum;
   }
 
   std::string root_;
@@ -151,6 +189,76 @@ TEST_F(BrokerHostTest, RequestsThroughTheSdkAreBrokeredAndAudited) {
   }
   EXPECT_EQ(uses, 9);
   EXPECT_EQ(denied, 5);
+}
+
+TEST_F(BrokerHostTest, RefusalFloodKillsThePluginWithOneRecord) {
+  audit::AuditLogOptions audit_options;
+  audit_options.path = root_ + "/audit.jsonl";
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  ASSERT_TRUE(audit_log.ok()) << audit_log.status();
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin =
+      LoadFlooder(audit_log->get(), 10, 20);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  // 20000 opens; without the refusal budget each refused one costs two records.
+  absl::StatusOr<std::string> out =
+      (*plugin)->Call("flood", "20000 /data/hello.txt", absl::Seconds(30));
+  ASSERT_FALSE(out.ok()) << *out;
+  EXPECT_EQ((*plugin)->state(), host::PluginState::kFailed);
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("broker_refusal_flood"));
+  (void)(*plugin)->Shutdown(absl::Seconds(5));
+  plugin->reset();
+  ASSERT_TRUE((*audit_log)->Flush().ok());
+
+  std::vector<std::string> kills = Records("\"quota\":\"broker_refusal_flood\"");
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_THAT(kills[0], HasSubstr("\"action\":\"killed\""));
+  // The budget's burst, plus the refusal that found it empty (a slow run may refill a few).
+  size_t at = kills[0].find("\"count\":");
+  ASSERT_NE(at, std::string::npos);
+  uint64_t refusals = std::stoull(kills[0].substr(at + 8));
+  EXPECT_GE(refusals, 21u);
+  // Every refusal up to the kill is counted in the folded records, none twice.
+  EXPECT_EQ(CountSum("broker_request_rate"), refusals);
+  // Bounded: a handful of requests recorded, not thousands.
+  size_t uses = Records("\"type\":\"capability.use\"").size();
+  size_t quota_records = Records("\"type\":\"quota.violation\"").size();
+  EXPECT_LE(uses, refusals + 10);
+  EXPECT_LE(quota_records, 10u);
+  EXPECT_LE(fs::file_size(root_ + "/audit.jsonl"), 64u << 10);
+  std::vector<std::string> failed = Records("\"type\":\"plugin.failed\"");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_THAT(failed[0], HasSubstr("broker_refusal_flood"));
+}
+
+TEST_F(BrokerHostTest, RefusalsWithinTheBudgetAreFoldedNotKilled) {
+  audit::AuditLogOptions audit_options;
+  audit_options.path = root_ + "/audit.jsonl";
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  ASSERT_TRUE(audit_log.ok()) << audit_log.status();
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin =
+      LoadFlooder(audit_log->get(), 10, 200);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::Time start = absl::Now();
+  // 150 opens: about 149 refused, within the burst of 200, so never killed.
+  absl::StatusOr<std::string> out =
+      (*plugin)->Call("flood", "150 /data/hello.txt", absl::Seconds(30));
+  absl::Duration took = absl::Now() - start;
+  ASSERT_TRUE(out.ok()) << out.status();
+  int ok = 0, refused = 0, other = 0;
+  ASSERT_EQ(sscanf(out->c_str(), "ok=%d refused=%d other=%d", &ok, &refused, &other), 3) << *out;
+  EXPECT_EQ(ok + refused, 150);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(refused, 100);
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  plugin->reset();
+  ASSERT_TRUE((*audit_log)->Flush().ok());
+  EXPECT_TRUE(Records("broker_refusal_flood").empty());
+  EXPECT_EQ(Records("\"type\":\"capability.use\"").size(), 150u);
+  // Folded: at most one record per second of the flood (plus the one flushed at exit), and
+  // the counts add up to every refusal.
+  size_t quota_records = Records("\"type\":\"quota.violation\"").size();
+  EXPECT_LE(quota_records, 2 + static_cast<size_t>(absl::ToInt64Seconds(took)));
+  EXPECT_EQ(CountSum("broker_request_rate"), static_cast<uint64_t>(refused));
 }
 
 TEST_F(BrokerHostTest, LoadRefusedWhenTheManifestExceedsTheProfile) {

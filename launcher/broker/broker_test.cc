@@ -96,6 +96,7 @@ class BrokerTest : public ::testing::Test {
     };
     hooks.log_sink = [this](const LogEntry& e) { logs_.push_back(e); };
     hooks.fd_scanner = [] { return FdCensus::ScanProcessTree(getpid()); };
+    hooks.clock = [this] { return now_; };
     absl::StatusOr<std::unique_ptr<Broker>> b = Broker::Create(*grants, limits, hooks);
     EXPECT_TRUE(b.ok()) << b.status();
     return std::move(*b);
@@ -135,7 +136,26 @@ class BrokerTest : public ::testing::Test {
   absl::Status audit_status_;
   std::function<absl::StatusOr<std::string>(const std::string&, const std::string&, absl::Duration)>
       host_call_;
+  // The broker's clock: tests step it instead of sleeping.
+  absl::Time now_ = absl::FromUnixSeconds(1800000000);
 };
+
+// Limits under which every open after the first is refused by the request rate (the fake
+// clock barely refills it) and the refusal budget is `per_second`/`burst`.
+BrokerLimits RefusingLimits(double per_second, double burst) {
+  BrokerLimits limits;
+  limits.requests_per_second = 0.001;
+  limits.request_burst = 1;
+  limits.quota_refusals_per_second = per_second;
+  limits.quota_refusal_burst = burst;
+  return limits;
+}
+
+uint64_t CountOf(const std::vector<QuotaHit>& hits, const std::string& quota) {
+  uint64_t n = 0;
+  for (const QuotaHit& h : hits) n += h.quota == quota ? h.count : 0;
+  return n;
+}
 
 // Passes the reply's fds over a real socketpair, as PluginSession does, and returns what the
 // receiving side got.
@@ -494,6 +514,198 @@ TEST_F(BrokerTest, CreateFailsWhenAGrantedDirectoryIsMissing) {
   absl::StatusOr<std::unique_ptr<Broker>> b = Broker::Create(*g, {}, {});
   ASSERT_FALSE(b.ok());
   EXPECT_THAT(std::string(b.status().message()), HasSubstr(root_ + "/data/out"));
+}
+
+}  // namespace
+}  // namespace cordon::broker
+
+namespace cordon::broker {
+namespace {
+
+TEST_F(BrokerTest, RefusalsAreFoldedToOneRecordPerQuotaPerSecond) {
+  std::unique_ptr<Broker> broker = Make(RefusingLimits(0, 0));
+  const absl::Time t0 = now_;
+  ASSERT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+  for (int i = 0; i < 10; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  // The first refusal is recorded at once, on its own; the other 9 wait for the window.
+  ASSERT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(quotas_[0].quota, "broker_request_rate");
+  EXPECT_EQ(quotas_[0].action, "denied");
+  EXPECT_EQ(quotas_[0].count, 1u);
+  EXPECT_EQ(quotas_[0].window_start, absl::InfinitePast());
+  now_ += absl::Milliseconds(500);
+  for (int i = 0; i < 5; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_EQ(quotas_.size(), 1u);
+  // Every request still has its own capability.use record (issue 5).
+  EXPECT_EQ(uses_.size(), 16u);
+  now_ = t0 + absl::Seconds(1);
+  BrokerReply refused = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_EQ(refused.response.error().code(),
+            static_cast<int>(absl::StatusCode::kResourceExhausted));
+  ASSERT_EQ(quotas_.size(), 2u);
+  EXPECT_EQ(quotas_[1].count, 15u);  // 9 + 5 folded, and this one
+  EXPECT_EQ(quotas_[1].window_start, t0);
+  for (int i = 0; i < 3; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_EQ(quotas_.size(), 2u);
+  broker->FlushQuotaCounts();
+  ASSERT_EQ(quotas_.size(), 3u);
+  EXPECT_EQ(quotas_[2].count, 3u);
+  EXPECT_EQ(quotas_[2].window_start, t0 + absl::Seconds(1));
+  broker->FlushQuotaCounts();
+  EXPECT_EQ(quotas_.size(), 3u);
+  EXPECT_EQ(CountOf(quotas_, "broker_request_rate"), 19u);
+  EXPECT_EQ(uses_.size(), 20u);
+  EXPECT_FALSE(broker->flooding());
+}
+
+TEST_F(BrokerTest, FoldsArePerQuotaAndFlushedByTheDestructor) {
+  BrokerLimits limits;
+  limits.max_held_fds = 1;
+  limits.logs_per_second = 0.001;
+  limits.log_burst = 1;
+  std::unique_ptr<Broker> broker = Make(limits);
+  BrokerReply held = broker->HandleRequest(Open("/data/hello.txt"));
+  ASSERT_FALSE(held.response.has_error());
+  for (int i = 0; i < 4; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  cordon::v1::LogMessage m;
+  m.set_message("x");
+  for (int i = 0; i < 7; ++i) broker->HandleLog(m);  // 1 passes, 6 dropped
+  ASSERT_EQ(quotas_.size(), 2u);
+  EXPECT_EQ(quotas_[0].quota, "broker_held_fds");
+  EXPECT_EQ(quotas_[1].quota, "broker_log_rate");
+  broker.reset();
+  ASSERT_EQ(quotas_.size(), 4u);
+  EXPECT_EQ(CountOf(quotas_, "broker_held_fds"), 4u);
+  EXPECT_EQ(CountOf(quotas_, "broker_log_rate"), 6u);
+}
+
+TEST_F(BrokerTest, QuotaHitRecordCarriesCountAndWindow) {
+  QuotaHit hit{"broker_request_rate", 200, 0, "too fast"};
+  hit.count = 42;
+  hit.window_start = absl::FromUnixSeconds(1800000000);
+  std::string json;
+  hit.ToAuditRecord().AppendFieldsJson(&json);
+  EXPECT_EQ(json,
+            ",\"quota\":\"broker_request_rate\",\"limit\":200,\"action\":\"denied\","
+            "\"observed\":0,\"detail\":\"too fast\",\"count\":42,"
+            "\"window_start\":\"2027-01-15T08:00:00+00:00\"");
+}
+
+TEST_F(BrokerTest, RefusalFloodKillsOnceThenRefusesUnrecorded) {
+  std::unique_ptr<Broker> broker = Make(RefusingLimits(10, 20));
+  ASSERT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+  constexpr int kFlood = 2000;
+  for (int i = 0; i < kFlood; ++i) {
+    BrokerReply r = broker->HandleRequest(i % 2 ? Open("/data/hello.txt") : Call("echo", "x"));
+    ASSERT_EQ(r.response.error().code(), static_cast<int>(absl::StatusCode::kResourceExhausted))
+        << i;
+  }
+  EXPECT_TRUE(broker->flooding());
+  std::vector<QuotaHit> kills;
+  for (const QuotaHit& h : quotas_) {
+    if (h.quota == "broker_refusal_flood") kills.push_back(h);
+  }
+  ASSERT_EQ(kills.size(), 1u);
+  EXPECT_EQ(kills[0].action, "killed");
+  // The burst of 20, then the refusal that found the budget empty.
+  EXPECT_EQ(kills[0].count, 21u);
+  EXPECT_EQ(kills[0].observed, 21u);
+  EXPECT_EQ(kills[0].limit, 10u);
+  EXPECT_THAT(kills[0].detail, HasSubstr("21 requests refused"));
+  // Bounded: 1 allowed + 21 refused requests recorded, then nothing. Without the budget every
+  // one of the 2000 would cost a capability.use and a quota.violation.
+  EXPECT_EQ(uses_.size(), 22u);
+  ASSERT_LE(quotas_.size(), 3u);
+  // The refusals folded before the kill are reported with it, so all 21 are counted.
+  EXPECT_EQ(CountOf(quotas_, "broker_request_rate"), 21u);
+  EXPECT_EQ(quotas_.back().quota, "broker_refusal_flood");
+  // Everything is refused now, logs and in-quota requests too, still without records.
+  now_ += absl::Hours(1);
+  BrokerReply after = broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_THAT(after.response.error().message(), HasSubstr("broker_refusal_flood"));
+  EXPECT_TRUE(after.fds.empty());
+  cordon::v1::LogMessage m;
+  m.set_message("still here");
+  broker->HandleLog(m);
+  EXPECT_TRUE(logs_.empty());
+  size_t before = quotas_.size();
+  broker.reset();
+  EXPECT_EQ(uses_.size(), 22u);
+  EXPECT_EQ(quotas_.size(), before);
+}
+
+TEST_F(BrokerTest, HeldFdRefusalsCountTowardTheBudget) {
+  BrokerLimits limits;
+  limits.max_held_fds = 1;
+  limits.quota_refusals_per_second = 1;
+  limits.quota_refusal_burst = 3;
+  std::unique_ptr<Broker> broker = Make(limits);
+  BrokerReply held = broker->HandleRequest(Open("/data/hello.txt"));
+  ASSERT_FALSE(held.response.has_error());
+  for (int i = 0; i < 3; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_FALSE(broker->flooding());
+  broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_TRUE(broker->flooding());
+  ASSERT_FALSE(quotas_.empty());
+  EXPECT_EQ(quotas_.back().quota, "broker_refusal_flood");
+  EXPECT_EQ(quotas_.back().count, 4u);
+}
+
+TEST_F(BrokerTest, RefusalsWithinTheBudgetDoNotKill) {
+  std::unique_ptr<Broker> broker = Make(RefusingLimits(10, 20));
+  // 5 refusals a second for a minute: 300 in all, far past the burst, never past the rate.
+  // The request bucket (0.001/s) never refills enough to admit one in that time.
+  for (int s = 0; s < 60; ++s) {
+    for (int i = 0; i < 5; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+    now_ += absl::Seconds(1);
+  }
+  EXPECT_FALSE(broker->flooding());
+  EXPECT_EQ(CountOf(quotas_, "broker_refusal_flood"), 0u);
+  // One record a second, not one per refusal.
+  EXPECT_LE(quotas_.size(), 61u);
+  EXPECT_EQ(uses_.size(), 300u);
+  broker->FlushQuotaCounts();
+  EXPECT_EQ(CountOf(quotas_, "broker_request_rate"), 299u);  // the first open was allowed
+  // Still serving: a request the quota allows goes through.
+  now_ += absl::Hours(1);
+  EXPECT_FALSE(broker->HandleRequest(Open("/data/hello.txt")).response.has_error());
+}
+
+TEST_F(BrokerTest, DefaultRefusalBudgetKillsASustainedFlood) {
+  BrokerLimits defaults;
+  std::unique_ptr<Broker> broker =
+      Make(RefusingLimits(defaults.quota_refusals_per_second, defaults.quota_refusal_burst));
+  // 300 refusals a second (what the channel's 500 messages/s leave past 200 admitted), in
+  // simulated 10 ms steps.
+  int sent = 0;
+  for (; sent < 30000 && !broker->flooding(); ++sent) {
+    broker->HandleRequest(Open("/data/hello.txt"));
+    if (sent % 3 == 2) now_ += absl::Milliseconds(10);
+  }
+  ASSERT_TRUE(broker->flooding());
+  // The burst drains at 200/s: about five seconds, never the whole 30000.
+  EXPECT_GT(sent, 1400);
+  EXPECT_LT(sent, 1600);
+  EXPECT_EQ(CountOf(quotas_, "broker_refusal_flood"), static_cast<uint64_t>(sent - 1));
+}
+
+TEST_F(BrokerTest, ZeroRefusalBudgetNeverKills) {
+  std::unique_ptr<Broker> broker = Make(RefusingLimits(0, 0));
+  for (int i = 0; i < 1000; ++i) broker->HandleRequest(Open("/data/hello.txt"));
+  EXPECT_FALSE(broker->flooding());
+  EXPECT_EQ(quotas_.size(), 1u);
+  EXPECT_EQ(uses_.size(), 1000u);
+}
+
+TEST_F(BrokerTest, ClockSteppedBackDoesNotHoldTheFoldOpen) {
+  std::unique_ptr<Broker> broker = Make(RefusingLimits(0, 0));
+  broker->HandleRequest(Open("/data/hello.txt"));
+  broker->HandleRequest(Open("/data/hello.txt"));
+  ASSERT_EQ(quotas_.size(), 1u);
+  now_ -= absl::Hours(1);
+  broker->HandleRequest(Open("/data/hello.txt"));
+  ASSERT_EQ(quotas_.size(), 2u);
+  EXPECT_EQ(CountOf(quotas_, "broker_request_rate"), 2u);
 }
 
 }  // namespace

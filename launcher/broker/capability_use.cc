@@ -18,4 +18,18 @@ audit::AuditRecord CapabilityUse::ToAuditRecord() const {
   return record;
 }
 
+audit::AuditRecord QuotaHit::ToAuditRecord() const {
+  // Same fields, in the same order, as PluginAuditor::RecordQuota, plus the fold's count.
+  audit::AuditRecord record("quota.violation");
+  record.SetDecision("deny");
+  record.Set("quota", quota).Set("limit", limit).Set("action", action).Set("observed", observed);
+  if (!detail.empty()) record.Set("detail", detail);
+  record.Set("count", count);
+  if (window_start != absl::InfinitePast()) {
+    record.Set("window_start",
+               absl::FormatTime(absl::RFC3339_full, window_start, absl::UTCTimeZone()));
+  }
+  return record;
+}
+
 }  // namespace cordon::broker

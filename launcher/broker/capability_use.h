@@ -39,13 +39,27 @@ struct CapabilityUse {
   audit::AuditRecord ToAuditRecord() const;
 };
 
-// A broker quota hit, recorded as "quota.violation" with action "denied".
+// A broker quota hit, recorded as "quota.violation". Refusals of one quota are folded: at most
+// one record per quota per second, whose `count` says how many refusals it stands for.
 struct QuotaHit {
-  // "broker_request_rate", "broker_held_fds", "broker_concurrent_requests", "broker_log_rate".
+  // "broker_request_rate", "broker_held_fds", "broker_concurrent_requests", "broker_log_rate",
+  // or "broker_refusal_flood" (action "killed").
   std::string quota;
   uint64_t limit = 0;
   uint64_t observed = 0;
   std::string detail;
+  // "denied": the request was refused. "killed": the plugin kept sending past its refusals and
+  // the host must kill it (the broker refuses everything after this, unrecorded).
+  std::string action = "denied";
+  // Refusals this record stands for: this one and those folded into it since the quota's
+  // previous record. For broker_refusal_flood, every quota refusal of the plugin's life.
+  uint64_t count = 1;
+  // When the first refusal it counts happened; InfinitePast when it counts only itself.
+  absl::Time window_start = absl::InfinitePast();
+
+  // Fields: quota, limit, action, observed, detail, count, window_start* (decision deny).
+  // The caller adds the plugin identity.
+  audit::AuditRecord ToAuditRecord() const;
 };
 
 // A structured plugin log line on its way to the host's log sink.

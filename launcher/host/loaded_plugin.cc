@@ -144,8 +144,22 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
                        self->bundle_.manifest.version());
       return self->request_.audit_log->Append(record);
     };
-    hooks.quota = [self](const broker::QuotaHit& hit) {
-      return self->auditor_->RecordQuota(hit.quota, hit.limit, hit.observed, "denied", hit.detail);
+    // The identity is copied: the broker's destructor flushes folded counts through this hook
+    // after plugin_id_ is gone.
+    hooks.quota = [self, log = request.audit_log, id = plugin->plugin_id_, name = manifest.name(),
+                   version = manifest.version()](const broker::QuotaHit& hit) -> absl::Status {
+      absl::Status recorded;
+      if (log != nullptr) {
+        audit::AuditRecord record = hit.ToAuditRecord();
+        record.SetPlugin(id, name, version);
+        recorded = log->Append(record);
+      }
+      // Recorded before the kill it causes. This runs on the session's reader thread, like a
+      // protocol violation's kill: Kill only records the failure and signals the sandbox.
+      if (hit.action == "killed") {
+        self->Kill(absl::StrCat(hit.quota, " quota exceeded: ", hit.detail));
+      }
+      return recorded;
     };
     if (!request.host_functions.empty()) {
       hooks.host_call = [self](const std::string& name, const std::string& input,
@@ -317,6 +331,8 @@ void LoadedPlugin::SuperviseUntilExit() {
   options.wall_time_limit = wall_time_limit_;
   supervisor::SandboxSupervisor supervisor(process_.get(), auditor_.get(), options);
   absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
+  // Folded broker refusals are counted before the exit record, not after it.
+  broker_->FlushQuotaCounts();
   std::string reason;
   if (result.ok()) {
     uint64_t peak = 0;

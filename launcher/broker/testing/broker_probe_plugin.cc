@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sdk/cpp/plugin.h"
@@ -74,5 +75,31 @@ int main() {
         if (!s.ok()) return s;
         return cordon::ipc::Payload("logged");
       });
+  // input: "N PATH"; opens PATH N times as fast as it can, ignoring refusals (a plugin that
+  // keeps hammering the broker); output: "ok=A refused=R other=O".
+  plugin.Register("flood",
+                  [&](const cordon::sdk::CallContext&,
+                      const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    std::pair<std::string, std::string> parts =
+                        absl::StrSplit(in.ToString(), absl::MaxSplits(' ', 1));
+                    int n = 0;
+                    if (!absl::SimpleAtoi(parts.first, &n) || n < 0 || n > 100000) {
+                      return absl::InvalidArgumentError("flood wants N PATH");
+                    }
+                    int ok = 0, refused = 0, other = 0;
+                    for (int i = 0; i < n; ++i) {
+                      absl::StatusOr<cordon::ipc::UniqueFd> fd =
+                          plugin.OpenFile(parts.second, cordon::v1::OpenFileRequest::READ);
+                      if (fd.ok()) {
+                        ++ok;
+                      } else if (absl::IsResourceExhausted(fd.status())) {
+                        ++refused;
+                      } else {
+                        ++other;
+                      }
+                    }
+                    return cordon::ipc::Payload(
+                        absl::StrCat("ok=", ok, " refused=", refused, " other=", other));
+                  });
   return plugin.Main();
 }
