@@ -23,7 +23,8 @@ int Fail(const std::string& message, int status = 125) {
 }  // namespace
 
 const char* CallCommand::Usage() {
-  return R"(usage: cordon call [OPTIONS] BUNDLE METHOD
+  static const std::string* const text =
+      new std::string(absl::StrCat(R"(usage: cordon call [OPTIONS] BUNDLE METHOD
 
 Loads the plugin bundle BUNDLE (a directory with manifest.textproto) in a sandbox, performs
 the handshake, calls METHOD once and writes the result bytes to stdout.
@@ -33,16 +34,18 @@ Options:
   --input FILE          call input read from FILE ("-" for stdin; default: empty)
   --config TEXT         host configuration passed to the plugin
   --timeout DURATION    call deadline (default: the manifest's call_timeout_ms, else 30s)
-  --audit-log PATH      append the plugin's audit records to PATH
-  -h, --help            this text
+)",
+                                   AuditLogFlags::Help(), R"(  -h, --help            this text
 
 Exit status: 0 on success; 1 when the plugin returned an error or failed during the call
 (the message names the plugin and the reason); 125 when the plugin could not be loaded.
-)";
+)"));
+  return text->c_str();
 }
 
 int CallCommand::Main(const std::vector<std::string>& args) {
-  std::string profile = "default", input_file, config, audit_path;
+  std::string profile = "default", input_file, config;
+  AuditLogFlags audit_flags;
   absl::Duration timeout = absl::ZeroDuration();
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -51,14 +54,23 @@ int CallCommand::Main(const std::vector<std::string>& args) {
       std::cout << Usage();
       return 0;
     }
-    if (arg == "--profile" || arg == "--input" || arg == "--config" || arg == "--timeout" ||
-        arg == "--audit-log") {
+    if (AuditLogFlags::Handles(arg)) {
+      std::string value;
+      if (AuditLogFlags::TakesValue(arg)) {
+        if (i + 1 >= args.size()) return Fail(absl::StrCat(arg, " needs a value"));
+        value = args[++i];
+      }
+      if (absl::Status s = audit_flags.Set(arg, value); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
+      continue;
+    }
+    if (arg == "--profile" || arg == "--input" || arg == "--config" || arg == "--timeout") {
       if (i + 1 >= args.size()) return Fail(absl::StrCat(arg, " needs a value"));
       const std::string& value = args[++i];
       if (arg == "--profile") profile = value;
       if (arg == "--input") input_file = value;
       if (arg == "--config") config = value;
-      if (arg == "--audit-log") audit_path = value;
       if (arg == "--timeout") {
         absl::StatusOr<uint64_t> ms = ParseDurationMs(arg, value);
         if (!ms.ok()) return Fail(std::string(ms.status().message()));
@@ -70,6 +82,7 @@ int CallCommand::Main(const std::vector<std::string>& args) {
     positional.push_back(arg);
   }
   if (positional.size() != 2) return Fail("expected BUNDLE METHOD; see cordon call --help");
+  if (absl::Status s = audit_flags.Validate(); !s.ok()) return Fail(std::string(s.message()));
 
   std::string input;
   if (!input_file.empty()) {
@@ -87,10 +100,11 @@ int CallCommand::Main(const std::vector<std::string>& args) {
   }
 
   std::unique_ptr<audit::AuditLog> log;
-  if (!audit_path.empty()) {
-    audit::AuditLogOptions options;
-    options.path = audit_path;
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
+  if (audit_flags.enabled()) {
+    // The policy (deny, kill, stop) is enforced by LoadedPlugin: a failed record kills the
+    // plugin unless it is "deny"; this command ends with the plugin either way.
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
+        audit::AuditLog::Open(audit_flags.options());
     if (!opened.ok()) return Fail(absl::StrCat("audit log: ", opened.status().message()));
     log = std::move(*opened);
   }

@@ -60,15 +60,8 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   if (!plan.ok()) return SetupFailure(plan.status());
 
   std::unique_ptr<audit::AuditLog> log;
-  if (!flags->audit_log.empty()) {
-    audit::AuditLogOptions options;
-    options.path = flags->audit_log;
-    options.durability = flags->audit_sync ? audit::Durability::kSync : audit::Durability::kBatch;
-    options.hmac_key_file = flags->audit_key_file;
-    options.rotate_bytes = flags->audit_rotate_bytes;
-    options.on_failure = flags->audit_on_failure == "deny"   ? audit::OnWriteFailure::kDenyRequests
-                         : flags->audit_on_failure == "stop" ? audit::OnWriteFailure::kStopLauncher
-                                                             : audit::OnWriteFailure::kKillPlugins;
+  if (flags->audit.enabled()) {
+    audit::AuditLogOptions options = flags->audit.options();
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) {
       return SetupFailure(opened.status());

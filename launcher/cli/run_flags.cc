@@ -11,37 +11,6 @@
 namespace cordon::cli {
 namespace {
 
-absl::StatusOr<uint64_t> ParseScaled(const std::string& flag, const std::string& text,
-                                     const std::vector<std::pair<std::string, uint64_t>>& units,
-                                     uint64_t bare_unit, const char* example) {
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  uint64_t number = 0;
-  if (digits == 0 || !absl::SimpleAtoi(text.substr(0, digits), &number)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": '", text, "' is not a number; write e.g. ", example));
-  }
-  std::string suffix = text.substr(digits);
-  uint64_t unit = bare_unit;
-  if (!suffix.empty()) {
-    bool found = false;
-    for (const auto& [name, value] : units) {
-      if (suffix == name) {
-        unit = value;
-        found = true;
-      }
-    }
-    if (!found) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flag, ": unknown unit '", suffix, "' in '", text, "'; write e.g. ", example));
-    }
-  }
-  if (number > std::numeric_limits<uint64_t>::max() / unit) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": '", text, "' is too large"));
-  }
-  return number * unit;
-}
-
 absl::StatusOr<BindFlag> ParseBind(const std::string& flag, const std::string& value,
                                    bool writable) {
   std::vector<std::string> parts = absl::StrSplit(value, absl::MaxSplits(':', 1));
@@ -60,20 +29,9 @@ absl::StatusOr<BindFlag> ParseBind(const std::string& flag, const std::string& v
 
 }  // namespace
 
-absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag, const std::string& text) {
-  return ParseScaled(flag, text,
-                     {{"k", 1ull << 10}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"m", 1ull << 20},
-                      {"G", 1ull << 30}, {"g", 1ull << 30}, {"B", 1}},
-                     1, "64M");
-}
-
-absl::StatusOr<uint64_t> ParseDurationMs(const std::string& flag, const std::string& text) {
-  return ParseScaled(flag, text, {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}}, 1000,
-                     "30s");
-}
-
 const char* RunFlags::Usage() {
-  return R"(usage: cordon run [OPTIONS] [--] PROGRAM [ARG...]
+  static const std::string* const text = new std::string(absl::StrCat(
+      R"(usage: cordon run [OPTIONS] [--] PROGRAM [ARG...]
 
 Runs PROGRAM (a host path; static or dynamic) in a fresh sandbox: new user, pid, mount, net,
 ipc, uts and cgroup namespaces; no capabilities; no_new_privs; the profile's seccomp
@@ -83,17 +41,9 @@ Options:
   --profile NAME|PATH   sandbox profile (default: "default"). NAME is looked up in
                         $CORDON_PROFILE_PATH, /etc/cordon/profiles, /usr/share/cordon/profiles,
                         then the source tree; see `cordon profile show NAME`.
-  --audit-log PATH      append JSON Lines audit records (plugin.start, plugin.exit,
-                        seccomp.violation, quota.violation) to PATH.
-  --audit-sync          durability "sync": fdatasync each record before the action it
-                        records (default "batch": written before the action, fdatasync'd
-                        within 200 ms; see docs/audit.md for the loss window).
-  --audit-key-file FILE chain the records with HMAC-SHA256 under this key.
-  --audit-rotate-size SIZE  rotate the log at this size (the chain continues).
-  --audit-on-failure deny|kill|stop  when a record cannot be written: deny what would be
-                        recorded and keep running, kill the program (default), or kill it and
-                        stop cordon with status 125.
-  --cgroup-parent PATH  create the plugin's cgroup under this cgroup (absolute cgroup path,
+)",
+      AuditLogFlags::Help(),
+      R"(  --cgroup-parent PATH  create the plugin's cgroup under this cgroup (absolute cgroup path,
                         e.g. /cordon.slice) instead of below cordon's own cgroup.
   --ro-bind SRC[:DST]   bind host path SRC read-only (nosuid, nodev) at DST (default SRC).
   --bind SRC[:DST]      bind host path SRC writable (nosuid, nodev) at DST.
@@ -113,7 +63,8 @@ Exit status:
   124 when cordon killed it for exceeding a quota (one line on stderr names the quota);
   125 when the sandbox could not be set up (the message names the failed step, the errno
       and what to do); 159 (128+SIGSYS) when killed for a seccomp violation.
-)";
+)"));
+  return text->c_str();
 }
 
 absl::StatusOr<RunFlags> RunFlags::Parse(const std::vector<std::string>& args) {
@@ -147,28 +98,20 @@ absl::StatusOr<RunFlags> RunFlags::Parse(const std::vector<std::string>& args) {
       return flags;
     }
     if (arg.empty() || arg[0] != '-') break;
-    if (arg == "--audit-sync") {  // the one flag without a value
-      flags.audit_sync = true;
+    if (AuditLogFlags::Handles(arg)) {
+      std::string v;
+      if (AuditLogFlags::TakesValue(arg)) {
+        absl::StatusOr<std::string> got = value();
+        if (!got.ok()) return got.status();
+        v = *got;
+      }
+      if (absl::Status s = flags.audit.Set(arg, v); !s.ok()) return s;
       continue;
     }
     absl::StatusOr<std::string> v = value();
     if (!v.ok()) return v.status();
     if (arg == "--profile") {
       flags.profile = *v;
-    } else if (arg == "--audit-log") {
-      flags.audit_log = *v;
-    } else if (arg == "--audit-key-file") {
-      flags.audit_key_file = *v;
-    } else if (arg == "--audit-rotate-size") {
-      absl::StatusOr<uint64_t> bytes = ParseByteSize(arg, *v);
-      if (!bytes.ok()) return bytes.status();
-      flags.audit_rotate_bytes = *bytes;
-    } else if (arg == "--audit-on-failure") {
-      if (*v != "deny" && *v != "kill" && *v != "stop") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--audit-on-failure '", *v, "': expected deny, kill or stop (see --help)"));
-      }
-      flags.audit_on_failure = *v;
     } else if (arg == "--cgroup-parent") {
       if (v->empty() || (*v)[0] != '/') {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -217,6 +160,7 @@ absl::StatusOr<RunFlags> RunFlags::Parse(const std::vector<std::string>& args) {
     }
   }
   for (; i < args.size(); ++i) flags.command.push_back(args[i]);
+  if (absl::Status s = flags.audit.Validate(); !s.ok()) return s;
   if (flags.command.empty()) {
     return absl::InvalidArgumentError(
         "no PROGRAM given; usage: cordon run [OPTIONS] [--] PROGRAM [ARG...]");

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "launcher/cli/audit_log_flags.h"
+#include "launcher/cli/flag_values.h"
 #include "launcher/host/launch_overrides.h"
 
 namespace cordon::cli {
@@ -17,11 +19,7 @@ using QuotaFlags = host::QuotaOverrides;
 // The parsed command line of `cordon run`.
 struct RunFlags {
   std::string profile = "default";
-  std::string audit_log;
-  bool audit_sync = false;             // --audit-sync: fdatasync before every action
-  std::string audit_key_file;          // --audit-key-file: HMAC-SHA256 chain
-  uint64_t audit_rotate_bytes = 0;     // --audit-rotate-size
-  std::string audit_on_failure = "kill";  // --audit-on-failure deny|kill|stop
+  AuditLogFlags audit;  // --audit-*
   std::string cgroup_parent;
   std::vector<BindFlag> binds;
   std::vector<std::string> env;
@@ -35,11 +33,6 @@ struct RunFlags {
   static absl::StatusOr<RunFlags> Parse(const std::vector<std::string>& args);
   static const char* Usage();
 };
-
-// Parses "64M", "1G", "512k", "4096" (bytes, binary multiples).
-absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag, const std::string& text);
-// Parses "30s", "500ms", "2m", "1h" into milliseconds; a bare number means seconds.
-absl::StatusOr<uint64_t> ParseDurationMs(const std::string& flag, const std::string& text);
 
 }  // namespace cordon::cli
 

@@ -16,7 +16,7 @@ TEST(RunFlagsTest, ParsesEveryFlagAndStopsAtProgram) {
        "--cpu-time", "3", "--file-size", "1k", "/bin/echo", "--not-a-flag"});
   ASSERT_TRUE(flags.ok()) << flags.status();
   EXPECT_EQ(flags->profile, "minimal");
-  EXPECT_EQ(flags->audit_log, "/tmp/a.jsonl");
+  EXPECT_EQ(flags->audit.path(), "/tmp/a.jsonl");
   ASSERT_EQ(flags->binds.size(), 2u);
   EXPECT_EQ(flags->binds[0].source, "/srv");
   EXPECT_EQ(flags->binds[0].destination, "/data");

@@ -262,17 +262,17 @@ void ControlServer::Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const 
   (void)options_.audit_log->Append(record);
 }
 
-void ControlServer::Audit(const std::string& type, const Client& client,
-                          const std::string& plugin_id, const std::string& detail,
-                          const std::string& decision) {
-  if (options_.audit_log == nullptr) return;
+absl::Status ControlServer::Audit(const std::string& type, const Client& client,
+                                  const std::string& plugin_id, const std::string& detail,
+                                  const std::string& decision) {
+  if (options_.audit_log == nullptr) return absl::OkStatus();
   audit::AuditRecord record(type);
   if (!decision.empty()) record.SetDecision(decision);
-  (void)options_.audit_log->Append(record.Set("plugin_id", plugin_id)
-                                       .Set("peer_pid", static_cast<int64_t>(client.peer.pid))
-                                       .Set("peer_uid", static_cast<uint64_t>(client.peer.uid))
-                                       .Set("connection", client.id)
-                                       .Set("detail", detail));
+  return options_.audit_log->Append(record.Set("plugin_id", plugin_id)
+                                        .Set("peer_pid", static_cast<int64_t>(client.peer.pid))
+                                        .Set("peer_uid", static_cast<uint64_t>(client.peer.uid))
+                                        .Set("connection", client.id)
+                                        .Set("detail", detail));
 }
 
 void ControlServer::ServeClient(std::shared_ptr<Client> client) {
@@ -399,9 +399,9 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   // uid (or root) may name one. Others pick among the installed profiles by name.
   if (req.profile().find('/') != std::string::npos && client.peer.uid != 0 &&
       client.peer.uid != geteuid()) {
-    Audit("control.load", client, "",
-          absl::StrCat("denied: profile path '", req.profile(), "' from a non-root client"),
-          "deny");
+    (void)Audit("control.load", client, "",
+                absl::StrCat("denied: profile path '", req.profile(), "' from a non-root client"),
+                "deny");
     return ErrorResponse(absl::PermissionDeniedError(
         absl::StrCat("load: profile '", req.profile(),
                      "' is a path; clients other than root pick an installed profile by NAME")));
@@ -420,10 +420,10 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   entry->profile = req.profile().empty() ? "default" : req.profile();
   entry->loaded_at = absl::Now();
   if (req.direct_channel() && !options_.allow_direct_channels) {
-    Audit("control.load", client, "",
-          absl::StrCat("denied: direct channel for ", req.bundle_dir(),
-                       " (daemon runs with --no-direct-channels)"),
-          "deny");
+    (void)Audit("control.load", client, "",
+                absl::StrCat("denied: direct channel for ", req.bundle_dir(),
+                             " (daemon runs with --no-direct-channels)"),
+                "deny");
     return ErrorResponse(absl::PermissionDeniedError(
         "load: this daemon runs with --no-direct-channels; load without direct_channel and use "
         "the relayed channel"));
@@ -444,13 +444,19 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   };
   absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(load);
   if (!plugin.ok()) {
-    Audit("control.load", client, "", absl::StrCat("failed: ", plugin.status().message()));
+    (void)Audit("control.load", client, "", absl::StrCat("failed: ", plugin.status().message()));
     return ErrorResponse(plugin.status());
+  }
+  // Written before the plugin becomes reachable; without its record, it is not loaded.
+  if (absl::Status recorded = Audit("control.load", client, entry->id,
+                                    absl::StrCat(entry->bundle_dir, " as ", (*plugin)->label()));
+      !recorded.ok()) {
+    (*plugin)->Kill("its control.load record could not be written");
+    return ErrorResponse(absl::UnavailableError(
+        absl::StrCat("load refused: the audit record could not be written: ", recorded.message())));
   }
   entry->plugin = std::move(*plugin);
   registry_.Add(entry);
-  Audit("control.load", client, entry->id,
-        absl::StrCat(entry->bundle_dir, " as ", entry->plugin->label()));
   cordon::v1::ControlResponse r;
   *r.mutable_load()->mutable_plugin() = entry->Info();
   return r;
@@ -499,7 +505,8 @@ cordon::v1::ControlResponse ControlServer::Unload(Client& client,
   absl::Status shut = entry->plugin->Shutdown(grace);
   // After the shutdown, so a relay blocked in a call has had it answered or failed.
   StopRelays(entry->id);
-  Audit("control.unload", client, entry->id, shut.ok() ? "stopped" : std::string(shut.message()));
+  (void)Audit("control.unload", client, entry->id,
+              shut.ok() ? "stopped" : std::string(shut.message()));
   cordon::v1::ControlResponse r;
   std::lock_guard<std::mutex> lock(entry->state->mu);
   r.mutable_unload()->set_state(entry->state->state);
@@ -531,10 +538,16 @@ cordon::v1::ControlResponse ControlServer::OpenChannel(
           absl::StrCat("plugin ", entry->id, " already has ", list.size(), " open channels (max ",
                        options_.max_channels_per_plugin, "); close one first")));
     }
+    // Written before the fd leaves the daemon; without its record, no channel.
+    if (absl::Status recorded = Audit("control.open_channel", client, entry->id,
+                                      "data-plane channel handed to the client", "allow");
+        !recorded.ok()) {
+      return ErrorResponse(absl::UnavailableError(absl::StrCat(
+          "open_channel refused: the audit record could not be written: ", recorded.message())));
+    }
     list.push_back(std::make_unique<CallRelay>(entry, std::move(pair->first)));
   }
   entry->direct_channels_opened.fetch_add(1);
-  Audit("control.open_channel", client, entry->id, "data-plane channel handed to the client");
   fds->push_back(std::move(pair->second));
   cordon::v1::ControlResponse r;
   r.mutable_open_channel()->set_fd_index(0);
@@ -548,9 +561,9 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
   // Shared plugins are visible to other uids, but the socket reaches the plugin with nobody
   // in between: only the owner gets it.
   if (client.peer.uid != entry->owner_uid) {
-    Audit("control.open_channel", client, entry->id,
-          absl::StrCat("denied: direct channel of a plugin owned by uid ", entry->owner_uid),
-          "deny");
+    (void)Audit("control.open_channel", client, entry->id,
+                absl::StrCat("denied: direct channel of a plugin owned by uid ", entry->owner_uid),
+                "deny");
     return ErrorResponse(absl::PermissionDeniedError(
         absl::StrCat("open_channel: plugin ", entry->id,
                      " has a direct channel, which only its owner may take")));
@@ -559,9 +572,9 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
   {
     std::lock_guard<std::mutex> lock(entry->direct_mu);
     if (entry->direct_holder != 0 && entry->direct_holder != client.id) {
-      Audit("control.open_channel", client, entry->id,
-            absl::StrCat("denied: direct channel held by connection ", entry->direct_holder),
-            "deny");
+      (void)Audit("control.open_channel", client, entry->id,
+                  absl::StrCat("denied: direct channel held by connection ", entry->direct_holder),
+                  "deny");
       return ErrorResponse(absl::FailedPreconditionError(absl::StrCat(
           "open_channel: the direct channel of plugin ", entry->id,
           " is held by another connection (one at a time); it is free once that connection "
@@ -569,13 +582,18 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
     }
     absl::StatusOr<ipc::UniqueFd> dup = entry->plugin->DuplicateDirectChannel();
     if (!dup.ok()) {
-      Audit("control.open_channel", client, entry->id,
-            absl::StrCat("denied: ", dup.status().message()), "deny");
+      (void)Audit("control.open_channel", client, entry->id,
+                  absl::StrCat("denied: ", dup.status().message()), "deny");
       return ErrorResponse(dup.status());
     }
-    // Written before the fd leaves the daemon.
-    Audit("control.open_channel", client, entry->id,
-          "direct channel handed to the client (calls bypass the daemon)", "allow");
+    // Written before the fd leaves the daemon; without its record, no channel.
+    if (absl::Status recorded =
+            Audit("control.open_channel", client, entry->id,
+                  "direct channel handed to the client (calls bypass the daemon)", "allow");
+        !recorded.ok()) {
+      return ErrorResponse(absl::UnavailableError(absl::StrCat(
+          "open_channel refused: the audit record could not be written: ", recorded.message())));
+    }
     entry->direct_holder = client.id;
     fd = std::move(*dup);
   }
@@ -595,7 +613,7 @@ void ControlServer::ReleaseDirectChannels(const Client& client) {
     entry->direct_holder = 0;
     // Results of calls the client abandoned must not reach the next holder.
     entry->plugin->DrainDirectChannel();
-    Audit("control.close_channel", client, entry->id, "direct channel released");
+    (void)Audit("control.close_channel", client, entry->id, "direct channel released");
   }
 }
 
@@ -615,7 +633,7 @@ cordon::v1::ControlResponse ControlServer::Kill(Client& client,
   if (reason.empty()) reason = "no reason given";
   reason = absl::StrCat("killed at the request of client uid ", client.peer.uid, ": ", reason);
   // Recorded before the kill it causes.
-  Audit("control.kill", client, entry->id, reason, "allow");
+  (void)Audit("control.kill", client, entry->id, reason, "allow");
   entry->plugin->Kill(reason);
   cordon::v1::ControlResponse r;
   std::lock_guard<std::mutex> lock(entry->state->mu);

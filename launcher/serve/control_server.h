@@ -105,8 +105,10 @@ class ControlServer {
   cordon::v1::ControlResponse Call(Client& client, const cordon::v1::ControlCallRequest& req);
   cordon::v1::ControlResponse Unload(Client& client, const cordon::v1::ControlUnloadRequest& req);
   void Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const std::string& why);
-  void Audit(const std::string& type, const Client& client, const std::string& plugin_id,
-             const std::string& detail, const std::string& decision = "");
+  // The append's status: an action that grants something (a load, a channel) must not
+  // happen when its record could not be written; refusals and kills go ahead regardless.
+  absl::Status Audit(const std::string& type, const Client& client, const std::string& plugin_id,
+                     const std::string& detail, const std::string& decision = "");
   void UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries, const std::string& why);
 
   const ControlServerOptions options_;

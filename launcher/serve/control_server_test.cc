@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -73,6 +74,43 @@ TEST_F(ControlServerTest, LoadCallListStatsUnload) {
   EXPECT_EQ(client.Call(info.plugin_id(), "reverse", "x").error().code(),
             static_cast<int>(absl::StatusCode::kNotFound));
   EXPECT_THAT(AuditText(), HasSubstr("\"control.load\""));
+}
+
+// With the audit log failing, no plugin gets loaded (its records cannot be written) and the
+// client is told why, even under --audit-on-failure deny (which lets the daemon run on).
+TEST_F(ControlServerTest, NoLoadWithoutItsRecord) {
+  const std::string full = dir_.path() + "/full";
+  ASSERT_EQ(mkdir(full.c_str(), 0700), 0);
+  if (mount("cordon-test", full.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") != 0) {
+    GTEST_SKIP() << "needs root to mount a tmpfs: " << strerror(errno);
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{full};
+  audit::AuditLogOptions aopts;
+  aopts.path = full + "/audit.jsonl";
+  aopts.on_failure = audit::OnWriteFailure::kDenyRequests;
+  aopts.durability = audit::Durability::kSync;
+  std::unique_ptr<audit::AuditLog> log = *audit::AuditLog::Open(aopts);
+  {
+    // Fill what is left, so the next record cannot be written.
+    std::ofstream filler(full + "/filler", std::ios::binary);
+    std::string block(4096, 'x');
+    for (int i = 0; i < 64 && filler.write(block.data(), block.size()); ++i) {
+    }
+  }
+  ControlServerOptions options;
+  options.socket_path = dir_.path() + "/control.sock";
+  options.audit_log = log.get();
+  auto server = ControlServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  TestClient client((*server)->socket_path());
+  cordon::v1::ControlResponse loaded = client.Load(EchoBundle());
+  ASSERT_TRUE(loaded.has_error());
+  EXPECT_THAT(loaded.error().message(), HasSubstr("No space left on device"));
+  EXPECT_EQ(client.List().list().plugins_size(), 0);
+  EXPECT_EQ((*server)->plugin_count(), 0u);
 }
 
 TEST_F(ControlServerTest, RefusedUidIsClosedAndAudited) {

@@ -1,9 +1,12 @@
 #include "launcher/serve/serve_command.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <iostream>
 
@@ -25,6 +28,36 @@ void OnSignal(int) {
   (void)!write(g_signal_pipe_write, &c, 1);
 }
 
+// A number, or a name looked up in the user/group database (resolved once, at start: a
+// renamed or removed group does not change who is admitted until the daemon restarts).
+absl::StatusOr<uint32_t> UserId(const std::string& text) {
+  uint32_t id = 0;
+  if (absl::SimpleAtoi(text, &id) && id != static_cast<uint32_t>(-1)) return id;
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (!text.empty() && getpwnam_r(text.c_str(), &pw, buf, sizeof buf, &found) == 0 &&
+      found != nullptr) {
+    return static_cast<uint32_t>(found->pw_uid);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--allow-uid '", text, "' is neither a uid nor a known user name"));
+}
+
+absl::StatusOr<uint32_t> GroupId(const std::string& text) {
+  uint32_t id = 0;
+  if (absl::SimpleAtoi(text, &id) && id != static_cast<uint32_t>(-1)) return id;
+  struct group gr;
+  struct group* found = nullptr;
+  char buf[16384];
+  if (!text.empty() && getgrnam_r(text.c_str(), &gr, buf, sizeof buf, &found) == 0 &&
+      found != nullptr) {
+    return static_cast<uint32_t>(found->gr_gid);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--allow-gid '", text, "' is neither a gid nor a known group name"));
+}
+
 int Fail(const std::string& message, int status = 2) {
   std::cerr << "cordon serve: " << message << "\n";
   return status;
@@ -33,7 +66,8 @@ int Fail(const std::string& message, int status = 2) {
 }  // namespace
 
 const char* ServeCommand::Usage() {
-  return R"(usage: cordon serve --control-socket PATH [OPTIONS]
+  static const std::string* const text =
+      new std::string(absl::StrCat(R"(usage: cordon serve --control-socket PATH [OPTIONS]
 
 Runs the cordon daemon: host applications in any language (sdk/go) connect to the unix
 SOCK_SEQPACKET control socket PATH and load, call, list and unload sandboxed plugins with the
@@ -42,10 +76,9 @@ every plugin.
 
 Options:
   --control-socket PATH       where to listen (an existing stale socket file is replaced)
-  --allow-uid N               admit clients with uid N (repeatable)
-  --allow-gid N               admit clients with primary or supplementary gid N (repeatable)
-                              (neither given: only the daemon's own uid is admitted)
-  --audit-log PATH            hash-chained audit log (refused clients, loads, plugin records)
+  --allow-uid USER            admit clients with this uid or user name (repeatable)
+  --allow-gid GROUP           admit clients with this primary or supplementary gid or group
+                              name (repeatable); neither given: only the daemon's own uid
   --plugins-outlive-clients   a client's plugins stay loaded after its connection closes
                               (default: they are unloaded with it; a load request may choose)
   --share-plugins             every admitted client sees and controls every plugin
@@ -56,10 +89,18 @@ Options:
                               then always relays
   --socket-mode OCTAL         socket file mode (default 0666: access is decided by SO_PEERCRED,
                               and refused clients are audited)
-  -h, --help                  this text
+)",
+                                   cli::AuditLogFlags::Help(),
+                                   R"(  -h, --help                  this text
 
-Exit status: 0 after a clean stop; 1 when the daemon could not start; 2 on a usage error.
-)";
+The audit log records refused clients, loads, channel hand-outs and every plugin's records.
+--audit-on-failure stop makes the daemon unload every plugin and exit with status 1 once a
+record cannot be written; kill (the default) kills the plugin whose record failed.
+
+Exit status: 0 after a clean stop; 1 when the daemon could not start or stopped because the
+audit log failed; 2 on a usage error.
+)"));
+  return text->c_str();
 }
 
 absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<std::string>& args) {
@@ -78,8 +119,18 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
       flags.server.allow_direct_channels = false;
       continue;
     }
+    if (cli::AuditLogFlags::Handles(arg)) {
+      std::string value;
+      if (cli::AuditLogFlags::TakesValue(arg)) {
+        if (i + 1 >= args.size())
+          return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
+        value = args[++i];
+      }
+      if (absl::Status s = flags.audit.Set(arg, value); !s.ok()) return s;
+      continue;
+    }
     if (arg != "--control-socket" && arg != "--allow-uid" && arg != "--allow-gid" &&
-        arg != "--audit-log" && arg != "--max-clients" && arg != "--socket-mode") {
+        arg != "--max-clients" && arg != "--socket-mode") {
       return absl::InvalidArgumentError(absl::StrCat("unknown argument '", arg, "'"));
     }
     if (i + 1 >= args.size())
@@ -88,8 +139,6 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
     uint32_t n = 0;
     if (arg == "--control-socket") {
       flags.server.socket_path = value;
-    } else if (arg == "--audit-log") {
-      flags.audit_log_path = value;
     } else if (arg == "--socket-mode") {
       char* end = nullptr;
       unsigned long mode = strtoul(value.c_str(), &end, 8);  // NOLINT(runtime/int)
@@ -98,12 +147,12 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
             absl::StrCat("--socket-mode '", value, "' is not an octal mode like 0660"));
       }
       flags.server.socket_mode = static_cast<mode_t>(mode);
+    } else if (arg == "--allow-uid" || arg == "--allow-gid") {
+      absl::StatusOr<uint32_t> id = arg == "--allow-uid" ? UserId(value) : GroupId(value);
+      if (!id.ok()) return id.status();
+      (arg == "--allow-uid" ? flags.server.allow_uids : flags.server.allow_gids).insert(*id);
     } else if (!absl::SimpleAtoi(value, &n) || n == static_cast<uint32_t>(-1)) {
       return absl::InvalidArgumentError(absl::StrCat(arg, " '", value, "' is not a number"));
-    } else if (arg == "--allow-uid") {
-      flags.server.allow_uids.insert(n);
-    } else if (arg == "--allow-gid") {
-      flags.server.allow_gids.insert(n);
     } else if (arg == "--max-clients") {
       if (n == 0) return absl::InvalidArgumentError("--max-clients must be at least 1");
       flags.server.max_clients = n;
@@ -112,6 +161,7 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
   if (flags.server.socket_path.empty()) {
     return absl::InvalidArgumentError("--control-socket PATH is required");
   }
+  if (absl::Status s = flags.audit.Validate(); !s.ok()) return s;
   return flags;
 }
 
@@ -129,9 +179,18 @@ int ServeCommand::Main(const std::vector<std::string>& args) {
 #endif
 
   std::unique_ptr<audit::AuditLog> audit_log;
-  if (!flags->audit_log_path.empty()) {
-    audit::AuditLogOptions options;
-    options.path = flags->audit_log_path;
+  // Set when the audit log failed under --audit-on-failure stop: the loop below then stops
+  // the daemon as SIGTERM would, and the exit status says why.
+  static std::atomic<bool> audit_stop{false};
+  if (flags->audit.enabled()) {
+    audit::AuditLogOptions options = flags->audit.options();
+    options.on_failure_callback = [](const absl::Status& status, audit::OnWriteFailure policy) {
+      std::cerr << "cordon serve: audit log failed: " << status.message() << "\n";
+      if (policy == audit::OnWriteFailure::kStopLauncher) {
+        audit_stop = true;
+        OnSignal(SIGTERM);
+      }
+    };
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) return Fail(std::string(opened.status().message()), 1);
     audit_log = std::move(*opened);
@@ -160,6 +219,11 @@ int ServeCommand::Main(const std::vector<std::string>& args) {
   std::cerr << "cordon serve: stopping, unloading " << (*server)->plugin_count() << " plugin(s)\n";
   (*server)->Stop();
   if (audit_log != nullptr) (void)audit_log->Flush();
+  if (audit_stop) {
+    std::cerr << "cordon serve: stopped because the audit log could not be written "
+                 "(--audit-on-failure stop)\n";
+    return 1;
+  }
   return 0;
 }
 

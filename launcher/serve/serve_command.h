@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "launcher/cli/audit_log_flags.h"
 #include "launcher/serve/control_server.h"
 
 namespace cordon::serve {
@@ -14,7 +15,7 @@ class ServeCommand {
  public:
   struct Flags {
     ControlServerOptions server;
-    std::string audit_log_path;
+    cli::AuditLogFlags audit;
   };
 
   static int Main(const std::vector<std::string>& args);
