@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <latch>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -109,7 +110,7 @@ class PluginSlotTest : public ::testing::Test {
              << "args: \"--name=" << name << "\"\nargs: \"--version=" << version << "\"\n";
     for (const std::string& arg : args) manifest << "args: \"" << arg << "\"\n";
     manifest << "capabilities { kind: \"host.call\" target: \"gate\" }\n"
-             << "limits { call_timeout_ms: 10000 handshake_timeout_ms: 2000 }\n";
+             << "limits { call_timeout_ms: 10000 handshake_timeout_ms: 10000 }\n";
     return bundle.string();
   }
 
@@ -324,20 +325,24 @@ TEST_F(PluginSlotTest, NewVersionFailingBeforeTheSwitchIsRolledBack) {
 TEST_F(PluginSlotTest, ConcurrentCallsDuringAnUpgradeAllSucceed) {
   std::unique_ptr<PluginSlot> slot = Serving("1.0.0");
   ASSERT_NE(slot, nullptr);
+  constexpr int kCallers = 6;
+  std::latch calling(kCallers);  // every caller is in its loop before the upgrade starts
   std::atomic<bool> upgraded{false};
   std::atomic<int> failures{0};
   std::atomic<int> old_answers{0};
   std::atomic<int> new_answers{0};
   std::vector<std::thread> callers;
-  for (int t = 0; t < 6; ++t) {
+  for (int t = 0; t < kCallers; ++t) {
     callers.emplace_back([&, t] {
       // Until the upgrade returned, then a few more that must all reach the new version.
       int after = 0;
-      for (int i = 0; after < 5; ++i) {
+      for (int i = 0; after < 5 && i < 100000; ++i) {
         bool done = upgraded.load();
         std::string input = absl::StrCat("t", t, "-", i);
         absl::StatusOr<std::string> echoed = slot->Call("echo", input);
         absl::StatusOr<std::string> version = slot->Call("version", "");
+        if (i == 0) calling.count_down();
+        if (done) ++after;
         if (!echoed.ok() || *echoed != input || !version.ok()) {
           ++failures;
           ADD_FAILURE() << (echoed.ok() ? version.status() : echoed.status());
@@ -347,18 +352,18 @@ TEST_F(PluginSlotTest, ConcurrentCallsDuringAnUpgradeAllSucceed) {
         if (*version == "2.0.0") ++new_answers;
         if (done) {
           EXPECT_EQ(*version, "2.0.0");
-          ++after;
         }
       }
     });
   }
+  calling.wait();
   absl::Status status = slot->Upgrade(Request(Bundle("2.0.0")), UpgradeOptions());
   upgraded = true;
   for (std::thread& caller : callers) caller.join();
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_GT(old_answers.load(), 0);
-  EXPECT_GE(new_answers.load(), 30);
+  EXPECT_GE(old_answers.load(), kCallers);
+  EXPECT_GE(new_answers.load(), 5 * kCallers);
 }
 
 // A call that reached the old version before the switch finishes there, while new calls already
@@ -367,7 +372,14 @@ TEST_F(PluginSlotTest, CallInFlightOnTheOldVersionFinishesOnIt) {
   std::promise<void> entered;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> gate_open{false};
+  std::atomic<bool> drained_early{false};
   LoadRequest first = Request(Bundle("1.0.0"));
+  // The old version is asked to drain only once its last call has ended, so the plugin never
+  // sees a shutdown request while it still has work the slot sent it.
+  first.on_state_change = [&](PluginState state, const std::string&) {
+    if (state == PluginState::kDraining && !gate_open) drained_early = true;
+  };
   first.host_functions["gate"] = [&](const std::string& input, absl::Duration) {
     entered.set_value();
     released.wait();
@@ -392,8 +404,10 @@ TEST_F(PluginSlotTest, CallInFlightOnTheOldVersionFinishesOnIt) {
   absl::StatusOr<std::string> fresh = slot.Call("version", "");
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   EXPECT_EQ(*fresh, "2.0.0");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(*slot.Call("version", ""), "2.0.0");
   EXPECT_FALSE(ProcessGone(old_pid)) << "the old version must wait for its call";
 
+  gate_open = true;
   release.set_value();
   absl::StatusOr<std::string> finished = held.get();
   ASSERT_TRUE(finished.ok()) << finished.status();
@@ -401,14 +415,16 @@ TEST_F(PluginSlotTest, CallInFlightOnTheOldVersionFinishesOnIt) {
   absl::Status upgraded = upgrade.get();
   ASSERT_TRUE(upgraded.ok()) << upgraded;
   EXPECT_TRUE(ProcessGone(old_pid));
+  EXPECT_FALSE(drained_early.load());
 }
 
 TEST_F(PluginSlotTest, CrashWithinTheBakeTimeRollsBackToThePreviousVersion) {
   std::unique_ptr<PluginSlot> slot = Serving("1.0.0");
   ASSERT_NE(slot, nullptr);
   UpgradeOptions options;
-  // Long enough never to end during the test: the crash, not the clock, ends it.
-  options.bake_time = absl::Minutes(10);
+  // Far longer than the test takes: the crash, not the clock, ends it (were the rollback
+  // missing, WaitForBake would return OK after 30 s and the test fail).
+  options.bake_time = absl::Seconds(30);
   absl::Status upgraded = slot->Upgrade(Request(Bundle("2.0.0")), options);
   ASSERT_TRUE(upgraded.ok()) << upgraded;
   EXPECT_EQ(*slot->Call("version", ""), "2.0.0");

@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
       options.version = arg.substr(10);
     } else if (arg.rfind("--protocol=", 0) == 0) {
       options.protocol.min = static_cast<uint32_t>(std::atoi(arg.c_str() + 11));
-      options.protocol.max = static_cast<uint32_t>(std::atoi(strchr(arg.c_str(), '-') + 1));
+      options.protocol.max = static_cast<uint32_t>(std::atoi(strchr(arg.c_str() + 11, '-') + 1));
     } else if (arg == "--crash-at-start") {
       abort();
     } else if (arg == "--unhealthy") {
