@@ -234,9 +234,12 @@ absl::Status PluginSlot::Record(const LoadRequest& request, const UpgradeRecord&
   record.Set("outcome", upgrade.outcome);
   record.Set("stage", upgrade.stage);
   if (!upgrade.reason.empty()) record.Set("reason", upgrade.reason);
-  if (upgrade.from_host_pid > 0)
+  if (upgrade.from_host_pid > 0) {
     record.Set("from_host_pid", static_cast<int64_t>(upgrade.from_host_pid));
-  if (upgrade.to_host_pid > 0) record.Set("to_host_pid", static_cast<int64_t>(upgrade.to_host_pid));
+  }
+  if (upgrade.to_host_pid > 0) {
+    record.Set("to_host_pid", static_cast<int64_t>(upgrade.to_host_pid));
+  }
   if (!upgrade.health_method.empty()) record.Set("health_method", upgrade.health_method);
   return request.audit_log->Append(record);
 }

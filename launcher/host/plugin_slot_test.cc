@@ -471,5 +471,44 @@ TEST_F(PluginSlotTest, BakeTimePassingKeepsTheNewVersion) {
   EXPECT_EQ(Records("plugin.upgrade").size(), 1u);
 }
 
+TEST_F(PluginSlotTest, FailedReloadDuringTheBakeIsReported) {
+  std::string first_bundle = Bundle("1.0.0");
+  absl::StatusOr<std::unique_ptr<PluginSlot>> slot = PluginSlot::Create(Request(first_bundle));
+  ASSERT_TRUE(slot.ok()) << slot.status();
+  UpgradeOptions options;
+  options.bake_time = absl::Seconds(30);
+  ASSERT_TRUE((*slot)->Upgrade(Request(Bundle("2.0.0")), options).ok());
+  // The previous bundle is gone, so there is nothing to come back to.
+  fs::remove_all(first_bundle);
+  EXPECT_FALSE((*slot)->Call("crash", "").ok());
+  absl::Status bake = (*slot)->WaitForBake();
+  EXPECT_EQ(bake.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(bake.message(), HasSubstr("rolling back to 1.0.0 failed"));
+  EXPECT_EQ((*slot)->version(), "2.0.0");
+  EXPECT_EQ((*slot)->state(), PluginState::kFailed);
+  std::vector<audit::JsonValue> upgrades = Records("plugin.upgrade");
+  ASSERT_EQ(upgrades.size(), 2u);
+  EXPECT_EQ(Field(upgrades[1], "outcome"), "rollback_failed");
+  EXPECT_THAT(Field(upgrades[1], "reason"), HasSubstr(first_bundle));
+  ExpectChainVerifies();
+}
+
+// A new upgrade ends the running bake; destroying the slot mid-bake leaves no sandbox behind.
+TEST_F(PluginSlotTest, UpgradeAndDestructionDuringABake) {
+  std::unique_ptr<PluginSlot> slot = Serving("1.0.0");
+  ASSERT_NE(slot, nullptr);
+  UpgradeOptions options;
+  options.bake_time = absl::Seconds(30);
+  ASSERT_TRUE(slot->Upgrade(Request(Bundle("2.0.0")), options).ok());
+  ASSERT_TRUE(slot->Upgrade(Request(Bundle("3.0.0")), options).ok());
+  EXPECT_EQ(*slot->Call("version", ""), "3.0.0");
+  pid_t pid = slot->host_pid();
+  slot.reset();
+  EXPECT_TRUE(ProcessGone(pid));
+  for (const std::string version : {"1.0.0", "2.0.0", "3.0.0"}) {
+    for (pid_t spawned : SpawnedPids(version)) EXPECT_TRUE(ProcessGone(spawned)) << version;
+  }
+}
+
 }  // namespace
 }  // namespace cordon::host
