@@ -30,14 +30,18 @@ struct UpgradeOptions {
   std::string health_method;
   std::string health_input;
   absl::Duration health_deadline = absl::Seconds(5);
-  // How long the old version gets to finish the calls already sent to it and exit; then it is
-  // killed.
+  // How long the old version gets to finish the calls that already went to it and exit (it is
+  // asked to shut down only once they ended); then it is killed. Calls still running on it
+  // then fail.
   absl::Duration drain_grace = absl::Seconds(5);
   // After the switch, a failure (crash, kill, violation, quota) of the new version within this
-  // window re-loads the previous request and switches back to it. 0: no bake period.
+  // window re-loads the previous request and switches back to it. 0: no bake period. The old
+  // sandbox is drained at the switch all the same, so calls made between the failure and the
+  // re-load fail with the new version's failure reason.
   absl::Duration bake_time = absl::ZeroDuration();
   // Called once new calls go to the new version (before the old one is drained), with both
-  // versions. Runs on the upgrading thread; must not call back into the slot's Upgrade.
+  // versions. Runs on the upgrading thread; must not call Upgrade() or Shutdown() (they wait
+  // for this upgrade to end).
   std::function<void(const std::string& from_version, const std::string& to_version)> on_switch;
 };
 
@@ -49,7 +53,8 @@ struct UpgradeOptions {
 //
 // Thread-safe: Call() from any number of threads, also during an upgrade; a call goes to the
 // version serving when it starts and finishes on it. Upgrade() and Shutdown() are serialised.
-// The destructor kills whatever is still running and reaps it, like ~LoadedPlugin.
+// The destructor kills whatever is still running and reaps it, like ~LoadedPlugin. Direct
+// channels and shared inputs are per version and not offered here: use plain Call().
 class PluginSlot {
  public:
   // Loads the first version (LoadedPlugin::Load).
