@@ -191,6 +191,34 @@ TEST_F(BrokerHostTest, RequestsThroughTheSdkAreBrokeredAndAudited) {
   EXPECT_EQ(denied, 5);
 }
 
+// A path that is not UTF-8 cannot even be a valid broker request (OpenFileRequest.path is a
+// proto3 string): the launcher refuses the whole message as malformed, records a
+// protocol.violation and kills the plugin; no file is opened.
+TEST_F(BrokerHostTest, InvalidUtf8PathIsAProtocolViolation) {
+  WriteBundle("capabilities { kind: \"fs.read\" target: \"/data\" }\n");
+  audit::AuditLogOptions audit_options;
+  audit_options.path = root_ + "/audit.jsonl";
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  ASSERT_TRUE(audit_log.ok()) << audit_log.status();
+  host::LoadRequest request;
+  request.bundle_dir = root_ + "/bundle";
+  request.profile = WriteProfile();
+  request.audit_log = audit_log->get();
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<std::string> out = (*plugin)->Call("read", "/data/\xff\xfe.txt");
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ((*plugin)->state(), host::PluginState::kFailed) << out.status();
+  (void)(*plugin)->Shutdown(absl::Seconds(5));
+  plugin->reset();
+  ASSERT_TRUE((*audit_log)->Flush().ok());
+  std::vector<std::string> violations = Records("\"type\":\"protocol.violation\"");
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_THAT(violations[0], HasSubstr("malformed"));
+  // Never a broker request, so never decided: no capability.use at all.
+  EXPECT_TRUE(Records("\"type\":\"capability.use\"").empty());
+}
+
 TEST_F(BrokerHostTest, RefusalFloodKillsThePluginWithOneRecord) {
   audit::AuditLogOptions audit_options;
   audit_options.path = root_ + "/audit.jsonl";
