@@ -1,11 +1,17 @@
 // Audit: plugin.start, seccomp.violation, quota.violation and plugin.exit carry the fields
 // the CLI documents; every record has seq, ts, type, prev and hash, chained.
+#include <poll.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
+#include "audit/audit_log.h"
 #include "audit/audit_verifier.h"
+#include "audit/log_reader.h"
 #include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
 
@@ -163,6 +169,81 @@ TEST(AuditRecords, RunsAppendingToOneLogKeepOneChain) {
       audit::AuditVerifier::Verify({log}, audit::VerifyOptions{});
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE(verified->ok) << verified->problem;
+}
+
+// kill -9 of the real launcher in the middle of a stream of records (sync durability, the log
+// rotating every few records): the sandbox dies with it, the next open of the log recovers a
+// torn last record if there is one, and the whole chain, across the rotated files, verifies.
+TEST(AuditRecords, SigkillOfTheLauncherMidStreamLeavesAVerifiableChain) {
+  TempDir dir;
+  const std::string log = dir.File("stream.jsonl");
+  const int watch = inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  absl::Cleanup close_watch = [&] { close(watch); };
+  ASSERT_GE(inotify_add_watch(watch, dir.path().c_str(), IN_MODIFY | IN_CREATE), 0);
+  RunOptions options;
+  options.audit = false;
+  // Bounded: a billion denied calls would take far longer than the runner's 20 s safety net.
+  options.args = {"--audit-log",
+                  log,
+                  "--audit-sync",
+                  "--audit-rotate-size",
+                  "4k",
+                  "--",
+                  CordonRunner::Probe("syscall_probe"),
+                  "burst",
+                  "1000000000"};
+  absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
+  auto count_records = [&] {
+    absl::StatusOr<std::vector<std::string>> files = audit::LogReader::OrderFiles({log}, true);
+    size_t n = 0;
+    if (files.ok()) {
+      for (const std::string& f : *files) n += CordonRunner::ReadAudit(f, nullptr).size();
+    }
+    return n;
+  };
+  // Wait (on inotify, bounded) until the stream is well under way and has rotated.
+  size_t seen = 0;
+  for (int events = 0; events < 100000 && seen < 120; ++events) {
+    pollfd p{watch, POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 10000), 0) << "no audit activity for 10 s; " << seen << " records";
+    char buf[4096];
+    (void)!read(watch, buf, sizeof buf);
+    seen = count_records();
+  }
+  ASSERT_GE(seen, 120u);
+  std::vector<audit::JsonValue> head =
+      CordonRunner::ReadAudit((*audit::LogReader::OrderFiles({log}, true))[0], nullptr);
+  ASSERT_FALSE(head.empty());
+  const pid_t init = static_cast<pid_t>(IntField(head[0], "host_pid"));
+  ASSERT_GT(init, 0);
+
+  ASSERT_EQ(kill(running->pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(running->pid, &status, 0), running->pid);
+  running->pid = -1;
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_TRUE(WaitProcessGone(init, absl::Seconds(10))) << "sandbox survived the launcher";
+
+  // Reopening cuts a torn tail (reported as audit.recovered) and continues the chain.
+  audit::AuditLogOptions reopen;
+  reopen.path = log;
+  reopen.rotate_bytes = 4096;
+  {
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> reopened = audit::AuditLog::Open(reopen);
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    ASSERT_TRUE((*reopened)->Append(audit::AuditRecord("plugin.ready")).ok());
+  }
+  absl::StatusOr<std::vector<std::string>> files = audit::LogReader::OrderFiles({log}, true);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_GT(files->size(), 2u) << "the log never rotated";
+  absl::StatusOr<audit::VerifyResult> verified =
+      audit::AuditVerifier::Verify(*files, audit::VerifyOptions{});
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  EXPECT_GE(count_records(), seen);
 }
 
 TEST(AuditRecords, SecondLauncherOnALockedLogRefusesToRun) {
