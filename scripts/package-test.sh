@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# CI test of the packages (issue 9): builds the .deb and .rpm (scripts/package.sh), runs lintian
-# and checks the rpm's requirements, installs the .deb on this machine, runs the installed
-# cordon against the installed profiles (also under cordon.service's hardening), upgrades over
-# a modified conffile, removes (only conffiles may remain) and purges (nothing may remain);
-# then does it again in a clean debootstrap root (packaging/test/clean-root.sh), where only
-# the declared Depends are installed and the whole file tree is compared. Run as root:
+# CI test of the packages (issue 9): builds the cordon and cordon-dev .deb and .rpm
+# (scripts/package.sh), runs lintian, checks Depends/Built-Using and the rpm's requirements and
+# file lists, installs the .debs on this machine, checks every man page renders without a
+# warning, runs the installed cordon against the installed profiles (also under
+# cordon.service's hardening), starts the daemon as the unit would (its ExecStart= with
+# /etc/cordon/serve.env's arguments) and talks to it, builds a C++ host against cordon-dev,
+# upgrades over a modified conffile, removes (only the conffile and /var/log/cordon may
+# remain) and purges (nothing may remain); then does it again in a clean debootstrap root
+# (packaging/test/clean-root.sh), where only the declared Depends are installed and the whole
+# file tree is compared. Run as root:
 #   sudo ./scripts/package-test.sh     # SKIP_BUILD=1 reuses build/packages/*;
 #                                      # CLEAN_ROOT=0 skips the debootstrap part (needs the
 #                                      # Debian mirror; the root is cached in /var/tmp)
@@ -30,30 +34,38 @@ dpkg_wait() {
 }
 
 [ "$(id -u)" = 0 ] || fail "run as root (dpkg -i)"
-if dpkg-query -W -f='${Status}' cordon 2>/dev/null | grep -qv "not-installed"; then
-  fail "a cordon package is already installed here; remove it first (dpkg -P cordon)"
-fi
+for p in cordon cordon-dev; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv "not-installed"; then
+    fail "a $p package is already installed here; remove it first (dpkg -P cordon-dev cordon)"
+  fi
+done
+[ ! -e /run/cordon ] || fail "/run/cordon exists: is a cordon daemon running here?"
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   "$root/scripts/package.sh" >/dev/null
 fi
 deb="$(ls -1 "$out"/cordon_*.deb | tail -1)"
-rpmfile="$(ls -1 "$out"/cordon-*.rpm | tail -1)"
-[ -f "$deb" ] && [ -f "$rpmfile" ] || fail "packages missing in $out"
-step "packages: $(basename "$deb") $(basename "$rpmfile")"
+deb_dev="$(ls -1 "$out"/cordon-dev_*.deb | tail -1)"
+rpmfile="$(ls -1 "$out"/cordon-[0-9]*.rpm | tail -1)"
+rpm_dev="$(ls -1 "$out"/cordon-dev-[0-9]*.rpm | tail -1)"
+[ -f "$deb" ] && [ -f "$deb_dev" ] && [ -f "$rpmfile" ] && [ -f "$rpm_dev" ] ||
+  fail "packages missing in $out"
+step "packages: $(basename "$deb") $(basename "$deb_dev") $(basename "$rpmfile") $(basename "$rpm_dev")"
 
 work="$(mktemp -d /tmp/cordon-package-test.XXXXXX)"
+serve_pid=
 cleanup() {
-  dpkg_wait dpkg -P cordon || true
-  rm -rf "$work"
+  if [ -n "$serve_pid" ]; then kill -TERM "$serve_pid" 2>/dev/null || true; wait "$serve_pid" || true; fi
+  dpkg_wait dpkg -P cordon-dev cordon || true
+  rm -rf "$work" /run/cordon
 }
 trap cleanup EXIT
 
 # --- lintian: errors fail; every warning must be overridden (packaging/lintian-overrides,
 # shipped as /usr/share/lintian/overrides/cordon, each with its reason).
 # (--show-overrides would make overridden tags count for --fail-on, so it is not used.)
-lintian --fail-on error,warning --display-info "$deb" > "$work/lintian" 2>&1 ||
+lintian --fail-on error,warning --display-info "$deb" "$deb_dev" > "$work/lintian" 2>&1 ||
   { cat "$work/lintian" >&2; fail "lintian reported errors or unaccepted warnings"; }
-step "lintian: no errors, no unaccepted warnings ($(grep -c '^cordon:' "$root/packaging/lintian-overrides") accepted in packaging/lintian-overrides; info: $(grep '^I:' "$work/lintian" | cut -d' ' -f3 | tr '\n' ' '))"
+step "lintian (cordon, cordon-dev): no errors, no unaccepted warnings ($(grep -c '^cordon' "$root/packaging/lintian-overrides") accepted in packaging/lintian-overrides; info: $(grep '^I:' "$work/lintian" | cut -d' ' -f2,3 | sort -u | tr '\n' ' '))"
 
 # --- dependencies: every shared library the binary needs is declared, in both packages.
 mkdir -p "$work/deb"
@@ -70,6 +82,50 @@ for lib in $needed; do
   echo "$depends" | tr ',|' '\n\n' | awk '{print $1}' | grep -qxF "$pkg" ||
     fail "deb Depends lacks $pkg (for $lib): $depends"
 done
+# Built-Using: the source package of every static archive the binary was linked with (the
+# archives CMake chose, read from the package tree's link command) is named with its version.
+built_using="$(dpkg-deb -f "$deb" Built-Using)"
+[ -n "$built_using" ] || fail "the .deb has no Built-Using field (statically linked libraries)"
+link_cmd="$(grep -A6 '^build launcher/cli/cordon:' "$root/build/package-tree/build.ninja" | grep LINK_LIBRARIES || true)"
+[ -n "$link_cmd" ] || fail "cannot read the cordon link command from build/package-tree/build.ninja"
+archives="$(echo "$link_cmd" | tr ' ' '\n' | grep '^/.*\.a$' | sort -u)
+$(readlink -f "$(g++ -print-file-name=libstdc++.a)")"
+for a in $archives; do
+  owner="$(dpkg -S "$(readlink -f "$a")" 2>/dev/null | head -1 | cut -d: -f1)"
+  [ -n "$owner" ] || fail "no package owns $a"
+  src="$(dpkg-query -W -f='${source:Package} (= ${source:Version})' "$owner")"
+  echo "$built_using" | tr ',' '\n' | sed 's/^ *//' | grep -qxF "$src" ||
+    fail "Built-Using lacks '$src' (for $a): $built_using"
+done
+step "Built-Using: $built_using"
+# The launcher package stays lean: no headers, archives or pkg-config files; cordon-dev has them.
+if dpkg-deb -c "$deb" | grep -E '/usr/include/|\.a$|\.pc$'; then
+  fail "the cordon .deb contains development files (they belong in cordon-dev)"
+fi
+mkdir -p "$work/deb-dev"
+dpkg-deb -x "$deb_dev" "$work/deb-dev"
+pc="$(find "$work/deb-dev" -name cordon-host.pc)"
+[ -n "$pc" ] && [ -f "$work/deb-dev/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libcordon-host.a" ] ||
+  fail "cordon-dev lacks cordon-host.pc or libcordon-host.a in the multiarch directory"
+# cordon-dev's Depends: cordon of the same version, and the package providing every pkg-config
+# module cordon-host.pc requires (Requires and Requires.private: a static link needs both).
+dev_depends="$(dpkg-deb -f "$deb_dev" Depends)"
+dev_names="$(echo "$dev_depends" | tr ',|' '\n\n' | awk '{print $1}')"
+echo "$dev_depends" | grep -qF "cordon (= $(dpkg-deb -f "$deb" Version))" ||
+  fail "cordon-dev does not depend on cordon of its own version: $dev_depends"
+modules="$(sed -n 's/^Requires\(\.private\)\?://p' "$pc" | tr ',' '\n' | awk 'NF {print $1}' | sort -u)"
+[ -n "$modules" ] || fail "no Requires in $pc"
+dev_pkgs=""
+for m in $modules; do
+  mpc="$(pkg-config --variable=pcfiledir "$m" 2>/dev/null)/$m.pc"
+  [ -f "$mpc" ] || fail "pkg-config module $m (required by cordon-host.pc) not found on the build machine"
+  pkg="$(dpkg -S "$(readlink -f "$mpc")" 2>/dev/null | head -1 | cut -d: -f1)"
+  [ -n "$pkg" ] || fail "no package owns $mpc"
+  echo "$dev_names" | grep -qxF "$pkg" || fail "cordon-dev Depends lacks $pkg (for pkg-config $m): $dev_depends"
+  dev_pkgs="$dev_pkgs $pkg"
+done
+step "cordon-dev Depends cover cordon-host.pc's $(echo $modules | wc -w) modules:$(echo $dev_pkgs | tr ' ' '\n' | sort -u | tr '\n' ' ')"
+
 requires="$(rpm -qp --requires "$rpmfile" 2>/dev/null)" || fail "rpm -qp --requires failed"
 rpm_config="$(rpm -qcp "$rpmfile" 2>/dev/null)" || fail "rpm -qcp failed"
 rpm_files="$(rpm -qlp "$rpmfile" 2>/dev/null)" || fail "rpm -qlp failed"
@@ -79,29 +135,87 @@ done
 if echo "$requires" | grep -E '^/(work|tmp|home)|build/' ; then
   fail "rpm requires refer to build-machine paths"
 fi
-echo "$rpm_config" | grep -qx /etc/cordon/cordon.conf || fail "rpm: cordon.conf is not %config"
-echo "$rpm_files" | grep -qx /etc/cordon/profiles || fail "rpm: /etc/cordon/profiles missing"
-step "dependencies: deb Depends and rpm Requires cover all $(echo $needed | wc -w) NEEDED libraries"
+[ "$rpm_config" = /etc/cordon/serve.env ] || fail "rpm %config files: $rpm_config (want /etc/cordon/serve.env)"
+for f in /etc/cordon/profiles /var/lib/cordon/data /usr/lib/systemd/system/cordon.service; do
+  echo "$rpm_files" | grep -qx "$f" || fail "rpm: $f missing"
+done
+if echo "$rpm_files" | grep -E '/usr/include/|\.a$|\.pc$'; then fail "the cordon .rpm contains development files"; fi
+# The scriptlets' tools, as Requires(pre) / Requires(post) (rpm installs them first).
+scriptreqs="$(rpm -qp --qf '[%{REQUIREFLAGS:deptype} %{REQUIRENAME}\n]' "$rpmfile" 2>/dev/null)"
+echo "$scriptreqs" | grep -E '^pre .*groupadd' | grep -q systemd-sysusers ||
+  fail "rpm lacks Requires(pre) on systemd-sysusers/groupadd: $scriptreqs"
+echo "$scriptreqs" | grep -qE '^pre .*getent' || fail "rpm lacks Requires(pre) on getent"
+echo "$scriptreqs" | grep -qE '^post .*systemd-tmpfiles' || fail "rpm lacks Requires(post) on systemd-tmpfiles"
+rpm -qp --scripts "$rpmfile" 2>/dev/null | grep -q groupadd || fail "rpm %pre does not create the group"
+# cordon-dev.rpm: the rpm libdir (lib64), not Debian's multiarch directory, and the pkgconfig()
+# requirements of every module cordon-host.pc requires.
+rpm_dev_files="$(rpm -qlp "$rpm_dev" 2>/dev/null)" || fail "rpm -qlp cordon-dev failed"
+for f in /usr/lib64/libcordon-host.a /usr/lib64/pkgconfig/cordon-host.pc \
+         /usr/include/cordon/launcher/host/loaded_plugin.h; do
+  echo "$rpm_dev_files" | grep -qx "$f" || fail "cordon-dev.rpm: $f missing"
+done
+if echo "$rpm_files$rpm_dev_files" | grep -F -- "-linux-gnu"; then fail "an rpm uses Debian's multiarch directory"; fi
+rpm_dev_requires="$(rpm -qp --requires "$rpm_dev" 2>/dev/null)" || fail "rpm -qp --requires cordon-dev failed"
+for m in $modules; do
+  echo "$rpm_dev_requires" | grep -q "^pkgconfig($m)" || fail "cordon-dev.rpm does not require pkgconfig($m)"
+done
+echo "$rpm_dev_requires" | grep -qx "cordon = $(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpmfile" 2>/dev/null)" ||
+  fail "cordon-dev.rpm does not require cordon of its own version"
+step "dependencies: deb Depends and rpm Requires cover all $(echo $needed | wc -w) NEEDED libraries; rpm Requires(pre/post) for the scriptlets; cordon-dev.rpm in /usr/lib64 with pkgconfig() requirements"
 
 # --- install (apt-get -f install pulls missing dependencies).
-if ! dpkg_wait dpkg -i "$deb"; then
+if ! dpkg_wait dpkg -i "$deb" "$deb_dev"; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=180 -f install -y -qq >/dev/null ||
     fail "apt-get -f install could not satisfy the .deb's dependencies"
 fi
-dpkg-query -W -f='${Status}' cordon | grep -qx "install ok installed" || fail "dpkg -i failed"
-dpkg -L cordon | sort > "$work/files"
-[ "$(dpkg-query -W -f='${Conffiles}' cordon | awk '{print $1}')" = /etc/cordon/cordon.conf ] ||
+for p in cordon cordon-dev; do
+  dpkg-query -W -f='${Status}' "$p" | grep -qx "install ok installed" || fail "dpkg -i $p failed"
+done
+dpkg -L cordon cordon-dev | sort -u > "$work/files"
+[ "$(dpkg-query -W -f='${Conffiles}' cordon | awk '{print $1}')" = /etc/cordon/serve.env ] ||
   fail "conffiles: $(dpkg-query -W -f='${Conffiles}' cordon)"
 for f in /usr/bin/cordon /usr/share/cordon/profiles/default.textproto \
-         /usr/share/cordon/profiles/minimal.textproto /etc/cordon/cordon.conf \
-         /usr/share/doc/cordon/copyright /usr/share/man/man1/cordon-run.1.gz \
-         /usr/share/man/man5/cordon-profile.5.gz; do
+         /usr/share/cordon/profiles/minimal.textproto /usr/share/cordon/profiles/fs-reader.textproto \
+         /usr/share/cordon/profiles/net-client.textproto /etc/cordon/serve.env \
+         /usr/share/doc/cordon/copyright /usr/share/doc/cordon-dev/copyright \
+         /usr/lib/systemd/system/cordon.service; do
   [ -e "$f" ] || fail "$f not installed"
 done
 [ -d /etc/cordon/profiles ] || fail "/etc/cordon/profiles not installed"
+[ -d /var/lib/cordon/data ] || fail "/var/lib/cordon/data (the fs-reader profile's host directory) not installed"
 getent group cordon >/dev/null || fail "postinst did not create group cordon"
 [ -d /var/log/cordon ] || fail "postinst did not create /var/log/cordon"
-step "installed: $(wc -l < "$work/files") paths, conffile /etc/cordon/cordon.conf"
+step "installed: $(wc -l < "$work/files") paths, conffile /etc/cordon/serve.env, /var/lib/cordon/data"
+
+# --- man pages: every page the package ships renders without a single groff warning (-ww:
+# all warnings; undefined macros, bad fonts, unbreakable lines...), and lexgrog (what mandb
+# uses for whatis/apropos) can parse its NAME section. A cordon-<sub>(1) page for each
+# subcommand cordon(1) lists, and each page named in a SEE ALSO is shipped.
+pages="$(grep '^/usr/share/man/.*\.gz$' "$work/files")"
+[ -n "$pages" ] || fail "no man pages installed"
+command -v groff >/dev/null && command -v lexgrog >/dev/null ||
+  fail "groff and lexgrog are needed to check the man pages (apt-get install groff-base man-db)"
+for page in $pages; do
+  zcat "$page" | LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z > "$work/groff.log" 2>&1 ||
+    { cat "$work/groff.log" >&2; fail "groff failed on $page"; }
+  [ ! -s "$work/groff.log" ] || { cat "$work/groff.log" >&2; fail "groff warnings in $page"; }
+  lexgrog "$page" > /dev/null 2>&1 || fail "lexgrog cannot parse the NAME section of $page"
+  for ref in $(zcat "$page" | sed -n '/^\.SH SEE ALSO/,/^\.SH/p' | grep -o 'cordon[a-z\\-]*' | tr -d '\\' | sort -u); do
+    ls /usr/share/man/man?/"$ref".?.gz >/dev/null 2>&1 || fail "$page refers to $ref, which is not shipped"
+  done
+done
+for sub in run call serve profile audit; do
+  [ -f /usr/share/man/man1/cordon-$sub.1.gz ] || fail "no man page cordon-$sub(1)"
+done
+if zgrep -il "not part of this release" $pages; then fail "a man page still calls a command unreleased"; fi
+# Every option the installed binary's --help lists is documented in its subcommand's page.
+for sub in run call serve; do
+  for opt in $(/usr/bin/cordon "$sub" --help | grep -oE '^ +--[a-z-]+' | tr -d ' '); do
+    zcat /usr/share/man/man1/cordon-$sub.1.gz | sed 's/\\-/-/g' | grep -qF -- "$opt" ||
+      fail "cordon $sub --help lists $opt, which cordon-$sub(1) does not document"
+  done
+done
+step "man pages: $(echo $pages | wc -w) render without warnings (groff -ww), lexgrog parses them, every --help option of run/call/serve documented"
 
 # --- run the installed binary against the installed profiles, from a directory outside the
 # source tree and with no CORDON_PROFILE_PATH, so nothing of the checkout can be used.
@@ -125,9 +239,20 @@ shown="$(/usr/bin/cordon profile show minimal)" || fail "cordon profile show (lo
 echo "$shown" | head -1 | grep -q "'local-minimal' from /etc/cordon/profiles" ||
   fail "/etc/cordon/profiles does not override /usr/share/cordon/profiles"
 rm /etc/cordon/profiles/minimal.textproto
-man -w cordon-run >/dev/null 2>&1 || [ ! -x /usr/bin/man ] || fail "man -w cordon-run"
+man -w cordon-serve >/dev/null 2>&1 || fail "man -w cordon-serve: the installed page is not found"
+# The fs-reader profile's broker bound: a plugin requesting fs.read /data loads only if the
+# host directory (/var/lib/cordon/data, owned by the package) exists. The echo example plugin
+# with that request added is the test plugin.
+cmake --build "$root/build/package-tree" --target echo_plugin -j"${CORDON_JOBS:-2}" >/dev/null ||
+  fail "building the echo example plugin failed"
+cp -r "$root/build/package-tree/examples/cpp/echo_plugin" "$work/fs-bundle"
+echo 'capabilities { kind: "fs.read" target: "/data" }' >> "$work/fs-bundle/manifest.textproto"
+printf 'ping' > "$work/input"
+got="$(env -u CORDON_PROFILE_PATH /usr/bin/cordon call --profile fs-reader --input "$work/input" \
+  "$work/fs-bundle" echo)" || fail "cordon call --profile fs-reader (fs.read /data) exited $?"
+[ "$got" = ping ] || fail "cordon call --profile fs-reader echo printed '$got'"
 cd /
-step "ran: cordon run -- /bin/echo ok; cordon run --profile minimal -- static true; audit verified"
+step "ran: cordon run -- /bin/echo ok; cordon run --profile minimal -- static true; audit verified; cordon call --profile fs-reader with fs.read /data granted"
 
 # --- the host library: a C++ host builds against the installed headers and archive through
 # pkg-config alone (the -dev packages of its Requires are present on a build machine).
@@ -159,36 +284,124 @@ rm -rf "$runbin"
 [ "$got" = ok ] || fail "under the unit's hardening cordon run printed '$got'"
 step "ran under cordon.service's hardening: $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, ProtectSystem=strict, ProtectHome, PrivateTmp"
 
-# --- upgrade (reinstall) keeps a modified conffile.
-echo "# local change $$" >> /etc/cordon/cordon.conf
-dpkg_wait dpkg -i --force-confold "$deb" || fail "reinstall failed"
-grep -q "# local change $$" /etc/cordon/cordon.conf || fail "upgrade overwrote cordon.conf"
-step "upgrade: modified /etc/cordon/cordon.conf kept"
+# --- the daemon as cordon.service starts it: the installed unit's ExecStart= with
+# $CORDON_SERVE_ARGS from the installed /etc/cordon/serve.env, split at whitespace as systemd
+# does, under the unit's hardening and Group=. It must create its control socket 0660 and group
+# cordon in /run/cordon (root:cordon 0750, as RuntimeDirectory= makes it), answer a ping from
+# a member of group cordon that is neither root nor the daemon's uid, refuse others at the
+# file system, and stop cleanly on SIGTERM, removing the socket.
+exec_start="$(sed -n 's/^ExecStart=//p' "$unit")"
+serve_args="$(env -i /bin/sh -c '. /etc/cordon/serve.env && printf "%s" "$CORDON_SERVE_ARGS"')" ||
+  fail "cannot read CORDON_SERVE_ARGS from /etc/cordon/serve.env"
+for want in "--socket-mode 0660" "--allow-gid cordon" "--audit-log /var/log/cordon/audit.jsonl"; do
+  echo " $serve_args " | grep -qF -- " $want " || fail "serve.env's CORDON_SERVE_ARGS lacks '$want': $serve_args"
+done
+grep -qx 'EnvironmentFile=/etc/cordon/serve.env' "$unit" || fail "the unit does not read /etc/cordon/serve.env"
+argv=()
+set -f
+for word in $exec_start; do
+  if [ "$word" = '$CORDON_SERVE_ARGS' ]; then
+    for a in $serve_args; do argv+=("$a"); done
+  else
+    argv+=("$word")
+  fi
+done
+set +f
+[ "${argv[0]}" = /usr/bin/cordon ] && [ "${argv[1]}" = serve ] || fail "unexpected ExecStart=$exec_start"
+socket=""
+for ((i = 0; i < ${#argv[@]} - 1; i++)); do
+  if [ "${argv[i]}" = --control-socket ]; then socket="${argv[i+1]}"; fi
+done
+[ "$socket" = /run/cordon/control.sock ] || fail "ExecStart's control socket is '$socket'"
+"$root/packaging/test/unit-hardening.sh" "$unit" "${argv[@]}" > "$work/serve.log" 2>&1 &
+serve_pid=$!
+# Bounded poll for the socket (at most 10 s): the daemon has no readiness notification, and a
+# daemon that exits early ends the wait at once.
+for i in $(seq 200); do
+  [ -S "$socket" ] && break
+  kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; fail "cordon serve exited before creating $socket"; }
+  sleep 0.05
+done
+[ -S "$socket" ] || { cat "$work/serve.log" >&2; fail "no control socket $socket after 10 s"; }
+[ "$(stat -c '%a %U %G' /run/cordon)" = "750 root cordon" ] || fail "/run/cordon is $(stat -c '%a %U %G' /run/cordon)"
+[ "$(stat -c '%a %G' "$socket")" = "660 cordon" ] ||
+  fail "control socket is $(stat -c '%a %G' "$socket"), want 660 group cordon"
+# A ControlRequest{id: 1, ping: {}} (field 1 varint, field 16 empty message), one datagram;
+# the ControlPingResponse (field 16 of ControlResponse) carries the version and the peer's
+# uid/gid as the daemon saw them.
+cat > "$work/ping.py" <<'PING'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(10)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("EACCES")
+    sys.exit(0)
+s.send(bytes([0x08, 0x01, 0x82, 0x01, 0x00]))
+reply = s.recv(1 << 20)
+print(reply.hex())
+PING
+nobody="$(id -u nobody)"
+# The script comes on standard input, opened here: $work is not readable by nobody.
+reply="$(setpriv --reuid "$nobody" --regid cordon --clear-groups /usr/bin/python3 - "$socket" \
+  < "$work/ping.py")" ||
+  fail "ping as uid $nobody, group cordon failed"
+# id 1, then field 16 (0x82 0x01) holding field 1, the version string "0.1.0".
+version_hex="$(printf '%s' "$(/usr/bin/cordon version | awk '{print $2}')" | od -An -tx1 | tr -d ' \n')"
+case "$reply" in
+  08018201*"$version_hex"*) ;;
+  *) cat "$work/serve.log" >&2; fail "no ping response from cordon serve for a cordon group member: '$reply'" ;;
+esac
+other="$(setpriv --reuid "$nobody" --regid "$(getent group nogroup | cut -d: -f3)" --clear-groups \
+  /usr/bin/python3 - "$socket" < "$work/ping.py")" || fail "connect as uid $nobody, group nogroup failed oddly"
+[ "$other" = EACCES ] || fail "a user outside group cordon could connect to the control socket: '$other'"
+kill -TERM "$serve_pid"
+status=0
+wait "$serve_pid" || status=$?
+serve_pid=
+[ "$status" = 0 ] || { cat "$work/serve.log" >&2; fail "cordon serve exited $status on SIGTERM"; }
+[ ! -e "$socket" ] || fail "cordon serve left $socket behind"
+/usr/bin/cordon audit verify /var/log/cordon/audit.jsonl >/dev/null || fail "audit verify of the daemon's log"
+rm -rf /run/cordon
+step "serve: ExecStart + serve.env ($serve_args) under the unit's hardening; socket 660 root:cordon; ping answered for a group member, others refused (EACCES); stopped cleanly on SIGTERM"
 
-# --- remove: only the conffile (and its directory) may remain.
-dpkg_wait dpkg -r cordon || fail "dpkg -r failed"
+# --- upgrade (reinstall) keeps a modified conffile.
+echo "# local change $$" >> /etc/cordon/serve.env
+dpkg_wait dpkg -i --force-confold "$deb" || fail "reinstall failed"
+grep -q "# local change $$" /etc/cordon/serve.env || fail "upgrade overwrote serve.env"
+step "upgrade: modified /etc/cordon/serve.env kept"
+
+# --- remove: exactly the conffile (with /etc/cordon) and the audit logs in /var/log/cordon
+# remain (logs survive removal, debian/postrm deletes them on purge); every other path of
+# either package is gone, including /var/lib/cordon/data and /etc/cordon/profiles.
+ls /var/log/cordon/*.jsonl >/dev/null 2>&1 || fail "no audit log in /var/log/cordon to keep"
+dpkg_wait dpkg -r cordon-dev cordon || fail "dpkg -r failed"
 dpkg-query -W -f='${Status}' cordon | grep -qx "deinstall ok config-files" ||
   fail "after dpkg -r: status $(dpkg-query -W -f='${Status}' cordon)"
-while read -r path; do
-  case "$path" in
-    /etc/cordon|/etc/cordon/cordon.conf) [ -e "$path" ] || fail "remove deleted conffile $path" ;;
-    *) if [ -e "$path" ] && ! [ -d "$path" ]; then fail "left behind after remove: $path"; fi
-       if [ -d "$path" ] && [[ "$path" == *cordon* ]]; then fail "directory left after remove: $path"; fi ;;
-  esac
-done < "$work/files"
-step "remove: only /etc/cordon/cordon.conf left"
+left="$( (find /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/include/cordon \
+           /usr/share/doc/cordon /usr/share/doc/cordon-dev 2>/dev/null
+          while read -r path; do [ -e "$path" ] && ! [ -d "$path" ] && echo "$path"; done < "$work/files"
+          while read -r path; do [ -d "$path" ] && [[ "$path" == *cordon* ]] && echo "$path"; done < "$work/files"
+        ) | sort -u | grep -vE '^/var/log/cordon/[^/]+$' | tr '\n' ' ')" || true
+[ "$left" = "/etc/cordon /etc/cordon/serve.env /var/log/cordon " ] ||
+  fail "after dpkg -r expected exactly /etc/cordon/serve.env and /var/log/cordon (with its logs), found: $left"
+step "remove: only /etc/cordon/serve.env and /var/log/cordon ($(ls /var/log/cordon | wc -l) logs) left"
 
 # --- purge: nothing left (the group stays, as Debian policy wants).
-dpkg_wait dpkg -P cordon || fail "dpkg -P failed"
+dpkg_wait dpkg -P cordon-dev cordon || fail "dpkg -P failed"
 while read -r path; do
   if [[ "$path" == *cordon* ]] && [ -e "$path" ]; then fail "left behind after purge: $path"; fi
 done < "$work/files"
-for path in /etc/cordon /var/log/cordon /usr/share/cordon /usr/share/doc/cordon; do
+for path in /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/share/doc/cordon \
+            /usr/share/doc/cordon-dev /usr/include/cordon; do
   [ ! -e "$path" ] || fail "left behind after purge: $path"
 done
-if dpkg-query -W -f='${Status}' cordon 2>/dev/null | grep -qE "install ok installed|config-files"; then
-  fail "dpkg still lists cordon after purge: $(dpkg-query -W -f='${Status}' cordon)"
-fi
+for p in cordon cordon-dev; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qE "install ok installed|config-files"; then
+    fail "dpkg still lists $p after purge: $(dpkg-query -W -f='${Status}' "$p")"
+  fi
+done
 step "purge: nothing left (group 'cordon' kept by policy)"
 
 if [ "${CLEAN_ROOT:-1}" = 1 ]; then

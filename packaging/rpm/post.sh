@@ -1,10 +1,6 @@
-# cordon %post: control-socket group and audit log directory. cordon.service is installed but
+# cordon %post: the audit log directory (tmpfiles.d/cordon.conf; Requires(post) declares
+# systemd-tmpfiles or mkdir). The group comes from %pre. cordon.service is installed but
 # neither enabled nor started (systemctl enable --now cordon when wanted).
-if command -v systemd-sysusers >/dev/null 2>&1; then
-  systemd-sysusers cordon.conf || :
-elif ! getent group cordon >/dev/null; then
-  groupadd --system cordon || :
-fi
 if command -v systemd-tmpfiles >/dev/null 2>&1; then
   systemd-tmpfiles --create cordon.conf || :
 else

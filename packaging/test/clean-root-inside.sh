@@ -21,16 +21,18 @@ getent group cordon >/dev/null || fail "postinst (groupadd fallback) did not cre
 [ -d /var/log/cordon ] || fail "postinst (mkdir fallback) did not create /var/log/cordon"
 got="$(/usr/bin/cordon run -- /bin/echo ok)" || fail "cordon run -- /bin/echo ok exited $?"
 [ "$got" = ok ] || fail "cordon run -- /bin/echo ok printed '$got'"
-/usr/bin/cordon run --profile minimal --memory 64M -- /usr/local/bin/cordon-static-true ||
-  fail "cordon run --profile minimal exited $?"
+/usr/bin/cordon run --profile minimal --memory 64M --audit-log /var/log/cordon/run.jsonl \
+  -- /usr/local/bin/cordon-static-true || fail "cordon run --profile minimal exited $?"
+[ -d /var/lib/cordon/data ] || fail "/var/lib/cordon/data (fs-reader's host directory) not installed"
 echo "clean-root: installed with only its declared Depends; cordon run works (default, minimal)"
 dpkg -r cordon >/dev/null 2>&1 || fail "dpkg -r"
 snapshot > /tmp/removed
 left="$(comm -13 /tmp/before /tmp/removed | tr '\n' ' ')"
 gone="$(comm -23 /tmp/before /tmp/removed | tr '\n' ' ')"
 [ -z "$gone" ] || fail "dpkg -r deleted files it did not install: $gone"
-[ "$left" = "/etc/cordon /etc/cordon/cordon.conf " ] ||
-  fail "after dpkg -r expected only /etc/cordon/cordon.conf, found: $left"
+# The conffile and the audit logs: logs survive removal (debian/postrm deletes them on purge).
+[ "$left" = "/etc/cordon /etc/cordon/serve.env /var/log/cordon /var/log/cordon/run.jsonl " ] ||
+  fail "after dpkg -r expected only /etc/cordon/serve.env and /var/log/cordon, found: $left"
 echo "clean-root: after dpkg -r the root differs only by: $left"
 dpkg -P cordon >/dev/null 2>&1 || fail "dpkg -P"
 snapshot > /tmp/purged

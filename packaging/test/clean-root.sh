@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the .deb into a clean Debian root (debootstrap --variant=minbase, no systemd, so the
 # maintainer scripts' fallbacks run), runs the installed cordon there, removes and purges it,
-# and compares the root's file list before and after: after `dpkg -r` only the conffile may be
-# left, after `dpkg -P` nothing. Called by scripts/package-test.sh when CLEAN_ROOT=1.
+# and compares the root's file list before and after: after `dpkg -r` only the conffile and
+# /var/log/cordon with the run's audit log may be left, after `dpkg -P` nothing. Called by
+# scripts/package-test.sh when CLEAN_ROOT=1.
 #   packaging/test/clean-root.sh DEB STATIC_PROGRAM          (as root; needs debootstrap and
 #                                                             the Debian mirror)
 # The minbase root is cached in $CORDON_PKGTEST_CACHE (default /var/tmp/cordon-pkgtest/base)
