@@ -137,6 +137,19 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   supervisor_options.stdin_pipe = stdin_pipe[1];
   supervisor_options.stdout_pipe = stdout_pipe[0];
   supervisor_options.stderr_pipe = stderr_pipe[0];
+  supervisor_options.quota_event_fd = quotas->event_fd();
+  if (quotas->has_cgroup()) {
+    supervisor_options.on_quota_poll = [&quotas, &auditor]() -> absl::Status {
+      for (const quota::QuotaViolation& v : quotas->PollEvents()) {
+        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
+        if (absl::Status s = auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    };
+  }
   supervisor::SandboxSupervisor supervisor(process->get(), &auditor, supervisor_options);
   absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
   if (!result.ok()) {
@@ -150,7 +163,9 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   std::string quota_killed;
   for (const quota::QuotaViolation& v : violations) {
     std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
-    if (absl::Status s = auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+    if (absl::Status s = v.recorded
+                             ? absl::OkStatus()
+                             : auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
         !s.ok()) {
       std::cerr << "cordon run: audit log write failed: " << s.message() << "\n";
     }

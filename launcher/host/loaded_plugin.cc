@@ -329,6 +329,19 @@ void LoadedPlugin::SuperviseUntilExit() {
   options.forward_signals = false;
   options.kill_on_violation = kill_on_violation_;
   options.wall_time_limit = wall_time_limit_;
+  options.quota_event_fd = quotas_->event_fd();
+  if (quotas_->has_cgroup()) {
+    options.on_quota_poll = [this]() -> absl::Status {
+      for (const quota::QuotaViolation& v : quotas_->PollEvents()) {
+        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
+        if (absl::Status s = auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    };
+  }
   supervisor::SandboxSupervisor supervisor(process_.get(), auditor_.get(), options);
   absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
   // Folded broker refusals are counted before the exit record, not after it.
@@ -337,7 +350,10 @@ void LoadedPlugin::SuperviseUntilExit() {
   if (result.ok()) {
     uint64_t peak = 0;
     for (const quota::QuotaViolation& v : quotas_->Collect(result->exit, &peak)) {
-      (void)auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, "");
+      if (!v.recorded) {
+        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
+        (void)auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+      }
       if (reason.empty() && v.action == "killed") reason = absl::StrCat(v.quota, " quota exceeded");
     }
     if (result->kill_reason != supervisor::KillReason::kNone && reason.empty()) {

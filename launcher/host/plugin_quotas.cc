@@ -57,15 +57,47 @@ absl::Status PluginQuotas::PlaceInCgroup(pid_t pid) {
   return cgroup_->AddProcess(pid);
 }
 
+int PluginQuotas::event_fd() {
+  if (cgroup_ == nullptr) return -1;
+  if (!event_fd_tried_) {
+    event_fd_tried_ = true;
+    // Without one the hits are still found: by the periodic poll and at exit.
+    absl::StatusOr<int> fd = cgroup_->EventFd();
+    if (fd.ok()) event_fd_ = *fd;
+  }
+  return event_fd_;
+}
+
+std::vector<quota::QuotaViolation> PluginQuotas::PollEvents() {
+  std::vector<quota::QuotaViolation> fresh;
+  if (cgroup_ == nullptr) return fresh;
+  if (event_fd_ >= 0) cgroup_->DrainEvents();
+  absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
+  if (!usage.ok()) return fresh;
+  for (quota::QuotaViolation& v : quota::DetectViolations(limits_, polled_, *usage)) {
+    if (v.quota == "cpu_rate") continue;
+    fresh.push_back(v);
+    v.recorded = true;
+    prompt_.push_back(std::move(v));
+  }
+  quota::QuotaUsage throttling_untouched = *usage;
+  throttling_untouched.cpu_throttled_periods = polled_.cpu_throttled_periods;
+  throttling_untouched.cpu_throttled_ns = polled_.cpu_throttled_ns;
+  polled_ = throttling_untouched;
+  return fresh;
+}
+
 std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo& exit,
                                                          uint64_t* peak_memory_bytes) {
-  std::vector<quota::QuotaViolation> violations;
+  std::vector<quota::QuotaViolation> violations = prompt_;
   *peak_memory_bytes = exit.max_rss_bytes;
   uint64_t cpu_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(exit.cpu_time));
   if (cgroup_ != nullptr) {
     absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
     if (usage.ok()) {
-      violations = quota::DetectViolations(limits_, quota::QuotaUsage{}, *usage);
+      for (quota::QuotaViolation& v : quota::DetectViolations(limits_, polled_, *usage)) {
+        violations.push_back(std::move(v));
+      }
       if (usage->memory_peak_bytes > 0) *peak_memory_bytes = usage->memory_peak_bytes;
       // The cgroup's accounting is exact; rusage is sampled and reads low.
       cpu_ms = std::max<uint64_t>(cpu_ms, usage->cpu_usage_ns / 1000000);

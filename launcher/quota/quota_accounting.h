@@ -18,6 +18,9 @@ struct QuotaViolation {
   std::optional<uint64_t> observed;  // what was seen, when the kernel tells us
   std::string action;                // "killed", "denied", "throttled"
   uint64_t count = 0;                // how many events since the previous reading
+  // Already written while the plugin ran (a prompt event); kept in the final list only so the
+  // caller still knows, e.g., that the plugin was OOM-killed.
+  bool recorded = false;
 };
 
 // Violations between `before` and `now` (readings of the same cgroup, `before` first; a

@@ -155,9 +155,22 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
   for (int fd : {options_.stdin_pipe, options_.stdout_pipe, options_.stderr_pipe}) {
     if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
+  const bool quota_polling = static_cast<bool>(options_.on_quota_poll);
+  absl::Time next_quota_poll = absl::Now() + absl::Seconds(1);
   for (;;) {
     const bool relay_stdin = options_.stdin_pipe >= 0;
-    enum { kPidfd, kListener, kSignals, kTimer, kCallerStdin, kStdinPipe, kStdout, kStderr, kCount };
+    enum {
+      kPidfd,
+      kListener,
+      kSignals,
+      kTimer,
+      kCallerStdin,
+      kStdinPipe,
+      kStdout,
+      kStderr,
+      kQuotaEvents,
+      kCount
+    };
     struct pollfd polls[kCount] = {
         {process_->pidfd(), POLLIN, 0},
         {listener_open ? process_->listener_fd() : -1, POLLIN, 0},
@@ -168,9 +181,11 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
         {relay_stdin && !stdin_pending_.empty() ? options_.stdin_pipe : -1, POLLOUT, 0},
         {options_.stdout_pipe, POLLIN, 0},
         {options_.stderr_pipe, POLLIN, 0},
+        {quota_polling ? options_.quota_event_fd : -1, POLLIN, 0},
     };
-    // Counted violations are written within about a second of their window closing.
-    int ready = poll(polls, kCount, auditor_->has_pending_counts() ? 1000 : -1);
+    // Counted violations are written within about a second of their window closing, and
+    // quota counters are read about once a second.
+    int ready = poll(polls, kCount, auditor_->has_pending_counts() || quota_polling ? 1000 : -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       return absl::ErrnoToStatus(errno, "poll (supervisor)");
@@ -207,6 +222,17 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
           auditor_->RecordQuota("wall_time", limit_ms, observed_ms, "killed", "");
       (void)process_->Kill();  // killed even when the record failed: fail closed
       if (!recorded.ok()) return recorded;
+    }
+    if (quota_polling &&
+        ((polls[kQuotaEvents].revents & POLLIN) || absl::Now() >= next_quota_poll)) {
+      next_quota_poll = absl::Now() + absl::Seconds(1);
+      if (absl::Status s = options_.on_quota_poll(); !s.ok()) {
+        if (result.kill_reason == KillReason::kNone) {
+          result.kill_reason = KillReason::kAuditFailure;
+          result.kill_detail = std::string(s.message());
+        }
+        (void)process_->Kill();
+      }
     }
     if (auditor_->has_pending_counts()) {
       if (absl::Status s = auditor_->FlushViolationCounts(/*all=*/false); !s.ok()) {

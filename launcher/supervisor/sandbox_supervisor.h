@@ -1,6 +1,7 @@
 #ifndef CORDON_LAUNCHER_SUPERVISOR_SANDBOX_SUPERVISOR_H_
 #define CORDON_LAUNCHER_SUPERVISOR_SANDBOX_SUPERVISOR_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,12 @@ struct SupervisorOptions {
   int stdin_pipe = -1;
   int stdout_pipe = -1;
   int stderr_pipe = -1;
+  // Quota events while the plugin runs: on_quota_poll is called when quota_event_fd polls
+  // readable and at least once a second (some counters, e.g. v1 pids refusals, are never
+  // notified). It records what it finds; an error (the record failed) ends the sandbox like a
+  // failed seccomp record does. Unset: quota hits are found only after the exit.
+  int quota_event_fd = -1;
+  std::function<absl::Status()> on_quota_poll;
 };
 
 enum class KillReason {

@@ -2,12 +2,16 @@
 // process or cgroup behind. Outer safety nets: each bomb bounds its own loop (forks, MiB,
 // seconds), children of the fork bomb exit on their own (alarm), and the runner SIGKILLs
 // cordon, whose death tears the sandbox down, when a run exceeds its timeout.
+#include <poll.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "tests/integration/test_support.h"
 
 namespace cordon::integration {
@@ -42,6 +46,52 @@ TEST(Quotas, ForkBombStopsAtPidsQuota) {
   EXPECT_EQ(IntField(*q, "limit"), 16);
   EXPECT_EQ(StringField(*q, "action"), "denied");
   ExpectNoLeftovers(r);
+}
+
+// A pids refusal is recorded while the plugin keeps running (the supervisor reads the
+// counters at least once a second), not only when it exits; the exit adds no second record.
+TEST(Quotas, PidsRefusalIsRecordedWhileThePluginRuns) {
+  RunOptions options;
+  options.args = {"--pids", "8", "--", CordonRunner::Probe("quota_bomb"), "forks_then_pause", "64"};
+  absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
+  ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
+  const int watch = inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  absl::Cleanup close_watch = [&] { close(watch); };
+  ASSERT_GE(inotify_add_watch(watch, running->audit_path.c_str(), IN_MODIFY), 0);
+  auto pids_records = [&] {
+    size_t n = 0;
+    for (const audit::JsonValue& r : CordonRunner::ReadAudit(running->audit_path, nullptr)) {
+      if (StringField(r, "type") == "quota.violation" && StringField(r, "quota") == "pids") ++n;
+      EXPECT_NE(StringField(r, "type"), "plugin.exit") << "the plugin should still be running";
+    }
+    return n;
+  };
+  // Bounded by the poll timeout: the record must come within a few seconds, not at exit.
+  while (pids_records() == 0) {
+    pollfd p{watch, POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 5000), 0) << "no pids record while the plugin ran";
+    char buf[1024];
+    (void)!read(watch, buf, sizeof buf);
+  }
+  ASSERT_EQ(kill(running->pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(running->pid, &status, 0), running->pid);
+  running->pid = -1;
+  std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(running->audit_path, nullptr);
+  size_t pids = 0;
+  bool exited = false;
+  for (const audit::JsonValue& r : records) {
+    if (StringField(r, "type") == "quota.violation" && StringField(r, "quota") == "pids") {
+      ++pids;
+      EXPECT_FALSE(exited) << "recorded after the exit";
+    }
+    exited = exited || StringField(r, "type") == "plugin.exit";
+  }
+  EXPECT_TRUE(exited);
+  EXPECT_EQ(pids, 1u) << "the refusals were recorded twice (while running and at exit)";
 }
 
 TEST(Quotas, MemoryBombIsOomKilled) {

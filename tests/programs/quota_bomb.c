@@ -142,6 +142,16 @@ int main(int argc, char** argv) {
   }
   const char* kind = argv[1];
   if (strcmp(kind, "forks") == 0) return forks(atol(argv[2]));
+  if (strcmp(kind, "forks_then_pause") == 0) {
+    // Hits the pids quota, then stays alive (bounded by alarm) so a test can see the record
+    // appear while the plugin still runs.
+    int rc = forks(atol(argv[2]));
+    printf("paused\n");
+    fflush(stdout);
+    alarm(30);
+    pause();
+    return rc;
+  }
   if (strcmp(kind, "memory") == 0) return memory(atol(argv[2]));
   if (strcmp(kind, "spin") == 0) return spin(atol(argv[2]));
   if (strcmp(kind, "stubborn_spin") == 0) {
