@@ -33,6 +33,13 @@ static_assert(SeccompCompiler::kCloneNamespaceFlags ==
                    CLONE_NEWPID | CLONE_NEWNET),
               "clone namespace mask out of step with <sched.h>");
 
+// clone's flags: the namespace bits must be clear and the exit signal (the low byte) must be
+// none or SIGCHLD. Any other exit signal would let a process have the kernel deliver, say,
+// SIGXFSZ to its parent when a child exits, and fake a quota kill the seccomp prologue
+// otherwise makes unforgeable.
+constexpr uint32_t kCloneExitSignalMask = 0xff;
+constexpr uint32_t kCloneCheckedBits = SeccompCompiler::kCloneNamespaceFlags | kCloneExitSignalMask;
+
 constexpr uint32_t kX32SyscallBit = 0x40000000;
 constexpr uint32_t kTiocsti = 0x5412;
 constexpr uint32_t kTioclinux = 0x541C;
@@ -209,8 +216,13 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(const std::vector
         status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {});
         break;
       case RuleKind::kCloneNoNamespaces:
+        // No CLONE_NEW* flag, and an exit signal (the low byte) of none (threads) or SIGCHLD.
         status = Add(c, SCMP_ACT_ALLOW, nr, rule.name,
-                     {SCMP_A0(SCMP_CMP_MASKED_EQ, SeccompCompiler::kCloneNamespaceFlags, 0)});
+                     {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, 0)});
+        if (status.ok()) {
+          status = Add(c, SCMP_ACT_ALLOW, nr, rule.name,
+                       {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, SIGCHLD)});
+        }
         break;
       case RuleKind::kUnixSocketsOnly:
         status =
@@ -256,10 +268,10 @@ void EmitRule(const Rule& rule, uint32_t violation, std::vector<sock_filter>* ou
       out->push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
       return;
     case RuleKind::kCloneNoNamespaces:
-      out->insert(out->end(), {load_arg0,
-                               BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
-                                        SeccompCompiler::kCloneNamespaceFlags, 1, 0),
-                               allow, deny});
+      // A &= the checked bits; allowed when the rest is 0 (a thread) or SIGCHLD (a process).
+      out->insert(out->end(), {load_arg0, BPF_STMT(BPF_ALU | BPF_AND | BPF_K, kCloneCheckedBits),
+                               BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0),
+                               BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SIGCHLD, 0, 1), allow, deny});
       return;
     case RuleKind::kUnixSocketsOnly:
       out->insert(out->end(),
@@ -380,10 +392,10 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
     absl::StrAppend(&prctl, prctl.empty() ? "" : " ", o.name);
   }
   return {
-      absl::StrFormat("clone: allowed only when flags & 0x%08x == 0 (no CLONE_NEWNS, "
+      absl::StrFormat("clone: allowed only when flags & 0x%08x is 0 or SIGCHLD (no CLONE_NEWNS, "
                       "CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, "
-                      "CLONE_NEWPID, CLONE_NEWNET; low 32 bits)",
-                      kCloneNamespaceFlags),
+                      "CLONE_NEWPID, CLONE_NEWNET; exit signal none or SIGCHLD; low 32 bits)",
+                      kCloneCheckedBits),
       "clone3: always fails with ENOSYS (libc falls back to clone)",
       "socket, socketpair: domain must be AF_UNIX (1) (low 32 bits)",
       "ioctl: request TIOCSTI (0x5412) and TIOCLINUX (0x541c) refused, compared on the low 32 "

@@ -112,6 +112,15 @@ TEST_P(SeccompCompilerModes, CloneRefusesEveryNamespaceFlag) {
     EXPECT_EQ(Eval(program_, __NR_clone, {ns | SIGCHLD}), violation()) << std::hex << ns;
     EXPECT_EQ(Eval(program_, __NR_clone, {ns | thread_flags}), violation()) << std::hex << ns;
   }
+  // The exit signal: none (threads, CLONE_THREAD) or SIGCHLD; anything else could make the
+  // kernel send the parent SIGXFSZ or SIGXCPU and dress a death up as a quota kill.
+  for (uint64_t sig : {SIGXFSZ, SIGXCPU, SIGKILL, SIGUSR1, 0x7f, 0xff}) {
+    EXPECT_EQ(Eval(program_, __NR_clone, {sig}), violation()) << sig;
+    EXPECT_EQ(Eval(program_, __NR_clone, {CLONE_VM | CLONE_VFORK | sig}), violation()) << sig;
+  }
+  EXPECT_EQ(Eval(program_, __NR_clone, {0}), SECCOMP_RET_ALLOW);
+  // Bits above the low 32 are not the kernel's flags' business here (it takes an int).
+  EXPECT_EQ(Eval(program_, __NR_clone, {0xdead00000000ull | SIGCHLD}), SECCOMP_RET_ALLOW);
 }
 
 TEST_P(SeccompCompilerModes, Clone3AlwaysAnswersEnosys) {
@@ -256,7 +265,8 @@ TEST(SeccompCompilerTest, OwnGeneratorAnswersExactlyAsLibseccomp) {
                                       0x80000000,  CLONE_NEWUSER,
                                       SIGCHLD,     CLONE_VM | CLONE_FS | SIGCHLD,
                                       0x5412,      SIGXCPU,
-                                      SIGXFSZ};
+                                      SIGXFSZ,     CLONE_VM | CLONE_VFORK | SIGXFSZ,
+                                      0xff,        CLONE_THREAD | 0x11};
   for (uint32_t option : SeccompCompiler::SafePrctlOptions()) {
     arg_values.push_back(option);
     arg_values.push_back(option + 1);

@@ -71,6 +71,7 @@ const Denied kDenied[] = {
     {"sethostname", "sethostname"},
     {"setdomainname", "setdomainname"},
     {"prctl_set_mm", "prctl"},
+    {"clone_exit_sigxfsz", "clone"},
 };
 
 class DeniedSyscallsTest : public ::testing::TestWithParam<bool> {};

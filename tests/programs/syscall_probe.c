@@ -213,6 +213,14 @@ static int run_check(const char* check, const char* arg) {
     ret = clone_flags(CLONE_NEWNET);
   } else if (IS("clone_newuser")) {
     ret = clone_flags(CLONE_NEWUSER);
+  } else if (IS("clone_exit_sigxfsz")) {
+    // A child whose exit would send its parent SIGXFSZ: a faked file_size quota kill.
+    ret = syscall(SYS_clone, SIGXFSZ, 0, 0, 0, 0);
+    if (ret == 0) _exit(0);
+    if (ret > 0) {
+      waitpid((pid_t)ret, NULL, __WALL);
+      ret = 0;
+    }
   } else if (IS("clone_plain")) {
     ret = clone_flags(0);
     if (ret > 0) ret = 0;
