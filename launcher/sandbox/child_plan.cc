@@ -101,6 +101,7 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
     planned.kind = mount.kind;
     planned.destination = plan->Keep(mount.destination);
     planned.optional = mount.optional;
+    planned.source_is_program = mount.source_is_program;
     std::string description;
     if (mount.kind == MountSpec::Kind::kTmpfs) {
       if (mount.size_bytes == 0) {

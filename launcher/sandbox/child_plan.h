@@ -28,6 +28,7 @@ struct PlannedMount {
   const char* destination;  // path inside the new root
   const char* tmpfs_data;   // "size=...,mode=..." (tmpfs)
   bool optional;
+  bool source_is_program;  // must be the same file as the program's verified O_PATH fd
 };
 
 struct PlannedRlimit {

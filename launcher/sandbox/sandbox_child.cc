@@ -203,7 +203,7 @@ constexpr int kDeviceCount = 5;
 const char* const kDevices[kDeviceCount] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
                                             "/dev/urandom"};
 
-void BuildMountTree(const ChildPlan& plan, int error_fd) {
+void BuildMountTree(const ChildPlan& plan, int error_fd, int exec_fd) {
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     Fail(error_fd, SetupStep::kMakeRootPrivate, errno);
   }
@@ -218,6 +218,17 @@ void BuildMountTree(const ChildPlan& plan, int error_fd) {
     if (mounts[i].kind == MountSpec::Kind::kTmpfs) continue;
     trees[i] = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, mounts[i].source,
                                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (trees[i] >= 0 && mounts[i].source_is_program) {
+      // The program (a script) must be the very file the launcher checked and will exec: a
+      // path swapped since then would bring another host file in with the launcher's
+      // credentials. (The checked fd itself cannot be cloned here: its mount belongs to the
+      // launcher's mount namespace, and open_tree refuses that with EINVAL.)
+      struct stat bound, checked;
+      if (fstat(trees[i], &bound) != 0 || fstat(exec_fd, &checked) != 0 ||
+          bound.st_dev != checked.st_dev || bound.st_ino != checked.st_ino) {
+        Fail(error_fd, SetupStep::kBindMount, ESTALE, i);
+      }
+    }
     if (trees[i] < 0 && !(errno == ENOENT && mounts[i].optional)) {
       Fail(error_fd, SetupStep::kBindMount, errno, i);
     }
@@ -523,7 +534,7 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   // Entered only now, after the launcher placed us in the plugin's cgroup, so the cgroup
   // namespace root is the plugin's own cgroup.
   if (unshare(CLONE_NEWCGROUP) != 0) Fail(error_fd, SetupStep::kUnshareCgroup, errno);
-  BuildMountTree(plan, error_fd);
+  BuildMountTree(plan, error_fd, layout.exec);
   if (sethostname(plan.hostname(), plan.hostname_length()) != 0) {
     Fail(error_fd, SetupStep::kSetHostname, errno);
   }

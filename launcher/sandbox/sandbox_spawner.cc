@@ -95,10 +95,13 @@ absl::Status WriteIdMaps(pid_t pid, const SandboxSpec& spec, bool rootless) {
   return WriteFile(proc + "/gid_map", absl::StrFormat("%d %d 1\n", spec.sandbox_gid, host_gid));
 }
 
-absl::StatusOr<bool> IsScript(const std::string& program) {
+// Reads the first two bytes through the already opened O_PATH fd (reopened for reading via
+// /proc/self/fd), so the file checked is the file executed and bound.
+absl::StatusOr<bool> IsScript(int exec_fd) {
   // O_NONBLOCK: a FIFO or a device given as the program must not block the launcher here.
-  int fd = open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  // Unreadable (execute-only) or missing: not a script; opening it for exec reports the rest.
+  int fd = open(absl::StrCat("/proc/self/fd/", exec_fd).c_str(),
+                O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  // Unreadable (execute-only): not a script; exec reports the rest.
   if (fd < 0) return false;
   char magic[2] = {0, 0};
   ssize_t n = read(fd, magic, sizeof(magic));
@@ -158,7 +161,22 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
     return absl::InvalidArgumentError(
         absl::StrCat("at most ", kMaxPassFds, " fds can be passed into a sandbox"));
   }
-  absl::StatusOr<bool> is_script = IsScript(spec.program);
+  // Opened once: the checks below, the script test, the script's bind and the final
+  // execveat all use this one file, whatever happens to the path meanwhile.
+  Fd exec_fd(open(spec.program.c_str(), O_PATH | O_CLOEXEC));
+  if (exec_fd.get() < 0) {
+    return absl::NotFoundError(absl::StrCat("cannot open program '", spec.program,
+                                            "': ", strerror(errno),
+                                            "; give the host path of an executable"));
+  }
+  struct stat st;
+  if (fstat(exec_fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("program '", spec.program,
+                     "' is not an executable regular file; chmod +x it or give "
+                     "another path"));
+  }
+  absl::StatusOr<bool> is_script = IsScript(exec_fd.get());
   if (!is_script.ok()) return is_script.status();
   // A script is bound read-only into the sandbox and executed by path: executing it through
   // our fd would hand the interpreter /dev/fd/N, a writable way back to the host file.
@@ -169,26 +187,15 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
     adjusted = spec;
     std::string name = spec.program.substr(spec.program.rfind('/') + 1);
     script_path = absl::StrCat(kScriptDir, "/", name.empty() ? "program" : name);
-    adjusted.mounts.push_back(
-        {MountSpec::Kind::kBindReadOnly, spec.program, script_path, false, 0});
+    MountSpec bind{MountSpec::Kind::kBindReadOnly, spec.program, script_path, false, 0};
+    bind.source_is_program = true;
+    adjusted.mounts.push_back(bind);
     effective = &adjusted;
   }
   absl::StatusOr<std::unique_ptr<ChildPlan>> plan =
       ChildPlan::Build(*effective, rootless, script_path);
   if (!plan.ok()) return plan.status();
 
-  Fd exec_fd(open(spec.program.c_str(), O_PATH | O_CLOEXEC));
-  if (exec_fd.get() < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open program '", spec.program,
-                                            "': ", strerror(errno),
-                                            "; give the host path of an executable"));
-  }
-  struct stat st;
-  if (fstat(exec_fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "program '", spec.program, "' is not an executable regular file; chmod +x it or give "
-        "another path"));
-  }
   Pipe go, status, lifeline;
   for (auto [pipe, what] : {std::pair{&go, "go"}, {&status, "status"}, {&lifeline, "lifeline"}}) {
     if (absl::Status s = pipe->Open(what); !s.ok()) return s;

@@ -115,5 +115,79 @@ TEST(SandboxSpawnerCgroupTest, ChildJoinsV1CgroupThroughTasksFds) {
   EXPECT_EQ(exit->exit_code(), 7);
 }
 
+// A #! script bound into the sandbox must be the file the launcher checked: replacing the path
+// after the checks (here, in before_start, while the child waits to build its mount tree)
+// makes the setup fail instead of running the other file.
+TEST(SandboxSpawnerScriptTest, ScriptSwappedAfterTheChecksIsNotWhatRuns) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
+  char dir_template[] = "/tmp/cordon-script-swap-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string script = dir + "/run.sh";
+  const std::string other = dir + "/other.sh";
+  auto write = [](const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return chmod(path.c_str(), 0755) == 0;
+  };
+  ASSERT_TRUE(write(script, "#!/bin/sh\nexit 7\n"));
+  ASSERT_TRUE(write(other, "#!/bin/sh\nexit 9\n"));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)!system(("rm -rf " + dir).c_str()); }
+  } cleanup{dir};
+
+  SandboxSpec spec;
+  spec.program = script;
+  spec.argv = {"run.sh"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  for (const char* path : {"/usr", "/bin", "/lib", "/lib64"}) {
+    spec.mounts.push_back({MountSpec::Kind::kBindReadOnly, path, path, /*optional=*/true, 0});
+  }
+  SpawnHooks hooks;
+  bool swapped = false;
+  hooks.before_start = [&](pid_t) {
+    swapped = rename(other.c_str(), script.c_str()) == 0;
+    return absl::OkStatus();
+  };
+  auto process = SandboxSpawner::Spawn(spec, hooks);
+  ASSERT_TRUE(swapped);
+  if (process.ok()) {
+    auto exit = (*process)->Wait();
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    FAIL() << "the sandbox started after the script was swapped; exit " << exit->exit_code()
+           << " (9: it ran the other file)";
+  }
+  EXPECT_NE(std::string(process.status().message()).find("bind-mount"), std::string::npos)
+      << process.status();
+  EXPECT_NE(std::string(process.status().message()).find("Stale"), std::string::npos)
+      << process.status();
+}
+
+// Unswapped, the same script runs (the identity check passes for the real file).
+TEST(SandboxSpawnerScriptTest, UnswappedScriptRuns) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
+  char dir_template[] = "/tmp/cordon-script-run-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string script = dir + "/run.sh";
+  std::ofstream(script) << "#!/bin/sh\nexit 7\n";
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() { (void)!system(("rm -rf " + dir).c_str()); }
+  } cleanup{dir};
+  SandboxSpec spec;
+  spec.program = script;
+  spec.argv = {"run.sh"};
+  for (const char* path : {"/usr", "/bin", "/lib", "/lib64"}) {
+    spec.mounts.push_back({MountSpec::Kind::kBindReadOnly, path, path, /*optional=*/true, 0});
+  }
+  auto process = SandboxSpawner::Spawn(spec);
+  ASSERT_TRUE(process.ok()) << process.status();
+  auto exit = (*process)->Wait();
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_EQ(exit->exit_code(), 7);
+}
+
 }  // namespace
 }  // namespace cordon::sandbox

@@ -18,6 +18,10 @@ struct MountSpec {
   std::string destination;  // absolute path inside the sandbox
   bool optional = false;    // binds: skip when the source does not exist
   uint64_t size_bytes = 0;  // tmpfs: size cap
+  // `source` is the program itself (a script): the bind must be the very file the launcher
+  // opened and checked (same device and inode as its O_PATH fd), or setup fails with ESTALE,
+  // so a path swapped after the checks cannot bring another host file in.
+  bool source_is_program = false;
 };
 
 struct ResourceLimit {

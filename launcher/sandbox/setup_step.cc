@@ -59,6 +59,10 @@ const char* SetupStepAdvice(SetupStep step, int error_number) {
         return "the source path does not exist; fix the --bind/--ro-bind argument or mark the "
                "profile mount 'optional: true'";
       }
+      if (error_number == ESTALE && step == SetupStep::kBindMount) {
+        return "the program file was replaced while the sandbox was being set up; keep "
+               "programs where only trusted users can write, and run it again";
+      }
       return "check that the source exists and that the launcher may read it";
     case SetupStep::kMountProc:
       return "a fresh /proc needs an unobstructed /proc on the host (no overmounts); rootless "
