@@ -588,7 +588,7 @@ TEST_F(BrokerTest, QuotaHitRecordCarriesCountAndWindow) {
   EXPECT_EQ(json,
             ",\"quota\":\"broker_request_rate\",\"limit\":200,\"action\":\"denied\","
             "\"observed\":0,\"detail\":\"too fast\",\"count\":42,"
-            "\"window_start\":\"2027-01-15T08:00:00+00:00\"");
+            "\"window_start\":\"2027-01-15T08:00:00.000000000Z\"");
 }
 
 TEST_F(BrokerTest, RefusalFloodKillsOnceThenRefusesUnrecorded) {

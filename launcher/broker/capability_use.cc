@@ -1,6 +1,7 @@
 #include "launcher/broker/capability_use.h"
 
 #include "absl/status/status.h"
+#include "audit/record_line.h"
 
 namespace cordon::broker {
 
@@ -26,8 +27,10 @@ audit::AuditRecord QuotaHit::ToAuditRecord() const {
   if (!detail.empty()) record.Set("detail", detail);
   record.Set("count", count);
   if (window_start != absl::InfinitePast()) {
-    record.Set("window_start",
-               absl::FormatTime(absl::RFC3339_full, window_start, absl::UTCTimeZone()));
+    // Same fixed-width UTC form as the record's own `ts`.
+    std::string text;
+    audit::RecordLine::AppendTimestamp(&text, window_start);
+    record.Set("window_start", text);
   }
   return record;
 }

@@ -181,13 +181,13 @@ int RunCommand::Main(const std::vector<std::string>& args) {
       break;
     case supervisor::KillReason::kSeccompViolation:
     case supervisor::KillReason::kForeignArchitecture:
-      reason = absl::StrCat("seccomp violation: ", result->kill_detail);
+      reason = result->KillReasonText();
       std::cerr << "cordon run: killed the program for a seccomp violation: "
                 << result->kill_detail << "\n";
       status = 128 + SIGSYS;
       break;
     case supervisor::KillReason::kAuditFailure:
-      reason = absl::StrCat("audit log failure: ", result->kill_detail);
+      reason = result->KillReasonText();
       std::cerr << "cordon run: killed the program because the audit log failed: "
                 << result->kill_detail << "\n";
       status = kExitSetupFailure;

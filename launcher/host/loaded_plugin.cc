@@ -354,10 +354,13 @@ void LoadedPlugin::SuperviseUntilExit() {
         std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
         (void)auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
       }
-      if (reason.empty() && v.action == "killed") reason = absl::StrCat(v.quota, " quota exceeded");
+      // The same words as `cordon run` writes.
+      if (reason.empty() && v.action == "killed") {
+        reason = absl::StrCat("quota exceeded: ", v.quota, " (limit ", v.limit, ")");
+      }
     }
     if (result->kill_reason != supervisor::KillReason::kNone && reason.empty()) {
-      reason = result->kill_detail;
+      reason = result->KillReasonText();
     }
     if (reason.empty()) {
       reason = result->exit.exited() ? absl::StrCat("exited with status ", result->exit.exit_code())

@@ -444,7 +444,8 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   };
   absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(load);
   if (!plugin.ok()) {
-    (void)Audit("control.load", client, "", absl::StrCat("failed: ", plugin.status().message()));
+    (void)Audit("control.load", client, "", absl::StrCat("failed: ", plugin.status().message()),
+                "deny");
     return ErrorResponse(plugin.status());
   }
   // Written before the plugin becomes reachable; without its record, it is not loaded.

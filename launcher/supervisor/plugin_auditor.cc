@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "audit/record_line.h"
 #include "launcher/sandbox/landlock_rules.h"
 
 namespace cordon::supervisor {
@@ -37,6 +38,15 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
   return Append(record);
 }
 
+namespace {
+// `window_start` in the same fixed-width UTC form as every record's `ts`.
+std::string TimestampText(absl::Time t) {
+  std::string text;
+  audit::RecordLine::AppendTimestamp(&text, t);
+  return text;
+}
+}  // namespace
+
 absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
                                            const std::string& action, uint64_t suppressed,
                                            absl::Time window_start) {
@@ -53,8 +63,7 @@ absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
       .Set("action", action);
   if (suppressed > 0) {
     // Arguments and pid are those of the last call counted.
-    record.Set("suppressed", suppressed)
-        .Set("window_start", absl::FormatTime(absl::RFC3339_full, window_start, absl::UTCTimeZone()));
+    record.Set("suppressed", suppressed).Set("window_start", TimestampText(window_start));
   }
   return Append(record);
 }

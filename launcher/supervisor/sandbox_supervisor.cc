@@ -139,6 +139,23 @@ absl::StatusOr<int> SandboxSupervisor::ArmWatchdog() const {
   return fd;
 }
 
+std::string SupervisionResult::KillReasonText() const {
+  switch (kill_reason) {
+    case KillReason::kWallTime:
+      return absl::StrCat("quota exceeded: wall_time (", kill_detail, ")");
+    case KillReason::kSeccompViolation:
+    case KillReason::kForeignArchitecture:
+      return absl::StrCat("seccomp violation: ", kill_detail);
+    case KillReason::kAuditFailure:
+      return absl::StrCat("audit log failure: ", kill_detail);
+    case KillReason::kSupervisorError:
+      return kill_detail;
+    case KillReason::kNone:
+      break;
+  }
+  return "";
+}
+
 absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
   SupervisionResult result;
   sigset_t forwarded;

@@ -48,6 +48,11 @@ struct SupervisionResult {
   sandbox::ExitInfo exit;
   KillReason kill_reason = KillReason::kNone;
   std::string kill_detail;  // e.g. the syscall name
+
+  // The plugin.exit `reason` for a kill the supervisor made, the same words for `cordon run`
+  // and loaded plugins: "quota exceeded: wall_time (limit 500 ms)", "seccomp violation:
+  // keyctl", "audit log failure: ...". Empty for kNone.
+  std::string KillReasonText() const;
 };
 
 // Watches one running sandbox until it ends: answers seccomp notifications (recording each
