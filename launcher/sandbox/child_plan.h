@@ -72,6 +72,11 @@ class ChildPlan {
   // false, the launcher takes the listener with pidfd_getfd while the program waits, which
   // costs two more wake-ups and needs the program process dumpable for a moment.
   bool listener_via_sendmsg() const { return listener_via_sendmsg_; }
+  // The launcher must take the listener with pidfd_getfd: a user-notify filter whose program
+  // process cannot send it (see above).
+  bool listener_via_pidfd() const {
+    return has_seccomp() && seccomp_user_notify() && !listener_via_sendmsg();
+  }
   bool die_with_spawning_thread() const { return die_with_spawning_thread_; }
   // Landlock ABI to apply (0: the kernel has none) and the paths below which the program may
   // write (see landlock_rules.h).

@@ -410,7 +410,7 @@ void DropPrivileges(const ChildPlan& plan, int error_fd) {
     Fail(layout.error, SetupStep::kLandlock, err);
   }
   const bool take_listener = plan.has_seccomp() && plan.seccomp_user_notify();
-  if (take_listener && !plan.listener_via_sendmsg()) {
+  if (plan.listener_via_pidfd()) {
     // pidfd_getfd needs ptrace access. The credential switch made this process non-dumpable
     // and its mm still belongs to the initial user namespace (until exec), so a rootless
     // launcher would be refused. Exec makes it dumpable again anyway; until then only our
@@ -557,8 +557,7 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
 #else
   constexpr bool kShareInitMemory = true;
 #endif
-  if (!kShareInitMemory ||
-      (plan.has_seccomp() && plan.seccomp_user_notify() && !plan.listener_via_sendmsg())) {
+  if (!kShareInitMemory || plan.listener_via_pidfd()) {
     // The program process turns itself dumpable for pidfd_getfd, and dumpable belongs to the
     // mm: it must not share init's, or the program could reach init's memory after exec.
     program = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);

@@ -275,8 +275,7 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   // Unless the program waits for us to take its listener, nothing sent here needs an answer:
   // sleep until the child side is closed (exec or exit; POLLHUP is always reported), then
   // read whatever came, so a start-up costs the launcher one wake-up here instead of two.
-  const bool answer_reports =
-      (*plan)->has_seccomp() && (*plan)->seccomp_user_notify() && !(*plan)->listener_via_sendmsg();
+  const bool answer_reports = (*plan)->listener_via_pidfd();
   const short poll_events = answer_reports ? POLLIN : 0;
   for (;;) {
     struct pollfd poll_fd {

@@ -32,6 +32,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "audit/json_escape.h"
 #include "ipc/envelope_codec.h"
 #include "ipc/plugin_session.h"
 #include "ipc/protocol_violation.h"
@@ -62,18 +63,10 @@ long RssKiB() {
   return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-std::string JsonEscape(const std::string& s) {
+// A quoted JSON string (the audit log's escaping: control characters, invalid UTF-8).
+std::string Json(const std::string& s) {
   std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += absl::StrFormat("\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
+  cordon::audit::AppendJsonString(&out, s);
   return out;
 }
 
@@ -432,11 +425,10 @@ int main(int argc, char** argv) {
   for (const auto& s : cordon::ipc::Scenarios()) {
     if (!only.empty() && only != s.name) continue;
     auto r = cordon::ipc::Run(s);
-    std::printf(
-        "{\"name\":\"%s\",\"what\":\"%s\",\"verdict\":\"%s\",\"evidence\":\"%s\",\"audit\":\"%s\"}"
-        "\n",
-        s.name, cordon::ipc::JsonEscape(s.what).c_str(), r.verdict.c_str(),
-        cordon::ipc::JsonEscape(r.evidence).c_str(), cordon::ipc::JsonEscape(r.audit).c_str());
+    std::printf("{\"name\":%s,\"what\":%s,\"verdict\":%s,\"evidence\":%s,\"audit\":%s}\n",
+                cordon::ipc::Json(s.name).c_str(), cordon::ipc::Json(s.what).c_str(),
+                cordon::ipc::Json(r.verdict).c_str(), cordon::ipc::Json(r.evidence).c_str(),
+                cordon::ipc::Json(r.audit).c_str());
     std::fflush(stdout);
   }
   return 0;
