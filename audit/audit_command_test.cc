@@ -146,6 +146,14 @@ TEST_F(AuditCommandTest, QueryFilters) {
       Lines(Cmd({"query", "--since", "2000-01-01", "--until", "2999-01-01", path_}).out).size(),
       32u);
   EXPECT_EQ(Cmd({"query", "--until", "2000-01-01", path_}).out, "");
+  EXPECT_EQ(Cmd({"query", "--since", "2999-01-01", path_}).out, "");
+  // A bound inside the log splits it: the records at or after the 10th record's time.
+  auto tenth = RecordLine::Parse(Lines(all.out)[9]);
+  ASSERT_TRUE(tenth.ok());
+  size_t later = 0;
+  for (const std::string& l : Lines(all.out)) later += RecordLine::Parse(l)->ts >= tenth->ts;
+  EXPECT_EQ(Lines(Cmd({"query", "--since", tenth->ts, path_}).out).size(), later);
+  EXPECT_LT(later, 32u);
   // JSON output is the original line; each parses as a record.
   for (const std::string& l : Lines(all.out)) EXPECT_TRUE(RecordLine::Parse(l).ok());
   // The table never passes a raw escape or newline from the plugin to the terminal.
