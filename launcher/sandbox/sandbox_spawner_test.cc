@@ -115,41 +115,53 @@ TEST(SandboxSpawnerCgroupTest, ChildJoinsV1CgroupThroughTasksFds) {
   EXPECT_EQ(exit->exit_code(), 7);
 }
 
+// A temporary directory of executable #! scripts, and a spec that runs one of them with the
+// host's /usr, /bin, /lib and /lib64 bound read-only for its interpreter.
+class ScriptDir {
+ public:
+  ScriptDir() {
+    char name[] = "/tmp/cordon-script-XXXXXX";
+    if (mkdtemp(name) != nullptr) dir_ = name;
+  }
+  ~ScriptDir() {
+    if (!dir_.empty()) (void)!system(("rm -rf " + dir_).c_str());
+  }
+  // Writes "#!/bin/sh\nexit <code>\n" as `name`, mode 0755; returns its path.
+  std::string Write(const std::string& name, int code) const {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << "#!/bin/sh\nexit " << code << "\n";
+    EXPECT_EQ(chmod(path.c_str(), 0755), 0) << path;
+    return path;
+  }
+  static SandboxSpec SpecFor(const std::string& script) {
+    SandboxSpec spec;
+    spec.program = script;
+    spec.argv = {"script"};
+    for (const char* path : {"/usr", "/bin", "/lib", "/lib64"}) {
+      spec.mounts.push_back({MountSpec::Kind::kBindReadOnly, path, path, /*optional=*/true, 0});
+    }
+    return spec;
+  }
+
+ private:
+  std::string dir_;
+};
+
 // A #! script bound into the sandbox must be the file the launcher checked: replacing the path
 // after the checks (here, in before_start, while the child waits to build its mount tree)
 // makes the setup fail instead of running the other file.
 TEST(SandboxSpawnerScriptTest, ScriptSwappedAfterTheChecksIsNotWhatRuns) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
-  char dir_template[] = "/tmp/cordon-script-swap-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string script = dir + "/run.sh";
-  const std::string other = dir + "/other.sh";
-  auto write = [](const std::string& path, const std::string& text) {
-    std::ofstream(path) << text;
-    return chmod(path.c_str(), 0755) == 0;
-  };
-  ASSERT_TRUE(write(script, "#!/bin/sh\nexit 7\n"));
-  ASSERT_TRUE(write(other, "#!/bin/sh\nexit 9\n"));
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)!system(("rm -rf " + dir).c_str()); }
-  } cleanup{dir};
-
-  SandboxSpec spec;
-  spec.program = script;
-  spec.argv = {"run.sh"};
-  spec.env = {"PATH=/usr/bin:/bin"};
-  for (const char* path : {"/usr", "/bin", "/lib", "/lib64"}) {
-    spec.mounts.push_back({MountSpec::Kind::kBindReadOnly, path, path, /*optional=*/true, 0});
-  }
+  ScriptDir dir;
+  const std::string script = dir.Write("run.sh", 7);
+  const std::string other = dir.Write("other.sh", 9);
   SpawnHooks hooks;
   bool swapped = false;
   hooks.before_start = [&](pid_t) {
     swapped = rename(other.c_str(), script.c_str()) == 0;
     return absl::OkStatus();
   };
-  auto process = SandboxSpawner::Spawn(spec, hooks);
+  auto process = SandboxSpawner::Spawn(ScriptDir::SpecFor(script), hooks);
   ASSERT_TRUE(swapped);
   if (process.ok()) {
     auto exit = (*process)->Wait();
@@ -166,23 +178,8 @@ TEST(SandboxSpawnerScriptTest, ScriptSwappedAfterTheChecksIsNotWhatRuns) {
 // Unswapped, the same script runs (the identity check passes for the real file).
 TEST(SandboxSpawnerScriptTest, UnswappedScriptRuns) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
-  char dir_template[] = "/tmp/cordon-script-run-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string script = dir + "/run.sh";
-  std::ofstream(script) << "#!/bin/sh\nexit 7\n";
-  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() { (void)!system(("rm -rf " + dir).c_str()); }
-  } cleanup{dir};
-  SandboxSpec spec;
-  spec.program = script;
-  spec.argv = {"run.sh"};
-  for (const char* path : {"/usr", "/bin", "/lib", "/lib64"}) {
-    spec.mounts.push_back({MountSpec::Kind::kBindReadOnly, path, path, /*optional=*/true, 0});
-  }
-  auto process = SandboxSpawner::Spawn(spec);
+  ScriptDir dir;
+  auto process = SandboxSpawner::Spawn(ScriptDir::SpecFor(dir.Write("run.sh", 7)));
   ASSERT_TRUE(process.ok()) << process.status();
   auto exit = (*process)->Wait();
   ASSERT_TRUE(exit.ok()) << exit.status();

@@ -28,34 +28,30 @@ void OnSignal(int) {
   (void)!write(g_signal_pipe_write, &c, 1);
 }
 
-// A number, or a name looked up in the user/group database (resolved once, at start: a
-// renamed or removed group does not change who is admitted until the daemon restarts).
-absl::StatusOr<uint32_t> UserId(const std::string& text) {
+// A number, or a name looked up in the user (--allow-uid) or group (--allow-gid) database,
+// resolved once, at start: a renamed or removed group does not change who is admitted until
+// the daemon restarts.
+absl::StatusOr<uint32_t> IdFor(const std::string& flag, const std::string& text) {
   uint32_t id = 0;
   if (absl::SimpleAtoi(text, &id) && id != static_cast<uint32_t>(-1)) return id;
-  struct passwd pw;
-  struct passwd* found = nullptr;
-  char buf[4096];
-  if (!text.empty() && getpwnam_r(text.c_str(), &pw, buf, sizeof buf, &found) == 0 &&
-      found != nullptr) {
-    return static_cast<uint32_t>(found->pw_uid);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("--allow-uid '", text, "' is neither a uid nor a known user name"));
-}
-
-absl::StatusOr<uint32_t> GroupId(const std::string& text) {
-  uint32_t id = 0;
-  if (absl::SimpleAtoi(text, &id) && id != static_cast<uint32_t>(-1)) return id;
-  struct group gr;
-  struct group* found = nullptr;
+  const bool user = flag == "--allow-uid";
   char buf[16384];
-  if (!text.empty() && getgrnam_r(text.c_str(), &gr, buf, sizeof buf, &found) == 0 &&
-      found != nullptr) {
-    return static_cast<uint32_t>(found->gr_gid);
+  if (!text.empty() && user) {
+    struct passwd entry;
+    struct passwd* found = nullptr;
+    if (getpwnam_r(text.c_str(), &entry, buf, sizeof buf, &found) == 0 && found != nullptr) {
+      return static_cast<uint32_t>(found->pw_uid);
+    }
+  } else if (!text.empty()) {
+    struct group entry;
+    struct group* found = nullptr;
+    if (getgrnam_r(text.c_str(), &entry, buf, sizeof buf, &found) == 0 && found != nullptr) {
+      return static_cast<uint32_t>(found->gr_gid);
+    }
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("--allow-gid '", text, "' is neither a gid nor a known group name"));
+      absl::StrCat(flag, " '", text, "' is neither a ",
+                   user ? "uid nor a known user" : "gid nor a known group", " name"));
 }
 
 int Fail(const std::string& message, int status = 2) {
@@ -148,7 +144,7 @@ absl::StatusOr<ServeCommand::Flags> ServeCommand::ParseFlags(const std::vector<s
       }
       flags.server.socket_mode = static_cast<mode_t>(mode);
     } else if (arg == "--allow-uid" || arg == "--allow-gid") {
-      absl::StatusOr<uint32_t> id = arg == "--allow-uid" ? UserId(value) : GroupId(value);
+      absl::StatusOr<uint32_t> id = IdFor(arg, value);
       if (!id.ok()) return id.status();
       (arg == "--allow-uid" ? flags.server.allow_uids : flags.server.allow_gids).insert(*id);
     } else if (!absl::SimpleAtoi(value, &n) || n == static_cast<uint32_t>(-1)) {
