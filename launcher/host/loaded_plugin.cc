@@ -52,12 +52,14 @@ absl::StatusOr<DirectGrant> LoadedPlugin::GrantDirectChannel() {
                      " has no direct channel (load it with direct_channel and an SDK that serves "
                      "data channels)"));
   }
+  // The state is checked under direct_mu_: Shutdown leaves kReady before it takes every grant
+  // back under the same lock, so no grant can slip in after that.
+  std::lock_guard<std::mutex> lock(direct_mu_);
   PluginState current = state();
   if (current != PluginState::kReady) {
     return absl::FailedPreconditionError(absl::StrCat(
         "plugin ", label(), " is ", PluginStateName(current), "; no direct channel to hand out"));
   }
-  std::lock_guard<std::mutex> lock(direct_mu_);
   if (direct_grants_.size() >= max_direct_grants_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("plugin ", label(), " already holds ", direct_grants_.size(),
@@ -456,13 +458,14 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
         "plugin ", label(), " had already failed: ",
         failure_reason_.empty() ? std::string(session_->status().message()) : failure_reason_));
   }
+  SetState(PluginState::kDraining, "");
   {
-    // Taken back before the drain, so no holder's call is still arriving while it runs.
+    // Taken back before the shutdown request, so no holder's call still arrives during the
+    // drain (GrantDirectChannel refuses from kDraining on).
     std::lock_guard<std::mutex> lock(direct_mu_);
     for (uint64_t id : direct_grants_) (void)session_->SendDataChannelClose(id);
     direct_grants_.clear();
   }
-  SetState(PluginState::kDraining, "");
   absl::Time deadline = absl::Now() + grace;
   absl::Status drained = session_->Shutdown(grace);
   absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
