@@ -83,6 +83,10 @@ absl::string_view EnvelopeCodec::MessageName(const Envelope& e) {
       return "call_result";
     case Envelope::kSharedBufferAnnounce:
       return "shared_buffer_announce";
+    case Envelope::kDataChannelOpen:
+      return "data_channel_open";
+    case Envelope::kDataChannelClose:
+      return "data_channel_close";
     case Envelope::kHeartbeat:
       return "heartbeat";
     case Envelope::kShutdownRequest:
@@ -178,6 +182,8 @@ absl::Status EnvelopeCodec::Validate(const Envelope& e) const {
       return absl::OkStatus();
     case Envelope::kWelcome:
     case Envelope::kSharedBufferAnnounce:
+    case Envelope::kDataChannelOpen:
+    case Envelope::kDataChannelClose:
     case Envelope::kHeartbeat:
     case Envelope::kShutdownRequest:
     case Envelope::kShutdownAck:

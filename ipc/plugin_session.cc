@@ -150,6 +150,28 @@ absl::Status PluginSession::SendEnvelope(const Envelope& envelope, absl::Span<co
   return sent;
 }
 
+absl::Status PluginSession::SendDataChannelOpen(uint64_t id, int plugin_end) {
+  if (info_.max_data_channels == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Label(), " did not offer data channels in its hello"));
+  }
+  if (absl::Status s = status(); !s.ok()) return s;
+  Envelope env;
+  env.mutable_data_channel_open()->set_channel_id(id);
+  return SendEnvelope(env, absl::MakeConstSpan(&plugin_end, 1));
+}
+
+absl::Status PluginSession::SendDataChannelClose(uint64_t id) {
+  if (info_.max_data_channels == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Label(), " did not offer data channels in its hello"));
+  }
+  if (absl::Status s = status(); !s.ok()) return s;
+  Envelope env;
+  env.mutable_data_channel_close()->set_channel_id(id);
+  return SendEnvelope(env, {});
+}
+
 absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& params) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -196,6 +218,7 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   info.shared_input = hello.has_shared_input() && hello.shared_input().max_buffers() > 0 &&
                       hello.shared_input().max_buffer_bytes() > 0;
   if (info.shared_input) info.shared_input_caps = hello.shared_input();
+  info.max_data_channels = std::min(hello.data_channels().max_open(), kMaxDataChannels);
 
   auto reject = [&](absl::Status why) -> absl::Status {
     Envelope r;

@@ -41,7 +41,13 @@ struct PluginInfo {
   // The plugin's opt-in to shared-buffer inputs (Hello.shared_input) and its caps.
   bool shared_input = false;
   cordon::v1::SharedInputSupport shared_input_caps;
+  // How many data channels the plugin serves at once (Hello.data_channels, capped at
+  // kMaxDataChannels); 0: it serves none, the host never sends it DataChannelOpen.
+  uint32_t max_data_channels = 0;
 };
+
+// Cap on the data channels one plugin may ask to hold at once: each is a socket in the plugin.
+inline constexpr uint32_t kMaxDataChannels = 16;
 
 struct HandshakeParams {
   VersionSpan host_versions;
@@ -131,6 +137,13 @@ class PluginSession {
 
   absl::Status SendBrokerResponse(const cordon::v1::BrokerResponse& response,
                                   absl::Span<const int> fds = {});
+
+  // Data channels (plugins whose Hello has data_channels only, else FailedPrecondition): hands
+  // `plugin_end` (one end of a SOCK_SEQPACKET socketpair) to the plugin as channel `id`, or
+  // tells it to close channel `id`. The caller keeps ids unique and the count within
+  // info().max_data_channels; the plugin treats anything else as a protocol violation.
+  absl::Status SendDataChannelOpen(uint64_t id, int plugin_end);
+  absl::Status SendDataChannelClose(uint64_t id);
 
   // draining: new calls are refused, the plugin answers what it has, acks and exits. OK when
   // the ack arrived within grace; DeadlineExceeded otherwise (kill it).

@@ -31,41 +31,66 @@ absl::Status Named(const std::string& label, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("plugin ", label, ": ", status.message()));
 }
 
-// A plugin that serves its data channel sends Envelope{ready} on it before its Hello, so by
-// the end of the handshake the datagram is already queued: one non-blocking read decides.
-bool AnnouncesDataChannel(int fd) {
-  char buf[256];  // a Ready is a few bytes; anything longer is not one (MSG_TRUNC drops it)
-  ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-  if (n <= 0 || static_cast<size_t>(n) > sizeof(buf)) return false;
-  cordon::v1::Envelope envelope;
-  return envelope.ParseFromArray(buf, static_cast<int>(n)) && envelope.has_ready();
+// SOCK_SEQPACKET refuses a datagram larger than the sender's buffer: room for one full-size
+// (1 MiB) call or result each way. FORCE lets a root host exceed wmem_max.
+void SetDataChannelBuffers(int fd) {
+  int size = (2 << 20) + (64 << 10);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+  }
 }
 
 }  // namespace
 
-absl::StatusOr<ipc::UniqueFd> LoadedPlugin::DuplicateDirectChannel() {
-  if (data_channel_.get() < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "plugin ", label(),
-        " has no direct channel (load it with direct_channel and an SDK that serves fd 4)"));
+absl::StatusOr<DirectGrant> LoadedPlugin::GrantDirectChannel() {
+  if (max_direct_grants_ == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("plugin ", label(),
+                     " has no direct channel (load it with direct_channel and an SDK that serves "
+                     "data channels)"));
   }
+  // The state is checked under direct_mu_: Shutdown leaves kReady before it takes every grant
+  // back under the same lock, so no grant can slip in after that.
+  std::lock_guard<std::mutex> lock(direct_mu_);
   PluginState current = state();
   if (current != PluginState::kReady) {
     return absl::FailedPreconditionError(absl::StrCat(
         "plugin ", label(), " is ", PluginStateName(current), "; no direct channel to hand out"));
   }
-  ipc::UniqueFd dup(fcntl(data_channel_.get(), F_DUPFD_CLOEXEC, 0));
-  if (dup.get() < 0) return absl::ErrnoToStatus(errno, "dup of the plugin's data channel");
-  return dup;
+  if (direct_grants_.size() >= max_direct_grants_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("plugin ", label(), " already holds ", direct_grants_.size(),
+                     " direct channels (it serves ", max_direct_grants_, "); revoke one first"));
+  }
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return absl::ErrnoToStatus(errno, "socketpair for a direct channel");
+  }
+  DirectGrant grant;
+  grant.fd.reset(pair[0]);
+  ipc::UniqueFd plugin_end(pair[1]);  // closed here once sent: the plugin holds the only copy
+  SetDataChannelBuffers(pair[0]);
+  SetDataChannelBuffers(pair[1]);
+  grant.id = next_direct_grant_++;
+  if (absl::Status sent = session_->SendDataChannelOpen(grant.id, plugin_end.get()); !sent.ok()) {
+    return Named(label(), sent);
+  }
+  direct_grants_.insert(grant.id);
+  return grant;
 }
 
-void LoadedPlugin::DrainDirectChannel() {
-  if (data_channel_.get() < 0) return;
-  char byte;
-  // Bounded: a plugin writing without end must not hold the caller here.
-  for (int i = 0; i < 4096; ++i) {
-    if (recv(data_channel_.get(), &byte, 1, MSG_DONTWAIT | MSG_TRUNC) <= 0) break;
+absl::Status LoadedPlugin::RevokeDirectChannel(uint64_t id) {
+  std::lock_guard<std::mutex> lock(direct_mu_);
+  if (direct_grants_.erase(id) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("plugin ", label(), " has no outstanding direct channel ", id));
   }
+  // A failed send means the channel failed: the plugin is being killed, which closes every
+  // data channel with it.
+  return session_->SendDataChannelClose(id);
 }
 
 std::string LoadedPlugin::label() const {
@@ -192,26 +217,6 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   }
   ipc::UniqueFd host_end(pair[0]);
   ipc::UniqueFd plugin_end(pair[1]);
-  ipc::UniqueFd data_host_end;
-  ipc::UniqueFd data_plugin_end;
-  if (request.direct_channel) {
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-      return fail(absl::ErrnoToStatus(errno, "socketpair for the plugin's data channel"));
-    }
-    data_host_end.reset(pair[0]);
-    data_plugin_end.reset(pair[1]);
-    // SOCK_SEQPACKET refuses a datagram larger than the sender's buffer: room for one
-    // full-size (1 MiB) call or result each way. FORCE lets a root host exceed wmem_max.
-    for (int fd : {pair[0], pair[1]}) {
-      int size = (2 << 20) + (64 << 10);
-      if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-      }
-      if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-      }
-    }
-  }
 
   LaunchOverrides overrides;
   overrides.command.push_back(plugin->bundle_.entry_path.string());
@@ -219,11 +224,6 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   overrides.env = {"CORDON_CHANNEL_FD=3", absl::StrCat("CORDON_PLUGIN_DIR=", kPluginDir)};
   overrides.binds.push_back({plugin->bundle_.directory.string(), kPluginDir, false});
   overrides.pass_fds = {plugin_end.get()};
-  if (data_plugin_end.get() >= 0) {
-    // The sandbox closes every fd but the passed ones, which become 3, 4, ... in order.
-    overrides.env.push_back("CORDON_DATA_FD=4");
-    overrides.pass_fds.push_back(data_plugin_end.get());
-  }
   const cordon::v1::Limits& bound = profile->limits();
   overrides.quotas.memory_bytes = Tighter(manifest.limits().memory_bytes(), bound.memory_bytes());
   overrides.quotas.pids = Tighter(manifest.limits().pids(), bound.pids());
@@ -260,7 +260,6 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   if (!process.ok()) return fail(process.status());
   plugin->process_ = std::move(*process);
   plugin_end.reset();
-  data_plugin_end.reset();
   {
     std::lock_guard<std::mutex> lock(plugin->mu_);
     plugin->state_ = PluginState::kSpawned;
@@ -314,9 +313,9 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     return Named(label, info.status());
   }
   plugin->info_ = *info;
-  if (data_host_end.get() >= 0 && AnnouncesDataChannel(data_host_end.get())) {
-    plugin->data_channel_ = std::move(data_host_end);
-  }
+  // Data channels are made per grant (GrantDirectChannel), never at spawn: a socket shared by
+  // successive holders would let an earlier one keep reaching the plugin.
+  if (request.direct_channel) plugin->max_direct_grants_ = info->max_data_channels;
   (void)plugin->auditor_->RecordLifecycle(
       "plugin.configure", {{"protocol_version", absl::StrCat(info->protocol_version)},
                            {"methods", absl::StrJoin(info->methods, ",")}});
@@ -463,6 +462,13 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
         failure_reason_.empty() ? std::string(session_->status().message()) : failure_reason_));
   }
   SetState(PluginState::kDraining, "");
+  {
+    // Taken back before the shutdown request, so no holder's call still arrives during the
+    // drain (GrantDirectChannel refuses from kDraining on).
+    std::lock_guard<std::mutex> lock(direct_mu_);
+    for (uint64_t id : direct_grants_) (void)session_->SendDataChannelClose(id);
+    direct_grants_.clear();
+  }
   absl::Time deadline = absl::Now() + grace;
   absl::Status drained = session_->Shutdown(grace);
   absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -23,6 +24,13 @@
 #include "launcher/supervisor/sandbox_supervisor.h"
 
 namespace cordon::host {
+
+// One data channel handed out: `fd` is the caller's end of a fresh SOCK_SEQPACKET socketpair
+// (O_CLOEXEC) whose other end the plugin serves as data channel `id`.
+struct DirectGrant {
+  uint64_t id = 0;
+  ipc::UniqueFd fd;
+};
 
 struct LoadRequest {
   std::string bundle_dir;           // directory holding manifest.textproto
@@ -42,9 +50,9 @@ struct LoadRequest {
   // Receives the plugin's structured logs (log grant, rate-limited). Unset: dropped.
   std::function<void(const broker::LogEntry&)> log_sink;
   broker::BrokerLimits broker_limits;
-  // Spawn the plugin with a data channel (fd 4, $CORDON_DATA_FD) that a trusted caller can
-  // take with DuplicateDirectChannel() and use without this host in the middle. Calls made on
-  // it bypass Call(): no per-call deadline, no call accounting here; the sandbox, quotas,
+  // Allow data channels: sockets a trusted caller takes with GrantDirectChannel() and uses
+  // without this host in the middle (for plugins whose SDK offers them). Calls made on one
+  // bypass Call(): no per-call deadline, no call accounting here; the sandbox, quotas,
   // wall-time limit, broker and audit log are unaffected.
   bool direct_channel = false;
 };
@@ -82,16 +90,18 @@ class LoadedPlugin {
   const ipc::PluginInfo& info() const { return info_; }
   const cordon::v1::Manifest& manifest() const { return bundle_.manifest; }
   std::string label() const;
-  // True when the plugin was spawned with a data channel and its SDK announced that it serves
-  // it (an Envelope{ready} on the data channel before its Hello).
-  bool serves_direct_channel() const { return data_channel_.get() >= 0; }
-  // A new O_CLOEXEC descriptor for the host end of the data channel: a SOCK_SEQPACKET socket
-  // speaking Envelope{call_request} → Envelope{call_result} with the plugin itself.
-  // FailedPrecondition when there is none or the plugin is not ready.
-  absl::StatusOr<ipc::UniqueFd> DuplicateDirectChannel();
-  // Discards the datagrams queued on the host end of the data channel (late results for a
-  // holder that went away), so the next holder does not read them.
-  void DrainDirectChannel();
+  // True when the request allowed direct channels and the plugin's SDK offered data channels
+  // in its Hello (Hello.data_channels).
+  bool serves_direct_channel() const { return max_direct_grants_ > 0; }
+  // A new data channel: a socketpair whose plugin end is sent to the plugin
+  // (Envelope{data_channel_open}) and whose other end is returned, speaking
+  // Envelope{call_request} → Envelope{call_result} with the plugin itself. Each grant is its
+  // own socket: revoking one never affects another. FailedPrecondition when the plugin serves
+  // none or is not ready; ResourceExhausted when it already holds as many as it offered.
+  absl::StatusOr<DirectGrant> GrantDirectChannel();
+  // Takes grant `id` back (Envelope{data_channel_close}): the plugin closes its end, so the
+  // holder reads EOF and can no longer reach it. NotFound for an id not outstanding.
+  absl::Status RevokeDirectChannel(uint64_t id);
 
   // Host pid of the sandbox's init (pid 1 inside); the sandbox dies with it.
   pid_t host_pid() const { return process_ != nullptr ? process_->pid() : -1; }
@@ -115,7 +125,11 @@ class LoadedPlugin {
   std::unique_ptr<broker::Broker> broker_;
   std::string plugin_id_;
   std::unique_ptr<ipc::PluginSession> session_;
-  ipc::UniqueFd data_channel_;  // host end; -1 unless the plugin serves it
+  // Data channels the plugin may hold at once (0: none); set once before ready.
+  uint32_t max_direct_grants_ = 0;
+  std::mutex direct_mu_;              // orders grants and revocations on the channel
+  std::set<uint64_t> direct_grants_;  // outstanding grant ids; guarded by direct_mu_
+  uint64_t next_direct_grant_ = 1;    // ids only increase; guarded by direct_mu_
   ipc::PluginInfo info_;
   absl::Duration default_timeout_ = absl::Seconds(30);
   bool kill_on_violation_ = false;

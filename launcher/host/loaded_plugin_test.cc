@@ -182,6 +182,23 @@ TEST(LoadedPluginTest, KillEndsTheSandboxAndCallsFailClearly) {
   EXPECT_THAT(result.status().message(), HasSubstr("echo"));
 }
 
+// One call on a data channel: the echoed text, or why none came.
+absl::StatusOr<std::string> DirectEcho(ipc::SeqpacketChannel& data, uint64_t id,
+                                       const std::string& text) {
+  cordon::v1::Envelope call;
+  call.mutable_call_request()->set_id(id);
+  call.mutable_call_request()->set_method("echo");
+  call.mutable_call_request()->mutable_payload()->set_inline_(text);
+  if (absl::Status s = data.Send(call.SerializeAsString()); !s.ok()) return s;
+  auto reply = data.Receive(absl::Now() + absl::Seconds(10));
+  if (!reply.ok()) return reply.status();
+  cordon::v1::Envelope result;
+  if (!result.ParseFromString(reply->bytes) || result.call_result().id() != id) {
+    return absl::DataLossError("not the call's result");
+  }
+  return result.call_result().payload().inline_();
+}
+
 TEST(LoadedPluginTest, DirectChannelReachesThePluginItself) {
   BundleFactory bundles;
   LoadRequest request = Request(bundles.Make("direct", "misbehaving", {}));
@@ -189,43 +206,91 @@ TEST(LoadedPluginTest, DirectChannelReachesThePluginItself) {
   absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
   ASSERT_TRUE(plugin.ok()) << plugin.status();
   ASSERT_TRUE((*plugin)->serves_direct_channel());
-  absl::StatusOr<ipc::UniqueFd> fd = (*plugin)->DuplicateDirectChannel();
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  EXPECT_TRUE(fcntl(fd->get(), F_GETFD) & FD_CLOEXEC);
-  ipc::SeqpacketChannel data(std::move(*fd), ipc::SeqpacketChannel::Options{1 << 20, 0});
-  cordon::v1::Envelope call;
-  call.mutable_call_request()->set_id(42);
-  call.mutable_call_request()->set_method("echo");
-  call.mutable_call_request()->mutable_payload()->set_inline_("straight through");
-  ASSERT_TRUE(data.Send(call.SerializeAsString()).ok());
-  auto reply = data.Receive(absl::Now() + absl::Seconds(10));
-  ASSERT_TRUE(reply.ok()) << reply.status();
-  cordon::v1::Envelope result;
-  ASSERT_TRUE(result.ParseFromString(reply->bytes));
-  EXPECT_EQ(result.call_result().id(), 42u);
-  EXPECT_EQ(result.call_result().payload().inline_(), "straight through");
+  absl::StatusOr<DirectGrant> grant = (*plugin)->GrantDirectChannel();
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  EXPECT_TRUE(fcntl(grant->fd.get(), F_GETFD) & FD_CLOEXEC);
+  ipc::SeqpacketChannel data(std::move(grant->fd), ipc::SeqpacketChannel::Options{1 << 20, 0});
+  absl::StatusOr<std::string> echoed = DirectEcho(data, 42, "straight through");
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(*echoed, "straight through");
   // The host path works beside it; a kill ends the data channel too.
   EXPECT_TRUE((*plugin)->Call("echo", "x").ok());
   (*plugin)->Kill("test");
   EXPECT_TRUE(absl::IsUnavailable(data.Receive(absl::Now() + absl::Seconds(10)).status()));
-  EXPECT_FALSE((*plugin)->DuplicateDirectChannel().ok());
+  EXPECT_FALSE((*plugin)->GrantDirectChannel().ok());
 }
 
-TEST(LoadedPluginTest, DirectChannelOnlyWhenAskedForAndAnnounced) {
+// Each grant is its own socket: a revoked holder reads EOF and gets no answer, the next
+// holder is served, and the plugin holds no more than it offered.
+TEST(LoadedPluginTest, RevokedDirectChannelIsDeadForItsHolder) {
+  BundleFactory bundles;
+  LoadRequest request = Request(bundles.Make("direct", "misbehaving", {}));
+  request.direct_channel = true;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<DirectGrant> first = (*plugin)->GrantDirectChannel();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ipc::SeqpacketChannel old_holder(std::move(first->fd),
+                                   ipc::SeqpacketChannel::Options{1 << 20, 0});
+  ASSERT_TRUE(DirectEcho(old_holder, 1, "before").ok());
+  ASSERT_TRUE((*plugin)->RevokeDirectChannel(first->id).ok());
+  EXPECT_EQ((*plugin)->RevokeDirectChannel(first->id).code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<DirectGrant> second = (*plugin)->GrantDirectChannel();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_GT(second->id, first->id);
+  ipc::SeqpacketChannel new_holder(std::move(second->fd),
+                                   ipc::SeqpacketChannel::Options{1 << 20, 0});
+  // EOF once the plugin handled the revocation (Receive waits for it; no sleep).
+  EXPECT_TRUE(absl::IsUnavailable(old_holder.Receive(absl::Now() + absl::Seconds(10)).status()));
+  EXPECT_FALSE(DirectEcho(old_holder, 2, "after").ok()) << "a revoked holder reached the plugin";
+  absl::StatusOr<std::string> served = DirectEcho(new_holder, 1, "next holder");
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_EQ(*served, "next holder");
+  // The SDK offers 4 at once; one is held, three more fit, the fifth is refused.
+  std::vector<DirectGrant> more;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<DirectGrant> g = (*plugin)->GrantDirectChannel();
+    ASSERT_TRUE(g.ok()) << g.status();
+    more.push_back(std::move(*g));
+  }
+  EXPECT_EQ((*plugin)->GrantDirectChannel().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE((*plugin)->Call("echo", "fd 3 unaffected").ok());
+  // Shutdown takes every grant back before the drain.
+  EXPECT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  EXPECT_TRUE(absl::IsUnavailable(new_holder.Receive(absl::Now() + absl::Seconds(10)).status()));
+  EXPECT_EQ((*plugin)->state(), PluginState::kStopped);
+}
+
+// Only the host opens data channels: a plugin sending data_channel_open is a violation.
+TEST(LoadedPluginTest, PluginSendingDataChannelOpenIsAViolation) {
+  BundleFactory bundles;
+  LoadRequest request = Request(bundles.Make("rogue", "misbehaving", {}));
+  request.direct_channel = true;
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<std::string> result = (*plugin)->Call("rogue_open", "", absl::Seconds(10));
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("data_channel_open"));
+  (*plugin)->Shutdown(absl::Seconds(2)).IgnoreError();
+  EXPECT_EQ((*plugin)->state(), PluginState::kFailed);
+  EXPECT_FALSE((*plugin)->GrantDirectChannel().ok());
+}
+
+TEST(LoadedPluginTest, DirectChannelOnlyWhenAskedForAndOffered) {
   BundleFactory bundles;
   absl::StatusOr<std::unique_ptr<LoadedPlugin>> not_asked =
       LoadedPlugin::Load(Request(bundles.Make("plain", "misbehaving", {})));
   ASSERT_TRUE(not_asked.ok()) << not_asked.status();
   EXPECT_FALSE((*not_asked)->serves_direct_channel());
-  EXPECT_EQ((*not_asked)->DuplicateDirectChannel().status().code(),
+  EXPECT_EQ((*not_asked)->GrantDirectChannel().status().code(),
             absl::StatusCode::kFailedPrecondition);
 
   LoadRequest request = Request(bundles.Make("old", "misbehaving", {"--no-data-channel"}));
   request.direct_channel = true;
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> unannounced = LoadedPlugin::Load(request);
-  ASSERT_TRUE(unannounced.ok()) << unannounced.status();
-  EXPECT_FALSE((*unannounced)->serves_direct_channel());
-  EXPECT_TRUE((*unannounced)->Call("echo", "relayed only").ok());
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> unoffered = LoadedPlugin::Load(request);
+  ASSERT_TRUE(unoffered.ok()) << unoffered.status();
+  EXPECT_FALSE((*unoffered)->serves_direct_channel());
+  EXPECT_TRUE((*unoffered)->Call("echo", "relayed only").ok());
 }
 
 TEST(LoadedPluginTest, BadBundleGivesAClearError) {

@@ -264,10 +264,11 @@ void ControlServer::Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const 
 
 absl::Status ControlServer::Audit(const std::string& type, const Client& client,
                                   const std::string& plugin_id, const std::string& detail,
-                                  const std::string& decision) {
+                                  const std::string& decision, uint64_t channel_id) {
   if (options_.audit_log == nullptr) return absl::OkStatus();
   audit::AuditRecord record(type);
   if (!decision.empty()) record.SetDecision(decision);
+  if (channel_id != 0) record.Set("channel_id", channel_id);
   return options_.audit_log->Append(record.Set("plugin_id", plugin_id)
                                         .Set("peer_pid", static_cast<int64_t>(client.peer.pid))
                                         .Set("peer_uid", static_cast<uint64_t>(client.peer.uid))
@@ -501,6 +502,7 @@ cordon::v1::ControlResponse ControlServer::Unload(Client& client,
   auto taken = registry_.Take(req.plugin_id(), client.peer.uid);
   if (!taken.ok()) return ErrorResponse(taken.status());
   std::shared_ptr<PluginEntry> entry = *taken;
+  RevokeDirectGrant(*entry, nullptr, "direct channel taken back: plugin unloaded");
   absl::Duration grace =
       req.grace_ms() == 0 ? absl::Seconds(5) : absl::Milliseconds(req.grace_ms());
   absl::Status shut = entry->plugin->Shutdown(grace);
@@ -569,7 +571,7 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
         absl::StrCat("open_channel: plugin ", entry->id,
                      " has a direct channel, which only its owner may take")));
   }
-  ipc::UniqueFd fd;
+  host::DirectGrant grant;
   {
     std::lock_guard<std::mutex> lock(entry->direct_mu);
     if (entry->direct_holder != 0 && entry->direct_holder != client.id) {
@@ -581,25 +583,37 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
           " is held by another connection (one at a time); it is free once that connection "
           "closes")));
     }
-    absl::StatusOr<ipc::UniqueFd> dup = entry->plugin->DuplicateDirectChannel();
-    if (!dup.ok()) {
-      (void)Audit("control.open_channel", client, entry->id,
-                  absl::StrCat("denied: ", dup.status().message()), "deny");
-      return ErrorResponse(dup.status());
+    // The holder asking again gets a new socket; the one it had is taken back first, so
+    // there is never more than one live socket to the plugin per plugin in this daemon.
+    if (entry->direct_holder == client.id) {
+      (void)entry->plugin->RevokeDirectChannel(entry->direct_grant);
+      (void)Audit("control.close_channel", client, entry->id,
+                  "direct channel taken back: replaced by a new grant", "", entry->direct_grant);
+      entry->direct_holder = 0;
+      entry->direct_grant = 0;
     }
-    // Written before the fd leaves the daemon; without its record, no channel.
-    if (absl::Status recorded =
-            Audit("control.open_channel", client, entry->id,
-                  "direct channel handed to the client (calls bypass the daemon)", "allow");
+    absl::StatusOr<host::DirectGrant> granted = entry->plugin->GrantDirectChannel();
+    if (!granted.ok()) {
+      (void)Audit("control.open_channel", client, entry->id,
+                  absl::StrCat("denied: ", granted.status().message()), "deny");
+      return ErrorResponse(granted.status());
+    }
+    // Written before the fd leaves the daemon; without its record, no channel (the plugin's
+    // end is taken back at once).
+    if (absl::Status recorded = Audit(
+            "control.open_channel", client, entry->id,
+            "direct channel handed to the client (calls bypass the daemon)", "allow", granted->id);
         !recorded.ok()) {
+      (void)entry->plugin->RevokeDirectChannel(granted->id);
       return ErrorResponse(absl::UnavailableError(absl::StrCat(
           "open_channel refused: the audit record could not be written: ", recorded.message())));
     }
     entry->direct_holder = client.id;
-    fd = std::move(*dup);
+    entry->direct_grant = granted->id;
+    grant = std::move(*granted);
   }
   entry->direct_channels_opened.fetch_add(1);
-  fds->push_back(std::move(fd));
+  fds->push_back(std::move(grant.fd));
   cordon::v1::ControlResponse r;
   r.mutable_open_channel()->set_fd_index(0);
   r.mutable_open_channel()->set_max_datagram_bytes(kMaxChannelDatagram);
@@ -607,14 +621,34 @@ cordon::v1::ControlResponse ControlServer::OpenDirect(Client& client,
   return r;
 }
 
+void ControlServer::RevokeDirectGrant(PluginEntry& entry, const Client* client,
+                                      const std::string& why) {
+  std::lock_guard<std::mutex> lock(entry.direct_mu);
+  if (entry.direct_holder == 0) return;
+  // Fails only when the plugin's channel already failed: it is dying, and its data channels
+  // with it.
+  (void)entry.plugin->RevokeDirectChannel(entry.direct_grant);
+  if (client != nullptr) {
+    (void)Audit("control.close_channel", *client, entry.id, why, "", entry.direct_grant);
+  } else if (options_.audit_log != nullptr) {
+    (void)options_.audit_log->Append(audit::AuditRecord("control.close_channel")
+                                         .Set("plugin_id", entry.id)
+                                         .Set("connection", entry.direct_holder)
+                                         .Set("channel_id", entry.direct_grant)
+                                         .Set("detail", why));
+  }
+  entry.direct_holder = 0;
+  entry.direct_grant = 0;
+}
+
 void ControlServer::ReleaseDirectChannels(const Client& client) {
   for (const auto& entry : registry_.All()) {
-    std::lock_guard<std::mutex> lock(entry->direct_mu);
-    if (entry->direct_holder != client.id) continue;
-    entry->direct_holder = 0;
-    // Results of calls the client abandoned must not reach the next holder.
-    entry->plugin->DrainDirectChannel();
-    (void)Audit("control.close_channel", client, entry->id, "direct channel released");
+    {
+      std::lock_guard<std::mutex> lock(entry->direct_mu);
+      if (entry->direct_holder != client.id) continue;
+    }
+    // Another connection cannot take it in between: only this (closing) one holds it.
+    RevokeDirectGrant(*entry, &client, "direct channel released");
   }
 }
 
@@ -661,6 +695,7 @@ void ControlServer::UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries,
   std::vector<std::thread> threads;
   for (auto& e : entries) {
     threads.emplace_back([this, e, why] {
+      RevokeDirectGrant(*e, nullptr, absl::StrCat("direct channel taken back: ", why));
       absl::Status s = e->plugin->Shutdown(options_.disconnect_grace);
       StopRelays(e->id);
       if (options_.audit_log != nullptr) {

@@ -100,6 +100,10 @@ class ControlServer {
   void StopRelays(const std::string& plugin_id);
   // Gives back the direct channels a closing connection holds.
   void ReleaseDirectChannels(const Client& client);
+  // Revokes `entry`'s direct grant, if any, and records control.close_channel with `why`
+  // (the plugin's data channel is closed, so the holder reads EOF). `client`: the connection
+  // releasing it, or null when the daemon does (unload, shutdown). Holds entry->direct_mu.
+  void RevokeDirectGrant(PluginEntry& entry, const Client* client, const std::string& why);
   cordon::v1::ControlResponse Kill(Client& client, const cordon::v1::ControlKillRequest& req);
   cordon::v1::ControlResponse Load(Client& client, const cordon::v1::ControlLoadRequest& req);
   cordon::v1::ControlResponse Call(Client& client, const cordon::v1::ControlCallRequest& req);
@@ -107,8 +111,10 @@ class ControlServer {
   void Refuse(ipc::UniqueFd fd, const PeerCredentials& peer, const std::string& why);
   // The append's status: an action that grants something (a load, a channel) must not
   // happen when its record could not be written; refusals and kills go ahead regardless.
+  // `channel_id`: the direct grant the record is about (0: none).
   absl::Status Audit(const std::string& type, const Client& client, const std::string& plugin_id,
-                     const std::string& detail, const std::string& decision = "");
+                     const std::string& detail, const std::string& decision = "",
+                     uint64_t channel_id = 0);
   void UnloadAll(std::vector<std::shared_ptr<PluginEntry>> entries, const std::string& why);
 
   const ControlServerOptions options_;

@@ -1,5 +1,6 @@
-// Direct channels: open_channel handing a client the plugin's own data channel (fd 4), so
-// calls skip the daemon; who may take it, when it is refused, and how it ends.
+// Direct channels: open_channel handing a client a socket the plugin itself serves (a fresh
+// data channel per grant), so calls skip the daemon; who may take it, when it is refused, how
+// it ends, and that a holder it was taken back from can no longer reach the plugin.
 #include <dirent.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -140,9 +141,19 @@ TEST_F(ControlServerTest, DirectChannelIsHeldByOneConnectionAtATime) {
   FdClient first(server_->socket_path());
   auto [r1, fd1] = first.Open(id);
   ASSERT_FALSE(r1.has_error()) << r1.error().message();
-  // The holder may ask again (its own process has it already).
+  ipc::SeqpacketChannel data1 = DataChannel(std::move(fd1));
+  ASSERT_TRUE(CallOn(data1, 1, "echo", "first").ok());
+  // The holder may ask again: a new grant, and the socket it had is taken back.
   auto [again, fd_again] = first.Open(id);
   EXPECT_FALSE(again.has_error()) << again.error().message();
+  ipc::SeqpacketChannel data_again = DataChannel(std::move(fd_again));
+  // EOF once the plugin closed its end (Receive waits for it: no sleep), and no answer.
+  EXPECT_TRUE(absl::IsUnavailable(data1.Receive(absl::Now() + absl::Seconds(20)).status()));
+  EXPECT_FALSE(CallOn(data1, 2, "echo", "stale").ok()) << "a replaced grant reached the plugin";
+  auto fresh = CallOn(data_again, 1, "echo", "again");
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->call_result().payload().inline_(), "again");
+  EXPECT_THAT(AuditText(), HasSubstr("replaced by a new grant"));
 
   FdClient second(server_->socket_path());
   auto [r2, fd2] = second.Open(id);
@@ -167,6 +178,45 @@ TEST_F(ControlServerTest, DirectChannelIsHeldByOneConnectionAtATime) {
   }
   EXPECT_TRUE(granted) << "the direct channel was not released with its holder";
   EXPECT_THAT(AuditText(), HasSubstr("direct channel released"));
+  // The previous holder's process still has its socket, but it is dead: EOF, no answer, so
+  // it can neither call the plugin nor read the answers meant for the next holder.
+  EXPECT_TRUE(absl::IsUnavailable(data_again.Receive(absl::Now() + absl::Seconds(20)).status()));
+  EXPECT_FALSE(CallOn(data_again, 2, "echo", "stale").ok());
+}
+
+TEST_F(ControlServerTest, DirectGrantsAreAuditedWithTheirChannelId) {
+  StartServer();
+  TestClient loader(server_->socket_path());
+  cordon::v1::ControlResponse loaded = LoadDirect(loader, DemoBundle());
+  ASSERT_FALSE(loaded.has_error()) << loaded.error().message();
+  const std::string id = loaded.load().plugin().plugin_id();
+  FdClient holder(server_->socket_path());
+  auto [r, fd] = holder.Open(id);
+  ASSERT_FALSE(r.has_error()) << r.error().message();
+  ipc::SeqpacketChannel data = DataChannel(std::move(fd));
+  ASSERT_TRUE(CallOn(data, 1, "echo", "x").ok());
+
+  // Unloading takes the grant back (recorded) before the plugin stops.
+  cordon::v1::ControlRequest unload;
+  unload.mutable_unload()->set_plugin_id(id);
+  cordon::v1::ControlResponse u = loader.Roundtrip(unload);
+  ASSERT_FALSE(u.has_error()) << u.error().message();
+  EXPECT_TRUE(absl::IsUnavailable(data.Receive(absl::Now() + absl::Seconds(20)).status()));
+  const std::string audit = AuditText();
+  EXPECT_THAT(audit, HasSubstr("direct channel taken back: plugin unloaded"));
+  size_t open_at = audit.find("direct channel handed to the client");
+  size_t close_at = audit.find("taken back: plugin unloaded");
+  ASSERT_NE(open_at, std::string::npos);
+  ASSERT_NE(close_at, std::string::npos);
+  // Both records of the grant name the same channel: the first one made in this plugin.
+  auto line_of = [&](size_t at) {
+    size_t start = audit.rfind('\n', at);
+    start = start == std::string::npos ? 0 : start + 1;
+    return audit.substr(start, audit.find('\n', at) - start);
+  };
+  EXPECT_THAT(line_of(open_at), HasSubstr("\"channel_id\":1"));
+  EXPECT_THAT(line_of(close_at), HasSubstr("\"channel_id\":1"));
+  EXPECT_LT(close_at, audit.find("control.unload"));
 }
 
 TEST_F(ControlServerTest, DirectChannelIsOnlyForTheOwner) {

@@ -43,9 +43,11 @@ struct PluginEntry {
       calls_in_flight{0}, bytes_in{0}, bytes_out{0}, call_time_total_us{0}, call_time_max_us{0},
       direct_channels_opened{0};
 
-  // Connection holding the plugin's direct channel (0: none). At most one at a time.
+  // Connection holding the plugin's direct channel (0: none) and its grant's channel id
+  // (LoadedPlugin::GrantDirectChannel). At most one at a time.
   std::mutex direct_mu;
   uint64_t direct_holder = 0;
+  uint64_t direct_grant = 0;
 
   cordon::v1::ControlPluginInfo Info() const;
   cordon::v1::ControlPluginStats Stats() const;

@@ -62,14 +62,14 @@ absl::Status Plugin::Serve() {
           absl::StrCat("CORDON_CHANNEL_FD='", env, "' is not a file descriptor number"));
     }
   }
-  int data_fd = -1;
+  // A host from before DataChannelOpen passed one shared data channel as fd 4; this SDK does
+  // not serve it (any earlier holder could keep using it), so it is closed: that host then
+  // serves every call through itself.
   if (const char* env = std::getenv("CORDON_DATA_FD"); env != nullptr && *env != '\0') {
-    if (!absl::SimpleAtoi(env, &data_fd) || data_fd < 0 || data_fd == fd) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("CORDON_DATA_FD='", env, "' is not a file descriptor number"));
-    }
+    int data_fd = -1;
+    if (absl::SimpleAtoi(env, &data_fd) && data_fd > 2 && data_fd != fd) (void)::close(data_fd);
   }
-  return ServeFds(fd, data_fd);
+  return ServeFd(fd);
 }
 
 int Plugin::Main() {
@@ -97,33 +97,15 @@ absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view 
   return Send(env, {});
 }
 
-absl::Status Plugin::ServeFd(int fd) { return ServeFds(fd, -1); }
-
-absl::Status Plugin::ServeFds(int fd, int data_fd) {
-  // Inherited from the launcher without close-on-exec (that is how they crossed exec): a
-  // process a handler starts must not get the channels.
-  for (int inherited : {fd, data_fd}) {
-    if (inherited >= 0 && ::fcntl(inherited, F_SETFD, FD_CLOEXEC) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("setting close-on-exec on fd ", inherited));
-    }
+absl::Status Plugin::ServeFd(int fd) {
+  // Inherited from the launcher without close-on-exec (that is how it crossed exec): a
+  // process a handler starts must not get the channel.
+  if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("setting close-on-exec on fd ", fd));
   }
   ipc::SeqpacketChannel::Options copts;
   copts.max_datagram_bytes = options_.max_datagram_bytes;
   channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(fd), copts);
-  if (data_fd >= 0) {
-    ipc::SeqpacketChannel::Options dopts;
-    dopts.max_datagram_bytes = options_.max_data_datagram_bytes;
-    dopts.max_fds = 0;  // the peer passes no fds here; any it sends fail the datagram
-    // A client that stops reading must not stall the serving thread (and with it fd 3): a
-    // result that cannot be sent within this drops the data channel.
-    dopts.send_timeout = absl::Seconds(2);
-    data_channel_ = std::make_unique<ipc::SeqpacketChannel>(ipc::UniqueFd(data_fd), dopts);
-    // Before the Hello, so the host finds it queued once the handshake is over.
-    Envelope ready;
-    ready.mutable_ready();
-    auto bytes = data_codec_.Encode(ready);
-    if (!bytes.ok() || !data_channel_->Send(*bytes).ok()) data_channel_.reset();
-  }
   if (auto s = Handshake(); !s.ok()) return s;
   std::thread heartbeat;
   if (welcome_.limits().heartbeat_interval_ms() > 0) {
@@ -153,6 +135,9 @@ absl::Status Plugin::Handshake() {
   if (options_.max_shared_buffers > 0 && options_.max_shared_buffer_bytes > 0) {
     hello->mutable_shared_input()->set_max_buffers(options_.max_shared_buffers);
     hello->mutable_shared_input()->set_max_buffer_bytes(options_.max_shared_buffer_bytes);
+  }
+  if (options_.max_data_channels > 0) {
+    hello->mutable_data_channels()->set_max_open(options_.max_data_channels);
   }
   if (auto s = Send(hello_env, {}); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("sending hello: ", s.message()));
@@ -208,11 +193,11 @@ absl::Status Plugin::Loop() {
       fds = std::move(deferred_.front().fds);
       deferred_.pop_front();
     } else {
-      if (data_channel_ != nullptr) {
-        absl::StatusOr<bool> data = WaitEither();
+      if (!data_channels_.empty()) {
+        absl::StatusOr<std::optional<uint64_t>> data = WaitAny();
         if (!data.ok()) return data.status();
-        if (*data) {
-          ServeDataChannel();
+        if (data->has_value()) {
+          ServeDataChannel(**data);
           continue;
         }
       }
@@ -235,6 +220,12 @@ absl::Status Plugin::Loop() {
       case Envelope::kSharedBufferAnnounce:
         AcceptSharedBuffer(env.shared_buffer_announce(), std::move(fds));
         break;
+      case Envelope::kDataChannelOpen:
+        if (auto s = OpenDataChannel(env.data_channel_open(), std::move(fds)); !s.ok()) return s;
+        break;
+      case Envelope::kDataChannelClose:
+        if (auto s = CloseDataChannel(env.data_channel_close()); !s.ok()) return s;
+        break;
       case Envelope::kShutdownRequest: {
         // Calls are served in order, so everything sent before the request is answered.
         Envelope ack;
@@ -251,33 +242,83 @@ absl::Status Plugin::Loop() {
   }
 }
 
-absl::StatusOr<bool> Plugin::WaitEither() {
-  struct pollfd fds[2] = {{channel_->fd(), POLLIN, 0}, {data_channel_->fd(), POLLIN, 0}};
+absl::StatusOr<std::optional<uint64_t>> Plugin::WaitAny() {
+  // At most 1 + kMaxDataChannels (host cap) or max_data_channels entries: small.
+  std::vector<struct pollfd> fds;
+  std::vector<uint64_t> ids;
+  fds.push_back({channel_->fd(), POLLIN, 0});
+  for (const auto& [id, channel] : data_channels_) {
+    if (channel == nullptr) continue;
+    fds.push_back({channel->fd(), POLLIN, 0});
+    ids.push_back(id);
+  }
   for (;;) {
-    int r = ::poll(fds, 2, -1);
+    int r = ::poll(fds.data(), fds.size(), -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return absl::ErrnoToStatus(errno, "poll on the channels");
     // The channel first: a shutdown request there must not wait behind a flood of calls.
-    if (fds[0].revents != 0) return false;
-    return true;
+    if (fds[0].revents != 0) return std::optional<uint64_t>();
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (fds[i].revents != 0) return std::optional<uint64_t>(ids[i - 1]);
+    }
   }
 }
 
-void Plugin::ServeDataChannel() {
-  auto dg = data_channel_->Receive(absl::InfinitePast());
+void Plugin::ServeDataChannel(uint64_t id) {
+  auto it = data_channels_.find(id);
+  if (it == data_channels_.end() || it->second == nullptr) return;
+  auto dg = it->second->Receive(absl::InfinitePast());
   if (!dg.ok()) {
     if (absl::IsDeadlineExceeded(dg.status())) return;  // woken without a datagram
     // The holder went away (or sent something oversized): fd 3 keeps serving.
-    data_channel_.reset();
+    it->second.reset();
     return;
   }
   auto env = data_codec_.Decode(dg->bytes);
   if (!env.ok() || !env->has_call_request() || env->call_request().payload().has_memfd() ||
       env->call_request().payload().has_shared()) {
-    data_channel_.reset();
+    it->second.reset();
     return;
   }
-  HandleCall(env->call_request(), {}, /*data=*/true);
+  HandleCall(env->call_request(), {}, id);
+}
+
+absl::Status Plugin::OpenDataChannel(const cordon::v1::DataChannelOpen& open,
+                                     std::vector<ipc::UniqueFd> fds) {
+  const uint64_t id = open.channel_id();
+  auto violation = [&](absl::string_view why) {
+    return ipc::ViolationStatus(ipc::ViolationKind::kUnexpectedMessage,
+                                absl::StrCat("data_channel_open ", id, " from the host: ", why));
+  };
+  if (options_.max_data_channels == 0) return violation("this plugin offered no data channels");
+  if (fds.size() != 1 || !fds[0].valid()) {
+    return violation(absl::StrCat("carries ", fds.size(), " fds instead of one socket"));
+  }
+  if (id <= last_data_channel_id_) {
+    return violation(absl::StrCat("id not above the last one (", last_data_channel_id_, ")"));
+  }
+  if (data_channels_.size() >= options_.max_data_channels) {
+    return violation(absl::StrCat("already ", data_channels_.size(), " open (the cap offered)"));
+  }
+  last_data_channel_id_ = id;
+  ipc::SeqpacketChannel::Options dopts;
+  dopts.max_datagram_bytes = options_.max_data_datagram_bytes;
+  dopts.max_fds = 0;  // the peer passes no fds here; any it sends fail the datagram
+  // A client that stops reading must not stall the serving thread (and with it fd 3): a
+  // result that cannot be sent within this stops serving that data channel.
+  dopts.send_timeout = absl::Seconds(2);
+  data_channels_[id] = std::make_unique<ipc::SeqpacketChannel>(std::move(fds[0]), dopts);
+  return absl::OkStatus();
+}
+
+absl::Status Plugin::CloseDataChannel(const cordon::v1::DataChannelClose& close) {
+  // Erasing closes this end: the holder reads EOF and its sends fail.
+  if (data_channels_.erase(close.channel_id()) == 0) {
+    return ipc::ViolationStatus(ipc::ViolationKind::kUnexpectedMessage,
+                                absl::StrCat("data_channel_close ", close.channel_id(),
+                                             " from the host names no open data channel"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Plugin::BrokerReply> Plugin::Broker(cordon::v1::BrokerRequest request,
@@ -387,7 +428,8 @@ absl::StatusOr<ipc::Payload> Plugin::ResolveShared(const cordon::v1::SharedRef& 
 }
 
 void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
-                        bool data) {
+                        std::optional<uint64_t> data_id) {
+  const bool data = data_id.has_value();
   CallContext ctx;
   ctx.id = request.id();
   ctx.method = request.method();
@@ -445,7 +487,10 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
                result->mutable_error());
       bytes = data_codec_.Encode(reply);
     }
-    if (!bytes.ok() || !data_channel_->Send(*bytes).ok()) data_channel_.reset();
+    // A handler's Broker() call defers host messages, so the channel is still open here.
+    auto it = data_channels_.find(*data_id);
+    if (it == data_channels_.end() || it->second == nullptr) return;
+    if (!bytes.ok() || !it->second->Send(*bytes).ok()) it->second.reset();
     return;
   }
   if (absl::Status s = Send(reply, out_fds); !s.ok()) {

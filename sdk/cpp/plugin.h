@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,11 @@ class Plugin {
     // Results larger than this travel as sealed memfds.
     size_t inline_threshold = 16 * 1024;
     size_t max_datagram_bytes = 64 * 1024;
-    // Cap on one datagram on the data channel (a host client's calls, inline payloads only).
+    // Data channels: offered in the Hello, so the host may hand this plugin up to this many
+    // call-only sockets at once (DataChannelOpen), each held by one host client. 0: not
+    // offered, every call comes through the host.
+    uint32_t max_data_channels = 4;
+    // Cap on one datagram on a data channel (a host client's calls, inline payloads only).
     size_t max_data_datagram_bytes = 1 << 20;
     // Shared-buffer call inputs: offered in the Hello with these caps, so a host may announce
     // up to max_shared_buffers read-only buffers (mapped once, reused across calls) and send
@@ -74,14 +79,15 @@ class Plugin {
   void OnConfigure(std::function<absl::Status(const cordon::v1::Welcome&)> hook);
 
   // Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
-  // shutdown (OK) or the channel fails / the host rejects the plugin (error). When the host
-  // passed a data channel ($CORDON_DATA_FD, fd 4) calls arriving on it are served too, by the
-  // same handlers, one at a time with those from the channel (see envelope.proto).
+  // shutdown (OK) or the channel fails / the host rejects the plugin (error). Calls arriving on
+  // the data channels the host opens (DataChannelOpen, see envelope.proto) are served too, by
+  // the same handlers, one at a time with those from the channel, until the host closes them.
+  // A host message breaking the data-channel rules (an open without its fd, a reused id, over
+  // max_data_channels, a close of a channel never opened) is a protocol violation: Serve()
+  // returns it.
   absl::Status Serve();
   // Serves on `fd` (takes ownership).
   absl::Status ServeFd(int fd);
-  // Serves on `fd` and the data channel `data_fd` (takes ownership of both; -1: none).
-  absl::Status ServeFds(int fd, int data_fd);
   // Serve() and turn the result into a process exit code (0 on clean shutdown), logging any
   // error to stderr. For main(): `return plugin.Main();`.
   int Main();
@@ -133,14 +139,19 @@ class Plugin {
   absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);
   absl::Status Handshake();
   absl::Status Loop();
-  // Waits for a datagram on the channel or the data channel; true: the data channel has one.
-  absl::StatusOr<bool> WaitEither();
-  // Serves one datagram from the data channel; drops the data channel when it fails or
-  // carries anything but an inline call request.
-  void ServeDataChannel();
-  // Runs the handler; `data` answers on the data channel (inline result, no fds).
+  // Waits for a datagram on the channel or a data channel: nullopt for the channel, else the
+  // id of a data channel that has one.
+  absl::StatusOr<std::optional<uint64_t>> WaitAny();
+  // Serves one datagram from data channel `id`; stops serving it (the slot stays taken until
+  // the host closes it) when it fails or carries anything but an inline call request.
+  void ServeDataChannel(uint64_t id);
+  // DataChannelOpen / DataChannelClose from the host; a violation ends Serve().
+  absl::Status OpenDataChannel(const cordon::v1::DataChannelOpen& open,
+                               std::vector<ipc::UniqueFd> fds);
+  absl::Status CloseDataChannel(const cordon::v1::DataChannelClose& close);
+  // Runs the handler; with `data_id` answers on that data channel (inline result, no fds).
   void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
-                  bool data = false);
+                  std::optional<uint64_t> data_id = std::nullopt);
   void HeartbeatLoop(absl::Duration interval);
   // Maps an announced shared input buffer (serving thread).
   void AcceptSharedBuffer(const cordon::v1::SharedBufferAnnounce& announce,
@@ -154,7 +165,10 @@ class Plugin {
   std::function<absl::Status(const cordon::v1::Welcome&)> configure_;
   std::unique_ptr<ipc::SeqpacketChannel> channel_;
   ipc::EnvelopeCodec data_codec_;
-  std::unique_ptr<ipc::SeqpacketChannel> data_channel_;  // serving thread only
+  // Data channels the host opened and has not closed, by id (serving thread only); null: no
+  // longer served (its peer failed) but still counted until the host closes it.
+  std::map<uint64_t, std::unique_ptr<ipc::SeqpacketChannel>> data_channels_;
+  uint64_t last_data_channel_id_ = 0;  // ids only ever increase
   cordon::v1::Welcome welcome_;
   // Announced shared input buffers by id (serving thread only).
   std::map<uint64_t, ipc::SharedPayloadBuffer> shared_buffers_;

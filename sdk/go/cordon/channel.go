@@ -270,11 +270,12 @@ func (ch *Channel) call(ctx context.Context, method string, input []byte) (out [
 	}
 }
 
-// closedError explains the end of the channel; a direct channel ends when the plugin exits.
+// closedError explains the end of the channel; a direct channel ends when the plugin exits or
+// the daemon takes it back (a newer OpenChannel on the connection, an unload).
 func (ch *Channel) closedError(err error) error {
 	what := "the daemon closed the channel (plugin unloaded)"
 	if ch.direct {
-		what = "the plugin's direct channel closed (the plugin exited, crashed or was killed; see its state in List)"
+		what = "the plugin's direct channel closed (the daemon took it back, or the plugin exited, crashed or was killed; see its state in List)"
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrClosed, what, err)

@@ -60,6 +60,33 @@ func TestDirectChannelBypassesTheDaemon(t *testing.T) {
 	}
 }
 
+// Opening the direct channel again on the same connection takes the previous Channel back:
+// the daemon has the plugin close it, so it can no longer reach the plugin.
+func TestDirectChannelReopenRevokesThePreviousOne(t *testing.T) {
+	_, c := startDaemon(t)
+	p := loadDirect(t, c)
+	ctx := context.Background()
+	first, err := p.OpenChannel(ctx)
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	defer first.Close()
+	if out, err := first.Call(ctx, "upper", []byte("a")); err != nil || string(out) != "A" {
+		t.Fatalf("first holder: %q %v", out, err)
+	}
+	second, err := p.OpenChannel(ctx)
+	if err != nil {
+		t.Fatalf("second open: %v", err)
+	}
+	defer second.Close()
+	if _, err := first.Call(ctx, "upper", []byte("stale")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a revoked Channel still reached the plugin: %v", err)
+	}
+	if out, err := second.Call(ctx, "upper", []byte("b")); err != nil || string(out) != "B" {
+		t.Fatalf("second holder: %q %v", out, err)
+	}
+}
+
 func TestDirectChannelDeadlineKillsThePlugin(t *testing.T) {
 	d, c := startDaemon(t)
 	p := loadDirect(t, c)

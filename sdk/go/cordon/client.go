@@ -266,9 +266,11 @@ func WithLifetime(l Lifetime) LoadOption {
 // channel, so calls on it do not pass through the daemon (the latency of a call drops to
 // about that of a local socket round trip). The daemon then no longer sees those calls: a
 // call that misses its context deadline makes the Channel kill the plugin itself (Kill), and
-// the calls are missing from Stats. One connection at a time holds the channel. Refused by a
-// daemon started with --no-direct-channels. A plugin whose SDK does not serve the data channel
-// gets a relayed channel instead (Channel.Direct reports which).
+// the calls are missing from Stats. One connection at a time holds the channel, and only its
+// latest Channel works: OpenChannel again on the same connection takes the previous one back
+// (its calls then fail with ErrClosed), as does closing the connection or unloading the
+// plugin. Refused by a daemon started with --no-direct-channels. A plugin whose SDK does not
+// serve data channels gets a relayed channel instead (Channel.Direct reports which).
 func WithDirectChannel() LoadOption {
 	return func(r *pb.ControlLoadRequest) { r.DirectChannel = true }
 }

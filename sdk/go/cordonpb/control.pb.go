@@ -521,13 +521,13 @@ type ControlLoadRequest struct {
 	Config    []byte            `protobuf:"bytes,3,opt,name=config,proto3" json:"config,omitempty"`
 	ConfigMap map[string]string `protobuf:"bytes,4,rep,name=config_map,json=configMap,proto3" json:"config_map,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 	Lifetime  ControlLifetime   `protobuf:"varint,5,opt,name=lifetime,proto3,enum=cordon.v1.ControlLifetime" json:"lifetime,omitempty"`
-	// Opt-in to a direct channel: the plugin is spawned with a second socket (its data
-	// channel, fd 4, announced as CORDON_DATA_FD=4) and open_channel hands that socket's host
-	// end to the owning client, so calls do not pass through the daemon. The daemon then no
-	// longer sees those calls: it cannot enforce their deadlines (the client reports a missed
-	// one with `kill`) and they are missing from `stats`. Refused when the daemon runs with
-	// --no-direct-channels. Plugins whose SDK does not serve the data channel get the relayed
-	// channel instead (ControlOpenChannelResponse.direct = false).
+	// Opt-in to a direct channel: open_channel makes a fresh socketpair, gives one end to the
+	// plugin (Envelope{data_channel_open}) and hands the other end to the owning client, so
+	// calls do not pass through the daemon. The daemon then no longer sees those calls: it
+	// cannot enforce their deadlines (the client reports a missed one with `kill`) and they are
+	// missing from `stats`. Refused when the daemon runs with --no-direct-channels. Plugins
+	// whose SDK does not serve data channels get the relayed channel instead
+	// (ControlOpenChannelResponse.direct = false).
 	DirectChannel bool `protobuf:"varint,6,opt,name=direct_channel,json=directChannel,proto3" json:"direct_channel,omitempty"`
 }
 
@@ -1079,12 +1079,14 @@ func (x *ControlStatsResponse) GetStats() []*ControlPluginStats {
 // Envelope{call_result} datagrams (ids chosen by the client), so calls skip the control
 // protocol.
 //
-// Direct (the plugin was loaded with direct_channel and its SDK serves the data channel): the
-// socket is the host end of the plugin's own data channel; calls reach the plugin with no
-// daemon hop. At most one connection holds it at a time (the first connection of the
-// plugin's owner uid that asks; it keeps it until that connection closes; asking again on the
-// same connection hands it again). Another connection is refused (FAILED_PRECONDITION), as is
-// a uid other than the owner's even when the daemon shares plugins. The datagrams come from
+// Direct (the plugin was loaded with direct_channel and its SDK serves data channels): the
+// socket is one end of a fresh socketpair whose other end the plugin was just given; calls
+// reach the plugin with no daemon hop. At most one connection holds it at a time (the first
+// connection of the plugin's owner uid that asks; it keeps it until that connection closes;
+// asking again on the same connection makes a new grant and revokes the previous socket).
+// Another connection is refused (FAILED_PRECONDITION), as is a uid other than the owner's
+// even when the daemon shares plugins. A revoked socket (new grant, connection closed, plugin
+// unloaded) reaches EOF: the plugin closed its end. The datagrams come from
 // the sandboxed plugin: the client caps their size, accepts only call_result, ignores fds.
 // A call result whose id the client did not send (the late answer to an abandoned call) is
 // skipped. The socket reaches EOF when the plugin exits.
@@ -1147,7 +1149,7 @@ type ControlOpenChannelResponse struct {
 	FdIndex uint32 `protobuf:"varint,1,opt,name=fd_index,json=fdIndex,proto3" json:"fd_index,omitempty"`
 	// Largest datagram the channel accepts.
 	MaxDatagramBytes uint64 `protobuf:"varint,2,opt,name=max_datagram_bytes,json=maxDatagramBytes,proto3" json:"max_datagram_bytes,omitempty"`
-	// True: the fd is the plugin's own data channel (no daemon hop); false: a relayed channel.
+	// True: the fd reaches a data channel of the plugin itself (no daemon hop); false: relayed.
 	Direct bool `protobuf:"varint,3,opt,name=direct,proto3" json:"direct,omitempty"`
 }
 

@@ -39,8 +39,12 @@ struct BrokerState {
 /// What the receiving side hands to the dispatcher.
 pub(crate) enum Inbound {
     Call(proto::CallRequest, Vec<OwnedFd>),
-    // A call from the data channel ($CORDON_DATA_FD): inline input, answered there.
-    DataCall(proto::CallRequest),
+    // A call from data channel `id`: inline input, answered there.
+    DataCall(u64, proto::CallRequest),
+    // The host hands over data channel `id` (the datagram's fds, one if the host follows the
+    // rules) or takes it back.
+    DataOpen(u64, Vec<OwnedFd>),
+    DataClose(u64),
     Shutdown,
     Closed(Error),
 }
@@ -198,6 +202,10 @@ impl Shared {
         match env.msg {
             Some(Msg::CallRequest(r)) => Routed::Dispatch(Inbound::Call(r, dg.fds)),
             Some(Msg::ShutdownRequest(_)) => Routed::Dispatch(Inbound::Shutdown),
+            Some(Msg::DataChannelOpen(o)) => {
+                Routed::Dispatch(Inbound::DataOpen(o.channel_id, dg.fds))
+            }
+            Some(Msg::DataChannelClose(c)) => Routed::Dispatch(Inbound::DataClose(c.channel_id)),
             Some(Msg::BrokerResponse(r)) => {
                 self.deliver_broker_response(r, dg.fds);
                 Routed::Handled

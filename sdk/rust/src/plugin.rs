@@ -34,8 +34,10 @@ const MAX_METHODS: usize = 1024;
 const MAX_METHOD_BYTES: usize = 128;
 // Fds one datagram may carry (a payload memfd, an opened file, ...), as the C++ channel.
 const MAX_FDS_PER_DATAGRAM: usize = 4;
-// Cap on one datagram on the data channel, where calls and results travel inline.
+// Cap on one datagram on a data channel, where calls and results travel inline.
 const MAX_DATA_DATAGRAM_BYTES: usize = 1 << 20;
+// Data channels offered by default (Hello.data_channels.max_open).
+const DEFAULT_MAX_DATA_CHANNELS: u32 = 4;
 
 /// What a handler knows about the call it serves.
 pub struct Call {
@@ -96,6 +98,7 @@ pub struct Plugin {
     inline_threshold: usize,
     max_datagram_bytes: usize,
     single_threaded: bool,
+    max_data_channels: u32,
 }
 
 fn is_valid_plugin_name(name: &str) -> bool {
@@ -183,6 +186,7 @@ impl Plugin {
             inline_threshold: 16 * 1024,
             max_datagram_bytes: 64 * 1024,
             single_threaded: false,
+            max_data_channels: DEFAULT_MAX_DATA_CHANNELS,
         }
     }
 
@@ -251,10 +255,21 @@ impl Plugin {
         self
     }
 
+    /// How many data channels to offer the host at once (default 4; 0: none, every call comes
+    /// through the host). Each is a call-only socket the host hands over with DataChannelOpen
+    /// and takes back with DataChannelClose (see envelope.proto). Single-threaded serving
+    /// offers none.
+    pub fn max_data_channels(&mut self, n: u32) -> &mut Plugin {
+        self.max_data_channels = n;
+        self
+    }
+
     /// Serves on the channel fd named by $CORDON_CHANNEL_FD (default 3) until the host asks for
-    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err). When the host
-    /// passed a data channel ($CORDON_DATA_FD, fd 4), calls arriving there are served too, by
-    /// the same handlers, one at a time with the others (see envelope.proto).
+    /// shutdown (Ok) or the channel fails / the host rejects the plugin (Err). Calls arriving
+    /// on the data channels the host opens are served too, by the same handlers, one at a time
+    /// with the others, until the host closes them. A host breaking the data-channel rules (an
+    /// open without its fd, a reused id, over the cap, a close of a channel never opened) ends
+    /// serving with an error.
     pub fn serve(self) -> Result<()> {
         let fd: RawFd = match std::env::var("CORDON_CHANNEL_FD") {
             Ok(v) if !v.is_empty() => {
@@ -275,24 +290,20 @@ impl Plugin {
                 fd
             )));
         }
-        let data_fd: Option<RawFd> = match std::env::var("CORDON_DATA_FD") {
-            Ok(v) if !v.is_empty() => {
-                Some(v.parse().ok().filter(|&n: &RawFd| n >= 0 && n != fd).ok_or_else(|| {
-                    Error::invalid_argument(format!(
-                        "CORDON_DATA_FD='{}' is not a file descriptor number",
-                        v
-                    ))
-                })?)
-            }
-            _ => None,
-        };
-        // SAFETY: fcntl(F_GETFD) only checks that the fd is open; a data channel the launcher
-        // announced but did not pass is ignored.
-        let data_fd = data_fd.filter(|&d| unsafe { libc::fcntl(d, libc::F_GETFD) } >= 0);
-        // SAFETY: see above; nothing else in the process owns the channel fds.
+        // A host from before DataChannelOpen passed one shared data channel as fd 4; it is not
+        // served (any earlier holder could keep using it) but closed: that host then serves
+        // every call through itself.
+        if let Some(d) = std::env::var("CORDON_DATA_FD")
+            .ok()
+            .and_then(|v| v.parse::<RawFd>().ok())
+            .filter(|&d| d > 2 && d != fd)
+        {
+            // SAFETY: closing an fd the launcher passed for this SDK and nothing else uses.
+            unsafe { libc::close(d) };
+        }
+        // SAFETY: see above; nothing else in the process owns the channel fd.
         let channel = unsafe { OwnedFd::from_raw_fd(fd) };
-        let data = data_fd.map(|d| unsafe { OwnedFd::from_raw_fd(d) });
-        self.serve_fds(channel, data)
+        self.serve_fd(channel)
     }
 
     /// serve() and turn the result into an exit code (0 on clean shutdown), printing any error
@@ -344,33 +355,19 @@ impl Plugin {
     }
 
     /// Serves on `fd` (takes ownership); see serve().
-    pub fn serve_fd(self, fd: OwnedFd) -> Result<()> {
-        self.serve_fds(fd, None)
-    }
-
-    /// Serves on `fd` and, when given, the data channel `data` (takes ownership of both); see
-    /// serve(). Single-threaded serving does not serve the data channel (it is not announced,
-    /// so the host sends no calls there).
-    pub fn serve_fds(mut self, fd: OwnedFd, data: Option<OwnedFd>) -> Result<()> {
+    pub fn serve_fd(mut self, fd: OwnedFd) -> Result<()> {
         self.validate()?;
         let channel = Channel::new(fd, self.max_datagram_bytes, MAX_FDS_PER_DATAGRAM);
-        // The data channel's Ready goes out before the Hello, so the host finds the
-        // announcement queued when the handshake is over. It is served by this (the serving)
-        // thread, which therefore must not be alone: announced only when threads can be made.
-        let mut data_channel: Option<Channel> = None;
-        if let (Some(fd), false) = (data, self.single_threaded) {
-            let can_thread = thread::Builder::new().spawn(|| {}).map(|h| h.join()).is_ok();
-            // A client that stops reading must not stall this serving thread (and with it fd 3):
-            // a result that cannot be sent within 2 s drops the data channel.
-            let dc = Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0)
-                .with_send_timeout(Duration::from_secs(2));
-            if can_thread
-                && send_envelope(&dc, Msg::Ready(proto::Ready { error: None }), &[]).is_ok()
-            {
-                data_channel = Some(dc);
-            }
-        }
-        let welcome = self.handshake(&channel)?;
+        // Data channels are served by this (the serving) thread while a reader thread receives
+        // fd 3, so they are offered only when threads can be made.
+        let offered = if self.single_threaded || self.max_data_channels == 0 {
+            0
+        } else if thread::Builder::new().spawn(|| {}).map(|h| h.join()).is_ok() {
+            self.max_data_channels
+        } else {
+            0
+        };
+        let welcome = self.handshake(&channel, offered)?;
         let wake_fd = new_eventfd()?;
         // Written by the reader thread after each message it queues, so the serving thread can
         // wait for fd 3's traffic and the data channel in one poll.
@@ -433,27 +430,16 @@ impl Plugin {
             None
         };
 
-        if reader.is_none() {
-            // Announced, but nobody can serve it now: the holder reads EOF, not silence.
-            if let Some(dc) = data_channel.take() {
-                dc.shutdown();
-            }
-        }
-        let result = if let (Some(dc), true) = (data_channel.as_ref(), reader.is_some()) {
-            let mut live = true;
+        // Offered but without a reader thread nobody can serve them: the host's opens are
+        // still accounted (its closes must match), and each socket is closed at once, so its
+        // holder reads EOF, not silence.
+        let mut data = DataChannels::new(offered, reader.is_some());
+        let result = if reader.is_some() {
             let mut buf = Vec::new();
             let notify = notify_fd.as_raw_fd();
-            self.dispatch(&shared, Some(dc), || {
-                next_with_data(&rx, dc, notify, &mut live, &mut buf)
-            })
-        } else if reader.is_some() {
-            self.dispatch(&shared, None, || {
-                rx.recv().unwrap_or_else(|_| {
-                    Inbound::Closed(Error::internal("the reader thread stopped unexpectedly"))
-                })
-            })
+            self.dispatch(&shared, &mut data, |data| next_with_data(&rx, data, notify, &mut buf))
         } else {
-            self.dispatch(&shared, None, || shared.next_inline())
+            self.dispatch(&shared, &mut data, |_| shared.next_inline())
         };
 
         *stop.0.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -469,7 +455,7 @@ impl Plugin {
         result
     }
 
-    fn handshake(&mut self, channel: &Channel) -> Result<proto::Welcome> {
+    fn handshake(&mut self, channel: &Channel, data_channels: u32) -> Result<proto::Welcome> {
         let hello = proto::Hello {
             protocol: Some(proto::VersionRange { min: self.protocol.0, max: self.protocol.1 }),
             name: self.name.clone(),
@@ -478,6 +464,8 @@ impl Plugin {
             requested_capabilities: self.requested_capabilities.clone(),
             sdk: SDK_ID.to_string(),
             shared_input: None,
+            data_channels: (data_channels > 0)
+                .then(|| proto::DataChannelSupport { max_open: data_channels }),
         };
         send_envelope(channel, Msg::Hello(hello), &[]).map_err(|e| e.context("sending hello"))?;
         let mut buf = Vec::new();
@@ -548,17 +536,19 @@ impl Plugin {
     fn dispatch(
         &mut self,
         shared: &Arc<Shared>,
-        data: Option<&Channel>,
-        mut next: impl FnMut() -> Inbound,
+        data: &mut DataChannels,
+        mut next: impl FnMut(&mut DataChannels) -> Inbound,
     ) -> Result<()> {
         loop {
-            match next() {
+            match next(data) {
                 Inbound::Call(request, fds) => self.handle_call(shared, request, fds, None),
-                Inbound::DataCall(request) => {
-                    if let Some(dc) = data {
+                Inbound::DataCall(id, request) => {
+                    if let Some(Some(dc)) = data.open.get(&id) {
                         self.handle_call(shared, request, Vec::new(), Some(dc))
                     }
                 }
+                Inbound::DataOpen(id, fds) => data.open(id, fds)?,
+                Inbound::DataClose(id) => data.close(id)?,
                 // Calls are served in order, so everything sent before the request is answered.
                 Inbound::Shutdown => {
                     return shared.send(Msg::ShutdownAck(proto::ShutdownAck {}), &[])
@@ -670,6 +660,65 @@ pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
         Some(Msg::BrokerRequest(_)) => "broker_request",
         Some(Msg::BrokerResponse(_)) => "broker_response",
         Some(Msg::SharedBufferAnnounce(_)) => "shared_buffer_announce",
+        Some(Msg::DataChannelOpen(_)) => "data_channel_open",
+        Some(Msg::DataChannelClose(_)) => "data_channel_close",
+    }
+}
+
+/// The data channels the host opened and has not closed (serving thread only). None: no
+/// longer served (its peer failed, or nobody can serve it) but counted until the host closes
+/// it, so the host's count and this one agree.
+struct DataChannels {
+    max: u32,
+    serve: bool,
+    last_id: u64, // ids only increase
+    open: BTreeMap<u64, Option<Channel>>,
+}
+
+impl DataChannels {
+    fn new(max: u32, serve: bool) -> DataChannels {
+        DataChannels { max, serve, last_id: 0, open: BTreeMap::new() }
+    }
+
+    /// DataChannelOpen: exactly one fd, a new id, within the cap offered; anything else is a
+    /// protocol violation that ends serving.
+    fn open(&mut self, id: u64, mut fds: Vec<OwnedFd>) -> Result<()> {
+        let violation = |why: String| {
+            Error::invalid_argument(format!("data_channel_open {} from the host: {}", id, why))
+        };
+        if self.max == 0 {
+            return Err(violation("this plugin offered no data channels".to_string()));
+        }
+        if fds.len() != 1 {
+            return Err(violation(format!("carries {} fds instead of one socket", fds.len())));
+        }
+        if id <= self.last_id {
+            return Err(violation(format!("id not above the last one ({})", self.last_id)));
+        }
+        if self.open.len() >= self.max as usize {
+            return Err(violation(format!("already {} open (the cap offered)", self.open.len())));
+        }
+        self.last_id = id;
+        let fd = fds.pop().expect("one fd");
+        // A client that stops reading must not stall this serving thread (and with it fd 3): a
+        // result that cannot be sent within 2 s ends that data channel.
+        let channel = self.serve.then(|| {
+            Channel::new(fd, MAX_DATA_DATAGRAM_BYTES, 0).with_send_timeout(Duration::from_secs(2))
+        });
+        self.open.insert(id, channel);
+        Ok(())
+    }
+
+    /// DataChannelClose: drops the socket, so its holder reads EOF and can no longer reach
+    /// this plugin.
+    fn close(&mut self, id: u64) -> Result<()> {
+        match self.open.remove(&id) {
+            Some(_) => Ok(()),
+            None => Err(Error::invalid_argument(format!(
+                "data_channel_close {} from the host names no open data channel",
+                id
+            ))),
+        }
     }
 }
 
@@ -693,14 +742,13 @@ fn reader_loop(shared: &Shared, wake_fd: RawFd, notify: RawFd, tx: &mpsc::Sender
     wake(notify);
 }
 
-// The serving thread's next message when it also serves a data channel: fd 3's messages (queued
-// by the reader thread) first, else whichever comes first. Data-channel calls are read here,
-// with no thread hop, so a direct call costs the plugin one wake-up.
+// The serving thread's next message: fd 3's messages (queued by the reader thread, which
+// writes `notify` after each) first, else whichever comes first. Data-channel calls are read
+// here, with no thread hop, so a direct call costs the plugin one wake-up.
 fn next_with_data(
     rx: &mpsc::Receiver<Inbound>,
-    data: &Channel,
+    data: &mut DataChannels,
     notify: RawFd,
-    live: &mut bool,
     buf: &mut Vec<u8>,
 ) -> Inbound {
     loop {
@@ -711,17 +759,17 @@ fn next_with_data(
             }
             Err(mpsc::TryRecvError::Empty) => {}
         }
-        let mut pfds = [
-            libc::pollfd { fd: notify, events: libc::POLLIN, revents: 0 },
-            // A negative fd is ignored by poll: a data channel that ended is no longer watched.
-            libc::pollfd {
-                fd: if *live { data.raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: two valid pollfds.
-        let r = unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) };
+        // At most 1 + the data channels offered: small.
+        let live: Vec<(u64, RawFd)> =
+            data.open.iter().filter_map(|(id, c)| c.as_ref().map(|c| (*id, c.raw_fd()))).collect();
+        let mut pfds = vec![libc::pollfd { fd: notify, events: libc::POLLIN, revents: 0 }];
+        pfds.extend(live.iter().map(|&(_, fd)| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        // SAFETY: pfds.len() valid pollfds.
+        let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, -1) };
         if r < 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             if errno == libc::EINTR {
@@ -735,22 +783,26 @@ fn next_with_data(
             unsafe { libc::read(notify, &mut count as *mut u64 as *mut libc::c_void, 8) };
             continue;
         }
-        if pfds[1].revents == 0 {
-            continue;
-        }
-        match data.receive(buf, Some(Instant::now()), None) {
+        let id = match pfds[1..].iter().position(|p| p.revents != 0) {
+            Some(index) => live[index].0,
+            None => continue,
+        };
+        let channel = match data.open.get(&id) {
+            Some(Some(channel)) => channel,
+            _ => continue,
+        };
+        match channel.receive(buf, Some(Instant::now()), None) {
             Ok(Received::Datagram(dg)) => {
                 if let Some(request) = data_call(&dg.bytes, dg.fds.is_empty()) {
-                    return Inbound::DataCall(request);
+                    return Inbound::DataCall(id, request);
                 }
             }
             Ok(Received::TimedOut) => continue, // woken without a datagram
             _ => {}
         }
-        // Anything but an inline call request (or the holder's EOF) ends the data channel
-        // only; fd 3 keeps serving.
-        data.shutdown();
-        *live = false;
+        // Anything but an inline call request (or the holder's EOF) ends that data channel
+        // only (dropping it closes the socket); fd 3 keeps serving.
+        data.open.insert(id, None);
     }
 }
 
