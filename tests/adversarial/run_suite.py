@@ -23,7 +23,9 @@ Verdicts: BLOCKED (all three hold), ESCAPED (2 failed: the host shows an effect)
 failed without a visible host effect: an operation the policy forbids worked inside the sandbox,
 e.g. a new user namespace, which widens kernel attack surface), UNAUDITED (1 and 2 hold, 3 does
 not), UNEXPECTED (blocked, but not the way the suite expects: e.g. EPERM where a kill was
-expected), ERROR (the attack or harness could not run). Exit status: 1 if anything ESCAPED or
+expected), KERNEL (an attack through a kernel feature this kernel lacks, IA32 emulation: it died
+in the kernel before cordon was involved, as it would anywhere; not a cordon result, and not a
+failure), ERROR (the attack or harness could not run). Exit status: 1 if anything ESCAPED or
 ALLOWED, 2 if anything is UNAUDITED, UNEXPECTED or ERROR, else 0.
 
 Only the standard library is used (python3 is the only dependency).
@@ -74,11 +76,12 @@ ISO = [("isolation", None)]
 
 
 def A(name, what, audit, binary=None, args=(), flags=(), exit=(0,), stdin="null", fds=False,
-      bwrap_limits=(), category="", log_budget=None, stdout="pipe"):
+      bwrap_limits=(), category="", log_budget=None, stdout="pipe", needs_ia32=False,
+      kernel_exit=()):
   return dict(name=name, binary=binary or name, what=what, audit=list(audit), args=list(args),
               flags=list(flags), exit=set(exit), stdin=stdin, fds=fds,
               bwrap_limits=list(bwrap_limits), category=category, log_budget=log_budget,
-              stdout=stdout)
+              stdout=stdout, needs_ia32=needs_ia32, kernel_exit=set(kernel_exit))
 
 
 ATTACKS = [
@@ -154,10 +157,15 @@ ATTACKS = [
     A("personality_prctl", "READ_IMPLIES_EXEC, PR_SET_MM, PR_SET_PTRACER",
       [("seccomp", "personality"), ("seccomp", "prctl")], category="kernel"),
     # Foreign ABIs
+    # The i386 rows need a kernel with IA32 emulation to reach seccomp at all; without it
+    # (kernel_exit) the kernel kills int $0x80 with SIGSEGV and refuses to exec an i386 ELF
+    # (ENOEXEC, which cordon reports as a setup failure: 125), and the row is KERNEL, not
+    # BLOCKED: nothing of cordon's was exercised. seccomp_compiler_test then proves the
+    # filter's i386 branch on crafted seccomp_data.
     A("i386_syscall", "i386 syscall via int 0x80", [("seccomp_kill", None)], exit=(159,),
-      category="abi"),
+      category="abi", needs_ia32=True, kernel_exit=(128 + 11,)),
     A("i386_binary", "exec a 32-bit i386 program (every syscall i386)", [("seccomp_kill", None)],
-      exit=(159,), category="abi"),
+      exit=(159,), category="abi", needs_ia32=True, kernel_exit=(125,)),
     A("x32_syscall", "x32 syscall (nr | 0x40000000)", [("seccomp_kill", None)], exit=(159,),
       category="abi"),
     # Terminal, privileges, fds, environment
@@ -243,6 +251,20 @@ def mem_available_kib():
   return 0
 
 
+def probe_ia32(attacks_dir):
+  """Whether this kernel runs i386 system calls, asked outside any sandbox: (bool, evidence)."""
+  probe = os.path.join(os.path.dirname(attacks_dir), "helpers", "ia32_probe")
+  if not os.path.exists(probe):
+    # Without the probe nothing may be excused: the i386 rows are judged as on an IA32 kernel.
+    return True, "ia32_probe not built"
+  p = subprocess.run([probe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=30)
+  if p.returncode == 0:
+    return True, "int $0x80 works on the host"
+  if p.returncode == -signal.SIGSEGV:
+    return False, "int $0x80 raises SIGSEGV on the host"
+  return True, "ia32_probe exit %s" % p.returncode
+
+
 class Fixtures:
   def __init__(self, attacks_dir, suid_probe):
     self.dir = tempfile.mkdtemp(prefix="cordon-adv-")
@@ -256,6 +278,7 @@ class Fixtures:
       f.write("unchanged\n")
     os.chmod(self.canary_file, 0o666)  # world-writable on the host: only isolation protects it
     self.hostname = socket.gethostname()
+    self.ia32, self.ia32_evidence = probe_ia32(attacks_dir)
     # Canary process: a host process the attacks try to signal and trace.
     self.canary = subprocess.Popen(["sleep", "100000"], stdin=subprocess.DEVNULL,
                                    start_new_session=True)
@@ -703,7 +726,12 @@ def run_attack(args, fx, attack):
   problems = fx.host_checks(binary, start)
   if stdio_problem:
     problems.append(stdio_problem)
-  if args.runner == "cordon" and rc == 125 and start:
+  # On a kernel without IA32 emulation an i386 row dies in the kernel before seccomp runs:
+  # the exec of an i386 ELF fails (cordon: 125, "Exec format error") and int $0x80 raises
+  # SIGSEGV. That outcome is the kernel's, not a launcher failure.
+  kernel_refused = (attack["needs_ia32"] and not fx.ia32 and rc in attack["kernel_exit"] and
+                    not (result and result[-1][0] == "escaped"))
+  if args.runner == "cordon" and rc == 125 and start and not kernel_refused:
     # 125 is "the sandbox could not be set up"; after plugin.start it means the plugin made the
     # launcher give up on a running sandbox: a host-side failure the plugin caused.
     last = err.strip().splitlines()[-1] if err.strip() else "?"
@@ -757,6 +785,17 @@ def run_attack(args, fx, attack):
     verdict = "ESCAPED"
   elif (result and result[-1][0] == "escaped") or rc == 1 or escapes:
     verdict = "ALLOWED"
+  elif kernel_refused:
+    # Not BLOCKED: cordon's handling was not exercised. seccomp_compiler_test evaluates the
+    # compiled filter on crafted i386 seccomp_data instead. A record claiming a seccomp kill
+    # here would be wrong, so none may exist.
+    verdict = "KERNEL"
+    evidence.append("no IA32 emulation in this kernel (%s): the attack dies before seccomp" %
+                    fx.ia32_evidence)
+    row["audit"] = "none expected (the kernel ran no i386 call)"
+    if any(r.get("type") == "seccomp.violation" for r in records):
+      verdict = "UNEXPECTED"
+      evidence.append("a seccomp.violation record for a call the kernel never ran")
   elif rc is None or (result and result[-1][0] == "error") or rc == 125:
     verdict = "ERROR"
   elif not failed_as_expected:
