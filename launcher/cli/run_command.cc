@@ -58,6 +58,10 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   absl::StatusOr<host::SandboxPlan> plan =
       host::SandboxSpecBuilder::Build(*profile, flags->ToOverrides());
   if (!plan.ok()) return SetupFailure(plan.status());
+  if (!plan->seccomp_cache_warning.empty()) {
+    std::cerr << "cordon run: note: " << plan->seccomp_cache_warning
+              << " (this start compiled its seccomp program without the cache)\n";
+  }
 
   std::unique_ptr<audit::AuditLog> log;
   if (flags->audit.enabled()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "sandbox-profiles/seccomp_program_cache.h"
 
 namespace cordon::host {
 namespace {
@@ -150,6 +151,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   plan.kill_on_violation = policy.on_violation() == cordon::v1::SeccompPolicy::KILL;
   profiles::SeccompCompileOptions options;
   options.user_notify = true;
+  options.cache = profiles::SeccompProgramCache::Default(&plan.seccomp_cache_warning);
   absl::StatusOr<profiles::SeccompProgram> compiled =
       profiles::SeccompCompiler::Compile(policy, options);
   if (!compiled.ok()) {
@@ -157,6 +159,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
                         absl::StrCat("profile '", profile.name(),
                                      "': seccomp policy: ", compiled.status().message()));
   }
+  plan.seccomp_from_cache = compiled->from_cache;
   spec.seccomp_program = std::move(compiled->instructions);
   spec.seccomp_user_notify = true;
   return plan;
