@@ -10,12 +10,14 @@
 #include <memory>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "audit/audit_log.h"
+#include "launcher/cli/audit_failure_killer.h"
 #include "launcher/cli/run_flags.h"
 #include "launcher/host/plugin_quotas.h"
 #include "launcher/host/sandbox_spec_builder.h"
@@ -63,9 +65,12 @@ int RunCommand::Main(const std::vector<std::string>& args) {
               << " (this start compiled its seccomp program without the cache)\n";
   }
 
+  // Declared before the log, whose flusher thread may call it until the log is gone.
+  AuditFailureKiller audit_failure;
   std::unique_ptr<audit::AuditLog> log;
   if (flags->audit.enabled()) {
     audit::AuditLogOptions options = flags->audit.options();
+    options.on_failure_callback = audit_failure.Callback();
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) {
       return SetupFailure(opened.status());
@@ -132,6 +137,8 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     }
     return SetupFailure(process.status());
   }
+  audit_failure.Arm((*process)->pidfd());
+  absl::Cleanup disarm = [&audit_failure] { audit_failure.Disarm(); };
 
   supervisor::SupervisorOptions supervisor_options;
   if (plan->wall_time_ms > 0) {
@@ -161,6 +168,10 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     return SetupFailure(result.status());
   }
 
+  if (audit_failure.killed() && result->kill_reason == supervisor::KillReason::kNone) {
+    result->kill_reason = supervisor::KillReason::kAuditFailure;
+    result->kill_detail = audit_failure.detail();
+  }
   // What the quotas saw, recorded before the exit record.
   uint64_t peak_memory = 0;
   std::vector<quota::QuotaViolation> violations = quotas->Collect(result->exit, &peak_memory);

@@ -165,18 +165,16 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     hooks.audit = [self](const broker::CapabilityUse& use) -> absl::Status {
       if (self->request_.audit_log == nullptr) return absl::OkStatus();
       audit::AuditRecord record = use.ToAuditRecord();
-      record.SetPlugin(self->plugin_id_, self->bundle_.manifest.name(),
-                       self->bundle_.manifest.version());
+      record.SetPlugin(self->auditor_->identity());
       return self->request_.audit_log->Append(record);
     };
-    // The identity is copied: the broker's destructor flushes folded counts through this hook
-    // after plugin_id_ is gone.
-    hooks.quota = [self, log = request.audit_log, id = plugin->plugin_id_, name = manifest.name(),
-                   version = manifest.version()](const broker::QuotaHit& hit) -> absl::Status {
+    // The broker's destructor flushes folded counts through this hook after plugin_id_ is
+    // gone; auditor_ (declared before broker_) is still there.
+    hooks.quota = [self, log = request.audit_log](const broker::QuotaHit& hit) -> absl::Status {
       absl::Status recorded;
       if (log != nullptr) {
         audit::AuditRecord record = hit.ToAuditRecord();
-        record.SetPlugin(id, name, version);
+        record.SetPlugin(self->auditor_->identity());
         recorded = log->Append(record);
       }
       // Recorded before the kill it causes. This runs on the session's reader thread, like a

@@ -20,8 +20,9 @@ absl::Status PluginAuditor::Append(const audit::AuditRecord& record) {
 }
 
 absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::string& type) {
+  identity_.host_pid = info.host_pid;
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   audit::AuditRecord uid_map("uid_map");
   uid_map.Set("sandbox_uid", static_cast<uint64_t>(info.sandbox_uid))
       .Set("host_uid", static_cast<uint64_t>(info.host_uid));
@@ -51,7 +52,7 @@ absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
                                            const std::string& action, uint64_t suppressed,
                                            absl::Time window_start) {
   audit::AuditRecord record("seccomp.violation");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   std::vector<uint64_t> args(violation.args.begin(), violation.args.end());
   record.Set("syscall", violation.name)
@@ -120,7 +121,7 @@ absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit
                                         std::optional<uint64_t> observed,
                                         const std::string& action, const std::string& detail) {
   audit::AuditRecord record("quota.violation");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   record.Set("quota", quota).Set("limit", limit).Set("action", action);
   if (observed.has_value()) record.Set("observed", *observed);
@@ -131,7 +132,7 @@ absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit
 absl::Status PluginAuditor::RecordLifecycle(
     const std::string& type, const std::vector<std::pair<std::string, std::string>>& fields) {
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   for (const auto& [key, value] : fields) record.Set(key, value);
   return Append(record);
 }
@@ -140,7 +141,7 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
                                                     const std::string& kind,
                                                     const std::string& detail) {
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   if (type == "quota.violation") {
     record.Set("quota", kind);
@@ -153,7 +154,7 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
 
 absl::Status PluginAuditor::RecordSetupFailure(const std::string& reason) {
   audit::AuditRecord record("plugin.exit");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.Set("setup_failed", true).Set("reason", reason);
   return Append(record);
 }
@@ -162,7 +163,7 @@ absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t p
                                        const std::string& reason) {
   if (absl::Status flushed = FlushViolationCounts(/*all=*/true); !flushed.ok()) return flushed;
   audit::AuditRecord record("plugin.exit");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   if (exit.exited()) {
     record.Set("exit_code", exit.exit_code());
   } else {

@@ -18,11 +18,8 @@
 
 namespace cordon::supervisor {
 
-struct PluginIdentity {
-  std::string id;       // unique per launch, e.g. "run-4242-1732531200123"
-  std::string name;     // plugin or program name
-  std::string version;  // plugin version, "" for plain programs
-};
+// RecordStart sets host_pid; every record written after it carries the pid.
+using PluginIdentity = audit::PluginIdentity;
 
 struct PluginStartInfo {
   std::string profile;
@@ -72,6 +69,8 @@ class PluginAuditor {
   // calls are keyed "NAME (ARCH)", e.g. "getpid (x32)".
   const std::map<std::string, uint64_t>& violation_counts() const { return violation_counts_; }
   bool has_log() const { return log_ != nullptr; }
+  // The plugin object of this plugin's records (host_pid set once RecordStart ran).
+  const PluginIdentity& identity() const { return identity_; }
   // What the log's owner configured for a failed write (deny requests, kill plugins, stop the
   // launcher); kill when there is no log.
   audit::OnWriteFailure failure_policy() const {
