@@ -424,7 +424,8 @@ for ((i = 0; i < ${#argv[@]} - 1; i++)); do
   if [ "${argv[i]}" = --control-socket ]; then socket="${argv[i+1]}"; fi
 done
 [ "$socket" = /run/cordon/control.sock ] || fail "ExecStart's control socket is '$socket'"
-hardened "${argv[@]}" > "$work/serve.log" 2>&1 &
+# The script itself, not the hardened() function: $! must be its pid, which passes SIGTERM on.
+"$tests/unit-hardening.sh" "$unit" "${argv[@]}" > "$work/serve.log" 2>&1 &
 serve_pid=$!
 # Bounded poll for the socket (at most 10 s): the daemon has no readiness notification, and a
 # daemon that exits early ends the wait at once.
