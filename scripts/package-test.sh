@@ -288,6 +288,15 @@ env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
   --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
   fail "cordon run --profile minimal -- static true exited $?"
 /usr/bin/cordon audit verify /var/log/cordon/package-test.jsonl >/dev/null || fail "audit verify"
+# The compiled seccomp program cache: root's own private directory, used by the second start.
+[ "$(stat -c '%a %U' /var/cache/cordon/seccomp)" = "700 root" ] ||
+  fail "/var/cache/cordon/seccomp is $(stat -c '%a %U' /var/cache/cordon/seccomp 2>&1), want 700 root"
+grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
+  env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
+    --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
+  fail "second cordon run --profile minimal exited $?"
+grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
+  fail "the installed cordon did not use its seccomp program cache on a second start"
 # A local profile in /etc/cordon/profiles is found before the shipped one.
 sed 's/^name: "minimal"/name: "local-minimal"/' /usr/share/cordon/profiles/minimal.textproto \
   > /etc/cordon/profiles/minimal.textproto
@@ -336,13 +345,13 @@ cp "$work/static-true" "$runbin/"
 # First the emulation itself, seen from inside: it must be what the unit says (unit-checks.sh
 # pinned the settings): bounding set SETUID, SETGID, SYS_PTRACE (bits 6, 7, 19), no_new_privs,
 # umask 0027, gid cordon and no other group, writable only the private /tmp and /var/tmp, the
-# ReadWritePaths and the RuntimeDirectory, an empty /tmp, no /home or /root.
+# ReadWritePaths, the RuntimeDirectory and the CacheDirectory, an empty /tmp, no /home or /root.
 marker="$(mktemp /tmp/cordon-package-test-marker.XXXXXX)"
 cat > "$work/probe.sh" <<'PROBE'
 field() { sed -n "s/^$1:[[:space:]]*//p" /proc/self/status; }
 echo "caps=$(field CapBnd) nnp=$(field NoNewPrivs) umask=$(field Umask) group=$(id -gn) groups=$(id -Gn)"
 w=""
-for d in / /usr /etc /var /var/lib /var/lib/cordon/data /var/log /var/log/cordon /run /run/cordon /tmp /var/tmp /srv /opt; do
+for d in / /usr /etc /var /var/lib /var/lib/cordon/data /var/log /var/log/cordon /var/cache /var/cache/cordon /run /run/cordon /tmp /var/tmp /srv /opt; do
   if [ -d "$d" ] && touch "$d/.cordon-probe" 2>/dev/null; then rm -f "$d/.cordon-probe"; w="$w $d"; fi
 done
 echo "writable=$w"
@@ -353,7 +362,7 @@ probe="$(hardened /bin/sh -s < "$work/probe.sh")" || fail "the probe under the u
 rm -f "$marker"
 rm -rf /run/cordon
 want="caps=00000000000800c0 nnp=1 umask=0027 group=cordon groups=cordon
-writable= /var/log/cordon /run/cordon /tmp /var/tmp
+writable= /var/log/cordon /var/cache/cordon /run/cordon /tmp /var/tmp
 tmp=0"
 [ "$probe" = "$want" ] || fail "under unit-hardening.sh the process sees
 $probe
@@ -364,7 +373,12 @@ got="$(hardened /usr/bin/cordon run --memory 64M --pids 8 -- /bin/echo ok)" ||
 [ "$got" = ok ] || fail "under the unit's hardening cordon run printed '$got'"
 hardened /usr/bin/cordon run --profile minimal -- "$runbin/static-true" ||
   fail "minimal profile under the unit's hardening"
-step "ran under cordon.service's hardening (as the unit says: bounding set $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, UMask 0027, Group cordon, ProtectSystem=strict, ProtectHome, PrivateTmp; writable only /var/log/cordon, /run/cordon, private /tmp)"
+# The second start of the same profile takes its seccomp program from the CacheDirectory.
+hardened /usr/bin/cordon run --profile minimal --audit-log /run/cordon/cache.jsonl -- "$runbin/static-true" ||
+  fail "minimal profile under the unit's hardening (second start)"
+grep -q '"seccomp_cached":true' /run/cordon/cache.jsonl ||
+  fail "under the unit's hardening the seccomp program cache was not used: $(cat /run/cordon/cache.jsonl)"
+step "ran under cordon.service's hardening (as the unit says: bounding set $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, UMask 0027, Group cordon, ProtectSystem=strict, ProtectHome, PrivateTmp; writable only /var/log/cordon, /var/cache/cordon, /run/cordon, private /tmp; seccomp program cache used)"
 
 # --- a plugin's violation is cordon's to record under the unit. The probe calls
 # socket(AF_NETLINK), refused by every profile: under the unit's hardening cordon's filter
@@ -495,7 +509,7 @@ ls /var/log/cordon/*.jsonl >/dev/null 2>&1 || fail "no audit log in /var/log/cor
 dpkg_wait dpkg -r cordon-dev cordon || fail "dpkg -r failed"
 dpkg-query -W -f='${Status}' cordon | grep -qx "deinstall ok config-files" ||
   fail "after dpkg -r: status $(dpkg-query -W -f='${Status}' cordon)"
-left="$( (find /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/include/cordon \
+left="$( (find /etc/cordon /var/log/cordon /var/lib/cordon /var/cache/cordon /usr/share/cordon /usr/include/cordon \
            /usr/share/doc/cordon /usr/share/doc/cordon-dev 2>/dev/null
           while read -r path; do [ -e "$path" ] && ! [ -d "$path" ] && echo "$path"; done < "$work/files"
           while read -r path; do [ -d "$path" ] && [[ "$path" == *cordon* ]] && echo "$path"; done < "$work/files"
@@ -509,7 +523,7 @@ dpkg_wait dpkg -P cordon-dev cordon || fail "dpkg -P failed"
 while read -r path; do
   if [[ "$path" == *cordon* ]] && [ -e "$path" ]; then fail "left behind after purge: $path"; fi
 done < "$work/files"
-for path in /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/share/doc/cordon \
+for path in /etc/cordon /var/log/cordon /var/lib/cordon /var/cache/cordon /usr/share/cordon /usr/share/doc/cordon \
             /usr/share/doc/cordon-dev /usr/include/cordon; do
   [ ! -e "$path" ] || fail "left behind after purge: $path"
 done

@@ -117,6 +117,10 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     start.host_uid = rootless ? geteuid() : plan->spec.host_uid;
     start.quota_backend = quotas->backend();
     start.rootless = rootless;
+    start.seccomp_cached = plan->seccomp_from_cache;
+    for (const std::string* note : {&fallback_note, &plan->seccomp_cache_warning}) {
+      if (!note->empty()) start.notes.push_back(*note);
+    }
     absl::Status recorded = auditor.RecordStart(start);
     start_recorded = recorded.ok();
     return recorded;

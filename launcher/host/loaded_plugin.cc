@@ -251,6 +251,11 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     start.host_uid = geteuid() == 0 ? plan->spec.host_uid : geteuid();
     start.quota_backend = plugin->quotas_->backend();
     start.rootless = geteuid() != 0;
+    start.seccomp_cached = plan->seccomp_from_cache;
+    // No stderr of ours to say them on (a host library): the record carries them.
+    for (const std::string* note : {&fallback_note, &plan->seccomp_cache_warning}) {
+      if (!note->empty()) start.notes.push_back(*note);
+    }
     return plugin->auditor_->RecordStart(start, "plugin.spawn");
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =

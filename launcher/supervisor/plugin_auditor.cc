@@ -33,9 +33,11 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
       .SetObject("uid_map", uid_map)
       .Set("quota_backend", info.quota_backend)
       .Set("rootless", info.rootless)
+      .Set("seccomp_cached", info.seccomp_cached)
       // 0: the kernel has no Landlock, so fds can be reopened through /proc/self/fd with
       // whatever the file's mode bits allow (docs/security.md).
       .Set("landlock_abi", static_cast<int64_t>(sandbox::LandlockAbi()));
+  if (!info.notes.empty()) record.SetStrings("notes", info.notes);
   return Append(record);
 }
 

@@ -30,6 +30,12 @@ struct PluginStartInfo {
   uint32_t host_uid = 0;
   std::string quota_backend;  // e.g. "cgroup v1 (...)" or "rlimits"
   bool rootless = false;
+  // The seccomp program came from the compiled-program cache (profiles::SeccompProgramCache).
+  bool seccomp_cached = false;
+  // What the launcher had to do differently from the profile or could not use (a quota
+  // backend that fell back to rlimits, an unusable seccomp program cache): recorded so that a
+  // degraded start is never silent, also where nobody reads stderr.
+  std::vector<std::string> notes;
 };
 
 // Writes the audit records of one plugin's life (plugin.start, seccomp.violation,

@@ -7,7 +7,7 @@
 #   chroot("."); PrivateMounts=: always, the namespace propagates nothing to the host) with
 #   ProtectSystem= (yes, full, strict), ProtectHome= (yes, read-only, tmpfs),
 #   PrivateTmp=, InaccessiblePaths= (directories; "-" prefix: skipped if missing),
-#   ReadWritePaths= and RuntimeDirectory= writable.
+#   ReadWritePaths=, RuntimeDirectory= and CacheDirectory= writable.
 # RuntimeDirectory= is created as systemd does (root:Group=, RuntimeDirectoryMode=) if it does
 # not exist; the caller removes it. A [Service] setting this script neither applies nor lists
 # below as deliberately not applied makes it fail (exit 2), and so does a value it does not
@@ -30,7 +30,8 @@ die() { echo "unit-hardening: $*" >&2; exit 2; }
 # The [Service] section's settings, one "Key=value" per line (comments and blanks dropped).
 service="$(sed -n '/^\[Service\]/,/^\[/{/^\[/d;/^[[:space:]]*#/d;/^[[:space:]]*$/d;p}' "$unit")"
 applied="CapabilityBoundingSet AmbientCapabilities NoNewPrivileges Group UMask ProtectSystem PrivateMounts
-  ProtectHome PrivateTmp InaccessiblePaths ReadWritePaths RuntimeDirectory RuntimeDirectoryMode"
+  ProtectHome PrivateTmp InaccessiblePaths ReadWritePaths RuntimeDirectory RuntimeDirectoryMode
+  CacheDirectory CacheDirectoryMode"
 not_applied="Type Restart RestartSec KillMode EnvironmentFile ExecStart DevicePolicy Delegate"
 for key in $(echo "$service" | sed 's/=.*//' | sort -u); do
   case " $(echo $applied $not_applied) " in
@@ -120,6 +121,15 @@ rw /run/$runtime_dir"
   if [ ! -d "/run/$runtime_dir" ]; then
     install -d -m "$(setting RuntimeDirectoryMode)" -o root -g "${group:-root}" "/run/$runtime_dir"
   fi
+fi
+
+cache_dir="$(setting CacheDirectory)"
+if [ -n "$cache_dir" ]; then
+  # systemd creates it (owned by the unit's User=, root here) and exempts it from
+  # ProtectSystem=strict.
+  plan="$plan
+rw /var/cache/$cache_dir"
+  install -d -m "$(setting CacheDirectoryMode)" -o root -g root "/var/cache/$cache_dir"
 fi
 
 root="$(mktemp -d /tmp/cordon-unit-root.XXXXXX)"
