@@ -200,7 +200,7 @@ ATTACKS = [
       flags=["--cpu-time", "1", "--wall-time", "60s"], exit=(124,), bwrap_limits=["--cpu=1"], category="exhaustion"),
     A("wall_sleep", "sleep 30 s under --wall-time 1s", [("quota", "wall_time")],
       flags=["--wall-time", "1s"], exit=(124,), category="exhaustion"),
-    A("disk_fill", "fill /tmp with 256 MiB under --tmp-size 1M", ISO,
+    A("disk_fill", "fill /tmp with 256 MiB under --tmp-size 1M", ISO + [("quota", "tmp_size")],
       flags=["--tmp-size", "1M"], category="exhaustion"),
     A("fd_exhaust", "open 100000 fds under --open-files 64", ISO, flags=["--open-files", "64"],
       bwrap_limits=["--nofile=64"], category="exhaustion"),
