@@ -42,6 +42,7 @@ constexpr uint32_t kCloneExitSignalMask = 0xff;
 constexpr uint32_t kCloneCheckedBits = SeccompCompiler::kCloneNamespaceFlags | kCloneExitSignalMask;
 
 constexpr uint32_t kX32SyscallBit = 0x40000000;
+constexpr uint32_t kNegativeSyscallBit = 0x80000000;
 constexpr uint32_t kTiocsti = 0x5412;
 constexpr uint32_t kTioclinux = 0x541C;
 constexpr uint32_t kLow32 = 0xffffffffu;
@@ -75,7 +76,12 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, bad_arch),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 1),
+      // x32 is bit 30 set and bit 31 clear. A number with bit 31 set (syscall(-1), which
+      // a tracer uses to skip a call) is no ABI's syscall: it gets the violation action,
+      // so it is denied and reported as the number it is, not killed as "x32".
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 3),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kNegativeSyscallBit, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, violation),
       BPF_STMT(BPF_RET | BPF_K, bad_arch),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 5),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
@@ -447,8 +453,9 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
       "kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal: SIGXCPU and "
       "SIGXFSZ refused (only the kernel sends them, so a death by them is a real quota hit)",
       absl::StrCat("prctl: only options ", prctl),
-      "foreign architectures (i386) and x32 syscall numbers (nr & 0x40000000): killed "
-      "(user_notify: notified, then killed by the launcher)",
+      "foreign architectures (i386) and x32 syscall numbers (nr & 0xc0000000 == 0x40000000): "
+      "killed (user_notify: notified, then killed by the launcher); numbers with bit 31 set "
+      "(negative) get the violation action",
   };
 }
 

@@ -253,9 +253,12 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     start.rootless = geteuid() != 0;
     start.seccomp_cached = plan->seccomp_from_cache;
     // No stderr of ours to say them on (a host library): the record carries them.
-    for (const std::string* note : {&fallback_note, &plan->seccomp_cache_warning}) {
-      if (!note->empty()) start.notes.push_back(*note);
+    if (!plan->seccomp_cache_warning.empty()) {
+      start.seccomp_notes.push_back(plan->seccomp_cache_warning);
     }
+    start.unenforced_quotas = plugin->quotas_->unenforced();
+    start.quota_notes = plugin->quotas_->warnings();
+    if (!fallback_note.empty()) start.quota_notes.push_back(fallback_note);
     return plugin->auditor_->RecordStart(start, "plugin.spawn");
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =

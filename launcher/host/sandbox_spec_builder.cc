@@ -82,6 +82,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
 #endif
   for (const std::string& key : order) spec.env.push_back(env[key]);
 
+  bool tmp_size_applied = false;
   for (const cordon::v1::Mount& mount : profile.mounts()) {
     sandbox::MountSpec m;
     m.kind = KindOf(mount.type());
@@ -92,8 +93,17 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
     if (m.kind == sandbox::MountSpec::Kind::kTmpfs && m.destination == "/tmp" &&
         overrides.quotas.tmp_size_bytes.has_value()) {
       m.size_bytes = *overrides.quotas.tmp_size_bytes;
+      tmp_size_applied = true;
     }
     spec.mounts.push_back(m);
+  }
+  // The size is an option of the profile's /tmp tmpfs; without one it would cap nothing.
+  if (overrides.quotas.tmp_size_bytes.has_value() && !tmp_size_applied) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tmp-size: profile '", profile.name(),
+        "' mounts no tmpfs at /tmp, so there is no /tmp size to set; add "
+        "`mounts { type: TMPFS destination: \"/tmp\" size_bytes: N }` to the profile or drop "
+        "--tmp-size"));
   }
   for (const BindMount& bind : overrides.binds) {
     sandbox::MountSpec m;

@@ -37,7 +37,11 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
       // 0: the kernel has no Landlock, so fds can be reopened through /proc/self/fd with
       // whatever the file's mode bits allow (docs/security.md).
       .Set("landlock_abi", static_cast<int64_t>(sandbox::LandlockAbi()));
-  if (!info.notes.empty()) record.SetStrings("notes", info.notes);
+  if (!info.seccomp_notes.empty()) record.SetStrings("seccomp_notes", info.seccomp_notes);
+  if (!info.unenforced_quotas.empty()) {
+    record.SetStrings("unenforced_quotas", info.unenforced_quotas);
+  }
+  if (!info.quota_notes.empty()) record.SetStrings("quota_notes", info.quota_notes);
   return Append(record);
 }
 
@@ -79,12 +83,13 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
                           ? violation.name
                           : absl::StrCat(violation.name, " (", violation.arch_name, ")")];
   absl::Time now = absl::Now();
-  ViolationWindow& window = windows_[violation.name];
+  const SyscallKey key{violation.arch, violation.nr};
+  ViolationWindow& window = windows_[key];
   if (now - window.start >= absl::Seconds(1)) {
     if (window.suppressed > 0) {
       absl::Status flushed =
           WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
-      pending_.erase(violation.name);
+      pending_.erase(key);
       if (!flushed.ok()) return flushed;
     }
     window = ViolationWindow{now, 0, 0, {}, ""};
@@ -97,7 +102,7 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
   ++window.suppressed;
   window.last = violation;
   window.action = action;
-  pending_[violation.name] = true;
+  pending_[key] = true;
   return absl::OkStatus();
 }
 

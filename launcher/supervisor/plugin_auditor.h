@@ -32,10 +32,14 @@ struct PluginStartInfo {
   bool rootless = false;
   // The seccomp program came from the compiled-program cache (profiles::SeccompProgramCache).
   bool seccomp_cached = false;
-  // What the launcher had to do differently from the profile or could not use (a quota
-  // backend that fell back to rlimits, an unusable seccomp program cache): recorded so that a
-  // degraded start is never silent, also where nobody reads stderr.
-  std::vector<std::string> notes;
+  // Why the compiled-program cache could not be used, when it could not (the start compiled
+  // its program instead): recorded, since a host library has no stderr of its own to say it.
+  std::vector<std::string> seccomp_notes;
+  // Quotas the profile or flags set that this backend cannot enforce (e.g. "cpu_rate" without
+  // a cgroup), and notes about the quota setup (e.g. a failed stale-cgroup sweep). Written
+  // only when non-empty; the same words go to stderr.
+  std::vector<std::string> unenforced_quotas;
+  std::vector<std::string> quota_notes;
 };
 
 // Writes the audit records of one plugin's life (plugin.start, seccomp.violation,
@@ -47,11 +51,13 @@ class PluginAuditor {
 
   // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
   absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
-  // The first kIndividualViolationsPerSecond violations of one syscall in each one-second
+  // The first kIndividualViolationsPerSecond violations of one syscall (one number of one
+  // ABI: unknown numbers are not lumped together under their common name) in each one-second
   // window get a record each, written before the syscall is answered. Beyond that, a burst
   // is counted: one record per syscall per window shows the last such call and carries
   // "suppressed": N, the number of further calls it stands for; it is written when the window
-  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot grow the log without bound.
+  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot
+  // grow the log without bound.
   static constexpr uint64_t kIndividualViolationsPerSecond = 100;
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
   // Writes the counted records of windows older than a second (all of them when `all`).
@@ -96,12 +102,15 @@ class PluginAuditor {
   absl::Status WriteViolation(const SeccompViolation& violation, const std::string& action,
                               uint64_t suppressed, absl::Time window_start);
 
+  // (AUDIT_ARCH_*, nr as the caller passed it, x32 bit included).
+  using SyscallKey = std::pair<uint32_t, int32_t>;
+
   audit::AuditLog* log_;
   PluginIdentity identity_;
   std::map<std::string, uint64_t> violation_counts_;
-  std::map<std::string, ViolationWindow> windows_;
-  // Syscall names whose window holds suppressed calls not yet written.
-  std::map<std::string, bool> pending_;
+  std::map<SyscallKey, ViolationWindow> windows_;
+  // Syscalls whose window holds suppressed calls not yet written.
+  std::map<SyscallKey, bool> pending_;
 };
 
 }  // namespace cordon::supervisor

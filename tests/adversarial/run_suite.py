@@ -53,6 +53,8 @@ import tempfile
 import time
 import tty
 
+from outer_net import OuterNet
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +185,8 @@ ATTACKS = [
     A("env_leak", "read the harness's secret environment variable", ISO, category="fds"),
     A("fileless_exec", "memfd_create + execveat: allowed, but must stay confined",
       [("seccomp", "mount")], category="exec"),
-    # Exhaustion (each with an outer bound in the program and tight quotas here)
+    # Exhaustion (each with an outer bound in the program and tight quotas here, and the
+    # harness's own outer cgroup around the run: outer_net.py)
     A("fork_bomb", "fork up to 2000 processes under --pids 16", ISO + [("quota?", "pids")],
       flags=["--pids", "16", "--wall-time", "15s"], exit=(0, 124, 137),
       bwrap_limits=["--nproc=16"], category="exhaustion"),
@@ -197,7 +200,7 @@ ATTACKS = [
       flags=["--cpu-time", "1", "--wall-time", "60s"], exit=(124,), bwrap_limits=["--cpu=1"], category="exhaustion"),
     A("wall_sleep", "sleep 30 s under --wall-time 1s", [("quota", "wall_time")],
       flags=["--wall-time", "1s"], exit=(124,), category="exhaustion"),
-    A("disk_fill", "fill /tmp with 256 MiB under --tmp-size 1M", ISO,
+    A("disk_fill", "fill /tmp with 256 MiB under --tmp-size 1M", ISO + [("quota", "tmp_size")],
       flags=["--tmp-size", "1M"], category="exhaustion"),
     A("fd_exhaust", "open 100000 fds under --open-files 64", ISO, flags=["--open-files", "64"],
       bwrap_limits=["--nofile=64"], category="exhaustion"),
@@ -657,6 +660,17 @@ def build_command(args, fx, attack, log):
   return cmd, binary
 
 
+def outer_net_for(attack):
+  """The harness's own net around one attack (outer_net.py): above the attack's quotas."""
+  flags = list(attack["flags"])
+  memory, pids = 1 << 30, 256
+  if "--memory" in flags:
+    memory = 4 * parse_size(flags[flags.index("--memory") + 1]) + (64 << 20)
+  if "--pids" in flags:
+    pids = 4 * int(flags[flags.index("--pids") + 1]) + 16
+  return OuterNet(memory_bytes=memory, pids=pids)
+
+
 def run_attack(args, fx, attack):
   log = os.path.join(fx.dir, "audit-%s.jsonl" % attack["name"])
   cmd, binary = build_command(args, fx, attack, log)
@@ -686,10 +700,12 @@ def run_attack(args, fx, attack):
     os.chmod(out_file, 0o600)
     stdout = os.open(out_file, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
   fx.before_attack = fx.snapshot()
+  net = outer_net_for(attack)
   started = time.monotonic()
   try:
     p = subprocess.run(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-                       env=env, pass_fds=pass_fds, timeout=args.timeout, start_new_session=True)
+                       env=env, pass_fds=pass_fds, timeout=args.timeout, start_new_session=True,
+                       preexec_fn=net.preexec)
     rc, out, err = p.returncode, (p.stdout or b"").decode(errors="replace"), p.stderr.decode(errors="replace")
   except subprocess.TimeoutExpired as e:
     rc, out, err = None, (e.stdout or b"").decode(errors="replace"), "harness timeout"
@@ -724,6 +740,9 @@ def run_attack(args, fx, attack):
   records, bad = read_audit(log) if args.runner == "cordon" else ([], 0)
   start = next((r for r in records if r.get("type") == "plugin.start"), None)
   problems = fx.host_checks(binary, start)
+  # After the host checks (which look for the sandbox's cgroup inside the net's): what is
+  # still in the net is a leak; then the net goes.
+  problems += net.finish()
   if stdio_problem:
     problems.append(stdio_problem)
   # On a kernel without IA32 emulation an i386 row dies in the kernel before seccomp runs:
@@ -763,6 +782,7 @@ def run_attack(args, fx, attack):
     evidence.append("HOST: " + "; ".join(problems))
   if attack["category"] == "exhaustion":
     evidence.append(fx.resource_note)
+    evidence.append(net.note)
 
   if args.runner == "cordon":
     verified = subprocess.run([args.cordon, "audit", "verify", log], stdout=subprocess.PIPE,
