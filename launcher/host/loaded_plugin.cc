@@ -288,8 +288,14 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   options.on_broker_request = [raw](const cordon::v1::BrokerRequest& request,
                                     std::vector<ipc::UniqueFd> fds) {
     broker::BrokerReply reply = raw->broker_->HandleRequest(request, std::move(fds));
-    // A failed send means the channel failed; the session reports that itself.
-    (void)raw->session_->SendBrokerResponse(reply.response, reply.raw_fds());
+    if (!reply.answer) return;  // a log line without an id: fire-and-forget
+    absl::Status sent = raw->session_->SendBrokerResponse(reply.response, reply.raw_fds());
+    // An answer that could not be encoded still answers, as an error, or the plugin would
+    // wait out its timeout. A failed channel is the session's to report.
+    if (!sent.ok() && raw->session_->status().ok()) {
+      (void)raw->session_->SendBrokerResponse(
+          broker::BrokerReply::Error(request.id(), sent).response, {});
+    }
   };
   options.on_log = [raw](const cordon::v1::LogMessage& message) {
     raw->broker_->HandleLog(message);

@@ -990,7 +990,8 @@ BROKER_ATTACKS = [
     BA("broker_endpoint_dns_rebind", "granted name resolving to loopback; address spellings",
        "connect", probes_endpoints),
     BA("broker_request_flood", "held fds, requests and logs past the broker quotas", "flood"),
-    # Opt-in (run only when named with --only): a known open issue that hangs the launcher.
+    # Runs by default: the launcher's bounded sends turn it into a message_flood kill
+    # (docs/security.md, finding 8).
     dict(name="broker_pipelined_flood", what="20000 broker requests without reading answers",
          kind="pipelined", probes=None, category="broker"),
     dict(name="ipc_channel_under_cordon_run", what="malformed/oversized/out-of-order/flood IPC "
@@ -1286,27 +1287,57 @@ def judge_reopen(j, b, call):
 
 def run_race(args, fx, b, j):
   """Host racer: exchanges granted/race (a dir) with granted/race_swap (a symlink to the
-  outside dir) in a bounded loop while the plugin opens race/file under both grants."""
-  shared = mmap.mmap(-1, 16)
+  outside dir) in a loop while the plugin opens race/file under both grants.
+
+  The race must really run during the opens: the call starts only once the racer has swapped
+  (it says so through a pipe), the racer runs until the call has returned (its own bound is
+  far beyond the call's timeout, and it reports whether it hit it), and the opens must have
+  met both states (some opened the granted file, some were refused mid-swap). A run where the
+  opens happened before or after the swapping is an error of the row, not a pass."""
+  shared = mmap.mmap(-1, 24)  # [0] stop flag, [8:16] swaps, [16] 1 if the racer hit its bound
+  ready_r, ready_w = os.pipe()
   pid = os.fork()
   if pid == 0:
     try:
+      os.close(ready_r)
       a, z = b.race_dir.encode(), b.race_swap.encode()
       n = 0
-      while shared[0] == 0 and n < 4000000:
+      bound = time.monotonic() + args.timeout + 60
+      while shared[0] == 0:
         if libc.renameat2(AT_FDCWD, a, AT_FDCWD, z, RENAME_EXCHANGE) == 0:
           n += 1
+          if n == 1:
+            os.write(ready_w, b"s")
+            os.close(ready_w)
+          if n % 16 == 0:
+            shared[8:16] = n.to_bytes(8, "little")
+            if time.monotonic() > bound:
+              shared[16] = 1
+              break
       if n % 2:
         libc.renameat2(AT_FDCWD, a, AT_FDCWD, z, RENAME_EXCHANGE)
       shared[8:16] = n.to_bytes(8, "little")
     finally:
       os._exit(0)
+  os.close(ready_w)
+  call = None
+  swaps_before = swaps_during = 0
   try:
-    call = cordon_call(args, fx, b, "race", "600 /data/race/file /follow/race/file\n")
+    started, _, _ = select.select([ready_r], [], [], 30)
+    if started and os.read(ready_r, 1) == b"s":
+      swaps_before = int.from_bytes(shared[8:16], "little")
+      call = cordon_call(args, fx, b, "race", "600 /data/race/file /follow/race/file\n")
+      swaps_during = int.from_bytes(shared[8:16], "little") - swaps_before
   finally:
     shared[0] = 1
     os.waitpid(pid, 0)
+    os.close(ready_r)
   swaps = int.from_bytes(shared[8:16], "little")
+  if call is None:
+    j.errors.append("the racer never swapped within 30 s; the opens were not run")
+    return cordon_call(args, fx, b, "race", "1 /data/race/file\n", tag="race-unrun")
+  if shared[16]:
+    j.errors.append("the racer hit its own bound before the opens ended")
   if not os.path.isdir(b.race_dir) or os.path.islink(b.race_dir):
     j.errors.append("racer left the directories swapped")
   m = re.search(r"^RACE opened=(\d+) denied=(\d+) throttled=(\d+)", call["out"], re.M)
@@ -1321,11 +1352,18 @@ def run_race(args, fx, b, j):
       j.escapes.append("%s opens read %r" % (count, what[5:45]))
     elif not what.startswith("data:") and what != "PERMISSION_DENIED":
       j.unexpected.append("%s opens answered %s" % (count, what))
-  j.evidence.append("%d swaps by the host racer; %d opens: %d granted file, %d denied "
-                    "mid-swap, %d throttled" % (swaps, opened + denied, opened, denied,
-                                                throttled))
-  if swaps == 0:
-    j.errors.append("the racer never swapped")
+  j.evidence.append("%d swaps by the host racer (%d while the plugin ran); %d opens: %d "
+                    "granted file, %d denied mid-swap, %d throttled" % (
+                        swaps, swaps_during, opened + denied, opened, denied, throttled))
+  # The swapper ran from before the call to after it, so every open raced it; both outcomes
+  # show that the opens and the swaps really interleaved.
+  if swaps_during < 2:
+    j.errors.append("only %d swaps while the plugin ran" % swaps_during)
+  if opened + denied < 100:
+    j.errors.append("only %d opens while the racer ran" % (opened + denied))
+  elif opened == 0 or denied == 0:
+    j.errors.append("the opens never met %s while the racer ran (%d opened, %d denied)" % (
+        "the real directory" if opened == 0 else "the swapped symlink", opened, denied))
   uses = [r for r in call["records"] if r.get("type") == "capability.use"
           and r.get("code") != "RESOURCE_EXHAUSTED"]
   deny = [r for r in uses if r.get("decision") == "deny"]
