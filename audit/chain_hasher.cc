@@ -1,11 +1,19 @@
 #include "audit/chain_hasher.h"
 
+// libcrypto's SHA-256 primitive (SHA256_Init/Update/Final), not the EVP interface: EVP's first
+// use initialises OpenSSL 3's provider machinery, and linking it statically pulls in every
+// algorithm's tables. Measured on the development VM (docs/performance-sandbox.md): EVP costs
+// each cordon process about 85 page faults for relocations whether or not it hashes anything,
+// and about 3 ms of CPU at the first record; the primitive costs neither. OpenSSL 3 marks these
+// functions deprecated in favour of EVP, but they are the same assembly-optimised
+// implementation EVP's default provider calls.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <fcntl.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -14,34 +22,23 @@
 
 namespace cordon::audit {
 
-// OpenSSL 3 makes an implicit algorithm fetch on every EVP_sha256() init, which costs more
-// than hashing a record; fetch once, and reset a keyed context instead of re-keying it.
+// HMAC-SHA256 (RFC 2104, FIPS 198-1) over the SHA-256 primitive: the key is padded (or first
+// hashed, when longer than a block) to one 64-byte block K0; HMAC = H((K0 ^ opad) ||
+// H((K0 ^ ipad) || data)). The two keyed contexts are hashed once, at creation, and copied
+// for every record, so a record costs the same as with EVP's keyed context.
 struct ChainHasher::Impl {
-  EVP_MD* md = nullptr;
-  EVP_MD_CTX* md_ctx = nullptr;
-  EVP_MAC* mac = nullptr;
-  EVP_MAC_CTX* mac_ctx = nullptr;  // keyed once; EVP_MAC_init(NULL key) restarts it
+  SHA256_CTX inner_keyed;  // after absorbing K0 ^ ipad
+  SHA256_CTX outer_keyed;  // after absorbing K0 ^ opad
   ~Impl() {
-    EVP_MD_CTX_free(md_ctx);
-    EVP_MD_free(md);
-    EVP_MAC_CTX_free(mac_ctx);
-    EVP_MAC_free(mac);
+    OPENSSL_cleanse(&inner_keyed, sizeof inner_keyed);
+    OPENSSL_cleanse(&outer_keyed, sizeof outer_keyed);
   }
 };
 
 ChainHasher::~ChainHasher() = default;
 
 absl::StatusOr<std::unique_ptr<ChainHasher>> ChainHasher::Create(const std::string& key_file) {
-  if (key_file.empty()) {
-    std::unique_ptr<ChainHasher> h(new ChainHasher());
-    h->impl_ = std::make_unique<Impl>();
-    h->impl_->md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    h->impl_->md_ctx = EVP_MD_CTX_new();
-    if (h->impl_->md == nullptr || h->impl_->md_ctx == nullptr) {
-      return absl::InternalError("OpenSSL SHA-256 is unavailable (EVP_MD_fetch failed)");
-    }
-    return h;
-  }
+  if (key_file.empty()) return std::unique_ptr<ChainHasher>(new ChainHasher());
   const int fd = open(key_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     return absl::FailedPreconditionError(
@@ -78,44 +75,55 @@ absl::StatusOr<std::unique_ptr<ChainHasher>> ChainHasher::Create(const std::stri
 }
 
 absl::StatusOr<std::unique_ptr<ChainHasher>> ChainHasher::CreateWithKey(std::string_view key) {
+  constexpr size_t kBlock = SHA256_CBLOCK;  // 64
+  std::array<unsigned char, kBlock> k0{};
+  if (key.size() > kBlock) {
+    SHA256_CTX ctx;
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, key.data(), key.size()) != 1 ||
+        SHA256_Final(k0.data(), &ctx) != 1) {
+      return absl::InternalError("HMAC-SHA256 key hashing failed");
+    }
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+  } else {
+    std::memcpy(k0.data(), key.data(), key.size());
+  }
+  std::array<unsigned char, kBlock> inner_pad, outer_pad;
+  for (size_t i = 0; i < kBlock; ++i) {
+    inner_pad[i] = k0[i] ^ 0x36;
+    outer_pad[i] = k0[i] ^ 0x5c;
+  }
   std::unique_ptr<ChainHasher> h(new ChainHasher());
   h->impl_ = std::make_unique<Impl>();
   h->keyed_ = true;
-  h->impl_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (h->impl_->mac == nullptr) return absl::InternalError("EVP_MAC_fetch(HMAC) failed");
-  h->impl_->mac_ctx = EVP_MAC_CTX_new(h->impl_->mac);
-  if (h->impl_->mac_ctx == nullptr) return absl::InternalError("EVP_MAC_CTX_new failed");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_end(),
-  };
-  if (EVP_MAC_init(h->impl_->mac_ctx, reinterpret_cast<const unsigned char*>(key.data()),
-                   key.size(), params) != 1) {
-    return absl::InternalError("EVP_MAC_init(HMAC-SHA256) failed");
-  }
+  const bool ok = SHA256_Init(&h->impl_->inner_keyed) == 1 &&
+                  SHA256_Update(&h->impl_->inner_keyed, inner_pad.data(), kBlock) == 1 &&
+                  SHA256_Init(&h->impl_->outer_keyed) == 1 &&
+                  SHA256_Update(&h->impl_->outer_keyed, outer_pad.data(), kBlock) == 1;
+  OPENSSL_cleanse(k0.data(), k0.size());
+  OPENSSL_cleanse(inner_pad.data(), inner_pad.size());
+  OPENSSL_cleanse(outer_pad.data(), outer_pad.size());
+  if (!ok) return absl::InternalError("HMAC-SHA256 key setup failed");
   return h;
 }
 
 absl::Status ChainHasher::HashHex(std::string_view data, char out[kHexLength]) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  size_t len = 0;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  const size_t len = sizeof digest;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  SHA256_CTX ctx;
   if (!keyed_) {
-    unsigned int mdlen = 0;
-    if (EVP_DigestInit_ex2(impl_->md_ctx, impl_->md, nullptr) != 1 ||
-        EVP_DigestUpdate(impl_->md_ctx, data.data(), data.size()) != 1 ||
-        EVP_DigestFinal_ex(impl_->md_ctx, digest, &mdlen) != 1) {
+    if (SHA256_Init(&ctx) != 1 || SHA256_Update(&ctx, bytes, data.size()) != 1 ||
+        SHA256_Final(digest, &ctx) != 1) {
       return absl::InternalError("SHA-256 digest failed");
     }
-    len = mdlen;
   } else {
-    EVP_MAC_CTX* ctx = impl_->mac_ctx;
-    if (EVP_MAC_init(ctx, nullptr, 0, nullptr) != 1 ||
-        EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) !=
-            1 ||
-        EVP_MAC_final(ctx, digest, &len, sizeof digest) != 1) {
-      return absl::InternalError("HMAC-SHA256 failed");
-    }
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    ctx = impl_->inner_keyed;
+    bool ok = SHA256_Update(&ctx, bytes, data.size()) == 1 && SHA256_Final(inner, &ctx) == 1;
+    ctx = impl_->outer_keyed;
+    ok = ok && SHA256_Update(&ctx, inner, sizeof inner) == 1 && SHA256_Final(digest, &ctx) == 1;
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    if (!ok) return absl::InternalError("HMAC-SHA256 failed");
   }
   if (len * 2 != kHexLength) return absl::InternalError("unexpected digest length");
   static constexpr char kHex[] = "0123456789abcdef";

@@ -29,6 +29,7 @@ gcc -O2 -static -o "$work/syscall_loop" "$here/syscall_loop.c"
 gcc -O2 -Wall -Wextra -Werror -o "$work/startup_driver" "$here/startup_driver.c"
 gcc -O2 -Wall -Wextra -Werror -o "$work/gen_bpf" "$here/gen_bpf.c" -lseccomp
 gcc -O2 -Wall -Wextra -Werror -o "$work/unotify_pingpong" "$here/unotify_pingpong.c"
+gcc -O2 -Wall -Wextra -Werror -o "$work/cgroup_wrap" "$here/cgroup_wrap.c"
 
 # bwrap's seccomp filter: exactly the syscalls cordon's minimal profile allows.
 "$cordon" profile show minimal |
@@ -64,6 +65,7 @@ echo "== start-up: fork+exec+wait of a static 'true', $rounds interleaved rounds
 cat > "$work/startup.list" <<LIST
 bwrap (seccomp, minimal allowlist)	$(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-true /true --seccomp 9 FD9<$work/filter.bpf /true
 cordon run --profile noquota	$cordon run --profile $noquota -- $work/cordon-bench-true
+bwrap + minimal's cgroup quotas	$work/cgroup_wrap 134217728 8 -- $(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-true /true --seccomp 9 FD9<$work/filter.bpf /true
 cordon run --profile minimal	$cordon run --profile minimal -- $work/cordon-bench-true
 cordon noquota --memory --pids	$cordon run --profile $noquota --memory 128M --pids 8 -- $work/cordon-bench-true
 bwrap (no seccomp)	$(command -v bwrap) $bwrap_args --ro-bind $work/cordon-bench-true /true /true
@@ -103,7 +105,7 @@ if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; t
     printf '%-34s %12s %10s\n' "$label" \
       "$(awk -F, '/task-clock/{printf "%.2f", $1}' "$work/perf.csv")" \
       "$(awk -F, '/context-switches/{printf "%.0f", $1}' "$work/perf.csv")"
-  done < <(grep -v -e '^direct' -e 'seccomp, minimal' "$work/startup.list")
+  done < <(grep -v -e '^direct' -e 'FD9<' "$work/startup.list")
 fi
 
 # Median of REPEATS runs of syscall_loop; prints ns/call.
