@@ -22,6 +22,12 @@ class ManifestLoader {
  public:
   static constexpr absl::string_view kManifestFileName = "manifest.textproto";
   static constexpr size_t kMaxManifestBytes = 256 * 1024;
+  // Bounds on limits a manifest may set (0 always means "the host's default"). Heartbeats
+  // count against the host's unsolicited-message rate, so they cannot be made arbitrarily
+  // frequent; a datagram cap below 4 KiB could not carry a Hello with its methods.
+  static constexpr uint64_t kMinHeartbeatIntervalMs = 20;
+  static constexpr uint64_t kMaxHeartbeatIntervalMs = 3'600'000;
+  static constexpr uint64_t kMinMessageBytes = 4096;
 
   // Parses and validates manifest text. `source` names the text in errors
   // ("<bundle>/manifest.textproto:12:3: ...").

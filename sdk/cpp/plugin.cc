@@ -169,18 +169,23 @@ absl::Status Plugin::Handshake() {
 }
 
 void Plugin::HeartbeatLoop(absl::Duration interval) {
+  // The first beat goes out at once: it arms the host's watchdog (docs/protocol.md,
+  // "Heartbeats"), which from then on expects one at least every few intervals.
   uint64_t seq = 0;
+  absl::Time next = absl::Now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    if (cv_.wait_for(lock, absl::ToChronoNanoseconds(interval)) == std::cv_status::timeout &&
-        !stopping_) {
-      Envelope env;
-      env.mutable_heartbeat()->set_seq(++seq);
-      lock.unlock();
-      // A failed send means the channel is gone; the main loop sees that too and returns.
-      (void)Send(env, {});
-      lock.lock();
+    if (absl::Now() < next) {
+      cv_.wait_until(lock, absl::ToChronoTime(next));
+      continue;
     }
+    Envelope env;
+    env.mutable_heartbeat()->set_seq(++seq);
+    lock.unlock();
+    // A failed send means the channel is gone; the main loop sees that too and returns.
+    (void)Send(env, {});
+    lock.lock();
+    next = absl::Now() + interval;
   }
 }
 
