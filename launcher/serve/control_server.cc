@@ -438,6 +438,7 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   load.config_map =
       std::map<std::string, std::string>(req.config_map().begin(), req.config_map().end());
   load.audit_log = options_.audit_log;
+  load.audit_failure_enforcer = options_.audit_failure_enforcer;
   load.on_state_change = [cell = entry->state](host::PluginState state, const std::string& why) {
     std::lock_guard<std::mutex> lock(cell->mu);
     cell->state = host::PluginStateName(state);
