@@ -52,12 +52,6 @@ class RootlessTest : public ::testing::Test {
     return CordonRunner::Run(options);
   }
 
-  // Skips with the known bug when the rootless launcher cannot take the seccomp listener.
-  static bool ListenerBug(const RunResult& r) {
-    return r.exit_status == 125 &&
-           absl::StrContains(r.err, "taking the seccomp listener: Operation not permitted");
-  }
-
   static TempDir* dir_;
   static std::string cordon_, default_profile_, minimal_profile_, sandbox_probe_, static_probe_,
       syscall_probe_, bomb_, secret_;
@@ -68,19 +62,8 @@ std::string RootlessTest::cordon_, RootlessTest::default_profile_, RootlessTest:
     RootlessTest::sandbox_probe_, RootlessTest::static_probe_, RootlessTest::syscall_probe_,
     RootlessTest::bomb_, RootlessTest::secret_;
 
-#define SKIP_ON_LISTENER_BUG(r)                                                             \
-  if (ListenerBug(r)) {                                                                     \
-    GTEST_SKIP() << "BUG: rootless cordon run fails at 'taking the seccomp listener' with " \
-                 << "EPERM: the sandbox init sets PR_SET_DUMPABLE 0 before forking the "    \
-                 << "program, which inherits it, so the unprivileged launcher's "           \
-                 << "pidfd_getfd (PTRACE_MODE_ATTACH_REALCREDS) on the program is refused " \
-                 << "(launcher/sandbox/sandbox_child.cc RunInit/RunProgram, "               \
-                 << "sandbox_spawner.cc). stderr: " << r.err;                               \
-  }
-
 TEST_F(RootlessTest, StartRecordSaysRootlessWithRlimits) {
   RunResult r = Run({"--", sandbox_probe_, "exit", "0"});
-  // plugin.start is written before the failing step, so this part holds either way.
   const audit::JsonValue* start = r.Record("plugin.start");
   ASSERT_NE(start, nullptr) << r.Describe();
   const audit::JsonValue* rootless = start->Find("rootless");
@@ -89,14 +72,12 @@ TEST_F(RootlessTest, StartRecordSaysRootlessWithRlimits) {
   EXPECT_EQ(StringField(*start, "quota_backend"), "rlimits");
   EXPECT_EQ(IntField(*start->Find("uid_map"), "host_uid"), kNobody);
   EXPECT_EQ(IntField(*start->Find("uid_map"), "sandbox_uid"), 1000);
-  SKIP_ON_LISTENER_BUG(r);
   EXPECT_EQ(r.exit_status, 0) << r.Describe();
   ExpectNoLeftovers(r);
 }
 
 TEST_F(RootlessTest, NoCapabilitiesNoNewPrivsSeccomp) {
   RunResult r = Run({"--", sandbox_probe_, "status"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   for (const std::string cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
     EXPECT_EQ(r.Line("status " + cap), "status " + cap + " 0000000000000000") << r.out;
@@ -107,7 +88,6 @@ TEST_F(RootlessTest, NoCapabilitiesNoNewPrivsSeccomp) {
 
 TEST_F(RootlessTest, OwnPidAndNetNamespaces) {
   RunResult procs = Run({"--", sandbox_probe_, "procs"});
-  SKIP_ON_LISTENER_BUG(procs);
   ASSERT_EQ(procs.exit_status, 0) << procs.Describe();
   EXPECT_EQ(procs.Field("procs", "count"), "2") << procs.out;
   RunResult net = Run({"--", sandbox_probe_, "netifs"});
@@ -119,7 +99,6 @@ TEST_F(RootlessTest, OnlyStandardFdsAndNoHostFiles) {
   ASSERT_GE(fd, 0);
   RunResult fds = Run({"--", sandbox_probe_, "fds"}, "", {{fd, 5}, {fd, 40}});
   close(fd);
-  SKIP_ON_LISTENER_BUG(fds);
   ASSERT_EQ(fds.exit_status, 0) << fds.Describe();
   EXPECT_EQ(fds.Lines("fd ").size(), 3u) << fds.out;
   RunResult open = Run({"--", sandbox_probe_, "open", secret_, "/proc/1/root" + secret_,
@@ -130,7 +109,6 @@ TEST_F(RootlessTest, OnlyStandardFdsAndNoHostFiles) {
 
 TEST_F(RootlessTest, MountsReadOnlyAndStaticProgramUnderMinimal) {
   RunResult r = Run({"--", sandbox_probe_, "write", "/usr/x", "/tmp/x"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("write /usr/x"), "write /usr/x ret=-1 errno=EROFS");
   EXPECT_EQ(r.Line("write /tmp/x"), "write /tmp/x ret=0 errno=0");
@@ -141,7 +119,6 @@ TEST_F(RootlessTest, MountsReadOnlyAndStaticProgramUnderMinimal) {
 
 TEST_F(RootlessTest, DeniedSyscallIsEpermAndRecorded) {
   RunResult r = Run({"--", syscall_probe_, "keyctl", "unshare_user", "socket_inet"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("keyctl"), "keyctl ret=-1 errno=EPERM");
   EXPECT_EQ(r.Line("unshare_user"), "unshare_user ret=-1 errno=EPERM");
@@ -151,7 +128,6 @@ TEST_F(RootlessTest, DeniedSyscallIsEpermAndRecorded) {
 
 TEST_F(RootlessTest, MemoryQuotaFallsBackToRlimitAs) {
   RunResult r = Run({"--memory", "64M", "--", bomb_, "memory", "1024"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   // RLIMIT_AS: the allocation fails instead of an OOM kill.
   EXPECT_EQ(r.Field("memory", "errno"), "ENOMEM") << r.out;
@@ -163,7 +139,6 @@ TEST_F(RootlessTest, MemoryQuotaFallsBackToRlimitAs) {
 
 TEST_F(RootlessTest, PidsQuotaFallsBackToRlimitNproc) {
   RunResult r = Run({"--pids", "16", "--", bomb_, "forks", "2000"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Field("forks", "errno"), "EAGAIN") << r.out;
   std::string made = r.Field("forks", "made");
