@@ -150,88 +150,76 @@ TEST(LoadedPluginLifecycleTest, DrainingNeedsItsRecordOrThePluginIsKilled) {
   EXPECT_TRUE(ProcessGone(pid));
 }
 
-// Two plugins share a log; one's broker request is the record that fails. Under "kill", the
-// enforcer kills the other one too and refuses new plugins.
-TEST(LoadedPluginLifecycleTest, KillPolicyKillsEveryPluginOfTheLog) {
-  BundleFactory bundles;
-  AuditFailureEnforcer enforcer;
-  FailingSyncs syncs;
-  AuditTrail trail(syncs.Tweak(audit::OnWriteFailure::kKillPlugins, &enforcer));
-  LoadRequest request;
-  request.audit_log = trail.log();
-  request.audit_failure_enforcer = &enforcer;
-  request.bundle_dir = EchoBundle();
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> bystander = LoadedPlugin::Load(request);
-  ASSERT_TRUE(bystander.ok()) << bystander.status();
-  request.bundle_dir = bundles.Make("opener", "misbehaving", {});
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> opener = LoadedPlugin::Load(request);
-  ASSERT_TRUE(opener.ok()) << opener.status();
-  pid_t bystander_pid = (*bystander)->host_pid();
+// Two plugins share a log whose writes start failing on Arm(): an echo plugin that writes
+// nothing more (the bystander) and one whose broker requests are the records that fail.
+class SharedLogTest : public ::testing::Test {
+ protected:
+  void LoadBoth(audit::OnWriteFailure policy, bool with_enforcer) {
+    AuditFailureEnforcer* enforcer = with_enforcer ? &enforcer_ : nullptr;
+    trail_ = std::make_unique<AuditTrail>(syncs_.Tweak(policy, enforcer));
+    request_.audit_log = trail_->log();
+    request_.audit_failure_enforcer = enforcer;
+    request_.bundle_dir = EchoBundle();
+    absl::StatusOr<std::unique_ptr<LoadedPlugin>> bystander = LoadedPlugin::Load(request_);
+    ASSERT_TRUE(bystander.ok()) << bystander.status();
+    bystander_ = std::move(*bystander);
+    request_.bundle_dir = bundles_.Make("opener", "misbehaving", {});
+    absl::StatusOr<std::unique_ptr<LoadedPlugin>> opener = LoadedPlugin::Load(request_);
+    ASSERT_TRUE(opener.ok()) << opener.status();
+    opener_ = std::move(*opener);
+    syncs_.Arm(1);
+  }
 
-  syncs.Arm(1);
-  EXPECT_FALSE((*opener)->Call("open_loop", "5").ok());
-  EXPECT_EQ((*opener)->state(), PluginState::kFailed);
-  EXPECT_EQ((*bystander)->state(), PluginState::kFailed);
-  absl::StatusOr<std::string> after = (*bystander)->Call("echo", "x");
+  BundleFactory bundles_;
+  AuditFailureEnforcer enforcer_;  // outlives the log and the plugins
+  FailingSyncs syncs_;
+  std::unique_ptr<AuditTrail> trail_;
+  LoadRequest request_;
+  std::unique_ptr<LoadedPlugin> bystander_;
+  std::unique_ptr<LoadedPlugin> opener_;
+};
+
+// Under "kill", the enforcer kills the bystander too and refuses new plugins.
+TEST_F(SharedLogTest, KillPolicyKillsEveryPluginOfTheLog) {
+  ASSERT_NO_FATAL_FAILURE(LoadBoth(audit::OnWriteFailure::kKillPlugins, true));
+  pid_t bystander_pid = bystander_->host_pid();
+  EXPECT_FALSE(opener_->Call("open_loop", "5").ok());
+  EXPECT_EQ(opener_->state(), PluginState::kFailed);
+  EXPECT_EQ(bystander_->state(), PluginState::kFailed);
+  absl::StatusOr<std::string> after = bystander_->Call("echo", "x");
   ASSERT_FALSE(after.ok());
   EXPECT_THAT(after.status().message(), HasSubstr("the audit log failed (kill-plugins)"));
-  (void)(*bystander)->Shutdown(absl::Seconds(5));
+  (void)bystander_->Shutdown(absl::Seconds(5));
   EXPECT_TRUE(ProcessGone(bystander_pid));
-  request.bundle_dir = EchoBundle();
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> late = LoadedPlugin::Load(request);
+  request_.bundle_dir = EchoBundle();
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> late = LoadedPlugin::Load(request_);
   ASSERT_FALSE(late.ok());
   EXPECT_THAT(late.status().message(), HasSubstr("no plugin may run"));
 }
 
 // Under "deny", only what needs a record is refused: the request is denied, both plugins run on.
-TEST(LoadedPluginLifecycleTest, DenyPolicyKeepsPluginsRunning) {
-  BundleFactory bundles;
-  AuditFailureEnforcer enforcer;
-  FailingSyncs syncs;
-  AuditTrail trail(syncs.Tweak(audit::OnWriteFailure::kDenyRequests, &enforcer));
-  LoadRequest request;
-  request.audit_log = trail.log();
-  request.audit_failure_enforcer = &enforcer;
-  request.bundle_dir = EchoBundle();
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> bystander = LoadedPlugin::Load(request);
-  ASSERT_TRUE(bystander.ok()) << bystander.status();
-  request.bundle_dir = bundles.Make("opener", "misbehaving", {});
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> opener = LoadedPlugin::Load(request);
-  ASSERT_TRUE(opener.ok()) << opener.status();
-
-  syncs.Arm(1);
-  absl::StatusOr<std::string> refused = (*opener)->Call("open_loop", "5");
+TEST_F(SharedLogTest, DenyPolicyKeepsPluginsRunning) {
+  ASSERT_NO_FATAL_FAILURE(LoadBoth(audit::OnWriteFailure::kDenyRequests, true));
+  absl::StatusOr<std::string> refused = opener_->Call("open_loop", "5");
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_THAT(*refused, HasSubstr("audit refused request 1"));
-  EXPECT_EQ((*opener)->state(), PluginState::kReady);
-  EXPECT_TRUE((*bystander)->Call("echo", "x").ok());
-  EXPECT_TRUE(enforcer.status().ok());
+  EXPECT_EQ(opener_->state(), PluginState::kReady);
+  EXPECT_TRUE(bystander_->Call("echo", "x").ok());
+  EXPECT_TRUE(enforcer_.status().ok());
 }
 
 // Without an enforcer, the plugin whose record failed is killed and the others run on.
-TEST(LoadedPluginLifecycleTest, WithoutAnEnforcerOnlyThePluginWhoseRecordFailedIsKilled) {
-  BundleFactory bundles;
-  FailingSyncs syncs;
-  AuditTrail trail(syncs.Tweak(audit::OnWriteFailure::kKillPlugins));
-  LoadRequest request;
-  request.audit_log = trail.log();
-  request.bundle_dir = EchoBundle();
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> bystander = LoadedPlugin::Load(request);
-  ASSERT_TRUE(bystander.ok()) << bystander.status();
-  request.bundle_dir = bundles.Make("opener", "misbehaving", {});
-  absl::StatusOr<std::unique_ptr<LoadedPlugin>> opener = LoadedPlugin::Load(request);
-  ASSERT_TRUE(opener.ok()) << opener.status();
-
-  syncs.Arm(1);
-  absl::StatusOr<std::string> result = (*opener)->Call("open_loop", "5");
+TEST_F(SharedLogTest, WithoutAnEnforcerOnlyThePluginWhoseRecordFailedIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(LoadBoth(audit::OnWriteFailure::kKillPlugins, false));
+  absl::StatusOr<std::string> result = opener_->Call("open_loop", "5");
   ASSERT_FALSE(result.ok());
   EXPECT_THAT(result.status().message(), HasSubstr("capability.use record could not be written"));
-  EXPECT_EQ((*opener)->state(), PluginState::kFailed);
-  pid_t opener_pid = (*opener)->host_pid();
-  (void)(*opener)->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(opener_->state(), PluginState::kFailed);
+  pid_t opener_pid = opener_->host_pid();
+  (void)opener_->Shutdown(absl::Seconds(5));
   EXPECT_TRUE(ProcessGone(opener_pid));
-  EXPECT_EQ((*bystander)->state(), PluginState::kReady);
-  EXPECT_TRUE((*bystander)->Call("echo", "x").ok());
+  EXPECT_EQ(bystander_->state(), PluginState::kReady);
+  EXPECT_TRUE(bystander_->Call("echo", "x").ok());
 }
 
 }  // namespace

@@ -4,13 +4,11 @@
 #define CORDON_LAUNCHER_HOST_TESTING_HOST_TEST_SUPPORT_H_
 
 #include <signal.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -26,6 +24,7 @@
 #include "audit/json_value.h"
 #include "gtest/gtest.h"
 #include "launcher/host/plugin_state.h"
+#include "tests/integration/temp_dir.h"
 
 namespace cordon::host::testing_util {
 
@@ -35,27 +34,6 @@ inline std::string EchoBundle() { return absl::StrCat(CORDON_EXAMPLES_DIR, "/ech
 
 inline bool ProcessGone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
 
-// A temp dir under $CORDON_BUILD_DIR (or /tmp) that the sandbox's uid can traverse.
-class TempTree {
- public:
-  TempTree() {
-    std::string base = absl::StrCat(
-        getenv("CORDON_BUILD_DIR") ? getenv("CORDON_BUILD_DIR") : "/tmp", "/host-test-XXXXXX");
-    std::vector<char> tmpl(base.begin(), base.end());
-    tmpl.push_back('\0');
-    root_ = mkdtemp(tmpl.data());
-    chmod(root_.c_str(), 0755);
-  }
-  ~TempTree() {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  const std::string& root() const { return root_; }
-
- private:
-  std::string root_;
-};
-
 // Builds plugin bundles for the misbehaving test plugin, one per behaviour.
 class BundleFactory {
  public:
@@ -64,7 +42,7 @@ class BundleFactory {
                    const std::vector<std::string>& args, const std::string& extra = "",
                    const std::string& limits = "call_timeout_ms: 2000 handshake_timeout_ms: 1500",
                    const std::string& protocol = "min: 1 max: 1") {
-    fs::path bundle = fs::path(tree_.root()) / dir;
+    fs::path bundle = fs::path(tree_.path()) / dir;
     fs::create_directories(bundle);
     fs::copy_file(MISBEHAVING_PLUGIN_PATH, bundle / "plugin", fs::copy_options::overwrite_existing);
     std::ofstream manifest(bundle / "manifest.textproto");
@@ -74,10 +52,9 @@ class BundleFactory {
     manifest << "limits { " << limits << " }\n" << extra;
     return bundle.string();
   }
-  const std::string& root() const { return tree_.root(); }
 
  private:
-  TempTree tree_;
+  integration::TempDir tree_;
 };
 
 // A real audit log in a temp dir, read back record by record.
@@ -86,7 +63,7 @@ class AuditTrail {
   // `tweak` adjusts the options (durability, failure policy, callback, test seams).
   explicit AuditTrail(std::function<void(audit::AuditLogOptions&)> tweak = nullptr) {
     audit::AuditLogOptions options;
-    options.path = tree_.root() + "/audit.jsonl";
+    options.path = tree_.File("audit.jsonl");
     if (tweak) tweak(options);
     auto log = audit::AuditLog::Open(options);
     EXPECT_TRUE(log.ok()) << log.status();
@@ -96,7 +73,7 @@ class AuditTrail {
 
   std::vector<audit::JsonValue> Records() {
     std::vector<audit::JsonValue> out;
-    std::ifstream in(tree_.root() + "/audit.jsonl");
+    std::ifstream in(tree_.File("audit.jsonl"));
     std::string line;
     while (std::getline(in, line)) {
       auto value = audit::JsonValue::Parse(line);
@@ -127,7 +104,7 @@ class AuditTrail {
   }
 
  private:
-  TempTree tree_;
+  integration::TempDir tree_;
   std::unique_ptr<audit::AuditLog> log_;
 };
 
