@@ -60,9 +60,9 @@ TEST(ManifestLoaderTest, LimitsOutsideTheirBoundsNameTheFieldAndTheRange) {
       << fast;
   EXPECT_FALSE(parse("limits { heartbeat_interval_ms: 3600001 }").ok());
   absl::Status tiny = parse("limits { max_message_bytes: 100 }").status();
-  EXPECT_NE(tiny.message().find("limits.max_message_bytes 100 is below 4096"), std::string::npos)
+  EXPECT_NE(tiny.message().find("limits.max_message_bytes 100 is below 16384"), std::string::npos)
       << tiny;
-  EXPECT_TRUE(parse("limits { heartbeat_interval_ms: 20 max_message_bytes: 4096 }").ok());
+  EXPECT_TRUE(parse("limits { heartbeat_interval_ms: 20 max_message_bytes: 16384 }").ok());
   EXPECT_TRUE(parse("limits { heartbeat_interval_ms: 0 max_message_bytes: 0 }").ok());
 }
 

@@ -55,6 +55,9 @@ EffectiveLimits::EffectiveLimits(const cordon::v1::Manifest& manifest,
 
 void EffectiveLimits::ApplyTo(ipc::PluginSession::Options* options) const {
   options->channel.max_datagram_bytes = max_message_bytes_;
+  // An inline payload must fit in one datagram with its envelope: above half the cap, inputs
+  // go as memfds (the SDKs do the same with results).
+  options->inline_threshold = std::min<size_t>(options->inline_threshold, max_message_bytes_ / 2);
   options->max_payload_bytes = max_payload_bytes_;
   options->max_concurrent_calls = max_concurrent_calls_;
   options->heartbeat_timeout = heartbeat_timeout();

@@ -74,6 +74,21 @@ TEST(LoadedPluginHandshakeTest, WelcomeCarriesTheProfileAndHostDefaultsWhenTheMa
   EXPECT_EQ(seen->heartbeat_interval_ms(), 1000u);
 }
 
+// A manifest lowering the datagram cap: both sides send what no longer fits inline as a memfd.
+TEST(LoadedPluginHandshakeTest, SmallerMessageCapIsHonouredBothWays) {
+  BundleFactory bundles;
+  LoadRequest request;
+  request.bundle_dir = bundles.Make("small", "misbehaving", {}, "",
+                                    "max_message_bytes: 16384 call_timeout_ms: 5000");
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  const std::string input(16384, 'm');
+  absl::StatusOr<std::string> echoed = (*plugin)->Call("echo", input);
+  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  EXPECT_EQ(*echoed, input);
+  EXPECT_EQ((*plugin)->state(), PluginState::kReady);
+}
+
 TEST(LoadedPluginHandshakeTest, VersionDifferentFromTheManifestIsRejectedNamingBoth) {
   BundleFactory bundles;
   LoadRequest request;

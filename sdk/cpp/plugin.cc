@@ -469,7 +469,12 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     }
   }
   // A data-channel peer takes no fds: results travel inline there, within its datagram cap.
-  const size_t threshold = options_.inline_threshold;
+  // A host announcing a smaller datagram cap (Welcome.limits.max_message_bytes) gets results
+  // above half of it as memfds, so an inline result always fits with its envelope.
+  size_t threshold = options_.inline_threshold;
+  if (uint64_t cap = welcome_.limits().max_message_bytes(); cap > 0) {
+    threshold = std::min<size_t>(threshold, cap / 2);
+  }
   if (out.ok() && data) {
     // Over the cap fails at Encode below, with a clear error to the caller.
     result->mutable_payload()->set_inline_(std::string(out->data()));
