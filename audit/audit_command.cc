@@ -1,14 +1,6 @@
 #include "audit/audit_command.h"
 
-#include <poll.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -17,10 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "audit/audit_verifier.h"
-#include "audit/json_escape.h"
-#include "audit/log_files.h"
 #include "audit/log_reader.h"
+#include "audit/log_tail.h"
 #include "audit/record_line.h"
+#include "audit/record_table.h"
 
 namespace cordon::audit {
 namespace {
@@ -100,31 +92,6 @@ bool ParseArgs(const std::vector<std::string>& args, size_t start,
   return true;
 }
 
-// Terminal-safe rendering of an untrusted string: JSON escaping without the quotes.
-std::string Safe(std::string_view s) {
-  std::string out;
-  AppendJsonString(&out, s);
-  return out.substr(1, out.size() - 2);
-}
-
-bool IsEnvelopeKey(std::string_view k) {
-  return k == "seq" || k == "ts" || k == "type" || k == "launcher_pid" || k == "plugin" ||
-         k == "decision" || k == "prev" || k == "hash";
-}
-
-std::string TableRow(const ParsedRecord& r) {
-  std::string details;
-  for (const auto& [k, v] : r.json.object()) {
-    if (IsEnvelopeKey(k)) continue;
-    if (!details.empty()) details.push_back(' ');
-    absl::StrAppend(&details, Safe(k), "=", v.ToText());
-  }
-  std::string plugin = r.plugin_name.empty() ? r.plugin_id : r.plugin_name;
-  if (plugin.empty()) plugin = "-";
-  return absl::StrCat(r.seq, "  ", r.ts, "  ", Safe(r.type), "  ", Safe(plugin), "  ",
-                      r.decision.empty() ? "-" : Safe(r.decision), "  ", details);
-}
-
 struct Filter {
   std::string type;
   std::string plugin;
@@ -172,11 +139,11 @@ bool BuildFilter(const Args& a, Filter* f, std::ostream& err) {
     }
   }
   if (auto v = get("--seq-from"); v && !absl::SimpleAtoi(*v, &f->seq_from)) {
-    err << "cordon audit: --seq-from wants a number, got '" << Safe(*v) << "'\n";
+    err << "cordon audit: --seq-from wants a number, got '" << RecordTable::Safe(*v) << "'\n";
     return false;
   }
   if (auto v = get("--seq-to"); v && !absl::SimpleAtoi(*v, &f->seq_to)) {
-    err << "cordon audit: --seq-to wants a number, got '" << Safe(*v) << "'\n";
+    err << "cordon audit: --seq-to wants a number, got '" << RecordTable::Safe(*v) << "'\n";
     return false;
   }
   return true;
@@ -276,7 +243,7 @@ int RunQuery(const Args& a, std::ostream& out, std::ostream& err) {
     if (format == "json") {
       out << line << "\n";
     } else {
-      out << TableRow(r) << "\n";
+      out << RecordTable::Row(r) << "\n";
     }
   });
 }
@@ -303,7 +270,7 @@ void PrintTop(std::ostream& out, std::string_view title, const std::map<std::str
                    [](const auto& x, const auto& y) { return x.second > y.second; });
   out << "  " << title << ":";
   for (size_t i = 0; i < v.size() && i < top; ++i)
-    out << " " << Safe(v[i].first) << "=" << v[i].second;
+    out << " " << RecordTable::Safe(v[i].first) << "=" << v[i].second;
   out << "\n";
 }
 
@@ -346,7 +313,7 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
   if (rc != kExitOk) return rc;
   out << total << " records, " << plugins.size() << " plugin(s)\n";
   for (const auto& [name, s] : plugins) {
-    out << Safe(name) << "\n";
+    out << RecordTable::Safe(name) << "\n";
     PrintTop(out, "types", s.by_type, SIZE_MAX);
     PrintTop(out, "decisions", s.by_decision, SIZE_MAX);
     PrintTop(out, "top denied syscalls", s.denied_syscalls, top);
@@ -354,48 +321,6 @@ int RunSummary(const Args& a, std::ostream& out, std::ostream& err) {
     PrintTop(out, "quota kills", s.quota_kills, SIZE_MAX);
   }
   return kExitOk;
-}
-
-// Emits complete lines of `reader`; returns false when --max-records is reached.
-bool DrainLines(LogReader& reader, bool json, uint64_t max_records, uint64_t* printed,
-                uint64_t* last_seq, std::ostream& out, std::ostream& err) {
-  std::string line;
-  while (true) {
-    absl::StatusOr<LogReader::Result> next = reader.Next(&line);
-    if (!next.ok() || *next == LogReader::Result::kNoLine) return true;
-    if (*next != LogReader::Result::kLine) continue;
-    absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(line);
-    if (!rec.ok()) {
-      err << "cordon audit tail: skipping unreadable record: " << rec.status().message() << "\n";
-      continue;
-    }
-    *last_seq = rec->seq;
-    out << (json ? line : TableRow(*rec)) << "\n";
-    out.flush();
-    if (++*printed >= max_records) return false;
-  }
-}
-
-// The seq of the last record in the newest rotated file of `path`, 0 if there is none. For an
-// active file that is empty because it was just rotated.
-uint64_t NewestRotatedSeq(const std::string& path) {
-  absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
-  if (!rotated.ok() || rotated->empty()) return 0;
-  const LogFiles::Rotated& newest = *std::max_element(
-      rotated->begin(), rotated->end(), [](const LogFiles::Rotated& a, const LogFiles::Rotated& b) {
-        return a.first_seq < b.first_seq;
-      });
-  absl::StatusOr<LogReader> reader = LogReader::Open(newest.path);
-  if (!reader.ok()) return 0;
-  uint64_t seq = 0;
-  std::string line;
-  while (true) {
-    absl::StatusOr<LogReader::Result> next = reader->Next(&line);
-    if (!next.ok() || *next == LogReader::Result::kNoLine) break;
-    if (*next != LogReader::Result::kLine) continue;
-    if (absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(line); rec.ok()) seq = rec->seq;
-  }
-  return seq;
 }
 
 int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
@@ -417,152 +342,13 @@ int RunTail(const Args& a, std::ostream& out, std::ostream& err) {
     err << "cordon audit tail: --max-records wants a number\n";
     return kExitUsage;
   }
-  // Watch the directory before reading, so no event between the read and the watch is lost.
-  const int in_fd = follow ? inotify_init1(IN_CLOEXEC | IN_NONBLOCK) : -1;
-  if (follow && in_fd < 0) {
-    err << "cordon audit tail: inotify_init1: " << strerror(errno) << "\n";
-    return kExitUsage;
-  }
-  struct FdCloser {
-    int fd;
-    ~FdCloser() {
-      if (fd >= 0) close(fd);
-    }
-  } in_closer{in_fd};
-  if (follow) {
-    const size_t slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
-    if (inotify_add_watch(in_fd, dir.c_str(),
-                          IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE) < 0) {
-      err << "cordon audit tail: inotify_add_watch " << dir << ": " << strerror(errno) << "\n";
-      return kExitUsage;
-    }
-  }
-  absl::StatusOr<LogReader> reader = LogReader::Open(path);
-  if (!reader.ok()) {
-    err << "cordon audit tail: " << reader.status().message() << "\n";
-    return kExitUsage;
-  }
-  // First the last n records of the current file.
-  std::deque<std::string> last;
-  std::string line;
-  std::string newest_line;  // the newest record present now, printed or not
-  while (true) {
-    absl::StatusOr<LogReader::Result> next = reader->Next(&line);
-    if (!next.ok() || *next == LogReader::Result::kNoLine) break;
-    if (*next != LogReader::Result::kLine) continue;
-    newest_line = line;
-    last.push_back(line);
-    if (last.size() > n) last.pop_front();
-  }
-  // Following goes by seq, so it must start after the newest record that exists now, even
-  // when fewer (or none, -n 0) are printed: otherwise the first rotation would make it
-  // re-read the log from its first record.
-  uint64_t newest_seq = 0;
-  if (absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(newest_line); rec.ok()) {
-    newest_seq = rec->seq;
-  } else if (follow) {
-    newest_seq = NewestRotatedSeq(path);
-  }
-  // The active file may hold fewer than n records right after a rotation: the rest come
-  // from the newest rotated files. Only records older than what is already held are taken:
-  // the file just read may itself have been rotated since, and must not count twice.
-  if (last.size() < n) {
-    uint64_t before_seq = UINT64_MAX;
-    if (!last.empty()) {
-      if (absl::StatusOr<ParsedRecord> front = RecordLine::Parse(last.front()); front.ok()) {
-        before_seq = front->seq;
-      }
-    }
-    absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
-    if (rotated.ok()) {
-      std::sort(rotated->begin(), rotated->end(),
-                [](const LogFiles::Rotated& a, const LogFiles::Rotated& b) {
-                  return a.first_seq > b.first_seq;
-                });
-      for (const LogFiles::Rotated& r : *rotated) {
-        if (last.size() >= n) break;
-        if (r.first_seq >= before_seq) continue;
-        absl::StatusOr<LogReader> older = LogReader::Open(r.path);
-        if (!older.ok()) break;
-        // Keeps only the newest lines this file can contribute, however large it is.
-        const uint64_t wanted = n - last.size();
-        std::deque<std::string> lines;
-        while (true) {
-          absl::StatusOr<LogReader::Result> next = older->Next(&line);
-          if (!next.ok() || *next == LogReader::Result::kNoLine) break;
-          if (*next != LogReader::Result::kLine) continue;
-          absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(line);
-          if (rec.ok() && rec->seq >= before_seq) break;
-          lines.push_back(line);
-          if (lines.size() > wanted) lines.pop_front();
-        }
-        while (!lines.empty()) {
-          last.push_front(std::move(lines.back()));
-          lines.pop_back();
-        }
-        if (!last.empty()) {
-          if (absl::StatusOr<ParsedRecord> front = RecordLine::Parse(last.front()); front.ok()) {
-            before_seq = front->seq;
-          }
-        }
-      }
-    }
-  }
-  uint64_t printed = 0;
-  uint64_t last_seq = 0;
-  for (const std::string& l : last) {
-    absl::StatusOr<ParsedRecord> rec = RecordLine::Parse(l);
-    if (!rec.ok()) continue;
-    last_seq = rec->seq;
-    out << (json ? l : TableRow(*rec)) << "\n";
-    if (++printed >= max_records) return kExitOk;
-  }
-  last_seq = std::max(last_seq, newest_seq);
-  out.flush();
-  if (!follow) return kExitOk;
-  while (true) {
-    if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) return kExitOk;
-    // Rotation renames the active file away; everything written to it came before the
-    // rename, so drain it to the end. The next record may already sit in a rotated file
-    // (several rotations can happen between two looks), so follow the seq, not the name.
-    struct stat now_st, cur_st;
-    if (fstat(reader->fd(), &cur_st) == 0 && stat(path.c_str(), &now_st) == 0 &&
-        (now_st.st_ino != cur_st.st_ino || now_st.st_dev != cur_st.st_dev)) {
-      if (!DrainLines(*reader, json, max_records, &printed, &last_seq, out, err)) {
-        return kExitOk;
-      }
-      auto rotated_with_next = [&path, &last_seq]() -> std::string {
-        absl::StatusOr<std::vector<LogFiles::Rotated>> rotated = LogFiles::ListRotated(path);
-        if (rotated.ok()) {
-          for (const auto& r : *rotated) {
-            if (r.first_seq == last_seq + 1) return r.path;
-          }
-        }
-        return "";
-      };
-      std::string next_path = rotated_with_next();
-      absl::StatusOr<LogReader> fresh = LogReader::Open(next_path.empty() ? path : next_path);
-      if (fresh.ok() && next_path.empty()) {
-        // The file holding the next record was active when listed, but may have rotated
-        // before the open, which then got a newer file: look again, now that we hold one.
-        if (std::string late = rotated_with_next(); !late.empty()) fresh = LogReader::Open(late);
-      }
-      if (fresh.ok()) {
-        reader = std::move(fresh);
-        continue;
-      }
-    }
-    pollfd p{in_fd, POLLIN, 0};
-    // The timeout only bounds how long a missed event could stall output.
-    if (poll(&p, 1, 1000) < 0 && errno != EINTR) {
-      err << "cordon audit tail: poll: " << strerror(errno) << "\n";
-      return kExitUsage;
-    }
-    char events[4096];
-    while (read(in_fd, events, sizeof events) > 0) {
-    }
-  }
+  LogTail::Options options;
+  options.path = path;
+  options.json = json;
+  options.follow = follow;
+  options.last = n;
+  options.max_records = max_records;
+  return LogTail::Run(options, out, err);
 }
 
 }  // namespace
@@ -586,7 +372,7 @@ int RunAuditCommand(const std::vector<std::string>& args, std::ostream& out, std
   } else if (cmd == "tail") {
     known = {"-n", "-f", "--follow", "--format", "--max-records", "--help", "-h"};
   } else {
-    err << "cordon audit: unknown command '" << Safe(cmd) << "'\n" << kHelp;
+    err << "cordon audit: unknown command '" << RecordTable::Safe(cmd) << "'\n" << kHelp;
     return kExitUsage;
   }
   if (!ParseArgs(args, 1, known, &a, err)) return kExitUsage;

@@ -248,6 +248,33 @@ class LineSink : public std::streambuf {
   size_t lines_ = 0;
 };
 
+// `cordon audit tail ARGS...` on a thread of its own, printing into a LineSink.
+class TailThread {
+ public:
+  explicit TailThread(std::vector<std::string> args)
+      : thread_([this, args] {
+          code_ = RunAuditCommand(args, out_, err_);
+          done_ = true;
+        }) {}
+  LineSink& sink() { return sink_; }
+  bool done() const { return done_; }
+  // Waits for tail to exit; its exit status.
+  int Join() {
+    thread_.join();
+    return code_;
+  }
+  // What tail wrote to stderr; only after Join.
+  std::string err() const { return err_.str(); }
+
+ private:
+  LineSink sink_;
+  std::ostream out_{&sink_};
+  std::ostringstream err_;
+  std::atomic<int> code_{-1};
+  std::atomic<bool> done_{false};
+  std::thread thread_;  // last: it starts once everything it uses exists
+};
+
 TEST(AuditTailFollowTest, FollowsAcrossRotation) {
   TempDir dir;
   AuditLogOptions o;
@@ -257,25 +284,17 @@ TEST(AuditTailFollowTest, FollowsAcrossRotation) {
   ASSERT_TRUE(log.ok());
   ASSERT_TRUE((*log)->Append(AuditRecord("launcher.start")).ok());
   constexpr int kTotal = 200;
-  LineSink sink;
-  std::ostream out(&sink);
-  std::ostringstream err;
-  int code = -1;
-  std::thread tail([&] {
-    code = RunAuditCommand({"tail", "-f", "-n", "100", "--format", "json", "--max-records",
-                            absl::StrCat(kTotal), o.path},
-                           out, err);
-  });
-  sink.WaitForLines(1);  // tail has the file open before any rotation happens
+  TailThread tail({"tail", "-f", "-n", "100", "--format", "json", "--max-records",
+                   absl::StrCat(kTotal), o.path});
+  tail.sink().WaitForLines(1);  // tail has the file open before any rotation happens
   for (int i = 1; i < kTotal; ++i) {
     AuditRecord r("plugin.ready");
     r.Set("i", i);
     ASSERT_TRUE((*log)->Append(r).ok());
   }
-  tail.join();
-  EXPECT_EQ(code, 0) << err.str();
+  EXPECT_EQ(tail.Join(), 0) << tail.err();
   ASSERT_GT(LogFiles::ListRotated(o.path)->size(), 5u);
-  auto lines = Lines(sink.text());
+  auto lines = Lines(tail.sink().text());
   ASSERT_EQ(lines.size(), size_t{kTotal});
   for (int i = 0; i < kTotal; ++i) {
     auto r = RecordLine::Parse(lines[i]);
@@ -300,27 +319,17 @@ TEST(AuditTailFollowTest, ZeroLastRecordsNeverReplaysAfterRotation) {
   ASSERT_GE(watch_fd, 0);
   ASSERT_GE(inotify_add_watch(watch_fd, o.path.c_str(), IN_OPEN), 0);
   constexpr int kFollowed = 3;
-  LineSink sink;
-  std::ostream out(&sink);
-  std::ostringstream err;
-  std::atomic<bool> done{false};
-  int code = -1;
-  std::thread tail([&] {
-    code = RunAuditCommand({"tail", "-f", "-n", "0", "--format", "json", "--max-records",
-                            absl::StrCat(kFollowed), o.path},
-                           out, err);
-    done = true;
-  });
+  TailThread tail({"tail", "-f", "-n", "0", "--format", "json", "--max-records",
+                   absl::StrCat(kFollowed), o.path});
   char event[sizeof(inotify_event) + NAME_MAX + 1];
   ASSERT_GT(read(watch_fd, event, sizeof event), 0);
   close(watch_fd);
   // Bounded: tail stops after kFollowed records appended after its first read.
-  for (int i = 0; i < 10000 && !done; ++i) {
+  for (int i = 0; i < 10000 && !tail.done(); ++i) {
     ASSERT_TRUE((*log)->Append(AuditRecord("plugin.ready")).ok());
   }
-  tail.join();
-  EXPECT_EQ(code, 0) << err.str();
-  auto lines = Lines(sink.text());
+  EXPECT_EQ(tail.Join(), 0) << tail.err();
+  auto lines = Lines(tail.sink().text());
   ASSERT_EQ(lines.size(), size_t{kFollowed});
   uint64_t previous = 0;
   for (const std::string& l : lines) {
@@ -332,6 +341,61 @@ TEST(AuditTailFollowTest, ZeroLastRecordsNeverReplaysAfterRotation) {
     }
     previous = r->seq;
   }
+}
+
+// A launcher that crashed mid-record restarts under a running `tail -f`: Open cuts the torn
+// record and writes audit.recovered where it began. tail held the torn bytes as a partial
+// line; it must print audit.recovered and what follows exactly, never a line glued together
+// from the torn bytes and the new ones, and never skip audit.recovered.
+TEST(AuditTailFollowTest, FollowsARestartThatCutATornRecord) {
+  TempDir dir;
+  AuditLogOptions o;
+  o.path = dir.File("live.jsonl");
+  {
+    auto log = AuditLog::Open(o);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE((*log)->Append(AuditRecord("plugin.ready")).ok());
+  }
+  const std::string torn =
+      "{\"seq\":4,\"ts\":\"2026-01-01T00:00:00.000000000Z\",\"type\":\"plugin.ready\"," +
+      std::string("\"pad\":\"") + std::string(300, 'x');
+  WriteFile(o.path, ReadFile(o.path) + torn);
+  constexpr int kTotal = 5;
+  TailThread tail(
+      {"tail", "-f", "-n", "3", "--format", "json", "--max-records", absl::StrCat(kTotal), o.path});
+  // tail prints the last records only after reading to the end of the file: it now holds
+  // the torn bytes as an incomplete line.
+  tail.sink().WaitForLines(3);
+  {
+    auto log = AuditLog::Open(o);  // cuts the torn record, appends audit.recovered
+    ASSERT_TRUE(log.ok()) << log.status();
+    // Bounded: tail stops after kTotal records; a broken one would wait for more.
+    for (int i = 0; i < 10000 && !tail.done(); ++i) {
+      ASSERT_TRUE((*log)->Append(AuditRecord("plugin.ready")).ok());
+    }
+  }
+  EXPECT_EQ(tail.Join(), 0) << tail.err();
+  EXPECT_EQ(tail.err(), "");
+  const std::vector<std::string> file = Lines(ReadFile(o.path));
+  const std::vector<std::string> printed = Lines(tail.sink().text());
+  ASSERT_EQ(printed.size(), size_t{kTotal});
+  ASSERT_GE(file.size(), size_t{kTotal});
+  EXPECT_EQ(RecordLine::Parse(file[3])->type, "audit.recovered");
+  for (int i = 0; i < kTotal; ++i) EXPECT_EQ(printed[i], file[i]) << "record " << i + 1;
+}
+
+// The table escapes every field it prints, ts included (a forged or edited log can hold
+// anything there).
+TEST(AuditCommandQueryTest, TableEscapesTheTimestamp) {
+  TempDir dir;
+  const std::string path = dir.File("forged.jsonl");
+  WriteFile(path,
+            "{\"seq\":1,\"ts\":\"\\u001b[2J\\u001b[31mX\",\"type\":\"plugin.ready\",\"prev\":\"" +
+                std::string(64, '0') + "\",\"hash\":\"" + std::string(64, 'a') + "\"}\n");
+  CmdResult q = Cmd({"query", path});
+  EXPECT_EQ(q.code, 0) << q.err;
+  EXPECT_THAT(q.out, HasSubstr("\\u001b[2J"));
+  EXPECT_EQ(q.out.find('\x1b'), std::string::npos) << q.out;
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "audit/json_escape.h"
@@ -97,7 +99,7 @@ absl::Status AuditLog::OpenActive() {
   }
   absl::MutexLock l(&mu_);
   file_ = std::move(file);
-  file_started_ = absl::Now();
+  file_started_ = absl::TimeFromTimespec(Now());
   return LogFiles::SyncDirectory(options_.path);
 }
 
@@ -224,6 +226,13 @@ int AuditLog::DoFdatasync(int fd) {
   return fdatasync(fd);
 }
 
+timespec AuditLog::Now() const {
+  if (options_.clock_for_testing) return options_.clock_for_testing();
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return now;
+}
+
 absl::Status AuditLog::RotateLocked() {
   // The old file must be durable before the name moves, or a crash could leave a rotated file
   // shorter than the chain that continues in the new one.
@@ -250,7 +259,7 @@ absl::Status AuditLog::RotateLocked() {
   file_ = std::move(file);
   file_bytes_ = 0;
   file_first_seq_ = 0;
-  file_started_ = absl::Now();
+  file_started_ = absl::TimeFromTimespec(Now());
   return absl::OkStatus();
 }
 
@@ -258,58 +267,89 @@ absl::Status AuditLog::Append(const AuditRecord& record) {
   return AppendAndGetSeq(record).status();
 }
 
-bool AuditLog::RotationDueLocked() const {
+bool AuditLog::RotationDueLocked(uint64_t next_record_bytes) const {
   if (file_first_seq_ == 0) return false;  // never rotate an empty file
-  if (options_.rotate_bytes != 0 && file_bytes_ >= options_.rotate_bytes) return true;
+  if (options_.rotate_bytes != 0 && file_bytes_ + next_record_bytes > options_.rotate_bytes) {
+    return true;
+  }
   return options_.rotate_age > absl::ZeroDuration() &&
-         absl::Now() - file_started_ >= options_.rotate_age;
+         absl::TimeFromTimespec(Now()) - file_started_ >= options_.rotate_age;
+}
+
+size_t AuditLog::FittingBytesLocked(std::string_view records) const {
+  if (options_.rotate_bytes == 0 || file_bytes_ + records.size() <= options_.rotate_bytes) {
+    return records.size();
+  }
+  const uint64_t room =
+      options_.rotate_bytes > file_bytes_ ? options_.rotate_bytes - file_bytes_ : 0;
+  // The last record boundary within the room; a first record larger than rotate_bytes still
+  // goes in (alone, into an empty file: RotationDueLocked rotated a non-empty one first).
+  const size_t last_nl = room == 0 ? std::string_view::npos : records.rfind('\n', room - 1);
+  return last_nl != std::string_view::npos ? last_nl + 1 : records.find('\n') + 1;
 }
 
 absl::Status AuditLog::WriteBatchLocked() {
-  if (RotationDueLocked()) {
-    if (absl::Status s = RotateLocked(); !s.ok()) return FailLocked(s);
-  }
   std::string batch;
   batch.swap(pending_);
-  const uint64_t first = pending_first_seq_;
+  uint64_t next = pending_first_seq_;  // seq of the first record not yet written
   const uint64_t last = pending_last_seq_;
-  const std::shared_ptr<File> file = file_;
-  const uint64_t offset = file_bytes_;
-  // The write runs without the lock so other threads can format the next batch meanwhile;
-  // only the leader (writer_active_) touches the file, so batches stay in seq order.
-  mu_.Unlock();
   size_t done = 0;
-  int e = 0;
+  absl::Status status;
+  // A size limit is kept exactly: the batch is split at the record that would take the file
+  // over rotate_bytes, and that record starts the next file.
   while (done < batch.size()) {
-    const ssize_t n = write(file->fd, batch.data() + done, batch.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      e = n < 0 ? errno : ENOSPC;
-      // Never leave part of a record behind: the next record must start on a line boundary.
-      // If even that fails, Open cuts the torn tail and reports audit.recovered.
-      if (done > 0) (void)ftruncate(file->fd, offset);
+    const std::string_view rest = std::string_view(batch).substr(done);
+    if (RotationDueLocked(rest.find('\n') + 1)) {
+      if (absl::Status s = RotateLocked(); !s.ok()) {
+        status = FailLocked(s);
+        break;
+      }
+    }
+    const size_t length = FittingBytesLocked(rest);
+    const uint64_t records = length == rest.size()
+                                 ? last - next + 1
+                                 : std::count(rest.begin(), rest.begin() + length, '\n');
+    const std::shared_ptr<File> file = file_;
+    const uint64_t offset = file_bytes_;
+    // The write runs without the lock so other threads can format the next batch meanwhile;
+    // only the leader (writer_active_) touches the file, so batches stay in seq order.
+    mu_.Unlock();
+    size_t written = 0;
+    int e = 0;
+    while (written < length) {
+      const ssize_t n = write(file->fd, rest.data() + written, length - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        e = n < 0 ? errno : ENOSPC;
+        // Never leave part of a record behind: the next record must start on a line boundary.
+        // If even that fails, Open cuts the torn tail and reports audit.recovered.
+        if (written > 0) (void)ftruncate(file->fd, offset);
+        break;
+      }
+      written += n;
+    }
+    mu_.Lock();
+    if (e != 0) {
+      const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
+                                        ? absl::StatusCode::kResourceExhausted
+                                        : absl::StatusCode::kDataLoss;
+      status = FailLocked(
+          absl::Status(code, absl::StrCat("audit log ", options_.path, ": write of records seq ",
+                                          next, "..", last, " failed: ", strerror(e))));
       break;
     }
-    done += n;
+    file_bytes_ += length;
+    if (file_first_seq_ == 0) file_first_seq_ = next;
+    next += records;
+    done += length;
+    written_seq_.store(next - 1, std::memory_order_release);
   }
-  mu_.Lock();
   // Give the buffer back so its capacity is reused.
   if (pending_.empty()) {
     batch.clear();
     pending_.swap(batch);
   }
-  if (e != 0) {
-    const absl::StatusCode code = (e == ENOSPC || e == EDQUOT || e == EFBIG)
-                                      ? absl::StatusCode::kResourceExhausted
-                                      : absl::StatusCode::kDataLoss;
-    return FailLocked(
-        absl::Status(code, absl::StrCat("audit log ", options_.path, ": write of records seq ",
-                                        first, "..", last, " failed: ", strerror(e))));
-  }
-  file_bytes_ += done;
-  if (file_first_seq_ == 0) file_first_seq_ = first;
-  written_seq_.store(last, std::memory_order_release);
-  return absl::OkStatus();
+  return status;
 }
 
 absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
@@ -319,8 +359,7 @@ absl::StatusOr<uint64_t> AuditLog::AppendAndGetSeq(const AuditRecord& record) {
   {
     absl::MutexLock l(&mu_);
     if (!failed_.ok()) return failed_;
-    timespec now_ts;
-    clock_gettime(CLOCK_REALTIME, &now_ts);
+    const timespec now_ts = Now();
     seq = next_seq_;
     // Format straight into the pending batch; roll back if the record is over the cap.
     std::string& line = pending_;

@@ -2,6 +2,7 @@
 #define CORDON_AUDIT_AUDIT_LOG_H_
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
@@ -35,17 +36,23 @@ struct AuditLogOptions {
   std::string path;  // active file; rotated files are "<path>.<first seq, 20 digits>"
   Durability durability = Durability::kBatch;
   std::string hmac_key_file;  // empty: plain SHA-256 chain
-  uint64_t rotate_bytes = 0;  // 0: no size rotation
+  // No file grows past rotate_bytes: the record that would take it over starts the next file
+  // (a single record larger than the limit gets a file of its own). 0: no size rotation.
+  uint64_t rotate_bytes = 0;
+  // A record written once the active file is this old starts the next file. 0: no age rotation.
   absl::Duration rotate_age = absl::ZeroDuration();
   OnWriteFailure on_failure = OnWriteFailure::kKillPlugins;
   // Batch mode only: the longest time an acknowledged record may sit un-fdatasync'ed, i.e.
-  // the power-failure loss window.
+  // the power-failure loss window. A background thread syncs at this interval by itself.
   absl::Duration batch_interval = absl::Milliseconds(200);
   // Called once, from the thread that hit the failure and without the log's lock held, when
-  // the log enters its failed state.
+  // the log enters its failed state. In batch mode that may be the background flusher, with
+  // no Append in progress: the launcher must act on it here, not wait for the next record.
   std::function<void(const absl::Status&, OnWriteFailure)> on_failure_callback;
   // Test seam: replaces fdatasync(2) so a failing fsync can be exercised.
   std::function<int(int fd)> fdatasync_for_testing;
+  // Test seam: replaces clock_gettime(CLOCK_REALTIME) for `ts` and the rotation age.
+  std::function<timespec()> clock_for_testing;
 };
 
 class AuditLog {
@@ -81,13 +88,19 @@ class AuditLog {
   absl::Status Recover(std::string* torn, uint64_t* torn_offset);
   absl::Status OpenActive();
   absl::Status RotateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool RotationDueLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes pending_ as one batch; drops mu_ during the write(2).
+  // True when the active file must be rotated before a record of `next_record_bytes` is
+  // written to it: by age, or because the record would take it over rotate_bytes.
+  bool RotationDueLocked(uint64_t next_record_bytes) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How many leading bytes of `records` (whole lines) go into the active file before the next
+  // rotation: as many whole records as fit under rotate_bytes, at least one.
+  size_t FittingBytesLocked(std::string_view records) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes pending_ (rotating where a record would not fit); drops mu_ during each write(2).
   absl::Status WriteBatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FailLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyFailure(const absl::Status& status);
   absl::Status SyncUpTo(uint64_t seq);
   int DoFdatasync(int fd);
+  timespec Now() const;
   void FlusherLoop();
 
   const AuditLogOptions options_;

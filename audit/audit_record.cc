@@ -1,7 +1,9 @@
 #include "audit/audit_record.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "audit/json_escape.h"
@@ -137,14 +139,29 @@ AuditRecord& AuditRecord::Set(std::string_view key, bool value) {
 
 AuditRecord& AuditRecord::SetStrings(std::string_view key, absl::Span<const std::string> values) {
   std::string out = "[";
+  std::string hex = "[";
+  bool clean = true;
   const size_t n = std::min(values.size(), kMaxArrayItems);
   for (size_t i = 0; i < n; ++i) {
-    if (i) out.push_back(',');
-    AppendJsonString(&out, CutUtf8(values[i], kMaxStringBytes));
+    if (i) {
+      out.push_back(',');
+      hex.push_back(',');
+    }
+    const std::string_view kept = CutUtf8(values[i], kMaxStringBytes);
+    if (AppendJsonString(&out, kept)) {
+      hex.append("null");
+    } else {
+      clean = false;
+      absl::StrAppend(&hex, "\"", HexEncode(kept), "\"");
+    }
   }
   out.push_back(']');
+  hex.push_back(']');
   Put(key, std::move(out));
   if (n != values.size()) Put(absl::StrCat(ToAbsl(key), "_len"), absl::StrCat(values.size()));
+  // As for a single string: the exact bytes of an item with invalid UTF-8 (an argv element
+  // with a stray byte) must survive, at the same index as the item.
+  if (!clean) Put(absl::StrCat(ToAbsl(key), "_hex"), std::move(hex));
   return *this;
 }
 
@@ -171,15 +188,27 @@ AuditRecord& AuditRecord::SetObject(std::string_view key, const AuditRecord& nes
   return *this;
 }
 
+AuditRecord& AuditRecord::SetPlugin(const PluginIdentity& plugin) {
+  return SetPlugin(plugin.id, plugin.name, plugin.version, plugin.host_pid);
+}
+
 AuditRecord& AuditRecord::SetPlugin(std::string_view id, std::string_view name,
-                                    std::string_view version) {
+                                    std::string_view version, pid_t host_pid) {
   has_plugin_ = true;
-  plugin_json_ = "{\"id\":";
-  AppendJsonString(&plugin_json_, CutUtf8(id, 256));
-  plugin_json_ += ",\"name\":";
-  AppendJsonString(&plugin_json_, CutUtf8(name, 256));
-  plugin_json_ += ",\"version\":";
-  AppendJsonString(&plugin_json_, CutUtf8(version, 256));
+  plugin_json_.assign(1, '{');
+  std::string hex;  // the `<key>_hex` siblings, last
+  for (const auto& [key, value] : {std::pair<std::string_view, std::string_view>{"id", id},
+                                   {"name", name},
+                                   {"version", version}}) {
+    if (key != "id") plugin_json_.push_back(',');
+    absl::StrAppend(&plugin_json_, "\"", ToAbsl(key), "\":");
+    const std::string_view kept = CutUtf8(value, 256);
+    if (!AppendJsonString(&plugin_json_, kept)) {
+      absl::StrAppend(&hex, ",\"", ToAbsl(key), "_hex\":\"", HexEncode(kept), "\"");
+    }
+  }
+  if (host_pid > 0) absl::StrAppend(&plugin_json_, ",\"host_pid\":", host_pid);
+  plugin_json_.append(hex);
   plugin_json_.push_back('}');
   return *this;
 }

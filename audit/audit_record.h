@@ -1,6 +1,8 @@
 #ifndef CORDON_AUDIT_AUDIT_RECORD_H_
 #define CORDON_AUDIT_AUDIT_RECORD_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -11,6 +13,18 @@
 #include "absl/types/span.h"
 
 namespace cordon::audit {
+
+// Who a plugin-scoped record is about: written as the record's `plugin` object. Kept by the
+// code that owns a plugin and passed whole to SetPlugin, so a record can never carry the name
+// without the host pid once the pid is known.
+struct PluginIdentity {
+  std::string id;       // unique per launch, e.g. "run-4242-1732531200123"
+  std::string name;     // plugin or program name
+  std::string version;  // plugin version, "" for plain programs
+  // Host pid of the plugin's sandbox init (pid 1 inside); 0 until the sandbox exists, and then
+  // left out of the record.
+  pid_t host_pid = 0;
+};
 
 // Builder for one record's own fields. Every string passes through JSON escaping here, so
 // plugin-controlled text (paths, log lines, names) can never break out of its field or the
@@ -36,10 +50,16 @@ class AuditRecord {
   AuditRecord& Set(std::string_view key, unsigned long long value);  // NOLINT(runtime/int)
   AuditRecord& Set(std::string_view key, double value);
   AuditRecord& Set(std::string_view key, bool value);
+  // A JSON array of strings. If any item is not valid UTF-8, `<key>_hex` is an array of the
+  // same length holding the exact bytes of each such item in hex and null for the others.
   AuditRecord& SetStrings(std::string_view key, absl::Span<const std::string> values);
   AuditRecord& SetInts(std::string_view key, absl::Span<const uint64_t> values);
   AuditRecord& SetObject(std::string_view key, const AuditRecord& nested_fields);
-  AuditRecord& SetPlugin(std::string_view id, std::string_view name, std::string_view version);
+  // The `plugin` object: id, name, version, and host_pid when above 0. Each string that is not
+  // valid UTF-8 gets an `<key>_hex` sibling inside the object, as Set does.
+  AuditRecord& SetPlugin(const PluginIdentity& plugin);
+  AuditRecord& SetPlugin(std::string_view id, std::string_view name, std::string_view version,
+                         pid_t host_pid = 0);
   AuditRecord& SetDecision(std::string_view decision);
 
   std::string_view type() const { return type_; }

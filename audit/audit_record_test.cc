@@ -105,5 +105,50 @@ TEST(AuditRecordTest, InvalidUtf8KeepsExactBytesInHex) {
   EXPECT_EQ(v.Find("path_hex")->string_value(), "2f746d702fff01");
 }
 
+// Plugin-scoped records name the plugin's sandbox by its host pid once it exists.
+TEST(AuditRecordTest, PluginObjectCarriesTheHostPidOnceKnown) {
+  PluginIdentity identity{"demo-1-2", "demo", "1.0", 0};
+  AuditRecord before("plugin.load");
+  before.SetPlugin(identity);
+  const JsonValue b = Fields(before);
+  EXPECT_EQ(b.Find("plugin")->Find("id")->string_value(), "demo-1-2");
+  EXPECT_EQ(b.Find("plugin")->Find("host_pid"), nullptr);
+  identity.host_pid = 4242;
+  AuditRecord after("capability.use");
+  after.SetPlugin(identity);
+  const JsonValue a = Fields(after);
+  ASSERT_NE(a.Find("plugin")->Find("host_pid"), nullptr);
+  EXPECT_EQ(a.Find("plugin")->Find("host_pid")->string_value(), "4242");
+  EXPECT_EQ(a.Find("plugin")->object().size(), 4u);
+  EXPECT_EQ(a.Find("host_pid"), nullptr) << "a record's own host_pid field stays free";
+}
+
+TEST(AuditRecordTest, InvalidUtf8InArraysAndPluginKeepsExactBytes) {
+  const std::vector<std::string> argv = {"/bin/x",
+                                         std::string("a\xff"
+                                                     "b",
+                                                     3),
+                                         "ok"};
+  AuditRecord r("plugin.start");
+  r.SetStrings("argv", argv);
+  r.SetPlugin(std::string("n\xc3", 2), "name", std::string("1.\x80", 3), 7);
+  const JsonValue v = Fields(r);
+  const JsonValue* hex = v.Find("argv_hex");
+  ASSERT_NE(hex, nullptr);
+  ASSERT_EQ(hex->array().size(), 3u);
+  EXPECT_EQ(hex->array()[0].kind(), JsonValue::Kind::kNull);
+  EXPECT_EQ(hex->array()[1].string_value(), "61ff62");
+  EXPECT_EQ(hex->array()[2].kind(), JsonValue::Kind::kNull);
+  const JsonValue* plugin = v.Find("plugin");
+  EXPECT_EQ(plugin->Find("id_hex")->string_value(), "6ec3");
+  EXPECT_EQ(plugin->Find("name_hex"), nullptr);
+  EXPECT_EQ(plugin->Find("version_hex")->string_value(), "312e80");
+  EXPECT_EQ(plugin->Find("host_pid")->string_value(), "7");
+  // Clean arrays get no sibling.
+  AuditRecord clean("plugin.start");
+  clean.SetStrings("argv", {"/bin/x", "y"});
+  EXPECT_EQ(Fields(clean).Find("argv_hex"), nullptr);
+}
+
 }  // namespace
 }  // namespace cordon::audit

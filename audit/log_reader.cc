@@ -1,12 +1,14 @@
 #include "audit/log_reader.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -39,6 +41,8 @@ LogReader& LogReader::operator=(LogReader&& o) noexcept {
     buf_offset_ = o.buf_offset_;
     line_offset_ = o.line_offset_;
     skipping_ = o.skipping_;
+    held_at_eof_ = o.held_at_eof_;
+    rewinds_ = o.rewinds_;
   }
   return *this;
 }
@@ -86,8 +90,70 @@ absl::StatusOr<LogReader::Result> LogReader::Next(std::string* line) {
       return absl::UnavailableError(absl::StrCat("audit log ", path_, ": read: ", strerror(errno)));
     }
     buf_.resize(old + n);
-    if (n == 0) return Result::kNoLine;
+    if (n == 0) {
+      // Following a live file: a restart that cut a torn record shrinks it under us.
+      if (absl::StatusOr<bool> shrank = ShrankBelowPosition(); !shrank.ok()) {
+        return shrank.status();
+      } else if (*shrank) {
+        continue;
+      }
+      held_at_eof_ = !buf_.empty();
+      return Result::kNoLine;
+    }
+    if (held_at_eof_) {
+      held_at_eof_ = false;
+      // The partial line held since the last end of file must still be what the file says, or
+      // the file was cut and written again (a restart replaced a torn record): joining the old
+      // bytes to the new ones would make a garbled line.
+      if (absl::StatusOr<bool> rewritten = HeldBytesRewritten(old); !rewritten.ok()) {
+        return rewritten.status();
+      } else if (*rewritten) {
+        continue;
+      }
+    }
   }
+}
+
+absl::StatusOr<bool> LogReader::ShrankBelowPosition() {
+  struct stat st;
+  if (fstat(fd_, &st) != 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", path_, ": fstat: ", strerror(errno)));
+  }
+  if (static_cast<uint64_t>(st.st_size) >= buf_offset_ + buf_.size()) return false;
+  return Resync(st.st_size);
+}
+
+absl::StatusOr<bool> LogReader::HeldBytesRewritten(size_t held) {
+  std::string now(held, '\0');
+  ssize_t n;
+  do {
+    n = pread(fd_, now.data(), held, static_cast<off_t>(buf_offset_));
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", path_, ": pread: ", strerror(errno)));
+  }
+  if (static_cast<size_t>(n) == held && std::string_view(buf_).substr(0, held) == now) return false;
+  struct stat st;
+  if (fstat(fd_, &st) != 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", path_, ": fstat: ", strerror(errno)));
+  }
+  return Resync(st.st_size);
+}
+
+absl::StatusOr<bool> LogReader::Resync(uint64_t size) {
+  // Recovery cuts at the start of the torn line, which is where the held bytes begin; a file
+  // cut shorter than that was rewritten some other way, and is read again from its start.
+  const uint64_t restart = buf_offset_ <= size ? buf_offset_ : 0;
+  if (buf_offset_ > size) ++rewinds_;
+  if (lseek(fd_, static_cast<off_t>(restart), SEEK_SET) < 0) {
+    return absl::UnavailableError(absl::StrCat("audit log ", path_, ": lseek: ", strerror(errno)));
+  }
+  buf_.clear();
+  pos_ = 0;
+  buf_offset_ = restart;
+  skipping_ = false;
+  held_at_eof_ = false;
+  return true;
 }
 
 absl::StatusOr<std::vector<std::string>> LogReader::OrderFiles(std::vector<std::string> files,

@@ -10,7 +10,10 @@
 namespace cordon::audit {
 
 // Reads one log file line by line with bounded memory. It can also follow a growing file:
-// after kNoLine, call Next again once more data may have arrived.
+// after kNoLine, call Next again once more data may have arrived. A followed file that is cut
+// and written again (a restarting writer cuts a torn last record and appends audit.recovered)
+// is noticed: the reader drops the partial line it held and reads on from where the cut was,
+// or from the start of the file if it was cut shorter than that (see rewinds()).
 class LogReader {
  public:
   enum class Result {
@@ -31,6 +34,9 @@ class LogReader {
   size_t pending() const { return buf_.size() - pos_; }
   const std::string& path() const { return path_; }
   int fd() const { return fd_; }
+  // How often the file was found cut below a line already returned (not a torn-record cut):
+  // reading then starts again at offset 0, so those lines come again.
+  uint64_t rewinds() const { return rewinds_; }
 
   // Orders log files by the seq of their first record (rotated files first, oldest first);
   // files that hold no readable record go last, keeping their given order. With
@@ -40,6 +46,13 @@ class LogReader {
 
  private:
   LogReader() = default;
+  // At end of file: true (after Resync) when the file is now shorter than what was read.
+  absl::StatusOr<bool> ShrankBelowPosition();
+  // After new data arrived behind `held` bytes of a partial line kept since the last end of
+  // file: true (after Resync) when the file no longer holds those bytes there.
+  absl::StatusOr<bool> HeldBytesRewritten(size_t held);
+  // Drops what is buffered and reads on from the held line's start (or 0 if past `size`).
+  absl::StatusOr<bool> Resync(uint64_t size);
   std::string path_;
   int fd_ = -1;
   std::string buf_;
@@ -47,6 +60,8 @@ class LogReader {
   uint64_t buf_offset_ = 0;  // file offset of buf_[0]
   uint64_t line_offset_ = 0;
   bool skipping_ = false;
+  bool held_at_eof_ = false;  // a partial line was held at the last end of file
+  uint64_t rewinds_ = 0;
 };
 
 }  // namespace cordon::audit

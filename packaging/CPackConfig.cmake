@@ -3,7 +3,7 @@
 
 set(CPACK_PACKAGE_NAME "cordon")
 # Debian revision / rpm release of the packaging; debian/changelog's newest entry must match.
-set(CORDON_PACKAGE_RELEASE 2)
+set(CORDON_PACKAGE_RELEASE 3)
 set(CPACK_PACKAGE_VENDOR "The cordon authors")
 set(CPACK_PACKAGE_CONTACT "cordon maintainers <cordon@lists.example.org>")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
@@ -32,7 +32,9 @@ set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_CURRENT_SOURCE_DIR}/copyright)
 set(CPACK_PACKAGE_CHECKSUM SHA256)
 set(CPACK_STRIP_FILES ON)
 # CPACK_STRIP_FILES strips executables only; the static archive is stripped of debug sections.
-set(CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_SOURCE_DIR}/strip-static.cmake)
+# The rpm drops the Debian-only files (lintian overrides, changelog.Debian.gz).
+set(CPACK_PRE_BUILD_SCRIPTS ${CMAKE_CURRENT_SOURCE_DIR}/strip-static.cmake
+    ${CMAKE_CURRENT_SOURCE_DIR}/rpm-prune.cmake)
 # Two packages from two install components: "Unspecified" (every install rule without a
 # COMPONENT: the binary, profiles, unit, man pages) becomes `cordon`; "dev" (the host library's
 # archive, headers and .pc, launcher/host and packaging/CMakeLists.txt) becomes `cordon-dev`, so
@@ -154,8 +156,7 @@ set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
 # Never own directories that belong to the base system (on Fedora /lib is a symlink).
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
     /etc /var /var/lib /usr/lib64/pkgconfig /usr/lib/systemd /usr/lib/systemd/system /usr/lib/sysusers.d /usr/lib/tmpfiles.d
-    /usr/share/man /usr/share/man/man1 /usr/share/man/man5 /usr/share/doc /usr/share/lintian
-    /usr/share/lintian/overrides)
+    /usr/share/man /usr/share/man/man1 /usr/share/man/man5 /usr/share/doc)
 # No /usr/lib/.build-id links: the package ships no debuginfo subpackage to match them.
 set(CPACK_RPM_SPEC_MORE_DEFINE "%define _build_id_links none")
 set(CPACK_RPM_UNSPECIFIED_USER_FILELIST

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sandbox-profiles/seccomp_program_cache.h"
 #include "sandbox-profiles/string_view_compat.h"
 #include "sandbox-profiles/syscall_groups.h"
 
@@ -41,6 +42,7 @@ constexpr uint32_t kCloneExitSignalMask = 0xff;
 constexpr uint32_t kCloneCheckedBits = SeccompCompiler::kCloneNamespaceFlags | kCloneExitSignalMask;
 
 constexpr uint32_t kX32SyscallBit = 0x40000000;
+constexpr uint32_t kNegativeSyscallBit = 0x80000000;
 constexpr uint32_t kTiocsti = 0x5412;
 constexpr uint32_t kTioclinux = 0x541C;
 constexpr uint32_t kLow32 = 0xffffffffu;
@@ -74,7 +76,12 @@ std::vector<sock_filter> Prologue(uint32_t violation, uint32_t bad_arch) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, bad_arch),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr),
-      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 1),
+      // x32 is bit 30 set and bit 31 clear. A number with bit 31 set (syscall(-1), which
+      // a tracer uses to skip a call) is no ABI's syscall: it gets the violation action,
+      // so it is denied and reported as the number it is, not killed as "x32".
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 3),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kNegativeSyscallBit, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, violation),
       BPF_STMT(BPF_RET | BPF_K, bad_arch),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 5),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg1Low),
@@ -132,14 +139,6 @@ absl::StatusOr<std::vector<sock_filter>> Export(void* ctx) {
   return program;
 }
 
-absl::Status Add(void* ctx, uint32_t action, int nr, std::string_view name,
-                 std::initializer_list<scmp_arg_cmp> args) {
-  int rc = seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned int>(args.size()),
-                                  args.size() == 0 ? nullptr : args.begin());
-  if (rc != 0) return LibseccompError(absl::StrCat("rule for ", Av(name)), rc);
-  return absl::OkStatus();
-}
-
 struct PrctlOption {
   uint32_t value;
   const char* name;
@@ -187,10 +186,77 @@ struct Rule {
   std::string_view name;
 };
 
+// One seccomp_rule_add_array call, described before it is made. The list of them, with the
+// context's attributes and libseccomp's version, is everything libseccomp's output depends
+// on, so it is also the key of the compiled-program cache.
+struct LibseccompRule {
+  uint32_t action;
+  int nr;
+  std::optional<scmp_arg_cmp> arg;  // every cordon rule compares at most one argument
+  std::string_view name;
+};
+
+std::vector<LibseccompRule> LibseccompRules(const std::vector<Rule>& rules) {
+  std::vector<LibseccompRule> out;
+  out.reserve(rules.size() + std::size(kSafePrctl));
+  for (const Rule& rule : rules) {
+    const int nr = static_cast<int>(rule.nr);
+    auto allow_if = [&](scmp_arg_cmp cmp) { out.push_back({SCMP_ACT_ALLOW, nr, cmp, rule.name}); };
+    switch (rule.kind) {
+      case RuleKind::kAllow:
+        out.push_back({SCMP_ACT_ALLOW, nr, std::nullopt, rule.name});
+        break;
+      case RuleKind::kCloneNoNamespaces:
+        // No CLONE_NEW* flag, and an exit signal (the low byte) of none (threads) or SIGCHLD.
+        allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, 0));
+        allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, SIGCHLD));
+        break;
+      case RuleKind::kUnixSocketsOnly:
+        allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX));
+        break;
+      case RuleKind::kPersonality:
+        allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, 0));
+        allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32));
+        break;
+      case RuleKind::kSafePrctl:
+        for (const PrctlOption& o : kSafePrctl)
+          allow_if(SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, o.value));
+        break;
+      case RuleKind::kEnosys:
+        out.push_back({SCMP_ACT_ERRNO(ENOSYS), nr, std::nullopt, rule.name});
+        break;
+    }
+  }
+  return out;
+}
+
+uint32_t LibseccompBadArch(bool user_notify) {
+  // Unreachable behind our prologue, but keep libseccomp's own answer consistent.
+  return user_notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
+}
+
+// Everything that determines CompileWithLibseccomp's output, as text: the cache key's input.
+std::string LibseccompInput(const std::vector<LibseccompRule>& calls, uint32_t scmp_violation,
+                            bool user_notify) {
+  const scmp_version* version = seccomp_version();
+  std::string input = absl::StrFormat(
+      "cordon seccomp body 1\nlibseccomp %u.%u.%u\ndefault %08x badarch %08x nnp 0 optimize 2\n",
+      version->major, version->minor, version->micro, scmp_violation,
+      LibseccompBadArch(user_notify));
+  for (const LibseccompRule& call : calls) {
+    absl::StrAppendFormat(&input, "%08x %d", call.action, call.nr);
+    if (call.arg) {
+      absl::StrAppendFormat(&input, " a%u op%d %x %x", call.arg->arg,
+                            static_cast<int>(call.arg->op), call.arg->datum_a, call.arg->datum_b);
+    }
+    input.push_back('\n');
+  }
+  return input;
+}
+
 // The reference implementation: the same rules through libseccomp (binary tree optimised).
-absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(const std::vector<Rule>& rules,
-                                                               uint32_t scmp_violation,
-                                                               bool user_notify) {
+absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(
+    const std::vector<LibseccompRule>& calls, uint32_t scmp_violation, bool user_notify) {
   Ctx ctx(seccomp_init(scmp_violation));
   if (!ctx) return absl::InternalError("libseccomp: seccomp_init failed");
   void* c = ctx.get();
@@ -202,53 +268,36 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(const std::vector
   if (int rc = seccomp_attr_set(c, SCMP_FLTATR_CTL_OPTIMIZE, 2); rc != 0) {
     return LibseccompError("setting CTL_OPTIMIZE=2", rc);
   }
-  // Unreachable behind our prologue, but keep libseccomp's own answer consistent.
-  if (int rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH,
-                                user_notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS);
+  if (int rc = seccomp_attr_set(c, SCMP_FLTATR_ACT_BADARCH, LibseccompBadArch(user_notify));
       rc != 0) {
     return LibseccompError("setting ACT_BADARCH", rc);
   }
-  for (const Rule& rule : rules) {
-    const int nr = static_cast<int>(rule.nr);
-    absl::Status status;
-    switch (rule.kind) {
-      case RuleKind::kAllow:
-        status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {});
-        break;
-      case RuleKind::kCloneNoNamespaces:
-        // No CLONE_NEW* flag, and an exit signal (the low byte) of none (threads) or SIGCHLD.
-        status = Add(c, SCMP_ACT_ALLOW, nr, rule.name,
-                     {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, 0)});
-        if (status.ok()) {
-          status = Add(c, SCMP_ACT_ALLOW, nr, rule.name,
-                       {SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneCheckedBits, SIGCHLD)});
-        }
-        break;
-      case RuleKind::kUnixSocketsOnly:
-        status =
-            Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, AF_UNIX)});
-        break;
-      case RuleKind::kPersonality:
-        status = Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, 0)});
-        if (status.ok()) {
-          status =
-              Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, kLow32)});
-        }
-        break;
-      case RuleKind::kSafePrctl:
-        for (const PrctlOption& o : kSafePrctl) {
-          status =
-              Add(c, SCMP_ACT_ALLOW, nr, rule.name, {SCMP_A0(SCMP_CMP_MASKED_EQ, kLow32, o.value)});
-          if (!status.ok()) break;
-        }
-        break;
-      case RuleKind::kEnosys:
-        status = Add(c, SCMP_ACT_ERRNO(ENOSYS), nr, rule.name, {});
-        break;
-    }
-    if (!status.ok()) return status;
+  for (const LibseccompRule& call : calls) {
+    int rc = seccomp_rule_add_array(c, call.action, call.nr, call.arg ? 1 : 0,
+                                    call.arg ? &*call.arg : nullptr);
+    if (rc != 0) return LibseccompError(absl::StrCat("rule for ", Av(call.name)), rc);
   }
   return Export(c);
+}
+
+// libseccomp's program for `rules`, from `cache` when it compiled the same input before.
+absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccompCached(const std::vector<Rule>& rules,
+                                                                     uint32_t scmp_violation,
+                                                                     bool user_notify,
+                                                                     SeccompProgramCache* cache,
+                                                                     bool* from_cache) {
+  const std::vector<LibseccompRule> calls = LibseccompRules(rules);
+  if (cache == nullptr) return CompileWithLibseccomp(calls, scmp_violation, user_notify);
+  const std::string input = LibseccompInput(calls, scmp_violation, user_notify);
+  if (std::optional<std::vector<sock_filter>> cached = cache->Lookup(input)) {
+    *from_cache = true;
+    return *std::move(cached);
+  }
+  absl::StatusOr<std::vector<sock_filter>> compiled =
+      CompileWithLibseccomp(calls, scmp_violation, user_notify);
+  // A cache that cannot be written costs the next start a compile, nothing else.
+  if (compiled.ok()) (void)cache->Store(input, *compiled);
+  return compiled;
 }
 
 // The code for one rule, entered with the syscall number in A; always ends in a return.
@@ -404,8 +453,9 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
       "kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_send_signal: SIGXCPU and "
       "SIGXFSZ refused (only the kernel sends them, so a death by them is a real quota hit)",
       absl::StrCat("prctl: only options ", prctl),
-      "foreign architectures (i386) and x32 syscall numbers (nr & 0x40000000): killed "
-      "(user_notify: notified, then killed by the launcher)",
+      "foreign architectures (i386) and x32 syscall numbers (nr & 0xc0000000 == 0x40000000): "
+      "killed (user_notify: notified, then killed by the launcher); numbers with bit 31 set "
+      "(negative) get the violation action",
   };
 }
 
@@ -452,8 +502,10 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
   rules.push_back({static_cast<uint32_t>(__NR_clone3), RuleKind::kEnosys, "clone3"});
 
   absl::StatusOr<std::vector<sock_filter>> body =
-      options.use_libseccomp ? CompileWithLibseccomp(rules, scmp_violation, options.user_notify)
-                             : CompileTree(std::move(rules), violation);
+      options.use_libseccomp
+          ? CompileWithLibseccompCached(rules, scmp_violation, options.user_notify, options.cache,
+                                        &program.from_cache)
+          : CompileTree(std::move(rules), violation);
   if (!body.ok()) return body.status();
   program.instructions = Prologue(violation, bad_arch);
   program.instructions.insert(program.instructions.end(), body->begin(), body->end());

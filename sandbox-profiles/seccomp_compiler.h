@@ -17,7 +17,11 @@ struct SeccompProgram {
   std::vector<sock_filter> instructions;
   // Every syscall the filter allows (some only with the argument rules), sorted.
   std::vector<std::string> allowed_syscalls;
+  // libseccomp's part came from SeccompCompileOptions::cache instead of a fresh compile.
+  bool from_cache = false;
 };
+
+class SeccompProgramCache;
 
 struct SeccompCompileOptions {
   // The launcher answers violations through a seccomp user-notification listener: every
@@ -31,6 +35,10 @@ struct SeccompCompileOptions {
   // the largest user-space cost of a `cordon run` start-up (about 0.3 ms of CPU), and stays
   // opt-in until it has had the review libseccomp has.
   bool use_libseccomp = true;
+  // Where libseccomp's output for an identical input may be found and is stored (nullptr:
+  // always compile). Only the libseccomp path uses it; see SeccompProgramCache for the key
+  // and the trust rules.
+  SeccompProgramCache* cache = nullptr;
 };
 
 // Compiles a SeccompPolicy (groups, allow, deny, on_violation) into a classic BPF program for

@@ -74,8 +74,18 @@ TEST_P(SeccompCompilerModes, X32NumbersNeverReachTheAllowlist) {
   for (long nr : {0L, 1L, 39L, 59L, 512L, 547L}) {
     EXPECT_EQ(Eval(program_, 0x40000000 | nr), bad_arch()) << "x32 nr " << nr;
   }
-  // -1 (what a tracer uses to skip a call) has the x32 bit set too: same answer.
-  EXPECT_EQ(Eval(program_, 0xffffffff), bad_arch());
+  EXPECT_EQ(Eval(program_, 0x7fffffff), bad_arch());
+}
+
+// -1 (what a tracer uses to skip a call) and other numbers with bit 31 set have bit 30 set too,
+// but they are no ABI's syscall: denied with the violation action, never killed as "x32".
+TEST_P(SeccompCompilerModes, NegativeNumbersGetTheViolationActionNotTheX32Kill) {
+  for (long nr : {0xffffffffL, 0xfffffffeL, 0x80000000L, 0xc0000027L}) {
+    EXPECT_EQ(Eval(program_, nr), violation()) << "nr 0x" << std::hex << nr;
+  }
+  if (!notify()) {
+    EXPECT_NE(violation(), bad_arch());  // the two answers differ here
+  }
 }
 
 TEST_P(SeccompCompilerModes, AllowedSyscallsAreAllowed) {
@@ -368,6 +378,15 @@ TEST(SeccompCompilerTest, LoadedFilterKillsX32AndKillPolicyViolations) {
   });
   ASSERT_TRUE(WIFSIGNALED(status)) << "ptrace under KILL was not killed";
   EXPECT_EQ(WTERMSIG(status), SIGSYS);
+}
+
+TEST(SeccompCompilerTest, LoadedFilterDeniesSyscallMinusOneWithoutAKill) {
+  int status = RunFiltered(CompileOrDie(DefaultLikePolicy()), [] {
+    long rc = syscall(-1L);
+    return rc == -1 && errno == EPERM ? 0 : 1;
+  });
+  ASSERT_TRUE(WIFEXITED(status)) << "syscall(-1) was killed as x32, signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "syscall(-1) was not answered EPERM";
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 #
 #   scripts/adversarial.sh                         build if needed, run, print the table
 #   scripts/adversarial.sh --only tty_inject       one attack (repeatable)
-#   scripts/adversarial.sh --only broker_pipelined_flood   an opt-in row (a known launcher hang)
+#   scripts/adversarial.sh --only broker_rename_race   one broker row
 #   scripts/adversarial.sh --runner bwrap          the same attacks under bubblewrap
 #   scripts/adversarial.sh --compare out.md        cordon and bwrap side by side (markdown)
 #   scripts/adversarial.sh --json rows.json --verbose   machine-readable rows with notes

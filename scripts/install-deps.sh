@@ -14,7 +14,7 @@ packages=(
   bubblewrap util-linux uidmap iproute2 procps python3
   golang-go protoc-gen-go golang-google-protobuf-dev golang-golang-x-sys-dev
   golang-google-grpc-dev golang-github-hashicorp-go-plugin-dev
-  rpm lintian linux-perf debootstrap groff-base man-db
+  rpm lintian linux-perf debootstrap groff-base man-db e2fsprogs systemd
 )
 # Rust plugin crate (sdk/rust): Debian's toolchain and crates, built offline (docs/rust.md).
 packages+=(cargo rustc librust-prost-dev librust-prost-build-dev librust-libc-dev librust-bytes-dev)

@@ -1,37 +1,36 @@
 #!/usr/bin/env bash
 # CI test of the packages (issue 9): builds the cordon and cordon-dev .deb and .rpm
-# (scripts/package.sh), runs lintian, checks Depends/Built-Using and the rpm's requirements and
-# file lists, installs the .debs on this machine, checks every man page renders without a
-# warning, runs the installed cordon against the installed profiles (also under
-# cordon.service's hardening), starts the daemon as the unit would (its ExecStart= with
-# /etc/cordon/serve.env's arguments) and talks to it, builds a C++ host against cordon-dev,
-# upgrades over a modified conffile, removes (only the conffile and /var/log/cordon may
-# remain) and purges (nothing may remain); then does it again in a clean debootstrap root
-# (packaging/test/clean-root.sh), where only the declared Depends are installed and the whole
-# file tree is compared. Run as root:
+# (scripts/package.sh), runs lintian, checks Depends/Built-Using and the rpm's requirements,
+# file lists and %config(noreplace), installs the .debs on this machine (group cordon and
+# /var/log/cordon created by the maintainer scripts), checks the installed unit
+# (packaging/test/unit-checks.sh: no seccomp-based directive, the exact hardening,
+# systemd-analyze verify and security), checks every man page renders without a warning and
+# documents every option, runs the installed cordon against the installed profiles (also
+# under cordon.service's hardening, packaging/test/unit-hardening.sh, where a plugin's
+# violation must still be recorded), starts the daemon as the unit would (its ExecStart= with
+# /etc/cordon/serve.env's arguments) and talks to it, checks who can read its audit log,
+# builds a C++ host against cordon-dev, removes (only the conffile and /var/log/cordon may
+# remain) and purges (nothing may remain); optionally repeats install, run, remove and purge
+# in a clean debootstrap root (packaging/test/clean-root.sh), where only the declared Depends
+# are installed and the whole file tree is compared; and upgrades a 0.1.0-1 .deb and .rpm to
+# the new packages (packaging/test/upgrade.sh). Run as root:
 #   sudo ./scripts/package-test.sh     # SKIP_BUILD=1 reuses build/packages/*;
-#                                      # CLEAN_ROOT=0 skips the debootstrap part (needs the
+#                                      # CLEAN_ROOT=1 adds the debootstrap part (needs the
 #                                      # Debian mirror; the root is cached in /var/tmp)
 # Leaves the machine as it found it (cordon not installed); refuses to run if a cordon package
-# is already installed, since it would remove it.
+# is already installed, since it would remove it. Deletes the group cordon first if it exists
+# without members (left by an earlier install: Debian policy keeps it on purge), so that the
+# test sees the package create it.
 # No pipefail: several checks are `producer | grep -q`, where grep exiting at the first match
 # may SIGPIPE the producer; commands whose status matters are captured first instead.
 set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/build/packages"
+tests="$root/packaging/test"
 fail() { echo "package-test: FAIL: $*" >&2; exit 1; }
 step() { echo "package-test: $*"; }
-# dpkg does not wait for its lock; on a shared machine another apt-get may hold it for a while.
-dpkg_wait() {
-  local i
-  for i in $(seq 90); do
-    if "$@" > "$work/dpkg.log" 2>&1; then return 0; fi
-    grep -qi "lock" "$work/dpkg.log" || { cat "$work/dpkg.log" >&2; return 1; }
-    sleep 2
-  done
-  cat "$work/dpkg.log" >&2
-  return 1
-}
+# shellcheck source=packaging/test/lib.sh
+. "$tests/lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "run as root (dpkg -i)"
 for p in cordon cordon-dev; do
@@ -40,6 +39,20 @@ for p in cordon cordon-dev; do
   fi
 done
 [ ! -e /run/cordon ] || fail "/run/cordon exists: is a cordon daemon running here?"
+[ ! -e /var/log/cordon ] ||
+  fail "/var/log/cordon exists without a cordon package; the test must see the package create it (move it away)"
+# The group: kept on purge (Debian policy), so an earlier install leaves it. Deleted here when
+# nothing can depend on it (no members, nobody's primary group), so that the install below
+# must create it; a group with members is the administrator's and is not touched.
+if getent group cordon >/dev/null; then
+  members="$(getent group cordon | cut -d: -f4)"
+  gid="$(getent group cordon | cut -d: -f3)"
+  primary="$(getent passwd | awk -F: -v g="$gid" '$4 == g {print $1}' | paste -sd, -)"
+  [ -z "$members$primary" ] ||
+    fail "group cordon has members ($members${primary:+, primary group of $primary}); the install test must create the group itself: remove them (gpasswd -d USER cordon) or run this on a clean machine"
+  groupdel cordon || fail "groupdel cordon"
+  step "deleted the group cordon (gid $gid, no members) left by an earlier install"
+fi
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   "$root/scripts/package.sh" >/dev/null
 fi
@@ -53,10 +66,11 @@ step "packages: $(basename "$deb") $(basename "$deb_dev") $(basename "$rpmfile")
 
 work="$(mktemp -d /tmp/cordon-package-test.XXXXXX)"
 serve_pid=
+runbin=
 cleanup() {
   if [ -n "$serve_pid" ]; then kill -TERM "$serve_pid" 2>/dev/null || true; wait "$serve_pid" || true; fi
   dpkg_wait dpkg -P cordon-dev cordon || true
-  rm -rf "$work" /run/cordon
+  rm -rf "$work" /run/cordon ${runbin:+"$runbin"}
 }
 trap cleanup EXIT
 
@@ -127,7 +141,9 @@ done
 step "cordon-dev Depends cover cordon-host.pc's $(echo $modules | wc -w) modules:$(echo $dev_pkgs | tr ' ' '\n' | sort -u | tr '\n' ' ')"
 
 requires="$(rpm -qp --requires "$rpmfile" 2>/dev/null)" || fail "rpm -qp --requires failed"
-rpm_config="$(rpm -qcp "$rpmfile" 2>/dev/null)" || fail "rpm -qcp failed"
+# Every file with its flags: c = %config, n = noreplace (rpm -qcp lists plain %config too).
+rpm_flags="$(rpm -qp --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$rpmfile" 2>/dev/null)" ||
+  fail "rpm -qp --qf FILEFLAGS failed"
 rpm_files="$(rpm -qlp "$rpmfile" 2>/dev/null)" || fail "rpm -qlp failed"
 for lib in $needed; do
   echo "$requires" | grep -qF "$lib" || fail "rpm requires lack $lib"
@@ -135,7 +151,9 @@ done
 if echo "$requires" | grep -E '^/(work|tmp|home)|build/' ; then
   fail "rpm requires refer to build-machine paths"
 fi
-[ "$rpm_config" = /etc/cordon/serve.env ] || fail "rpm %config files: $rpm_config (want /etc/cordon/serve.env)"
+rpm_config="$(echo "$rpm_flags" | awk '$2 ~ /c/ {print}')"
+[ "$rpm_config" = "/etc/cordon/serve.env cn" ] ||
+  fail "rpm %config files and flags: '$rpm_config' (want '/etc/cordon/serve.env cn': %config(noreplace) only)"
 for f in /etc/cordon/profiles /var/lib/cordon/data /usr/lib/systemd/system/cordon.service; do
   echo "$rpm_files" | grep -qx "$f" || fail "rpm: $f missing"
 done
@@ -155,13 +173,19 @@ for f in /usr/lib64/libcordon-host.a /usr/lib64/pkgconfig/cordon-host.pc \
   echo "$rpm_dev_files" | grep -qx "$f" || fail "cordon-dev.rpm: $f missing"
 done
 if echo "$rpm_files$rpm_dev_files" | grep -F -- "-linux-gnu"; then fail "an rpm uses Debian's multiarch directory"; fi
+# Debian-only files stay out of the rpms (packaging/rpm-prune.cmake); the .deb has them.
+if echo "$rpm_files
+$rpm_dev_files" | grep -E '^/usr/share/lintian|changelog\.Debian'; then
+  fail "an rpm ships Debian-only files (lintian overrides, changelog.Debian.gz)"
+fi
+dpkg-deb -c "$deb" | grep -q '/usr/share/lintian/overrides/cordon$' || fail "the .deb lost its lintian overrides"
 rpm_dev_requires="$(rpm -qp --requires "$rpm_dev" 2>/dev/null)" || fail "rpm -qp --requires cordon-dev failed"
 for m in $modules; do
   echo "$rpm_dev_requires" | grep -q "^pkgconfig($m)" || fail "cordon-dev.rpm does not require pkgconfig($m)"
 done
 echo "$rpm_dev_requires" | grep -qx "cordon = $(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$rpmfile" 2>/dev/null)" ||
   fail "cordon-dev.rpm does not require cordon of its own version"
-step "dependencies: deb Depends and rpm Requires cover all $(echo $needed | wc -w) NEEDED libraries; rpm Requires(pre/post) for the scriptlets; cordon-dev.rpm in /usr/lib64 with pkgconfig() requirements"
+step "dependencies: deb Depends and rpm Requires cover all $(echo $needed | wc -w) NEEDED libraries; rpm Requires(pre/post) for the scriptlets; cordon-dev.rpm in /usr/lib64 with pkgconfig() requirements; rpm: serve.env the only %config, flags 'cn' (noreplace); no Debian-only files"
 
 # --- install (apt-get -f install pulls missing dependencies).
 if ! dpkg_wait dpkg -i "$deb" "$deb_dev"; then
@@ -183,9 +207,16 @@ for f in /usr/bin/cordon /usr/share/cordon/profiles/default.textproto \
 done
 [ -d /etc/cordon/profiles ] || fail "/etc/cordon/profiles not installed"
 [ -d /var/lib/cordon/data ] || fail "/var/lib/cordon/data (the fs-reader profile's host directory) not installed"
+# The group did not exist before (deleted above), so systemd-sysusers in postinst made it,
+# as a system group (sysusers.d/cordon.conf: "g cordon -").
 getent group cordon >/dev/null || fail "postinst did not create group cordon"
-[ -d /var/log/cordon ] || fail "postinst did not create /var/log/cordon"
-step "installed: $(wc -l < "$work/files") paths, conffile /etc/cordon/serve.env, /var/lib/cordon/data"
+cordon_gid="$(getent group cordon | cut -d: -f3)"
+sys_gid_max="$(awk '$1 == "SYS_GID_MAX" {print $2}' /etc/login.defs)"
+[ "$cordon_gid" -le "${sys_gid_max:-999}" ] || fail "group cordon (gid $cordon_gid) is not a system group"
+[ "$(stat -c '%a %U %G' /var/log/cordon)" = "2750 root adm" ] ||
+  fail "postinst made /var/log/cordon $(stat -c '%a %U %G' /var/log/cordon), want 2750 root adm (tmpfiles.d/cordon.conf)"
+step "installed: $(wc -l < "$work/files") paths, conffile /etc/cordon/serve.env, /var/lib/cordon/data; postinst created the system group cordon (gid $cordon_gid) and /var/log/cordon 2750 root:adm"
+"$tests/unit-checks.sh" /usr/lib/systemd/system/cordon.service || fail "the installed cordon.service (packaging/test/unit-checks.sh)"
 
 # --- man pages: every page the package ships renders without a single groff warning (-ww:
 # all warnings; undefined macros, bad fonts, unbreakable lines...), and lexgrog (what mandb
@@ -204,18 +235,43 @@ for page in $pages; do
     ls /usr/share/man/man?/"$ref".?.gz >/dev/null 2>&1 || fail "$page refers to $ref, which is not shipped"
   done
 done
-for sub in run call serve profile audit; do
-  [ -f /usr/share/man/man1/cordon-$sub.1.gz ] || fail "no man page cordon-$sub(1)"
+for page in man1/cordon.1 man1/cordon-run.1 man1/cordon-call.1 man1/cordon-serve.1 \
+            man1/cordon-profile.1 man1/cordon-audit.1 man5/cordon-profile.5; do
+  [ -f "/usr/share/man/$page.gz" ] || fail "no man page /usr/share/man/$page.gz"
 done
 if zgrep -il "not part of this release" $pages; then fail "a man page still calls a command unreleased"; fi
-# Every option the installed binary's --help lists is documented in its subcommand's page.
-for sub in run call serve; do
-  for opt in $(/usr/bin/cordon "$sub" --help | grep -oE '^ +--[a-z-]+' | tr -d ' '); do
-    zcat /usr/share/man/man1/cordon-$sub.1.gz | sed 's/\\-/-/g' | grep -qF -- "$opt" ||
-      fail "cordon $sub --help lists $opt, which cordon-$sub(1) does not document"
+# Every option (long or short) and every sub-subcommand the installed binary's help lists for
+# a subcommand is documented in that subcommand's page: run, call, serve from their --help;
+# profile from `cordon --help`'s profile lines, `cordon profile --help` and `cordon profile
+# learn --help`; audit from `cordon audit --help`. A word counts when it stands alone in the
+# page (--audit does not match --audit-log).
+help_text() {
+  case "$1" in
+    profile)
+      /usr/bin/cordon --help | grep -E '^ +profile '
+      /usr/bin/cordon profile --help
+      /usr/bin/cordon profile learn --help ;;
+    *) /usr/bin/cordon "$1" --help ;;
+  esac
+}
+documented=0
+for sub in run call serve profile audit; do
+  help="$(help_text "$sub")" || fail "cordon $sub --help exited $?"
+  # The page's words without roff's font escapes (\fB, \fR, \f(CW...) and with plain dashes.
+  page="$(zcat /usr/share/man/man1/cordon-$sub.1.gz | sed 's/\\f([A-Z][A-Z]//g; s/\\f[A-Z]//g; s/\\-/-/g')"
+  words="$(echo "$help" | grep -oE '(^|[][ |,])--?[a-zA-Z][a-z0-9-]*' | sed 's/^[][ |,]//' | sort -u)"
+  case "$sub" in
+    profile) words="$words $(echo "$help" | sed -n 's/^ *\(usage: cordon \)\?profile \([a-z]\+\).*/\2/p' | sort -u)" ;;
+    audit) words="$words $(echo "$help" | sed -n 's/^  \([a-z]\+\) .*/\1/p')" ;;
+  esac
+  [ -n "$(echo $words)" ] || fail "no options found in cordon $sub's help"
+  for word in $words; do
+    echo "$page" | grep -qE -- "(^|[^a-zA-Z0-9-])$word([^a-zA-Z0-9-]|\$)" ||
+      fail "cordon $sub's help lists '$word', which cordon-$sub(1) does not document"
+    documented=$((documented + 1))
   done
 done
-step "man pages: $(echo $pages | wc -w) render without warnings (groff -ww), lexgrog parses them, every --help option of run/call/serve documented"
+step "man pages: $(echo $pages | wc -w) render without warnings (groff -ww), lexgrog parses them, cordon-profile(5) shipped; all $documented options and commands of run/call/serve/profile/audit help documented in their pages"
 
 # --- run the installed binary against the installed profiles, from a directory outside the
 # source tree and with no CORDON_PROFILE_PATH, so nothing of the checkout can be used.
@@ -232,6 +288,15 @@ env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
   --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
   fail "cordon run --profile minimal -- static true exited $?"
 /usr/bin/cordon audit verify /var/log/cordon/package-test.jsonl >/dev/null || fail "audit verify"
+# The compiled seccomp program cache: root's own private directory, used by the second start.
+[ "$(stat -c '%a %U' /var/cache/cordon/seccomp)" = "700 root" ] ||
+  fail "/var/cache/cordon/seccomp is $(stat -c '%a %U' /var/cache/cordon/seccomp 2>&1), want 700 root"
+grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
+  env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
+    --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
+  fail "second cordon run --profile minimal exited $?"
+grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
+  fail "the installed cordon did not use its seccomp program cache on a second start"
 # A local profile in /etc/cordon/profiles is found before the shipped one.
 sed 's/^name: "minimal"/name: "local-minimal"/' /usr/share/cordon/profiles/minimal.textproto \
   > /etc/cordon/profiles/minimal.textproto
@@ -270,19 +335,79 @@ g++ -o "$work/host" "$work/host.cc" $flags || fail "a host program does not buil
 "$work/host" || fail "the host program built against the installed library failed"
 step "host library: built and ran a host program with \$(pkg-config --cflags --libs cordon-host)"
 
-# --- the same under cordon.service's hardening (bounding set from the installed unit, no_new_privs,
-# read-only /, private /tmp, no /home), emulated by packaging/test/unit-hardening.sh. /tmp is
-# private there, so the static program goes to /run.
+# --- the same under cordon.service's hardening, emulated by packaging/test/unit-hardening.sh
+# from the installed unit's settings. /tmp is private there, so test programs go to /run.
 unit=/usr/lib/systemd/system/cordon.service
+hardened() { "$tests/unit-hardening.sh" "$unit" "$@"; }
 runbin="$(mktemp -d /run/cordon-package-test.XXXXXX)"
+chmod 0755 "$runbin"
 cp "$work/static-true" "$runbin/"
-got="$("$root/packaging/test/unit-hardening.sh" "$unit" /usr/bin/cordon run --memory 64M --pids 8 \
-  -- /bin/echo ok)" || { rm -rf "$runbin"; fail "cordon run under the unit's hardening exited $?"; }
-"$root/packaging/test/unit-hardening.sh" "$unit" /usr/bin/cordon run --profile minimal \
-  -- "$runbin/static-true" || { rm -rf "$runbin"; fail "minimal profile under the unit's hardening"; }
-rm -rf "$runbin"
+# First the emulation itself, seen from inside: it must be what the unit says (unit-checks.sh
+# pinned the settings): bounding set SETUID, SETGID, SYS_PTRACE (bits 6, 7, 19), no_new_privs,
+# umask 0027, gid cordon and no other group, writable only the private /tmp and /var/tmp, the
+# ReadWritePaths, the RuntimeDirectory and the CacheDirectory, an empty /tmp, no /home or /root.
+marker="$(mktemp /tmp/cordon-package-test-marker.XXXXXX)"
+cat > "$work/probe.sh" <<'PROBE'
+field() { sed -n "s/^$1:[[:space:]]*//p" /proc/self/status; }
+echo "caps=$(field CapBnd) nnp=$(field NoNewPrivs) umask=$(field Umask) group=$(id -gn) groups=$(id -Gn)"
+w=""
+for d in / /usr /etc /var /var/lib /var/lib/cordon/data /var/log /var/log/cordon /var/cache /var/cache/cordon /run /run/cordon /tmp /var/tmp /srv /opt; do
+  if [ -d "$d" ] && touch "$d/.cordon-probe" 2>/dev/null; then rm -f "$d/.cordon-probe"; w="$w $d"; fi
+done
+echo "writable=$w"
+echo "tmp=$(ls -A /tmp | wc -l)"
+for d in /home /root; do if ls "$d" >/dev/null 2>&1; then echo "readable $d"; fi; done
+PROBE
+probe="$(hardened /bin/sh -s < "$work/probe.sh")" || fail "the probe under the unit's hardening exited $?"
+rm -f "$marker"
+rm -rf /run/cordon
+want="caps=00000000000800c0 nnp=1 umask=0027 group=cordon groups=cordon
+writable= /var/log/cordon /var/cache/cordon /run/cordon /tmp /var/tmp
+tmp=0"
+[ "$probe" = "$want" ] || fail "under unit-hardening.sh the process sees
+$probe
+want
+$want"
+got="$(hardened /usr/bin/cordon run --memory 64M --pids 8 -- /bin/echo ok)" ||
+  fail "cordon run under the unit's hardening exited $?"
 [ "$got" = ok ] || fail "under the unit's hardening cordon run printed '$got'"
-step "ran under cordon.service's hardening: $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, ProtectSystem=strict, ProtectHome, PrivateTmp"
+hardened /usr/bin/cordon run --profile minimal -- "$runbin/static-true" ||
+  fail "minimal profile under the unit's hardening"
+# The second start of the same profile takes its seccomp program from the CacheDirectory.
+hardened /usr/bin/cordon run --profile minimal --audit-log /run/cordon/cache.jsonl -- "$runbin/static-true" ||
+  fail "minimal profile under the unit's hardening (second start)"
+grep -q '"seccomp_cached":true' /run/cordon/cache.jsonl ||
+  fail "under the unit's hardening the seccomp program cache was not used: $(cat /run/cordon/cache.jsonl)"
+step "ran under cordon.service's hardening (as the unit says: bounding set $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, UMask 0027, Group cordon, ProtectSystem=strict, ProtectHome, PrivateTmp; writable only /var/log/cordon, /var/cache/cordon, /run/cordon, private /tmp; seccomp program cache used)"
+
+# --- a plugin's violation is cordon's to record under the unit. The probe calls
+# socket(AF_NETLINK), refused by every profile: under the unit's hardening cordon's filter
+# reports it, the audit log has the seccomp.violation and the probe gets the profile's EPERM.
+# Then the same with the filter systemd installs for RestrictAddressFamilies= stacked under
+# cordon (packaging/test/errno-filter.c): the kernel takes its SECCOMP_RET_ERRNO over cordon's
+# SECCOMP_RET_USER_NOTIF, the probe gets systemd's EAFNOSUPPORT and no record is written. This
+# is why the unit sets no seccomp-based directive (unit-checks.sh refuses them).
+gcc -O2 -Wall -static -o "$runbin/netlink-probe" "$tests/netlink-probe.c" ||
+  fail "building packaging/test/netlink-probe.c"
+gcc -O2 -Wall -o "$runbin/errno-filter" "$tests/errno-filter.c" -lseccomp ||
+  fail "building packaging/test/errno-filter.c (needs libseccomp-dev)"
+violations() {
+  /usr/bin/cordon audit query --type seccomp.violation --format json "$1" | grep -c '"syscall":"socket"' || true
+}
+log=/var/log/cordon/package-test-netlink.jsonl
+got="$(hardened /usr/bin/cordon run --audit-log "$log" -- "$runbin/netlink-probe")" || true
+[ "$got" = EPERM ] || fail "under the unit's hardening socket(AF_NETLINK) in the sandbox got '$got', want cordon's EPERM"
+[ "$(violations "$log")" = 1 ] || fail "no seccomp.violation for socket in $log under the unit's hardening"
+/usr/bin/cordon audit verify "$log" >/dev/null || fail "audit verify $log"
+log=/var/log/cordon/package-test-netlink-systemd-filter.jsonl
+got="$(hardened "$runbin/errno-filter" /usr/bin/cordon run --audit-log "$log" -- "$runbin/netlink-probe")" || true
+[ "$got" = EAFNOSUPPORT ] ||
+  fail "with a RestrictAddressFamilies-like filter under cordon the probe got '$got', want EAFNOSUPPORT (the demonstration no longer holds)"
+[ "$(violations "$log")" = 0 ] || fail "a seccomp.violation was recorded although systemd's filter answered first"
+/usr/bin/cordon audit query --type plugin.start --format json "$log" | grep -q plugin.start ||
+  fail "no plugin.start in $log: the run under errno-filter did not happen"
+rm -rf /run/cordon
+step "seccomp: under the unit socket(AF_NETLINK) is cordon's (EPERM, seccomp.violation recorded); with a systemd RestrictAddressFamilies-like filter stacked under cordon it is not (EAFNOSUPPORT, no record)"
 
 # --- the daemon as cordon.service starts it: the installed unit's ExecStart= with
 # $CORDON_SERVE_ARGS from the installed /etc/cordon/serve.env, split at whitespace as systemd
@@ -313,7 +438,8 @@ for ((i = 0; i < ${#argv[@]} - 1; i++)); do
   if [ "${argv[i]}" = --control-socket ]; then socket="${argv[i+1]}"; fi
 done
 [ "$socket" = /run/cordon/control.sock ] || fail "ExecStart's control socket is '$socket'"
-"$root/packaging/test/unit-hardening.sh" "$unit" "${argv[@]}" > "$work/serve.log" 2>&1 &
+# The script itself, not the hardened() function: $! must be its pid, which passes SIGTERM on.
+"$tests/unit-hardening.sh" "$unit" "${argv[@]}" > "$work/serve.log" 2>&1 &
 serve_pid=$!
 # Bounded poll for the socket (at most 10 s): the daemon has no readiness notification, and a
 # daemon that exits early ends the wait at once.
@@ -364,13 +490,17 @@ serve_pid=
 [ ! -e "$socket" ] || fail "cordon serve left $socket behind"
 /usr/bin/cordon audit verify /var/log/cordon/audit.jsonl >/dev/null || fail "audit verify of the daemon's log"
 rm -rf /run/cordon
-step "serve: ExecStart + serve.env ($serve_args) under the unit's hardening; socket 660 root:cordon; ping answered for a group member, others refused (EACCES); stopped cleanly on SIGTERM"
-
-# --- upgrade (reinstall) keeps a modified conffile.
-echo "# local change $$" >> /etc/cordon/serve.env
-dpkg_wait dpkg -i --force-confold "$deb" || fail "reinstall failed"
-grep -q "# local change $$" /etc/cordon/serve.env || fail "upgrade overwrote serve.env"
-step "upgrade: modified /etc/cordon/serve.env kept"
+# Who may read the daemon's log (written with the unit's Group=cordon and UMask=0027 into the
+# set-group-id /var/log/cordon): root:adm 0640, so members of adm (administrators) may, and
+# members of cordon (the socket's clients, who must not see each other's records) may not.
+[ "$(stat -c '%a %U %G' /var/log/cordon/audit.jsonl)" = "640 root adm" ] ||
+  fail "the daemon's audit log is $(stat -c '%a %U %G' /var/log/cordon/audit.jsonl), want 640 root adm"
+setpriv --reuid "$nobody" --regid adm --clear-groups head -c1 /var/log/cordon/audit.jsonl >/dev/null ||
+  fail "a member of adm cannot read the daemon's audit log"
+if setpriv --reuid "$nobody" --regid cordon --clear-groups head -c1 /var/log/cordon/audit.jsonl >/dev/null 2>&1; then
+  fail "a member of cordon (not adm) can read the daemon's audit log"
+fi
+step "serve: ExecStart + serve.env ($serve_args) under the unit's hardening; socket 660 root:cordon; ping answered for a group member, others refused (EACCES); stopped cleanly on SIGTERM; audit log 640 root:adm, readable by adm, not by cordon"
 
 # --- remove: exactly the conffile (with /etc/cordon) and the audit logs in /var/log/cordon
 # remain (logs survive removal, debian/postrm deletes them on purge); every other path of
@@ -379,7 +509,7 @@ ls /var/log/cordon/*.jsonl >/dev/null 2>&1 || fail "no audit log in /var/log/cor
 dpkg_wait dpkg -r cordon-dev cordon || fail "dpkg -r failed"
 dpkg-query -W -f='${Status}' cordon | grep -qx "deinstall ok config-files" ||
   fail "after dpkg -r: status $(dpkg-query -W -f='${Status}' cordon)"
-left="$( (find /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/include/cordon \
+left="$( (find /etc/cordon /var/log/cordon /var/lib/cordon /var/cache/cordon /usr/share/cordon /usr/include/cordon \
            /usr/share/doc/cordon /usr/share/doc/cordon-dev 2>/dev/null
           while read -r path; do [ -e "$path" ] && ! [ -d "$path" ] && echo "$path"; done < "$work/files"
           while read -r path; do [ -d "$path" ] && [[ "$path" == *cordon* ]] && echo "$path"; done < "$work/files"
@@ -393,7 +523,7 @@ dpkg_wait dpkg -P cordon-dev cordon || fail "dpkg -P failed"
 while read -r path; do
   if [[ "$path" == *cordon* ]] && [ -e "$path" ]; then fail "left behind after purge: $path"; fi
 done < "$work/files"
-for path in /etc/cordon /var/log/cordon /var/lib/cordon /usr/share/cordon /usr/share/doc/cordon \
+for path in /etc/cordon /var/log/cordon /var/lib/cordon /var/cache/cordon /usr/share/cordon /usr/share/doc/cordon \
             /usr/share/doc/cordon-dev /usr/include/cordon; do
   [ ! -e "$path" ] || fail "left behind after purge: $path"
 done
@@ -404,12 +534,15 @@ for p in cordon cordon-dev; do
 done
 step "purge: nothing left (group 'cordon' kept by policy)"
 
-if [ "${CLEAN_ROOT:-1}" = 1 ]; then
+if [ "${CLEAN_ROOT:-0}" = 1 ]; then
   status=0
-  "$root/packaging/test/clean-root.sh" "$deb" "$work/static-true" > "$work/clean-root.log" 2>&1 ||
-    status=$?
+  "$tests/clean-root.sh" "$deb" "$work/static-true" > "$work/clean-root.log" 2>&1 || status=$?
   grep -v '^debconf:' "$work/clean-root.log" || true
   [ "$status" = 0 ] || fail "clean root (status $status)"
   step "clean root: installed, ran, removed and purged in a debootstrap minbase root"
 fi
+
+# --- upgrades from 0.1.0-1, .deb on this machine and .rpm in test roots (after the clean
+# root, whose cached debootstrap root lets the rpm scriptlets run).
+"$tests/upgrade.sh" "$root/build/package-tree" "$deb" "$rpmfile" "$work" || fail "upgrade (packaging/test/upgrade.sh)"
 step "PASS"

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/payload.h"
+#include "ipc/utf8_text.h"
 #include "launcher/broker/net_connector.h"
 
 namespace cordon::broker {
@@ -42,33 +43,14 @@ std::string CapabilityFor(const OpenIntent& intent) {
   return "fs.read";
 }
 
-void FillError(const absl::Status& status, cordon::v1::Error* error) {
-  error->set_code(static_cast<int32_t>(status.code()));
-  error->set_message(std::string(status.message()));
-  status.ForEachPayload([error](absl::string_view type_url, const absl::Cord& payload) {
-    if (error->details_size() < 16) {
-      (*error->mutable_details())[std::string(type_url.substr(0, 256))] =
-          std::string(payload).substr(0, kMaxEchoBytes);
-    }
-  });
-}
-
 // Cuts at a UTF-8 sequence boundary so a cut line stays valid text.
 std::string Truncate(const std::string& s, size_t max) {
   if (s.size() <= max) return s;
-  size_t cut = max;
-  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
-  return absl::StrCat(s.substr(0, cut), "...[truncated ", s.size() - cut, " bytes]");
+  absl::string_view kept = ipc::Utf8Prefix(s, max);
+  return absl::StrCat(kept, "...[truncated ", s.size() - kept.size(), " bytes]");
 }
 
 }  // namespace
-
-std::vector<int> BrokerReply::raw_fds() const {
-  std::vector<int> out;
-  out.reserve(fds.size());
-  for (const ipc::UniqueFd& fd : fds) out.push_back(fd.get());
-  return out;
-}
 
 Broker::Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks)
     : grants_(std::move(grants)),
@@ -225,8 +207,8 @@ void Broker::SettleFd(const ipc::UniqueFd* fd) {
   }
 }
 
-absl::StatusOr<ipc::UniqueFd> Broker::OpenFile(const cordon::v1::OpenFileRequest& req,
-                                               CapabilityUse* use) {
+absl::Status Broker::PrepareOpen(const cordon::v1::OpenFileRequest& req, CapabilityUse* use,
+                                 Pending* pending) {
   OpenIntent intent = IntentOf(req);
   if (absl::StatusOr<int> flags = PathResolver::FlagsFor(intent); !flags.ok()) {
     return flags.status();
@@ -240,17 +222,22 @@ absl::StatusOr<ipc::UniqueFd> Broker::OpenFile(const cordon::v1::OpenFileRequest
   // For the record only: the decision is openat2's, beneath the grant's directory fd.
   use->resolved = resolver.host_dir();
   for (const std::string& c : rest) absl::StrAppend(&use->resolved, "/", c);
-  absl::StatusOr<ipc::UniqueFd> fd = resolver.OpenBeneath(rest, intent);
-  // Escapes and non-regular files are policy denials; a missing file is an allowed request
-  // that failed.
-  if (fd.ok() || absl::IsNotFound(fd.status()) || absl::IsAlreadyExists(fd.status())) {
+  absl::StatusOr<PathResolver::PendingOpen> prepared = resolver.Prepare(rest, intent);
+  // Escapes and non-regular files are policy denials; a missing file (or, for a create, an
+  // existing one) is an allowed request that failed.
+  if (prepared.ok() || absl::IsNotFound(prepared.status()) ||
+      absl::IsAlreadyExists(prepared.status())) {
     use->decision = Decision::kAllow;
   }
-  return fd;
+  if (!prepared.ok()) return prepared.status();
+  pending->resolver = &resolver;
+  pending->effect = prepared->EffectName();
+  pending->open = std::move(*prepared);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<ipc::UniqueFd> Broker::Connect(const cordon::v1::ConnectRequest& req,
-                                              CapabilityUse* use) {
+absl::Status Broker::PrepareConnect(const cordon::v1::ConnectRequest& req, CapabilityUse* use,
+                                    Pending* pending) {
   absl::StatusOr<ConnectTarget> target = matcher_.Match(req.endpoint());
   if (!target.ok()) {
     // A granted name that does not resolve is allowed-but-failed, not a denial.
@@ -260,24 +247,24 @@ absl::StatusOr<ipc::UniqueFd> Broker::Connect(const cordon::v1::ConnectRequest& 
     return target.status();
   }
   use->decision = Decision::kAllow;
-  absl::StatusOr<Connection> conn = NetConnector::Connect(*target, limits_.connect_timeout);
-  if (!conn.ok()) {
-    if (!target->is_unix) {
-      for (const IpAddress& a : target->addresses) {
-        absl::StrAppend(&use->resolved, use->resolved.empty() ? "" : ",",
-                        a.ToStringWithPort(target->port));
-      }
-    } else {
-      use->resolved = absl::StrCat("unix:", target->unix_path);
+  // The record is written before any dialling, so it names every address that may be tried,
+  // in order; the connection goes to the first that answers.
+  if (target->is_unix) {
+    use->resolved = absl::StrCat("unix:", target->unix_path);
+  } else {
+    for (const IpAddress& a : target->addresses) {
+      absl::StrAppend(&use->resolved, use->resolved.empty() ? "" : ",",
+                      a.ToStringWithPort(target->port));
     }
-    return conn.status();
   }
-  use->resolved = conn->address;
-  return std::move(conn->fd);
+  pending->target = std::move(*target);
+  pending->effect = "connect";
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& req,
-                                             std::vector<ipc::UniqueFd>* fds, CapabilityUse* use) {
+absl::Status Broker::PrepareHostCall(const cordon::v1::HostCallRequest& req,
+                                     std::vector<ipc::UniqueFd>* fds, CapabilityUse* use,
+                                     Pending* pending) {
   if (!grants_.host_functions().count(req.function())) {
     return absl::PermissionDeniedError(
         absl::StrCat("host function '", absl::CEscape(Echo(req.function())), "' is not granted"));
@@ -296,42 +283,103 @@ absl::StatusOr<std::string> Broker::HostCall(const cordon::v1::HostCallRequest& 
   absl::Duration deadline =
       req.timeout_ms() > 0 ? absl::Milliseconds(std::min<uint64_t>(req.timeout_ms(), 1ull << 40))
                            : limits_.default_host_call_timeout;
-  deadline = std::min(deadline, limits_.max_host_call_timeout);
-  absl::Time start = absl::Now();
-  absl::StatusOr<std::string> out = hooks_.host_call(req.function(), input->ToString(), deadline);
-  // The host function cannot be pre-empted, but the plugin's deadline still holds for it.
-  if (out.ok() && absl::Now() - start > deadline) {
-    return absl::DeadlineExceededError(absl::StrCat("host function '", req.function(),
-                                                    "' exceeded its deadline of ",
-                                                    absl::FormatDuration(deadline)));
+  pending->deadline = std::min(deadline, limits_.max_host_call_timeout);
+  pending->function = req.function();
+  pending->input = input->ToString();
+  pending->effect = "call";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Broker::CallHost(const Pending& pending) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> out =
+      hooks_.host_call(pending.function, pending.input, pending.deadline);
+  // The host function cannot be pre-empted, but the plugin's deadline still holds for it:
+  // whatever it returns after the deadline, success or error, the answer is
+  // DEADLINE_EXCEEDED (docs/broker.md), with its own error in the message.
+  if (absl::Now() - start > pending.deadline) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "host function '", pending.function, "' exceeded its deadline of ",
+        absl::FormatDuration(pending.deadline),
+        out.ok() ? "" : absl::StrCat("; it then failed with ", out.status().ToString())));
   }
   if (out.ok() && out->size() > limits_.max_host_call_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("host function '", req.function(),
+    return absl::ResourceExhaustedError(absl::StrCat("host function '", pending.function,
                                                      "' returned ", out->size(),
                                                      " bytes, above the payload cap"));
   }
   return out;
 }
 
+absl::Status Broker::Perform(cordon::v1::BrokerRequest::RequestCase what, Pending* pending,
+                             BrokerReply* reply) {
+  switch (what) {
+    case cordon::v1::BrokerRequest::kOpenFile: {
+      absl::StatusOr<ipc::UniqueFd> fd = pending->resolver->Finish(std::move(pending->open));
+      if (!fd.ok()) return fd.status();
+      reply->response.mutable_open_file()->set_fd_index(0);
+      reply->fds.push_back(std::move(*fd));
+      return absl::OkStatus();
+    }
+    case cordon::v1::BrokerRequest::kConnect: {
+      absl::StatusOr<Connection> conn =
+          NetConnector::Connect(pending->target, limits_.connect_timeout);
+      if (!conn.ok()) return conn.status();
+      reply->response.mutable_connect()->set_fd_index(0);
+      reply->fds.push_back(std::move(conn->fd));
+      return absl::OkStatus();
+    }
+    case cordon::v1::BrokerRequest::kHostCall: {
+      absl::StatusOr<std::string> out = CallHost(*pending);
+      if (!out.ok()) return out.status();
+      return ipc::Payload(std::move(*out))
+          .ToProto(limits_.inline_threshold, reply->response.mutable_host_call()->mutable_payload(),
+                   &reply->fds);
+    }
+    default:
+      return absl::InternalError("no effect for this request");
+  }
+}
+
+void Broker::RecordResult(const CapabilityUse& use, absl::Time start, absl::Status* status) {
+  if (!hooks_.audit) return;
+  CapabilityUse result = use;
+  result.phase = CapabilityUse::Phase::kResult;
+  result.code = status->code();
+  result.reason = std::string(status->message());
+  result.latency = absl::Now() - start;
+  if (absl::Status audited = hooks_.audit(result); !audited.ok()) {
+    *status = absl::Status(status->code(), absl::StrCat(status->message(),
+                                                        " (and its capability.result record "
+                                                        "could not be written: ",
+                                                        audited.message(), ")"));
+  }
+}
+
 BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
                                   std::vector<ipc::UniqueFd> fds) {
-  absl::Time start = absl::Now();
+  const absl::Time start = absl::Now();
   BrokerReply reply;
   reply.response.set_id(request.id());
+  const bool is_log = request.request_case() == cordon::v1::BrokerRequest::kLog;
+  // A log line sent without an id is fire-and-forget: a plugin logging while it computes
+  // reads no answers, and unread answers would fill its channel until the host's bounded
+  // send declares a flood. Its outcome is in the audit record (and quota records) instead.
+  if (is_log && request.id() == 0) reply.answer = false;
   // Deliberately unrecorded: the one broker_refusal_flood record stands for the rest, and a
   // record each would feed the flood until the kill lands.
   if (flooding()) {
-    FillError(FloodingError(), reply.response.mutable_error());
+    BrokerReply::FillError(FloodingError(), reply.response.mutable_error());
     return reply;
   }
-  if (request.request_case() == cordon::v1::BrokerRequest::kLog) {
+  if (is_log) {
     // Logs have their own rate limit and never carry fds.
     const cordon::v1::LogRequest& log = request.log();
     absl::Status status = Log(request.id(), log.level(), log.message(), &log.fields());
     if (status.ok()) {
       reply.response.mutable_log();
     } else {
-      FillError(status, reply.response.mutable_error());
+      BrokerReply::FillError(status, reply.response.mutable_error());
     }
     return reply;
   }
@@ -355,32 +403,26 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
       break;
   }
 
+  // 1. Decide: grants, quotas, resolution; nothing outside the broker changes yet (a plain
+  // open's fd exists, but opening changed nothing).
   absl::Status status = Admit();
-  bool admitted = status.ok();
+  const bool admitted = status.ok();
   bool fd_reserved = false;
-  ipc::UniqueFd fd;
-  std::string result;
+  Pending pending;
   if (admitted) {
     switch (request.request_case()) {
       case cordon::v1::BrokerRequest::kOpenFile:
-      case cordon::v1::BrokerRequest::kConnect: {
+      case cordon::v1::BrokerRequest::kConnect:
         status = ReserveFd();
         if (!status.ok()) break;
         fd_reserved = true;
-        absl::StatusOr<ipc::UniqueFd> r =
-            request.request_case() == cordon::v1::BrokerRequest::kOpenFile
-                ? OpenFile(request.open_file(), &use)
-                : Connect(request.connect(), &use);
-        status = r.status();
-        if (r.ok()) fd = std::move(*r);
+        status = request.request_case() == cordon::v1::BrokerRequest::kOpenFile
+                     ? PrepareOpen(request.open_file(), &use, &pending)
+                     : PrepareConnect(request.connect(), &use, &pending);
         break;
-      }
-      case cordon::v1::BrokerRequest::kHostCall: {
-        absl::StatusOr<std::string> r = HostCall(request.host_call(), &fds, &use);
-        status = r.status();
-        if (r.ok()) result = std::move(*r);
+      case cordon::v1::BrokerRequest::kHostCall:
+        status = PrepareHostCall(request.host_call(), &fds, &use, &pending);
         break;
-      }
       default:
         status = absl::InvalidArgumentError(
             "broker request names no operation (open_file, connect or host_call)");
@@ -390,51 +432,34 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
   use.latency = absl::Now() - start;
   use.code = status.code();
   if (!status.ok()) use.reason = std::string(status.message());
+  if (status.ok()) use.effect = pending.effect;
 
-  // The record exists before the answer does; without it the plugin gets nothing.
+  // 2. Record, before any effect and any answer: without the record nothing happens, and a
+  // launcher killed after this point leaves a record of what it was about to do.
   if (hooks_.audit) {
     absl::Status audited = hooks_.audit(use);
     if (!audited.ok()) {
-      fd.reset();
-      result.clear();
+      pending = Pending();  // closes a plain open's fd; nothing was created or changed
       status = absl::UnavailableError(absl::StrCat(
           "request denied: the audit record could not be written (", audited.message(), ")"));
     }
   }
-  if (fd_reserved) SettleFd(status.ok() ? &fd : nullptr);
+  // 3. The effect: create / truncate, connect, call. A failure here is recorded on its own.
+  if (status.ok()) {
+    status = Perform(request.request_case(), &pending, &reply);
+    if (!status.ok()) RecordResult(use, start, &status);
+  }
+  if (fd_reserved) SettleFd(status.ok() && !reply.fds.empty() ? &reply.fds[0] : nullptr);
   if (admitted) {
     std::lock_guard<std::mutex> lock(mu_);
     --in_flight_;
   }
-
-  if (status.ok()) {
-    switch (request.request_case()) {
-      case cordon::v1::BrokerRequest::kOpenFile:
-        reply.response.mutable_open_file()->set_fd_index(0);
-        reply.fds.push_back(std::move(fd));
-        break;
-      case cordon::v1::BrokerRequest::kConnect:
-        reply.response.mutable_connect()->set_fd_index(0);
-        reply.fds.push_back(std::move(fd));
-        break;
-      case cordon::v1::BrokerRequest::kHostCall: {
-        absl::Status encoded =
-            ipc::Payload(std::move(result))
-                .ToProto(limits_.inline_threshold,
-                         reply.response.mutable_host_call()->mutable_payload(), &reply.fds);
-        if (!encoded.ok()) {
-          reply.response.clear_host_call();
-          reply.fds.clear();
-          FillError(encoded, reply.response.mutable_error());
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  } else {
-    FillError(status, reply.response.mutable_error());
+  if (!status.ok()) {
+    reply.response.clear_response();
+    reply.fds.clear();
+    BrokerReply::FillError(status, reply.response.mutable_error());
   }
+  reply.Bound(limits_.max_reply_bytes);
   return reply;
 }
 

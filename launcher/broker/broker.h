@@ -16,6 +16,7 @@
 #include "cordon/v1/broker.pb.h"
 #include "cordon/v1/envelope.pb.h"
 #include "ipc/unique_fd.h"
+#include "launcher/broker/broker_reply.h"
 #include "launcher/broker/capability_use.h"
 #include "launcher/broker/endpoint_matcher.h"
 #include "launcher/broker/fd_census.h"
@@ -46,6 +47,9 @@ struct BrokerLimits {
   uint64_t max_host_call_bytes = 1 << 20;
   // Host call results larger than this go back as a sealed memfd.
   size_t inline_threshold = 16 * 1024;
+  // An answer (BrokerResponse) larger than this is replaced by an error saying so: below the
+  // 64 KiB datagram cap with room for the envelope around it.
+  size_t max_reply_bytes = 60 * 1024;
   // Requests refused for a quota (request rate, concurrency, held fds) a plugin may make:
   // sustained per second and burst. Each refusal still costs a capability.use record, so a
   // plugin that keeps sending past its refusals could fill the audit disk; beyond this budget
@@ -55,8 +59,10 @@ struct BrokerLimits {
 };
 
 struct BrokerHooks {
-  // Writes one capability.use record. Called before the answer (and any fd) goes back; a
-  // failure turns the answer into a denial and closes the fd. Unset: nothing is recorded.
+  // Writes one capability.use record (or capability.result, CapabilityUse::phase). Called
+  // before the request has any effect and before the answer (and any fd) goes back; a failure
+  // turns the answer into a denial, closes the fd and leaves the effect undone. Unset: nothing
+  // is recorded.
   std::function<absl::Status(const CapabilityUse&)> audit;
   // Writes one quota.violation record (QuotaHit::ToAuditRecord); its status is ignored because
   // the request is denied either way. Refusals are folded (at most one call per quota per
@@ -81,17 +87,12 @@ struct BrokerHooks {
   std::function<absl::Time()> clock;
 };
 
-// Answer to one broker request: send with PluginSession::SendBrokerResponse(response, fds).
-struct BrokerReply {
-  cordon::v1::BrokerResponse response;
-  std::vector<ipc::UniqueFd> fds;
-  std::vector<int> raw_fds() const;
-};
-
 // Checks and performs a plugin's requests against its grants: opens files (PathResolver),
 // connects (EndpointMatcher + NetConnector), calls host functions, forwards logs. Every request
-// yields one CapabilityUse to the audit hook before its answer exists for the caller, and every
-// quota hit one QuotaHit plus a denial. Thread-safe: requests may be handled concurrently.
+// yields one CapabilityUse to the audit hook once it is decided and before it has any effect
+// (a file created or truncated, a connection, a host function run) or answer; an effect that
+// then fails adds a capability.result record. Every quota hit yields one QuotaHit plus a
+// denial. Thread-safe: requests may be handled concurrently.
 class Broker {
  public:
   // Opens every granted directory once (O_PATH); fails if one is missing or escapes its bound.
@@ -100,7 +101,8 @@ class Broker {
   // Flushes the folded quota counts (FlushQuotaCounts).
   ~Broker();
 
-  // `fds` are the fds that arrived with the request (a host call's memfd payload).
+  // `fds` are the fds that arrived with the request (a host call's memfd payload). A log
+  // request with id 0 gets a reply with answer == false: send nothing back.
   BrokerReply HandleRequest(const cordon::v1::BrokerRequest& request,
                             std::vector<ipc::UniqueFd> fds = {});
   // A LogMessage envelope from the plugin (no answer goes back). LogRequest broker requests
@@ -118,11 +120,33 @@ class Broker {
  private:
   Broker(GrantSet grants, BrokerLimits limits, BrokerHooks hooks);
 
-  absl::StatusOr<ipc::UniqueFd> OpenFile(const cordon::v1::OpenFileRequest& req,
-                                         CapabilityUse* use);
-  absl::StatusOr<ipc::UniqueFd> Connect(const cordon::v1::ConnectRequest& req, CapabilityUse* use);
-  absl::StatusOr<std::string> HostCall(const cordon::v1::HostCallRequest& req,
-                                       std::vector<ipc::UniqueFd>* fds, CapabilityUse* use);
+  // What a request decided and recorded still has to do (HandleRequest): open (or create,
+  // or truncate), connect, or call.
+  struct Pending {
+    const PathResolver* resolver = nullptr;
+    PathResolver::PendingOpen open;
+    ConnectTarget target;
+    std::string function;
+    std::string input;
+    absl::Duration deadline;
+    // CapabilityUse::effect: "create", "truncate", "connect", "call", or "".
+    std::string effect;
+  };
+  // Everything short of the effect: the checks, the resolution, and for a plain open the fd.
+  absl::Status PrepareOpen(const cordon::v1::OpenFileRequest& req, CapabilityUse* use,
+                           Pending* pending);
+  absl::Status PrepareConnect(const cordon::v1::ConnectRequest& req, CapabilityUse* use,
+                              Pending* pending);
+  absl::Status PrepareHostCall(const cordon::v1::HostCallRequest& req,
+                               std::vector<ipc::UniqueFd>* fds, CapabilityUse* use,
+                               Pending* pending);
+  // The effect, after the record: fills the typed response and its fds.
+  absl::Status Perform(cordon::v1::BrokerRequest::RequestCase what, Pending* pending,
+                       BrokerReply* reply);
+  absl::StatusOr<std::string> CallHost(const Pending& pending);
+  // Records how a recorded request's effect failed (capability.result); a failed write is
+  // added to *status, which the plugin is answered with either way.
+  void RecordResult(const CapabilityUse& use, absl::Time start, absl::Status* status);
   // Takes a request token and a concurrency slot; QuotaHit + ResourceExhausted otherwise.
   // The log path shared by LogMessage envelopes and LogRequests; the status is the answer.
   absl::Status Log(uint64_t request_id, int level, const std::string& message,

@@ -17,6 +17,7 @@
 #include "audit/audit_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "launcher/broker/testing/loopback_listener.h"
 #include "launcher/host/loaded_plugin.h"
 
 namespace cordon::broker {
@@ -39,15 +40,7 @@ class BrokerHostTest : public ::testing::Test {
     std::ofstream(root_ + "/secret.txt") << "secret";
     fs::copy_file(BROKER_PROBE_PLUGIN, root_ + "/bundle/plugin");
     // Loopback echo-ish server: answers "pong" to whatever arrives.
-    listener_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sin);
-    ASSERT_EQ(bind(listener_.get(), reinterpret_cast<sockaddr*>(&sin), len), 0);
-    ASSERT_EQ(listen(listener_.get(), 4), 0);
-    ASSERT_EQ(getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&sin), &len), 0);
-    port_ = ntohs(sin.sin_port);
+    ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(4, &listener_, &port_));
   }
   void TearDown() override {
     std::error_code ec;
@@ -93,6 +86,13 @@ class BrokerHostTest : public ::testing::Test {
     return host::LoadedPlugin::Load(request);
   }
 
+  // The audit log the tests read back with Records().
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog() {
+    audit::AuditLogOptions options;
+    options.path = root_ + "/audit.jsonl";
+    return audit::AuditLog::Open(options);
+  }
+
   std::vector<std::string> Records(const std::string& needle) {
     std::ifstream in(root_ + "/audit.jsonl");
     std::vector<std::string> out;
@@ -123,9 +123,7 @@ TEST_F(BrokerHostTest, RequestsThroughTheSdkAreBrokeredAndAudited) {
                            "capabilities { kind: \"net.connect\" target: \"127.0.0.1:", port_,
                            "\" }\n", "capabilities { kind: \"host.call\" target: \"greet\" }\n",
                            "capabilities { kind: \"log\" }\n"));
-  audit::AuditLogOptions audit_options;
-  audit_options.path = root_ + "/audit.jsonl";
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = OpenAuditLog();
   ASSERT_TRUE(audit_log.ok()) << audit_log.status();
 
   std::mutex mu;
@@ -196,9 +194,7 @@ TEST_F(BrokerHostTest, RequestsThroughTheSdkAreBrokeredAndAudited) {
 // protocol.violation and kills the plugin; no file is opened.
 TEST_F(BrokerHostTest, InvalidUtf8PathIsAProtocolViolation) {
   WriteBundle("capabilities { kind: \"fs.read\" target: \"/data\" }\n");
-  audit::AuditLogOptions audit_options;
-  audit_options.path = root_ + "/audit.jsonl";
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = OpenAuditLog();
   ASSERT_TRUE(audit_log.ok()) << audit_log.status();
   host::LoadRequest request;
   request.bundle_dir = root_ + "/bundle";
@@ -220,9 +216,7 @@ TEST_F(BrokerHostTest, InvalidUtf8PathIsAProtocolViolation) {
 }
 
 TEST_F(BrokerHostTest, RefusalFloodKillsThePluginWithOneRecord) {
-  audit::AuditLogOptions audit_options;
-  audit_options.path = root_ + "/audit.jsonl";
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = OpenAuditLog();
   ASSERT_TRUE(audit_log.ok()) << audit_log.status();
   absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin =
       LoadFlooder(audit_log->get(), 10, 20);
@@ -259,9 +253,7 @@ TEST_F(BrokerHostTest, RefusalFloodKillsThePluginWithOneRecord) {
 }
 
 TEST_F(BrokerHostTest, RefusalsWithinTheBudgetAreFoldedNotKilled) {
-  audit::AuditLogOptions audit_options;
-  audit_options.path = root_ + "/audit.jsonl";
-  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = audit::AuditLog::Open(audit_options);
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = OpenAuditLog();
   ASSERT_TRUE(audit_log.ok()) << audit_log.status();
   absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin =
       LoadFlooder(audit_log->get(), 10, 200);
@@ -287,6 +279,44 @@ TEST_F(BrokerHostTest, RefusalsWithinTheBudgetAreFoldedNotKilled) {
   size_t quota_records = Records("\"type\":\"quota.violation\"").size();
   EXPECT_LE(quota_records, 2 + static_cast<size_t>(absl::ToInt64Seconds(took)));
   EXPECT_EQ(CountSum("broker_request_rate"), static_cast<uint64_t>(refused));
+}
+
+// A handler that logs hundreds of lines and then computes for longer than the host's 2 s send
+// bound is a normal plugin, not a flood: log lines are fire-and-forget, so no answers pile up
+// unread in its channel while it works.
+TEST_F(BrokerHostTest, HandlerThatLogsAndKeepsWorkingIsNotKilled) {
+  WriteBundle("capabilities { kind: \"log\" }\n");
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log = OpenAuditLog();
+  ASSERT_TRUE(audit_log.ok()) << audit_log.status();
+  std::mutex mu;
+  size_t sunk = 0;
+  host::LoadRequest request;
+  request.bundle_dir = root_ + "/bundle";
+  request.profile = WriteProfile();
+  request.audit_log = audit_log->get();
+  request.log_sink = [&](const LogEntry&) {
+    std::lock_guard<std::mutex> lock(mu);
+    ++sunk;
+  };
+  absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  // 800 lines: within the channel's burst of unsolicited messages (1000), far more answers than
+  // its socket buffer holds; then 2.5 s of work, past the host's 2 s bound on a blocked send.
+  absl::StatusOr<std::string> out = (*plugin)->Call("chatty", "800 2500", absl::Seconds(20));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "logged 800");
+  EXPECT_EQ((*plugin)->state(), host::PluginState::kReady);
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  plugin->reset();
+  ASSERT_TRUE((*audit_log)->Flush().ok());
+  // The log rate limit (burst 200) let some through and dropped the rest, as designed.
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_GE(sunk, 200u);
+    EXPECT_LT(sunk, 800u);
+  }
+  EXPECT_TRUE(Records("message_flood").empty());
+  EXPECT_TRUE(Records("\"type\":\"plugin.failed\"").empty());
 }
 
 TEST_F(BrokerHostTest, LoadRefusedWhenTheManifestExceedsTheProfile) {

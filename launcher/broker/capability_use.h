@@ -14,8 +14,13 @@ namespace cordon::broker {
 enum class Decision { kAllow, kDeny };
 
 // One broker request as the audit log records it (type "capability.use"). The broker builds it
-// after deciding and acting, and hands it to the audit hook before the plugin sees the answer.
+// once the request is decided, and hands it to the audit hook before anything the request
+// changes (a created or truncated file, a connection, a host function's run) and before the
+// plugin sees the answer. When that effect then fails, a second record of type
+// "capability.result" (phase kResult) carries the failure (docs/audit.md).
 struct CapabilityUse {
+  enum class Phase { kDecision, kResult };
+  Phase phase = Phase::kDecision;
   uint64_t request_id = 0;
   // "fs.read", "fs.write", "fs.create", "net.connect", "host.call", "log", or "unknown".
   std::string capability;
@@ -28,14 +33,19 @@ struct CapabilityUse {
   // Why it was denied, or, when allowed by policy but failed (file missing, connection
   // refused, host function error), that failure. Empty for a plain success.
   std::string reason;
-  // What the plugin is told: OK or the error code of its answer.
+  // What the plugin is told: OK or the error code of its answer. For a decision with an
+  // `effect` still to come, OK means "allowed"; a capability.result follows if it fails.
   absl::StatusCode code = absl::StatusCode::kOk;
-  // From receipt to decision/result, excluding the audit write itself.
+  // The effect performed after this record: "create", "truncate", "connect", "call", or ""
+  // when the request changes nothing (a plain open, a denial, a log line).
+  std::string effect;
+  // From receipt to the decision (kDecision) or to the end of the effect (kResult),
+  // excluding the audit write itself.
   absl::Duration latency;
 
   static const char* DecisionName(Decision d) { return d == Decision::kAllow ? "allow" : "deny"; }
-  // The record's own fields: decision, capability, target, resolved, reason, code,
-  // latency_us, request_id. The caller adds the plugin identity (PluginAuditor).
+  // The record's own fields: decision (kDecision only), capability, target, resolved, reason,
+  // code, effect, latency_us, request_id. The caller adds the plugin identity (PluginAuditor).
   audit::AuditRecord ToAuditRecord() const;
 };
 
@@ -70,6 +80,13 @@ struct LogEntry {
   std::map<std::string, std::string> fields;
   // Lines dropped by the log rate limit just before this one.
   uint64_t dropped_before = 0;
+
+  // The entry as one line of text for a terminal or the journal (no newline):
+  //   WARNING disk almost full path="/data/x" (3 lines dropped before)
+  // The plugin's bytes are escaped so that they can neither break the line nor drive the
+  // terminal: C0 controls and DEL as \n, \r, \t, \\ or \xNN, C1 controls, line separators and
+  // bidirectional overrides as \u{XXXX}, bytes outside valid UTF-8 as \xNN.
+  std::string ToLine() const;
 };
 
 }  // namespace cordon::broker

@@ -68,6 +68,47 @@ TEST(CapabilityUseTest, DenialCarriesReasonAndCodeButNoResolution) {
   EXPECT_EQ(f.Find("forged"), nullptr);
 }
 
+TEST(CapabilityUseTest, EffectAndResultRecords) {
+  CapabilityUse use;
+  use.request_id = 3;
+  use.capability = "net.connect";
+  use.target = "api.example.org:443";
+  use.resolved = "93.184.216.34:443,[2606:2800::1]:443";
+  use.decision = Decision::kAllow;
+  use.effect = "connect";
+  audit::AuditRecord decided = use.ToAuditRecord();
+  EXPECT_EQ(decided.type(), "capability.use");
+  EXPECT_EQ(decided.decision(), "allow");
+  EXPECT_EQ(Str(Fields(decided), "effect"), "connect");
+  use.phase = CapabilityUse::Phase::kResult;
+  use.code = absl::StatusCode::kUnavailable;
+  use.reason = "connection refused";
+  audit::AuditRecord result = use.ToAuditRecord();
+  EXPECT_EQ(result.type(), "capability.result");
+  EXPECT_EQ(result.decision(), "");
+  audit::JsonValue f = Fields(result);
+  EXPECT_EQ(Str(f, "code"), "UNAVAILABLE");
+  EXPECT_EQ(Str(f, "effect"), "connect");
+  EXPECT_EQ(Num(f, "request_id"), 3u);
+  // No effect, no field.
+  CapabilityUse plain;
+  EXPECT_EQ(Fields(plain.ToAuditRecord()).Find("effect"), nullptr);
+}
+
+TEST(LogEntryTest, OneEscapedLineWithLevelAndFields) {
+  LogEntry e;
+  e.level = "WARNING";
+  e.message = "two\nlines \x1b[2J\xc2\x9b\xe2\x80\xae caf\xc3\xa9 \\ \xff";
+  e.fields = {{"path", "/data/\"x\""}, {"k\n", "v"}};
+  e.dropped_before = 3;
+  EXPECT_EQ(e.ToLine(),
+            "WARNING two\\nlines \\x1b[2J\\u{009b}\\u{202e} caf\xc3\xa9 \\\\ \\xff "
+            "k\\n=\"v\" path=\"/data/\\\"x\\\"\" (3 lines dropped before)");
+  LogEntry bare;
+  bare.message = "hi";
+  EXPECT_EQ(bare.ToLine(), "INFO hi");
+}
+
 TEST(QuotaHitTest, FoldedRecordCarriesCountAndWindowStart) {
   QuotaHit hit;
   hit.quota = "broker_request_rate";

@@ -20,7 +20,13 @@ std::string Join(const std::vector<std::string>& components) {
   return absl::StrCat("/", absl::StrJoin(components, "/"));
 }
 
-std::string Rights(bool r, bool w, bool c) {
+struct Rights {
+  bool read = false;
+  bool write = false;
+  bool create = false;
+};
+
+std::string RightsText(bool r, bool w, bool c) {
   std::vector<std::string> out;
   if (r) out.push_back("read");
   if (w) out.push_back("write");
@@ -72,10 +78,18 @@ absl::Status GrantSet::ValidateBounds(const cordon::v1::CapabilityBounds& bounds
       problems.push_back(absl::StrCat(where, ".host_path: the host root '/' cannot be granted"));
     }
     for (int j = 0; j < i; ++j) {
-      if (bounds.fs(j).plugin_path() == fs.plugin_path() &&
-          bounds.fs(j).host_path() != fs.host_path()) {
+      if (bounds.fs(j).plugin_path() != fs.plugin_path()) continue;
+      if (bounds.fs(j).host_path() != fs.host_path()) {
         problems.push_back(absl::StrCat(where, ".plugin_path: '", fs.plugin_path(),
                                         "' is already mapped to another host_path by fs[", j, "]"));
+      } else if (bounds.fs(j).follow_symlinks() != fs.follow_symlinks()) {
+        // Grants under both would merge into one directory with one setting, so one bound's
+        // rights could end up following symlinks the profile meant them not to.
+        problems.push_back(
+            absl::StrCat(where, ".follow_symlinks: '", fs.plugin_path(), "' -> '", fs.host_path(),
+                         "' is bounded by fs[", j, "] too, with follow_symlinks ",
+                         bounds.fs(j).follow_symlinks() ? "true" : "false",
+                         "; give both the same setting (or merge them into one bound)"));
       }
     }
     if (!fs.read() && !fs.write() && !fs.create()) {
@@ -153,7 +167,7 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
         for (const cordon::v1::FsBound& b : bounds.fs()) {
           if (IsPrefix(*PathResolver::SplitPluginPath(b.plugin_path()), *parts)) {
             absl::StrAppend(&offered, offered.empty() ? "" : ", ", b.plugin_path(), " (",
-                            Rights(b.read(), b.write(), b.create()), ")");
+                            RightsText(b.read(), b.write(), b.create()), ")");
           }
         }
         over.push_back(absl::StrCat(shown, ": ",
@@ -163,15 +177,20 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
         continue;
       }
       std::string canonical = Join(*parts);
+      std::vector<std::string> below(parts->begin() + static_cast<ptrdiff_t>(best_depth),
+                                     parts->end());
+      // Only grants of the very same host directory under the same symlink rule merge; any
+      // other pair stays two grants, each with its own bound's rule.
       auto it = std::find_if(out.fs_.begin(), out.fs_.end(), [&](const FsGrant& g) {
-        return g.plugin_path == canonical && g.bound_host_path == best->host_path();
+        return g.plugin_path == canonical && g.bound_host_path == best->host_path() &&
+               g.below_bound == below && g.follow_symlinks == best->follow_symlinks();
       });
       if (it == out.fs_.end()) {
         FsGrant g;
         g.plugin_path = canonical;
         g.plugin_components = *parts;
         g.bound_host_path = best->host_path();
-        g.below_bound.assign(parts->begin() + static_cast<ptrdiff_t>(best_depth), parts->end());
+        g.below_bound = below;
         g.follow_symlinks = best->follow_symlinks();
         out.fs_.push_back(g);
         it = out.fs_.end() - 1;
@@ -234,12 +253,17 @@ absl::StatusOr<GrantSet> GrantSet::Intersect(const std::vector<cordon::v1::Capab
 absl::StatusOr<size_t> GrantSet::MatchPath(const std::vector<std::string>& components,
                                            const OpenIntent& intent,
                                            std::vector<std::string>* rest) const {
+  // fs.create alone covers a create, in either write mode: O_CREAT|O_EXCL makes the fd name a
+  // file that did not exist, so writing it, or reading back what the plugin wrote, touches
+  // nothing else. Opening existing files still needs fs.write / fs.read (docs/broker.md).
+  const Rights need =
+      intent.create ? Rights{false, false, true} : Rights{intent.read, intent.write, false};
   bool inside_any = false;
   for (size_t i = 0; i < fs_.size(); ++i) {
     const FsGrant& g = fs_[i];
     if (!IsPrefix(g.plugin_components, components)) continue;
     inside_any = true;
-    if ((intent.read && !g.read) || (intent.write && !g.write) || (intent.create && !g.create)) {
+    if ((need.read && !g.read) || (need.write && !g.write) || (need.create && !g.create)) {
       continue;
     }
     rest->assign(components.begin() + static_cast<ptrdiff_t>(g.plugin_components.size()),
@@ -251,9 +275,9 @@ absl::StatusOr<size_t> GrantSet::MatchPath(const std::vector<std::string>& compo
     return absl::PermissionDeniedError(
         absl::StrCat("'", path, "' is not beneath any granted directory"));
   }
-  return absl::PermissionDeniedError(absl::StrCat("no grant allows ",
-                                                  Rights(intent.read, intent.write, intent.create),
-                                                  " access to '", path, "'"));
+  return absl::PermissionDeniedError(absl::StrCat(
+      "no grant allows ", RightsText(need.read, need.write, need.create), " access to '", path, "'",
+      need.create ? " (creating a file needs fs.create)" : ""));
 }
 
 std::vector<cordon::v1::Capability> GrantSet::ToCapabilities() const {

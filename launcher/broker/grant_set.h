@@ -46,14 +46,17 @@ class GrantSet {
   static absl::StatusOr<GrantSet> Intersect(
       const google::protobuf::RepeatedPtrField<cordon::v1::Capability>& requested,
       const cordon::v1::CapabilityBounds& bounds);
-  // Checks a profile's bounds on their own (paths absolute and canonical, patterns parse,
-  // function names valid); the error lists every problem.
+  // Checks a profile's bounds on their own (paths absolute and canonical, one host path and
+  // one follow_symlinks setting per plugin path, patterns parse, function names valid); the
+  // error lists every problem.
   static absl::Status ValidateBounds(const cordon::v1::CapabilityBounds& bounds);
   static bool ValidFunctionName(absl::string_view name);
 
   // The most specific grant whose directory contains `components` (an absolute plugin path
   // split by PathResolver::SplitPluginPath) and allows `intent`; *rest is the path below it.
-  // PermissionDenied naming what is missing otherwise.
+  // A create needs fs.create only, whatever its mode (the fd names a file it made); other
+  // opens need fs.read / fs.write for their mode. PermissionDenied naming what is missing
+  // otherwise.
   absl::StatusOr<size_t> MatchPath(const std::vector<std::string>& components,
                                    const OpenIntent& intent, std::vector<std::string>* rest) const;
 

@@ -146,6 +146,82 @@ TEST(GrantSetTest, MatchPathPicksASufficientGrant) {
   EXPECT_TRUE(absl::IsPermissionDenied(g->MatchPath({"database"}, {.read = true}, &rest).status()));
 }
 
+// fs.create on its own is usable: it creates new files (in either write mode) and writes
+// them, but opens no existing file for writing or reading.
+TEST(GrantSetTest, CreateAloneCoversCreatesOnly) {
+  absl::StatusOr<GrantSet> g =
+      GrantSet::Intersect(Caps({{"fs.create", "/data/out"}}), Bounds(kBounds));
+  ASSERT_TRUE(g.ok()) << g.status();
+  std::vector<std::string> rest;
+  EXPECT_TRUE(g->MatchPath({"data", "out", "f"}, {.write = true, .create = true}, &rest).ok());
+  EXPECT_TRUE(
+      g->MatchPath({"data", "out", "f"}, {.read = true, .write = true, .create = true}, &rest)
+          .ok());
+  EXPECT_EQ(rest, std::vector<std::string>{"f"});
+  absl::Status write = g->MatchPath({"data", "out", "f"}, {.write = true}, &rest).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(write)) << write;
+  EXPECT_TRUE(
+      absl::IsPermissionDenied(g->MatchPath({"data", "out", "f"}, {.read = true}, &rest).status()));
+  absl::Status truncate =
+      g->MatchPath({"data", "out", "f"}, {.write = true, .truncate = true}, &rest).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(truncate)) << truncate;
+  // A write grant without create still cannot create.
+  absl::StatusOr<GrantSet> w =
+      GrantSet::Intersect(Caps({{"fs.write", "/data/out"}}), Bounds(kBounds));
+  ASSERT_TRUE(w.ok()) << w.status();
+  absl::Status create =
+      w->MatchPath({"data", "out", "f"}, {.write = true, .create = true}, &rest).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(create));
+  EXPECT_THAT(std::string(create.message()), HasSubstr("needs fs.create"));
+}
+
+// Two bounds on the same directory that disagree on following symlinks would merge into one
+// grant with the first one's setting: the profile is refused instead.
+TEST(GrantSetTest, BoundsDisagreeingOnSymlinksAreRefused) {
+  cordon::v1::CapabilityBounds bounds = Bounds(R"pb(
+    fs { plugin_path: "/data" host_path: "/srv/data" read: true follow_symlinks: true }
+    fs { plugin_path: "/data" host_path: "/srv/data" write: true }
+  )pb");
+  absl::Status s = GrantSet::ValidateBounds(bounds);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("fs[1].follow_symlinks"));
+  absl::StatusOr<GrantSet> g =
+      GrantSet::Intersect(Caps({{"fs.read", "/data"}, {"fs.write", "/data"}}), bounds);
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("follow_symlinks"));
+  // The same setting twice is fine, and the rights merge into one grant.
+  g = GrantSet::Intersect(Caps({{"fs.read", "/data"}, {"fs.write", "/data"}}), Bounds(R"pb(
+                            fs { plugin_path: "/data" host_path: "/srv/data" read: true }
+                            fs { plugin_path: "/data" host_path: "/srv/data" write: true }
+                          )pb"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->fs().size(), 1u);
+  EXPECT_TRUE(g->fs()[0].read && g->fs()[0].write && !g->fs()[0].follow_symlinks);
+}
+
+// Grants under different bounds never merge, even when their plugin paths are equal: each
+// keeps its own host directory and symlink rule.
+TEST(GrantSetTest, GrantsFromDifferentBoundsStayApart) {
+  absl::StatusOr<GrantSet> g = GrantSet::Intersect(
+      Caps({{"fs.read", "/a/b"}, {"fs.write", "/a/b"}}), Bounds(R"pb(
+        fs { plugin_path: "/a" host_path: "/srv" read: true follow_symlinks: true }
+        fs { plugin_path: "/a/b" host_path: "/srv" write: true }
+      )pb"));
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->fs().size(), 2u);
+  for (const FsGrant& grant : g->fs()) {
+    if (grant.read) {
+      EXPECT_EQ(grant.host_path(), "/srv/b");
+      EXPECT_TRUE(grant.follow_symlinks);
+      EXPECT_FALSE(grant.write);
+    } else {
+      EXPECT_EQ(grant.host_path(), "/srv");
+      EXPECT_FALSE(grant.follow_symlinks);
+      EXPECT_TRUE(grant.write);
+    }
+  }
+}
+
 TEST(GrantSetTest, ShippedProfilesCarryValidBounds) {
   absl::StatusOr<cordon::v1::Profile> reader = profiles::ProfileLoader::Load("fs-reader");
   ASSERT_TRUE(reader.ok()) << reader.status();

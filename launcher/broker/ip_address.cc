@@ -107,15 +107,47 @@ bool IpAddress::IsInternal() const {
     const char* net;
     int len;
   };
+  // The IANA special-purpose registries (RFC 6890 and successors), every entry that is not
+  // plainly "globally reachable", plus multicast and 240/4. docs/broker.md lists them.
   static constexpr Range kV4[] = {
-      {"0.0.0.0", 8},      {"10.0.0.0", 8},    {"100.64.0.0", 10}, {"127.0.0.0", 8},
-      {"169.254.0.0", 16}, {"172.16.0.0", 12}, {"192.0.0.0", 24},  {"192.168.0.0", 16},
-      {"198.18.0.0", 15},  {"224.0.0.0", 4},   {"240.0.0.0", 4},
+      {"0.0.0.0", 8},        // "this network"
+      {"10.0.0.0", 8},       // private (RFC 1918)
+      {"100.64.0.0", 10},    // shared address space, CGNAT (RFC 6598)
+      {"127.0.0.0", 8},      // loopback
+      {"169.254.0.0", 16},   // link-local
+      {"172.16.0.0", 12},    // private (RFC 1918)
+      {"192.0.0.0", 24},     // IETF protocol assignments
+      {"192.0.2.0", 24},     // documentation (TEST-NET-1)
+      {"192.88.99.0", 24},   // 6to4 relay anycast (deprecated, RFC 7526)
+      {"192.168.0.0", 16},   // private (RFC 1918)
+      {"198.18.0.0", 15},    // benchmarking (RFC 2544)
+      {"198.51.100.0", 24},  // documentation (TEST-NET-2)
+      {"203.0.113.0", 24},   // documentation (TEST-NET-3)
+      {"224.0.0.0", 4},      // multicast
+      {"240.0.0.0", 4},      // reserved, and 255.255.255.255 broadcast
   };
-  // IPv4-compatible (::a.b.c.d), NAT64 and 6to4 embed an IPv4 address a gateway may reach.
+  // Besides the v6 ranges of the same kinds, every form that embeds or translates an IPv4
+  // address a gateway on the path may turn into an internal one: IPv4-compatible (::/96,
+  // which also holds :: and ::1), IPv4-translated (::ffff:0:0:0/96, RFC 2765), NAT64
+  // (64:ff9b::/96, 64:ff9b:1::/48), Teredo (2001::/32) and 6to4 (2002::/16).
   static constexpr Range kV6[] = {
-      {"::", 96},    {"64:ff9b::", 96}, {"64:ff9b:1::", 48}, {"2002::", 16},
-      {"fc00::", 7}, {"fe80::", 10},    {"fec0::", 10},      {"ff00::", 8},
+      {"::", 96},            // unspecified, loopback, IPv4-compatible
+      {"::ffff:0:0:0", 96},  // IPv4-translated
+      {"64:ff9b::", 96},     // NAT64 well-known prefix
+      {"64:ff9b:1::", 48},   // NAT64 local-use
+      {"100::", 64},         // discard-only
+      {"2001::", 32},        // Teredo
+      {"2001:2::", 48},      // benchmarking
+      {"2001:10::", 28},     // ORCHID (deprecated)
+      {"2001:20::", 28},     // ORCHIDv2
+      {"2001:db8::", 32},    // documentation
+      {"2002::", 16},        // 6to4
+      {"3fff::", 20},        // documentation (RFC 9637)
+      {"5f00::", 16},        // segment routing SIDs (RFC 9602)
+      {"fc00::", 7},         // unique local
+      {"fe80::", 10},        // link-local
+      {"fec0::", 10},        // site-local (deprecated)
+      {"ff00::", 8},         // multicast
   };
   // Parsed once: this runs for every resolved address.
   using Parsed = std::vector<std::pair<IpAddress, int>>;

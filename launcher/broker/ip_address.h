@@ -35,7 +35,9 @@ class IpAddress {
 
   // Addresses a DNS answer must not be allowed to point at unless an address grant covers them:
   // loopback, unspecified, link-local, multicast, broadcast, private (RFC 1918, CGNAT, ULA,
-  // site-local), "this network" and reserved ranges. See docs/broker.md (DNS rebinding).
+  // site-local), "this network", documentation, benchmarking and reserved ranges, and every
+  // IPv6 form embedding or translating an IPv4 address (compatible, translated, NAT64,
+  // Teredo, 6to4). See docs/broker.md (DNS rebinding) for the list.
   bool IsInternal() const;
 
   std::string ToString() const;

@@ -62,8 +62,43 @@ TEST(IpAddressTest, InternalRanges) {
         "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::1"}) {
     EXPECT_TRUE(IpAddress::Parse(text)->IsInternal()) << text;
   }
-  for (const char* text : {"8.8.8.8", "93.184.216.34", "2001:db8::1", "2606:4700::1111"}) {
+  for (const char* text : {"8.8.8.8", "93.184.216.34", "2606:4700::1111", "2a00:1450::1", "1.1.1.1",
+                           "2001:4860:4860::8888"}) {
     EXPECT_FALSE(IpAddress::Parse(text)->IsInternal()) << text;
+  }
+}
+
+// Ranges that embed or translate an IPv4 address (a gateway may map them to the host's
+// loopback or LAN) and the documentation, benchmarking and reserved ranges: a DNS answer
+// naming any of them is not dialled on a name grant. Each range is probed at both ends.
+TEST(IpAddressTest, EmbeddingDocumentationAndReservedRangesAreInternal) {
+  for (const char* text :
+       {// Teredo 2001::/32 (server 127.0.0.1 / client 10.0.0.1 embedded).
+        "2001::", "2001:0:7f00:1::f5ff:fffe", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff",
+        // 6to4 2002::/16.
+        "2002::", "2002:a00:1::1", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        // NAT64 64:ff9b::/96 and 64:ff9b:1::/48.
+        "64:ff9b::7f00:1", "64:ff9b::ffff:ffff", "64:ff9b:1::", "64:ff9b:1:ffff::1",
+        // IPv4-translated ::ffff:0:0:0/96 and IPv4-compatible ::/96.
+        "::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:ffff:ffff", "::7f00:1", "::a00:1",
+        // Documentation, benchmarking, discard, ORCHID, SRv6.
+        "2001:db8::1", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "3fff::1", "2001:2::1",
+        "2001:10::1", "2001:20::1", "100::1", "5f00::1",
+        // IPv4 documentation, benchmarking, CGNAT, reserved, 6to4 relay.
+        "192.0.2.0", "192.0.2.255", "198.51.100.7", "203.0.113.255", "198.18.0.1", "198.19.255.255",
+        "100.64.0.0", "100.127.255.255", "240.0.0.1", "254.255.255.255", "192.88.99.1",
+        "192.0.0.8"}) {
+    std::optional<IpAddress> a = IpAddress::Parse(text);
+    ASSERT_TRUE(a.has_value()) << text;
+    EXPECT_TRUE(a->IsInternal()) << text;
+  }
+  // Just outside some of them.
+  for (const char* text :
+       {"198.17.255.255", "198.20.0.0", "100.63.255.255", "100.128.0.0", "192.0.3.0", "203.0.114.0",
+        "2001:1::1", "2001:db9::1", "64:ff9b:2::1", "2003::1"}) {
+    std::optional<IpAddress> a = IpAddress::Parse(text);
+    ASSERT_TRUE(a.has_value()) << text;
+    EXPECT_FALSE(a->IsInternal()) << text;
   }
 }
 

@@ -12,47 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "ipc/utf8_text.h"
 
 namespace cordon::broker {
 namespace {
 
 constexpr uint64_t kResolveBase = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool ValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int n;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (int k = 1; k <= n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n + 1;
-  }
-  return true;
-}
 
 long Openat2(int dirfd, const char* path, open_how* how) {
   return syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
@@ -91,6 +56,29 @@ absl::StatusOr<ipc::UniqueFd> OpenRetrying(int dirfd, const std::string& rel, op
         return absl::ErrnoToStatus(err, "openat2");
     }
   }
+}
+
+// Opens a regular file only: `how` must carry O_NONBLOCK, so that a FIFO planted in the
+// directory cannot hang the broker in open(2); it is cleared again once the file is known to be
+// regular. A directory fd would let the plugin openat() its way out.
+absl::StatusOr<ipc::UniqueFd> OpenRegular(int dirfd, const std::string& rel, open_how* how,
+                                          int max_retries) {
+  absl::StatusOr<ipc::UniqueFd> fd = OpenRetrying(dirfd, rel, how, max_retries);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (fstat(fd->get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat");
+  if (!S_ISREG(st.st_mode)) {
+    return absl::PermissionDeniedError(
+        S_ISDIR(st.st_mode) ? "path names a directory; only regular files are brokered"
+                            : "path names a FIFO, socket or device; only regular files are "
+                              "brokered");
+  }
+  // F_SETFL only looks at the status flags (O_APPEND, O_NONBLOCK...), so the flags we opened
+  // with minus O_NONBLOCK are exactly the ones to keep; no F_GETFL round trip needed.
+  if (fcntl(fd->get(), F_SETFL, static_cast<int>(how->flags & ~uint64_t{O_NONBLOCK})) != 0) {
+    return absl::ErrnoToStatus(errno, "fcntl(F_SETFL)");
+  }
+  return std::move(*fd);
 }
 
 }  // namespace
@@ -132,7 +120,7 @@ absl::StatusOr<std::vector<std::string>> PathResolver::SplitPluginPath(absl::str
   if (path.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError("path contains a NUL byte");
   }
-  if (!ValidUtf8(path)) return absl::InvalidArgumentError("path is not valid UTF-8");
+  if (!ipc::IsValidUtf8(path)) return absl::InvalidArgumentError("path is not valid UTF-8");
   for (char c : path) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return absl::InvalidArgumentError(
@@ -164,7 +152,7 @@ absl::StatusOr<int> PathResolver::FlagsFor(const OpenIntent& intent) {
     return absl::InvalidArgumentError("open mode unspecified: ask for read, write or both");
   }
   if ((intent.truncate || intent.append || intent.create) && !intent.write) {
-    return absl::InvalidArgumentError("truncate, append and create need write mode");
+    return absl::InvalidArgumentError("truncate, append and create need mode WRITE or READ_WRITE");
   }
   if (intent.truncate && intent.append) {
     return absl::InvalidArgumentError("truncate and append exclude each other");
@@ -177,37 +165,88 @@ absl::StatusOr<int> PathResolver::FlagsFor(const OpenIntent& intent) {
   return flags;
 }
 
-absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(const std::vector<std::string>& components,
-                                                        const OpenIntent& intent) const {
+const char* PathResolver::PendingOpen::EffectName() const {
+  switch (effect) {
+    case Effect::kCreate:
+      return "create";
+    case Effect::kTruncate:
+      return "truncate";
+    case Effect::kNone:
+      break;
+  }
+  return "";
+}
+
+absl::StatusOr<PathResolver::PendingOpen> PathResolver::Prepare(
+    const std::vector<std::string>& components, const OpenIntent& intent) const {
   if (components.empty()) {
     return absl::PermissionDeniedError("path names the granted directory itself, not a file");
   }
   absl::StatusOr<int> flags = FlagsFor(intent);
   if (!flags.ok()) return flags.status();
+  const uint64_t resolve = kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
+  PendingOpen pending;
+  pending.flags = *flags;
+  if (intent.create) {
+    // Resolve the directory now and create in it later: the kernel checks containment for
+    // the whole walk here, and the create itself names one final component, which can be
+    // neither ".." nor a path.
+    std::vector<std::string> dir(components.begin(), components.end() - 1);
+    open_how how{};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = resolve;
+    absl::StatusOr<ipc::UniqueFd> parent = OpenRetrying(
+        dir_.get(), dir.empty() ? "." : absl::StrJoin(dir, "/"), &how, options_.max_retries);
+    if (!parent.ok()) return parent.status();
+    struct stat st;
+    if (fstatat(parent->get(), components.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      return absl::AlreadyExistsError("file exists (fs.create makes new files only)");
+    }
+    if (errno != ENOENT) return absl::ErrnoToStatus(errno, "fstatat");
+    pending.effect = PendingOpen::Effect::kCreate;
+    pending.parent = std::move(*parent);
+    pending.name = components.back();
+    return pending;
+  }
   open_how how{};
-  // O_NONBLOCK so that a FIFO planted in the directory cannot hang the broker in open(2); it is
-  // cleared again below once the file is known to be regular.
-  how.flags = static_cast<uint64_t>(*flags) | O_NONBLOCK;
+  // Without O_TRUNC: opening changes nothing; the truncation is Finish()'s.
+  how.flags = (static_cast<uint64_t>(*flags) & ~uint64_t{O_TRUNC}) | O_NONBLOCK;
   if (!options_.follow_symlinks) how.flags |= O_NOFOLLOW;
-  if (intent.create) how.mode = options_.create_mode;
-  how.resolve = kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
-  std::string rel = absl::StrJoin(components, "/");
-  absl::StatusOr<ipc::UniqueFd> fd = OpenRetrying(dir_.get(), rel, &how, options_.max_retries);
+  how.resolve = resolve;
+  absl::StatusOr<ipc::UniqueFd> fd =
+      OpenRegular(dir_.get(), absl::StrJoin(components, "/"), &how, options_.max_retries);
   if (!fd.ok()) return fd.status();
-  struct stat st;
-  if (fstat(fd->get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat");
-  if (!S_ISREG(st.st_mode)) {
-    return absl::PermissionDeniedError(
-        S_ISDIR(st.st_mode) ? "path names a directory; only regular files are brokered"
-                            : "path names a FIFO, socket or device; only regular files are "
-                              "brokered");
+  pending.fd = std::move(*fd);
+  pending.effect = intent.truncate ? PendingOpen::Effect::kTruncate : PendingOpen::Effect::kNone;
+  return pending;
+}
+
+absl::StatusOr<ipc::UniqueFd> PathResolver::Finish(PendingOpen pending) const {
+  switch (pending.effect) {
+    case PendingOpen::Effect::kNone:
+      return std::move(pending.fd);
+    case PendingOpen::Effect::kTruncate:
+      if (ftruncate(pending.fd.get(), 0) != 0) {
+        return absl::ErrnoToStatus(errno, "truncating the opened file");
+      }
+      return std::move(pending.fd);
+    case PendingOpen::Effect::kCreate:
+      break;
   }
-  // F_SETFL only looks at the status flags (O_APPEND, O_NONBLOCK...), so the flags we opened
-  // with minus O_NONBLOCK are exactly the ones to keep; no F_GETFL round trip needed.
-  if (fcntl(fd->get(), F_SETFL, static_cast<int>(how.flags & ~uint64_t{O_NONBLOCK})) != 0) {
-    return absl::ErrnoToStatus(errno, "fcntl(F_SETFL)");
-  }
-  return std::move(*fd);
+  open_how how{};
+  // O_EXCL never follows a symlink in the final component; O_NOFOLLOW says so twice.
+  how.flags = (static_cast<uint64_t>(pending.flags) & ~uint64_t{O_TRUNC}) | O_CREAT | O_EXCL |
+              O_NOFOLLOW | O_NONBLOCK;
+  how.mode = options_.create_mode;
+  how.resolve = kResolveBase | RESOLVE_NO_SYMLINKS;
+  return OpenRegular(pending.parent.get(), pending.name, &how, options_.max_retries);
+}
+
+absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(const std::vector<std::string>& components,
+                                                        const OpenIntent& intent) const {
+  absl::StatusOr<PendingOpen> pending = Prepare(components, intent);
+  if (!pending.ok()) return pending.status();
+  return Finish(std::move(*pending));
 }
 
 }  // namespace cordon::broker

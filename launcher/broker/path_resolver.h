@@ -16,7 +16,7 @@ namespace cordon::broker {
 struct OpenIntent {
   bool read = false;
   bool write = false;
-  bool create = false;    // a new file only (O_CREAT|O_EXCL)
+  bool create = false;    // a new file only (O_CREAT|O_EXCL); write or read-write mode
   bool truncate = false;  // write only
   bool append = false;    // write only
 };
@@ -53,9 +53,33 @@ class PathResolver {
   // O_DIRECTORY, O_TMPFILE or anything else a plugin did not need.
   static absl::StatusOr<int> FlagsFor(const OpenIntent& intent);
 
-  // Opens components (relative to the granted directory, as from SplitPluginPath) with
-  // FlagsFor(intent). Escapes are PermissionDenied; missing files NotFound; an existing file
-  // with create AlreadyExists.
+  // An open checked and resolved but with no effect on the filesystem yet, so that the
+  // request's audit record can be written before anything changes (docs/broker.md): what is
+  // left is the `effect`, done by Finish().
+  struct PendingOpen {
+    enum class Effect { kNone, kTruncate, kCreate };
+    Effect effect = Effect::kNone;
+    // kNone / kTruncate: the file, already open with the intent's flags minus O_TRUNC.
+    ipc::UniqueFd fd;
+    // kCreate: the directory to create in (O_PATH, resolved beneath the grant) and the name.
+    ipc::UniqueFd parent;
+    std::string name;
+    int flags = 0;  // FlagsFor(intent)
+    // "create" / "truncate" / "" for the audit record.
+    const char* EffectName() const;
+  };
+
+  // Everything short of the effect: checks the intent, resolves the path with openat2 beneath
+  // the granted directory and, for a plain or truncating open, opens the file (without
+  // O_TRUNC); for a create, resolves the parent directory and checks that the name is free.
+  // Escapes are PermissionDenied; missing files NotFound; an existing name with create
+  // AlreadyExists.
+  absl::StatusOr<PendingOpen> Prepare(const std::vector<std::string>& components,
+                                      const OpenIntent& intent) const;
+  // The effect: creates the file (O_CREAT|O_EXCL in the parent resolved by Prepare, the one
+  // final name, never following a symlink) or truncates the open file; returns the fd.
+  absl::StatusOr<ipc::UniqueFd> Finish(PendingOpen pending) const;
+  // Prepare then Finish, for callers with nothing to record in between.
   absl::StatusOr<ipc::UniqueFd> OpenBeneath(const std::vector<std::string>& components,
                                             const OpenIntent& intent) const;
 

@@ -19,6 +19,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -54,6 +55,10 @@ class PathResolverTest : public ::testing::Test {
       out.append(buf, static_cast<size_t>(n));
     }
     return out;
+  }
+  static std::string ReadFile(const std::string& path) {
+    ipc::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    return fd.valid() ? ReadFd(fd.get()) : "<unreadable>";
   }
   static std::string FdPath(int fd) {
     char buf[PATH_MAX];
@@ -268,9 +273,61 @@ TEST_F(PathResolverTest, MountCrossingIsRefused) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+// Prepare() resolves and checks but changes nothing on disk; the create or truncation is
+// Finish()'s, so the broker can record the request in between.
+TEST_F(PathResolverTest, PrepareChangesNothingFinishDoes) {
+  PathResolver r = Resolver();
+  Write(granted_ + "/keep.txt", "content");
+  absl::StatusOr<PathResolver::PendingOpen> trunc =
+      r.Prepare({"keep.txt"}, {.write = true, .truncate = true});
+  ASSERT_TRUE(trunc.ok()) << trunc.status();
+  EXPECT_STREQ(trunc->EffectName(), "truncate");
+  EXPECT_EQ(ReadFile(granted_ + "/keep.txt"), "content");
+  ASSERT_TRUE(r.Finish(std::move(*trunc)).ok());
+  EXPECT_EQ(ReadFile(granted_ + "/keep.txt"), "");
+
+  absl::StatusOr<PathResolver::PendingOpen> create =
+      r.Prepare({"sub", "made.txt"}, {.write = true, .create = true});
+  ASSERT_TRUE(create.ok()) << create.status();
+  EXPECT_STREQ(create->EffectName(), "create");
+  EXPECT_FALSE(fs::exists(granted_ + "/sub/made.txt"));
+  absl::StatusOr<ipc::UniqueFd> made = r.Finish(std::move(*create));
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_TRUE(fs::is_regular_file(granted_ + "/sub/made.txt"));
+  struct stat st;
+  ASSERT_EQ(fstat(made->get(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  absl::StatusOr<PathResolver::PendingOpen> plain = r.Prepare({"keep.txt"}, {.read = true});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_STREQ(plain->EffectName(), "");
+  // Taken names are refused when decided: files, dangling symlinks, directories.
+  fs::create_symlink(root_ + "/nowhere", granted_ + "/dangling");
+  for (const char* name : {"keep.txt", "dangling", "sub"}) {
+    absl::Status s = r.Prepare({name}, {.write = true, .create = true}).status();
+    EXPECT_TRUE(absl::IsAlreadyExists(s)) << name << ": " << s;
+  }
+  EXPECT_FALSE(fs::exists(root_ + "/nowhere"));
+  // A create whose directory is reached through a symlink out of the grant is refused, and
+  // so is one through any symlink when the grant does not follow them.
+  fs::create_symlink(root_, granted_ + "/out_link");
+  absl::Status out = r.Prepare({"out_link", "x.txt"}, {.write = true, .create = true}).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(out)) << out;
+  PathResolver following = Resolver(/*follow_symlinks=*/true);
+  out = following.Prepare({"out_link", "x.txt"}, {.write = true, .create = true}).status();
+  EXPECT_TRUE(absl::IsPermissionDenied(out)) << out;
+  EXPECT_FALSE(fs::exists(root_ + "/x.txt"));
+}
+
 // A plugin that can rename inside the granted directory swaps a real directory with a symlink
 // to / in a loop (renameat2 RENAME_EXCHANGE) while the broker opens "dir/secret". Whatever
 // interleaving the kernel sees, every fd returned must be a file inside the grant.
+//
+// The race must really be run, not just started: each round goes on until the opener has both
+// been refused (it met the swapped state) and succeeded kWant times with at least one swap
+// since its previous success (it met the real directory again and again while the swapper
+// ran). Bounded by time, never by sleeping; a round that cannot get there fails, which on a
+// loaded machine only takes longer.
 TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
   fs::create_directories(granted_ + "/dir");
   Write(granted_ + "/dir/secret", "inside-secret");
@@ -280,6 +337,9 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
   fs::create_symlink("/", granted_ + "/link_root");
   fs::create_symlink(root_ + "/outdir", granted_ + "/link_abs");
   fs::create_symlink("../outdir", granted_ + "/link_rel");
+  constexpr int kWant = 20;
+  // Per round; normally a few milliseconds are enough.
+  constexpr absl::Duration kRoundBound = absl::Seconds(8);
 
   for (const char* link : {"link_root", "link_abs", "link_rel"}) {
     for (bool follow : {false, true}) {
@@ -298,29 +358,40 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
           sched_yield();
         }
       });
-      int opened = 0;
-      for (int i = 0; i < 3000; ++i) {
+      int raced_opens = 0;  // successes with a swap since the previous counted one
+      int refused = 0;
+      uint64_t last = swaps.load();
+      const absl::Time bound = absl::Now() + kRoundBound;
+      while ((raced_opens < kWant || refused < kWant) && absl::Now() < bound) {
         absl::StatusOr<ipc::UniqueFd> fd = r.OpenBeneath({"dir", "secret"}, {.read = true});
-        if (!fd.ok()) continue;
-        ++opened;
+        if (!fd.ok()) {
+          // Meeting the symlink is a refusal, never anything else.
+          ASSERT_TRUE(absl::IsPermissionDenied(fd.status())) << fd.status() << " via " << link;
+          ++refused;
+          continue;
+        }
         std::string where = FdPath(fd->get());
         ASSERT_TRUE(absl::StartsWith(where, granted_ + "/")) << where << " via " << link;
         ASSERT_EQ(ReadFd(fd->get()), "inside-secret");
+        uint64_t now = swaps.load();
+        if (now != last) {
+          ++raced_opens;
+          last = now;
+        }
       }
       stop = true;
       swapper.join();
-      EXPECT_GT(swaps.load(), 0u);
+      EXPECT_GE(raced_opens, kWant) << "opens that succeeded while the swapper ran, via " << link
+                                    << (follow ? " (follow)" : "");
+      EXPECT_GE(refused, kWant) << "opens that met the swapped state, via " << link;
+      RecordProperty(absl::StrCat("raced_opens_", link, follow ? "_follow" : ""), raced_opens);
       // Put things back for the next round (an odd number of swaps leaves them exchanged).
       struct stat st;
       if (lstat(a.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
         ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE),
                   0);
       }
-      // The race must not leave the resolver useless either. How many opens succeed while the
-      // swapper spins depends on scheduling (each rename during a lookup is an EAGAIN, and a
-      // loaded machine can turn every attempt into one), so that count is only reported; once
-      // the race is over, an open must work again.
-      RecordProperty(absl::StrCat("opened_during_race_", link, follow ? "_follow" : ""), opened);
+      // The race must not leave the resolver useless either.
       absl::StatusOr<ipc::UniqueFd> after = r.OpenBeneath({"dir", "secret"}, {.read = true});
       ASSERT_TRUE(after.ok()) << after.status() << " via " << link;
       EXPECT_EQ(ReadFd(after->get()), "inside-secret");

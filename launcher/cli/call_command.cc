@@ -29,7 +29,9 @@ const char* CallCommand::Usage() {
       new std::string(absl::StrCat(R"(usage: cordon call [OPTIONS] BUNDLE METHOD
 
 Loads the plugin bundle BUNDLE (a directory with manifest.textproto) in a sandbox, performs
-the handshake, calls METHOD once and writes the result bytes to stdout.
+the handshake, calls METHOD once and writes the result bytes to stdout. Log lines the plugin
+sends (with the `log` grant) go to stderr, one escaped line each:
+  cordon call: plugin log: LEVEL message key="value" ...
 
 Options:
   --profile NAME|PATH   profile bounding the plugin (default: "default")
@@ -125,6 +127,11 @@ int CallCommand::Main(const std::vector<std::string>& args) {
   request.config = config;
   request.audit_log = log.get();
   request.audit_failure_enforcer = &enforcer;
+  // Plugin log lines (those the grant and rate limit let through) go to stderr, one escaped
+  // line each with level and fields; stdout stays the result's alone.
+  request.log_sink = [](const broker::LogEntry& entry) {
+    std::cerr << absl::StrCat("cordon call: plugin log: ", entry.ToLine(), "\n") << std::flush;
+  };
   absl::StatusOr<std::unique_ptr<host::LoadedPlugin>> plugin = host::LoadedPlugin::Load(request);
   if (!plugin.ok()) return Fail(std::string(plugin.status().message()));
   absl::StatusOr<std::string> result = (*plugin)->Call(positional[1], input, timeout);

@@ -40,7 +40,9 @@ const char* LearnCommand::Usage() {
 
 Runs PROGRAM (a TRUSTED program: this mode is unsafe for untrusted code) in the sandbox of the
 base profile (default: "default"), lets every syscall outside its allowlist run while recording
-it, and prints a profile that adds exactly those syscalls to the base's seccomp.allow. Syscalls
+it, and prints a profile that adds exactly those syscalls to the base's seccomp.allow (on stdout,
+or into FILE with --output; PROGRAM's own stdout goes to stderr, so stdout holds only the
+profile). Syscalls
 that the base denies through an argument rule (socket families, clone namespace flags, TIOCSTI)
 or that cordon never allows are listed as comments with the reason.
 )";
@@ -117,6 +119,9 @@ int LearnCommand::Main(const std::vector<std::string>& args) {
   if (!base.ok()) return Fail(std::string(base.status().message()));
   absl::StatusOr<host::SandboxPlan> plan = host::SandboxSpecBuilder::Build(*base, overrides);
   if (!plan.ok()) return Fail(std::string(plan.status().message()));
+  // stdout carries the learned profile and nothing else (`cordon profile learn -- prog >
+  // p.textproto` must give a valid profile), so the program's stdout goes to our stderr.
+  plan->spec.stdio[STDOUT_FILENO] = STDERR_FILENO;
   std::string note;
   std::unique_ptr<host::PluginQuotas> quotas = host::PluginQuotas::Attach(&*plan, "learn", &note);
   supervisor::PluginAuditor auditor(nullptr, {absl::StrCat("learn-", getpid()), "learn", ""});

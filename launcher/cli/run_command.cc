@@ -10,12 +10,14 @@
 #include <memory>
 #include <optional>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "audit/audit_log.h"
+#include "launcher/cli/audit_failure_killer.h"
 #include "launcher/cli/run_flags.h"
 #include "launcher/host/plugin_quotas.h"
 #include "launcher/host/sandbox_spec_builder.h"
@@ -30,6 +32,13 @@ namespace {
 int SetupFailure(const absl::Status& status) {
   std::cerr << "cordon run: " << status.message() << "\n";
   return kExitSetupFailure;
+}
+
+// A quota.violation's `detail`: the backend's words (which give the count themselves), else
+// how many events the record stands for when more than one.
+std::string QuotaDetail(const quota::QuotaViolation& v) {
+  if (!v.detail.empty()) return v.detail;
+  return v.count > 1 ? absl::StrCat(v.count, " events") : "";
 }
 
 std::string Basename(const std::string& path) {
@@ -58,10 +67,17 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   absl::StatusOr<host::SandboxPlan> plan =
       host::SandboxSpecBuilder::Build(*profile, flags->ToOverrides());
   if (!plan.ok()) return SetupFailure(plan.status());
+  if (!plan->seccomp_cache_warning.empty()) {
+    std::cerr << "cordon run: note: " << plan->seccomp_cache_warning
+              << " (this start compiled its seccomp program without the cache)\n";
+  }
 
+  // Declared before the log, whose flusher thread may call it until the log is gone.
+  AuditFailureKiller audit_failure;
   std::unique_ptr<audit::AuditLog> log;
   if (flags->audit.enabled()) {
     audit::AuditLogOptions options = flags->audit.options();
+    options.on_failure_callback = audit_failure.Callback();
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) {
       return SetupFailure(opened.status());
@@ -79,6 +95,10 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   std::unique_ptr<host::PluginQuotas> quotas =
       host::PluginQuotas::Attach(&*plan, identity.name, &fallback_note);
   if (!fallback_note.empty() && !rootless) std::cerr << "cordon run: " << fallback_note << "\n";
+  // Rootless too: a quota the user asked for and does not get is never dropped silently.
+  for (const std::string& warning : quotas->warnings()) {
+    std::cerr << "cordon run: warning: " << warning << "\n";
+  }
 
   // stdio: pipes the supervisor relays. The program then never holds the caller's terminal
   // (no TIOCSCTTY, nothing to inject into) nor the file behind our stdout (which it could
@@ -108,6 +128,13 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     start.host_uid = rootless ? geteuid() : plan->spec.host_uid;
     start.quota_backend = quotas->backend();
     start.rootless = rootless;
+    start.seccomp_cached = plan->seccomp_from_cache;
+    if (!plan->seccomp_cache_warning.empty()) {
+      start.seccomp_notes.push_back(plan->seccomp_cache_warning);
+    }
+    start.unenforced_quotas = quotas->unenforced();
+    start.quota_notes = quotas->warnings();
+    if (!fallback_note.empty()) start.quota_notes.push_back(fallback_note);
     absl::Status recorded = auditor.RecordStart(start);
     start_recorded = recorded.ok();
     return recorded;
@@ -128,6 +155,13 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     }
     return SetupFailure(process.status());
   }
+  audit_failure.Arm((*process)->pidfd());
+  absl::Cleanup disarm = [&audit_failure] { audit_failure.Disarm(); };
+
+  // The program runs already; a failure here only costs the tmp_size record, and says so.
+  if (absl::Status s = quotas->WatchTmp((*process)->tmp_dir_fd()); !s.ok()) {
+    std::cerr << "cordon run: warning: " << s.message() << "\n";
+  }
 
   supervisor::SupervisorOptions supervisor_options;
   if (plan->wall_time_ms > 0) {
@@ -138,11 +172,11 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   supervisor_options.stdout_pipe = stdout_pipe[0];
   supervisor_options.stderr_pipe = stderr_pipe[0];
   supervisor_options.quota_event_fd = quotas->event_fd();
-  if (quotas->has_cgroup()) {
+  if (quotas->polls()) {
     supervisor_options.on_quota_poll = [&quotas, &auditor]() -> absl::Status {
       for (const quota::QuotaViolation& v : quotas->PollEvents()) {
-        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
-        if (absl::Status s = auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+        if (absl::Status s =
+                auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, QuotaDetail(v));
             !s.ok()) {
           return s;
         }
@@ -157,15 +191,21 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     return SetupFailure(result.status());
   }
 
-  // What the quotas saw, recorded before the exit record.
+  if (audit_failure.killed() && result->kill_reason == supervisor::KillReason::kNone) {
+    result->kill_reason = supervisor::KillReason::kAuditFailure;
+    result->kill_detail = audit_failure.detail();
+  }
+  // What the quotas saw, recorded before the exit record. A kill the launcher decided itself
+  // (seccomp, wall time, audit failure) is that kill, never a guessed quota kill.
+  const bool launcher_killed = result->kill_reason != supervisor::KillReason::kNone;
   uint64_t peak_memory = 0;
-  std::vector<quota::QuotaViolation> violations = quotas->Collect(result->exit, &peak_memory);
+  std::vector<quota::QuotaViolation> violations =
+      quotas->Collect(result->exit, &peak_memory, launcher_killed);
   std::string quota_killed;
   for (const quota::QuotaViolation& v : violations) {
-    std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
-    if (absl::Status s = v.recorded
-                             ? absl::OkStatus()
-                             : auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
+    if (absl::Status s = v.recorded ? absl::OkStatus()
+                                    : auditor.RecordQuota(v.quota, v.limit, v.observed, v.action,
+                                                          QuotaDetail(v));
         !s.ok()) {
       std::cerr << "cordon run: audit log write failed: " << s.message() << "\n";
     }
@@ -200,9 +240,10 @@ int RunCommand::Main(const std::vector<std::string>& args) {
     case supervisor::KillReason::kNone:
       break;
   }
-  // A memory or pids hit is only a kill when the program actually died of it.
+  // A memory or pids hit is only a kill when the program actually died of it, and not when
+  // the launcher killed it for another reason (its status and line stand, alone).
   if (!quota_killed.empty() && (result->kill_reason == supervisor::KillReason::kWallTime ||
-                                result->exit.signal() != 0)) {
+                                (!launcher_killed && result->exit.signal() != 0))) {
     reason = absl::StrCat("quota exceeded: ", quota_killed);
     std::cerr << "cordon run: killed the program: quota exceeded: " << quota_killed << "\n";
     status = kExitQuotaKill;

@@ -161,21 +161,19 @@ absl::Status LoadedPlugin::MakeBroker(broker::GrantSet grants, const broker::Bro
   hooks.audit = [this](const broker::CapabilityUse& use) -> absl::Status {
     if (request_.audit_log == nullptr) return absl::OkStatus();
     audit::AuditRecord record = use.ToAuditRecord();
-    record.SetPlugin(plugin_id_, bundle_.manifest.name(), bundle_.manifest.version());
+    record.SetPlugin(auditor_->identity());
     absl::Status recorded = request_.audit_log->Append(record);
     // The broker denies the request itself; the plugin goes too unless the policy is deny.
     if (!recorded.ok()) OnRecordFailed(recorded, "capability.use");
     return recorded;
   };
-  // The identity is copied: the broker's destructor flushes folded counts through this hook
-  // after plugin_id_ is gone.
-  hooks.quota = [this, log = request_.audit_log, id = plugin_id_, name = bundle_.manifest.name(),
-                 version =
-                     bundle_.manifest.version()](const broker::QuotaHit& hit) -> absl::Status {
+  // The broker's destructor flushes folded counts through this hook after plugin_id_ is
+  // gone; auditor_ (declared before broker_) is still there.
+  hooks.quota = [this, log = request_.audit_log](const broker::QuotaHit& hit) -> absl::Status {
     absl::Status recorded;
     if (log != nullptr) {
       audit::AuditRecord record = hit.ToAuditRecord();
-      record.SetPlugin(id, name, version);
+      record.SetPlugin(auditor_->identity());
       recorded = log->Append(record);
     }
     // Recorded before the kill it causes. This runs on the session's reader thread, like a
@@ -310,6 +308,14 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     start.host_uid = geteuid() == 0 ? plan->spec.host_uid : geteuid();
     start.quota_backend = plugin->quotas_->backend();
     start.rootless = geteuid() != 0;
+    start.seccomp_cached = plan->seccomp_from_cache;
+    // No stderr of ours to say them on (a host library): the record carries them.
+    if (!plan->seccomp_cache_warning.empty()) {
+      start.seccomp_notes.push_back(plan->seccomp_cache_warning);
+    }
+    start.unenforced_quotas = plugin->quotas_->unenforced();
+    start.quota_notes = plugin->quotas_->warnings();
+    if (!fallback_note.empty()) start.quota_notes.push_back(fallback_note);
     // spawn: recorded while the entry has not started yet; an error aborts the spawn.
     return plugin->Transition(PluginState::kSpawned, "",
                               [&] { return plugin->auditor_->RecordStart(start, "plugin.spawn"); });
@@ -334,8 +340,14 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   options.on_broker_request = [raw](const cordon::v1::BrokerRequest& request,
                                     std::vector<ipc::UniqueFd> fds) {
     broker::BrokerReply reply = raw->broker_->HandleRequest(request, std::move(fds));
-    // A failed send means the channel failed; the session reports that itself.
-    (void)raw->session_->SendBrokerResponse(reply.response, reply.raw_fds());
+    if (!reply.answer) return;  // a log line without an id: fire-and-forget
+    absl::Status sent = raw->session_->SendBrokerResponse(reply.response, reply.raw_fds());
+    // An answer that could not be encoded still answers, as an error, or the plugin would
+    // wait out its timeout. A failed channel is the session's to report.
+    if (!sent.ok() && raw->session_->status().ok()) {
+      (void)raw->session_->SendBrokerResponse(
+          broker::BrokerReply::Error(request.id(), sent).response, {});
+    }
   };
   options.on_log = [raw](const cordon::v1::LogMessage& message) {
     raw->broker_->HandleLog(message);

@@ -18,13 +18,27 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
   quotas->limits_ = plan->cgroup_limits;
   quotas->cpu_time_seconds_ = plan->cpu_time_seconds;
   quotas->file_size_bytes_ = plan->file_size_bytes;
+  for (const sandbox::MountSpec& mount : plan->spec.mounts) {
+    if (mount.kind == sandbox::MountSpec::Kind::kTmpfs && mount.destination == "/tmp") {
+      quotas->tmp_size_bytes_ = mount.size_bytes;
+    }
+  }
+  // The sandbox's init hands its /tmp over for WatchTmp.
+  plan->spec.report_tmp_dir = quotas->tmp_size_bytes_ > 0;
+  const bool rootless = geteuid() != 0;
   if (plan->needs_cgroup) {
-    if (geteuid() != 0) {
+    if (rootless) {
       *fallback_note = "rootless: no cgroup can be delegated, memory and pids use rlimits";
     } else {
       quota::CgroupOptions options;
       options.parent_override = plan->cgroup_parent;
-      (void)quota::RemoveStaleCgroups(options);
+      // A failed sweep does not stop this plugin (its own cgroup is separate), but it leaves
+      // processes or cgroups of a crashed launcher behind, which the operator must hear of.
+      if (absl::StatusOr<std::vector<std::string>> swept = quota::RemoveStaleCgroups(options);
+          !swept.ok()) {
+        quotas->warnings_.push_back(
+            absl::StrCat("stale cgroup sweep failed: ", swept.status().message()));
+      }
       absl::StatusOr<std::unique_ptr<quota::PluginCgroup>> created =
           quota::PluginCgroup::Create(options, plugin_name, plan->cgroup_limits);
       if (created.ok()) {
@@ -44,8 +58,36 @@ std::unique_ptr<PluginQuotas> PluginQuotas::Attach(SandboxPlan* plan,
       }
     }
   }
-  if (quotas->cgroup_ == nullptr) SandboxSpecBuilder::AddRlimitFallback(*plan, &plan->spec);
+  if (quotas->cgroup_ == nullptr) {
+    SandboxSpecBuilder::AddRlimitFallback(*plan, &plan->spec);
+    if (quotas->limits_.cpu_rate_percent > 0) {
+      quotas->unenforced_.push_back("cpu_rate");
+      quotas->warnings_.push_back(absl::StrCat(
+          "cpu_rate ", quotas->limits_.cpu_rate_percent, "% is NOT enforced: ",
+          rootless ? "rootless cordon has no cgroup" : "no cgroup could be created",
+          " and no rlimit caps a CPU rate; run as root with a cgroup cpu controller, or bound "
+          "CPU time with --cpu-time"));
+    }
+  }
   return quotas;
+}
+
+absl::Status PluginQuotas::WatchTmp(int tmp_dir_fd) {
+  if (tmp_size_bytes_ == 0) return absl::OkStatus();
+  if (tmp_dir_fd < 0) {
+    return absl::FailedPreconditionError(
+        "a full /tmp (tmp_size quota) cannot be recorded: the sandbox did not hand over its "
+        "/tmp");
+  }
+  absl::StatusOr<std::unique_ptr<quota::TmpfsWatch>> watch =
+      quota::TmpfsWatch::Adopt(tmp_dir_fd, tmp_size_bytes_);
+  if (!watch.ok()) {
+    return absl::Status(watch.status().code(),
+                        absl::StrCat("a full /tmp (tmp_size quota) cannot be recorded: ",
+                                     watch.status().message()));
+  }
+  tmp_watch_ = std::move(*watch);
+  return absl::OkStatus();
 }
 
 PluginQuotas::~PluginQuotas() = default;
@@ -70,6 +112,13 @@ int PluginQuotas::event_fd() {
 
 std::vector<quota::QuotaViolation> PluginQuotas::PollEvents() {
   std::vector<quota::QuotaViolation> fresh;
+  if (tmp_watch_ != nullptr) {
+    if (std::optional<quota::QuotaViolation> full = tmp_watch_->Check(); full.has_value()) {
+      fresh.push_back(*full);
+      full->recorded = true;
+      prompt_.push_back(std::move(*full));
+    }
+  }
   if (cgroup_ == nullptr) return fresh;
   if (event_fd_ >= 0) cgroup_->DrainEvents();
   absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
@@ -88,14 +137,22 @@ std::vector<quota::QuotaViolation> PluginQuotas::PollEvents() {
 }
 
 std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo& exit,
-                                                         uint64_t* peak_memory_bytes) {
+                                                         uint64_t* peak_memory_bytes,
+                                                         bool launcher_killed) {
   std::vector<quota::QuotaViolation> violations = prompt_;
   *peak_memory_bytes = exit.max_rss_bytes;
   uint64_t cpu_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(exit.cpu_time));
   if (cgroup_ != nullptr) {
     absl::StatusOr<quota::QuotaUsage> usage = cgroup_->ReadUsage();
     if (usage.ok()) {
+      const int64_t wall_ns = absl::ToInt64Nanoseconds(exit.wall_time);
       for (quota::QuotaViolation& v : quota::DetectViolations(limits_, polled_, *usage)) {
+        // The rate the plugin got over its life, in the limit's unit (percent of one core).
+        if (v.quota == "cpu_rate" && wall_ns > 0) {
+          v.observed =
+              static_cast<uint64_t>((static_cast<unsigned __int128>(usage->cpu_usage_ns) * 100) /
+                                    static_cast<uint64_t>(wall_ns));
+        }
         violations.push_back(std::move(v));
       }
       if (usage->memory_peak_bytes > 0) *peak_memory_bytes = usage->memory_peak_bytes;
@@ -103,6 +160,13 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
       cpu_ms = std::max<uint64_t>(cpu_ms, usage->cpu_usage_ns / 1000000);
     }
     (void)cgroup_->KillAll();
+  }
+  // The watch's fd keeps the tmpfs readable after the sandbox is gone: a fill just before the
+  // exit is still seen.
+  if (tmp_watch_ != nullptr) {
+    if (std::optional<quota::QuotaViolation> full = tmp_watch_->Check(); full.has_value()) {
+      violations.push_back(std::move(*full));
+    }
   }
   // SIGXCPU/SIGXFSZ cannot be sent by a sandboxed process (the seccomp prologue refuses it), so
   // such a death is the kernel enforcing an rlimit. CPU time must also be near the limit: a
@@ -115,7 +179,9 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
   int sig = exit.signal();
   const uint64_t limit_ms = cpu_time_seconds_ * 1000;
   const uint64_t margin_ms = std::max<uint64_t>(500, limit_ms / 10);
-  if (cpu_time_seconds_ > 0 && (sig == SIGXCPU || sig == SIGKILL) &&
+  // A SIGKILL the launcher sent itself is its own kill, recorded under its own reason.
+  const bool hard_limit_kill = sig == SIGKILL && !launcher_killed;
+  if (cpu_time_seconds_ > 0 && (sig == SIGXCPU || hard_limit_kill) &&
       cpu_ms + margin_ms >= limit_ms) {
     violations.push_back({"cpu_time", limit_ms, cpu_ms, "killed", 1});
   }

@@ -12,6 +12,7 @@
 #include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/quota/plugin_cgroup.h"
 #include "launcher/quota/quota_accounting.h"
+#include "launcher/quota/tmpfs_watch.h"
 #include "launcher/sandbox/sandbox_process.h"
 
 namespace cordon::host {
@@ -29,6 +30,22 @@ class PluginQuotas {
 
   const std::string& backend() const { return backend_; }
   bool has_cgroup() const { return cgroup_ != nullptr; }
+  // Quotas the plan sets that this backend cannot enforce: "cpu_rate" without a cgroup (an
+  // rlimit bounds CPU time, not a rate).
+  const std::vector<std::string>& unenforced() const { return unenforced_; }
+  // One line per problem met while setting up: a quota that is not enforced, a stale-cgroup
+  // sweep that failed. For stderr and plugin.start's quota_notes; nothing here is dropped.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Starts watching the sandbox's size-capped /tmp: `tmp_dir_fd` is what the sandbox init
+  // handed over (SandboxProcess::tmp_dir_fd; Attach asks for it with spec.report_tmp_dir). A
+  // no-op when the plan has no /tmp tmpfs with a size; an error (the tmp_size record is then
+  // impossible, the quota itself still holds) when the fd is missing or not a tmpfs. From
+  // then on PollEvents and Collect report a full /tmp once as quota "tmp_size", "denied".
+  absl::Status WatchTmp(int tmp_dir_fd);
+  // Whether PollEvents can find anything while the plugin runs, i.e. whether the supervisor
+  // should call it (once a second and when event_fd() fires).
+  bool polls() const { return cgroup_ != nullptr || tmp_watch_ != nullptr; }
   // cgroup v1: moves the child into the cgroup (v2 uses CLONE_INTO_CGROUP instead).
   absl::Status PlaceInCgroup(pid_t pid);
 
@@ -36,17 +53,21 @@ class PluginQuotas {
   // OOM; v2: memory.events/pids.events changed), or -1 without a cgroup. v1 does not notify
   // pids refusals, so the supervisor also calls PollEvents about once a second.
   int event_fd();
-  // The OOM kills and pids refusals since the previous call (drains event_fd()). Each is
-  // returned once; Collect marks them `recorded`. CPU throttling is left to Collect: a
-  // CPU-bound plugin is throttled every period, and one total at the end says enough.
+  // The OOM kills, pids refusals and a full /tmp since the previous call (drains
+  // event_fd()). Each is returned once; Collect marks them `recorded`. CPU throttling is left
+  // to Collect: a CPU-bound plugin is throttled every period, and one total at the end says
+  // enough.
   std::vector<quota::QuotaViolation> PollEvents();
 
   // Every quota hit of the plugin's life: cgroup counters (OOM kills, pids.max refusals,
-  // throttling) and rlimit signals (SIGXCPU, SIGXFSZ), the ones PollEvents already returned
-  // marked `recorded`. Kills any leftover in the cgroup. peak_memory_bytes falls back to the
-  // largest rusage when no cgroup tells.
+  // throttling), a full /tmp, and rlimit signals (SIGXCPU, SIGXFSZ), the ones PollEvents
+  // already returned marked `recorded`. Kills any leftover in the cgroup. peak_memory_bytes
+  // falls back to the largest rusage when no cgroup tells. `launcher_killed`: the launcher
+  // itself killed the sandbox (seccomp, wall time, audit failure), so a SIGKILL death is that
+  // kill and never taken for RLIMIT_CPU's hard limit, however near the CPU time is.
   std::vector<quota::QuotaViolation> Collect(const sandbox::ExitInfo& exit,
-                                             uint64_t* peak_memory_bytes);
+                                             uint64_t* peak_memory_bytes,
+                                             bool launcher_killed = false);
 
  private:
   PluginQuotas() = default;
@@ -56,7 +77,11 @@ class PluginQuotas {
   quota::QuotaLimits limits_;
   uint64_t cpu_time_seconds_ = 0;
   uint64_t file_size_bytes_ = 0;
+  uint64_t tmp_size_bytes_ = 0;  // the plan's /tmp tmpfs size, 0 without one
   std::string backend_ = "rlimits";
+  std::vector<std::string> unenforced_;
+  std::vector<std::string> warnings_;
+  std::unique_ptr<quota::TmpfsWatch> tmp_watch_;
   bool event_fd_tried_ = false;
   int event_fd_ = -1;
   // Counters as of the last PollEvents (throttling fields stay 0: see PollEvents), and what it

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "sandbox-profiles/seccomp_program_cache.h"
 
 namespace cordon::host {
 namespace {
@@ -81,6 +82,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
 #endif
   for (const std::string& key : order) spec.env.push_back(env[key]);
 
+  bool tmp_size_applied = false;
   for (const cordon::v1::Mount& mount : profile.mounts()) {
     sandbox::MountSpec m;
     m.kind = KindOf(mount.type());
@@ -91,8 +93,17 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
     if (m.kind == sandbox::MountSpec::Kind::kTmpfs && m.destination == "/tmp" &&
         overrides.quotas.tmp_size_bytes.has_value()) {
       m.size_bytes = *overrides.quotas.tmp_size_bytes;
+      tmp_size_applied = true;
     }
     spec.mounts.push_back(m);
+  }
+  // The size is an option of the profile's /tmp tmpfs; without one it would cap nothing.
+  if (overrides.quotas.tmp_size_bytes.has_value() && !tmp_size_applied) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tmp-size: profile '", profile.name(),
+        "' mounts no tmpfs at /tmp, so there is no /tmp size to set; add "
+        "`mounts { type: TMPFS destination: \"/tmp\" size_bytes: N }` to the profile or drop "
+        "--tmp-size"));
   }
   for (const BindMount& bind : overrides.binds) {
     sandbox::MountSpec m;
@@ -150,6 +161,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   plan.kill_on_violation = policy.on_violation() == cordon::v1::SeccompPolicy::KILL;
   profiles::SeccompCompileOptions options;
   options.user_notify = true;
+  options.cache = profiles::SeccompProgramCache::Default(&plan.seccomp_cache_warning);
   absl::StatusOr<profiles::SeccompProgram> compiled =
       profiles::SeccompCompiler::Compile(policy, options);
   if (!compiled.ok()) {
@@ -157,6 +169,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
                         absl::StrCat("profile '", profile.name(),
                                      "': seccomp policy: ", compiled.status().message()));
   }
+  plan.seccomp_from_cache = compiled->from_cache;
   spec.seccomp_program = std::move(compiled->instructions);
   spec.seccomp_user_notify = true;
   return plan;

@@ -22,6 +22,11 @@ struct SandboxPlan {
   uint64_t file_size_bytes = 0;
   bool kill_on_violation = false;
   std::string cgroup_parent;
+  // libseccomp's output came from the compiled-program cache (SeccompProgramCache).
+  bool seccomp_from_cache = false;
+  // Set once per process when the cache directory cannot be used (the start goes on, it only
+  // compiles): the caller says it where the operator will see it.
+  std::string seccomp_cache_warning;
 };
 
 // Turns an effective profile and a launch's overrides into a SandboxPlan: the mount tree

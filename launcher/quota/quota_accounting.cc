@@ -1,5 +1,7 @@
 #include "launcher/quota/quota_accounting.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace cordon::quota {
 
 std::vector<QuotaViolation> DetectViolations(const QuotaLimits& limits, const QuotaUsage& before,
@@ -18,8 +20,14 @@ std::vector<QuotaViolation> DetectViolations(const QuotaLimits& limits, const Qu
                    now.pids_max_hits - before.pids_max_hits});
   }
   if (now.cpu_throttled_periods > before.cpu_throttled_periods) {
-    out.push_back({"cpu_rate", limits.cpu_rate_percent, std::nullopt, "throttled",
-                   now.cpu_throttled_periods - before.cpu_throttled_periods});
+    // `observed` (the rate used) needs the wall time, which only the caller knows.
+    const uint64_t periods = now.cpu_throttled_periods - before.cpu_throttled_periods;
+    const uint64_t throttled_ms = now.cpu_throttled_ns > before.cpu_throttled_ns
+                                      ? (now.cpu_throttled_ns - before.cpu_throttled_ns) / 1000000
+                                      : 0;
+    out.push_back({"cpu_rate", limits.cpu_rate_percent, std::nullopt, "throttled", periods, false,
+                   absl::StrCat("throttled in ", periods, " periods of 100 ms, ", throttled_ms,
+                                " ms in total")});
   }
   return out;
 }

@@ -13,7 +13,7 @@
 namespace cordon::quota {
 
 struct QuotaViolation {
-  std::string quota;                 // "memory", "pids", "cpu_rate"
+  std::string quota;                 // "memory", "pids", "cpu_rate", "tmp_size", ...
   uint64_t limit = 0;                // in the quota's unit: bytes, tasks, percent of a core
   std::optional<uint64_t> observed;  // what was seen, when the kernel tells us
   std::string action;                // "killed", "denied", "throttled"
@@ -21,6 +21,8 @@ struct QuotaViolation {
   // Already written while the plugin ran (a prompt event); kept in the final list only so the
   // caller still knows, e.g., that the plugin was OOM-killed.
   bool recorded = false;
+  // What the record's `detail` says beyond the count, e.g. cpu_rate's throttled time.
+  std::string detail = "";
 };
 
 // Violations between `before` and `now` (readings of the same cgroup, `before` first; a

@@ -21,6 +21,7 @@ TEST(QuotaAccountingTest, ReportsEachKindWithLimitObservedAndAction) {
   now.memory_peak_bytes = 33554000;
   now.pids_max_hits = 4;
   now.cpu_throttled_periods = 12;
+  now.cpu_throttled_ns = 180000000;
   std::vector<QuotaViolation> v = DetectViolations(limits, before, now);
   ASSERT_EQ(v.size(), 3u);
   EXPECT_EQ(v[0].quota, "memory");
@@ -36,6 +37,10 @@ TEST(QuotaAccountingTest, ReportsEachKindWithLimitObservedAndAction) {
   EXPECT_EQ(v[2].limit, 50u);
   EXPECT_EQ(v[2].action, "throttled");
   EXPECT_EQ(v[2].count, 2u);
+  // The rate used needs the wall time (PluginQuotas::Collect adds it); the throttled time is
+  // in the detail.
+  EXPECT_FALSE(v[2].observed.has_value());
+  EXPECT_EQ(v[2].detail, "throttled in 2 periods of 100 ms, 180 ms in total");
 }
 
 TEST(QuotaAccountingTest, UnknownPeakIsNotInvented) {

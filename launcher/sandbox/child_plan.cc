@@ -173,6 +173,7 @@ absl::StatusOr<std::unique_ptr<ChildPlan>> ChildPlan::Build(const SandboxSpec& s
     plan->listener_via_sendmsg_ = answer.ok() && *answer == SECCOMP_RET_ALLOW;
   }
   plan->die_with_spawning_thread_ = spec.die_with_spawning_thread;
+  plan->report_tmp_dir_ = spec.report_tmp_dir;
   return plan;
 }
 

@@ -78,6 +78,7 @@ class ChildPlan {
     return has_seccomp() && seccomp_user_notify() && !listener_via_sendmsg();
   }
   bool die_with_spawning_thread() const { return die_with_spawning_thread_; }
+  bool report_tmp_dir() const { return report_tmp_dir_; }
   // Landlock ABI to apply (0: the kernel has none) and the paths below which the program may
   // write (see landlock_rules.h).
   int landlock_abi() const { return landlock_abi_; }
@@ -108,6 +109,7 @@ class ChildPlan {
   bool seccomp_user_notify_ = false;
   bool listener_via_sendmsg_ = false;
   bool die_with_spawning_thread_ = true;
+  bool report_tmp_dir_ = false;
   int landlock_abi_ = 0;
   std::vector<const char*> landlock_writable_;
 };

@@ -535,6 +535,15 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   // namespace root is the plugin's own cgroup.
   if (unshare(CLONE_NEWCGROUP) != 0) Fail(error_fd, SetupStep::kUnshareCgroup, errno);
   BuildMountTree(plan, error_fd, layout.exec);
+  if (plan.report_tmp_dir()) {
+    // O_NOFOLLOW: the launcher gets the tmpfs itself or nothing. Best effort (see
+    // kTmpDirMarker): no fd only costs the tmp_size record, which the launcher reports.
+    int tmp = open("/tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (tmp >= 0) {
+      (void)SendWithFd(error_fd, SetupFailure{kTmpDirMarker, 0, -1}, tmp);
+      close(tmp);
+    }
+  }
   if (sethostname(plan.hostname(), plan.hostname_length()) != 0) {
     Fail(error_fd, SetupStep::kSetHostname, errno);
   }

@@ -34,13 +34,14 @@ int ExitInfo::ShellStatus() const {
 }
 
 SandboxProcess::SandboxProcess(pid_t pid, int pidfd, int status_fd, int lifeline_fd,
-                               int listener_fd, absl::Time started)
+                               int listener_fd, absl::Time started, int tmp_dir_fd)
     : pid_(pid),
       pidfd_(pidfd),
       status_fd_(status_fd),
       lifeline_fd_(lifeline_fd),
       listener_fd_(listener_fd),
-      started_(started) {}
+      started_(started),
+      tmp_dir_fd_(tmp_dir_fd) {}
 
 SandboxProcess::~SandboxProcess() {
   if (!reaped_) {
@@ -49,7 +50,7 @@ SandboxProcess::~SandboxProcess() {
     while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  for (int fd : {pidfd_, status_fd_, lifeline_fd_, listener_fd_}) {
+  for (int fd : {pidfd_, status_fd_, lifeline_fd_, listener_fd_, tmp_dir_fd_}) {
     if (fd >= 0) close(fd);
   }
 }

@@ -38,7 +38,7 @@ struct ExitInfo {
 class SandboxProcess {
  public:
   SandboxProcess(pid_t pid, int pidfd, int status_fd, int lifeline_fd, int listener_fd,
-                 absl::Time started);
+                 absl::Time started, int tmp_dir_fd = -1);
   ~SandboxProcess();
   SandboxProcess(const SandboxProcess&) = delete;
   SandboxProcess& operator=(const SandboxProcess&) = delete;
@@ -48,6 +48,9 @@ class SandboxProcess {
   absl::Time started() const { return started_; }
   // The seccomp user-notification listener (owned here), or -1.
   int listener_fd() const { return listener_fd_; }
+  // O_PATH fd of the sandbox's /tmp (owned here) when SandboxSpec::report_tmp_dir asked for
+  // it and the init could open it, else -1. Stays valid after the sandbox is gone.
+  int tmp_dir_fd() const { return tmp_dir_fd_; }
 
   // Delivers a signal to init, which forwards SIGTERM/SIGINT/SIGHUP/... to the program.
   // SIGKILL kills the whole sandbox at once.
@@ -64,6 +67,7 @@ class SandboxProcess {
   int lifeline_fd_;
   int listener_fd_;
   absl::Time started_;
+  int tmp_dir_fd_;
   std::atomic<bool> reaped_{false};
 };
 

@@ -272,10 +272,12 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
 
   Fd listener;
   Fd program_pidfd;
+  Fd tmp_dir;
   // Unless the program waits for us to take its listener, nothing sent here needs an answer:
   // sleep until the child side is closed (exec or exit; POLLHUP is always reported), then
   // read whatever came, so a start-up costs the launcher one wake-up here instead of two.
   const bool answer_reports = (*plan)->listener_via_pidfd();
+  const bool plan_wants_tmp = (*plan)->report_tmp_dir();
   const short poll_events = answer_reports ? POLLIN : 0;
   for (;;) {
     struct pollfd poll_fd {
@@ -310,6 +312,11 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
     if (n != sizeof(report) || (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
       return absl::InternalError("sandbox setup: malformed report from the child");
     }
+    if (report.step == kTmpDirMarker && report.error_number == 0 && received.get() >= 0 &&
+        plan_wants_tmp && tmp_dir.get() < 0) {
+      *tmp_dir.out() = received.Release();
+      continue;
+    }
     if (report.step == kProgramPidfdMarker && report.error_number == 0 &&
         received.get() >= 0 && program_pidfd.get() < 0) {
       *program_pidfd.out() = received.Release();
@@ -343,7 +350,8 @@ absl::StatusOr<std::unique_ptr<SandboxProcess>> SandboxSpawner::Spawn(const Sand
   }
   std::move(kill_child).Cancel();
   return std::make_unique<SandboxProcess>(pid, pidfd.Release(), status.read.Release(),
-                                          lifeline.write.Release(), listener.Release(), started);
+                                          lifeline.write.Release(), listener.Release(), started,
+                                          tmp_dir.Release());
 }
 
 }  // namespace cordon::sandbox

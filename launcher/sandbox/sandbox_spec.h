@@ -74,6 +74,12 @@ struct SandboxSpec {
   // The child is single-threaded then, so "the thread" is the whole process.
   std::vector<int> cgroup_v1_task_fds;
 
+  // The sandbox init sends an O_PATH fd of its /tmp to the launcher once the mount tree is
+  // built (SandboxProcess::tmp_dir_fd), so the launcher can statfs the size-capped tmpfs and
+  // record when it is full. Not through /proc/<init>/root: the init is non-dumpable, which a
+  // rootless launcher cannot get past.
+  bool report_tmp_dir = false;
+
   // Kill the sandbox when the thread that spawned it exits (PR_SET_PDEATHSIG). Right for a
   // single-threaded launcher such as `cordon run`; a multi-threaded host relies on the
   // lifeline pipe alone.

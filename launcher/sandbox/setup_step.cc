@@ -46,6 +46,7 @@ const char* SetupStepName(SetupStep step) {
     case SetupStep::kHandOffListener: return "hand the seccomp listener to the launcher";
     case SetupStep::kExec: return "execute the program";
     case SetupStep::kJoinCgroup: return "join the plugin's cgroup (v1 tasks file)";
+    case SetupStep::kSendTmpDir: return "send the sandbox's /tmp to the launcher";
     case SetupStep::kCount: break;
   }
   return "unknown step";

@@ -49,6 +49,7 @@ enum class SetupStep : int32_t {
   kHandOffListener,
   kExec,
   kJoinCgroup,
+  kSendTmpDir,
   kCount,
 };
 
@@ -74,6 +75,10 @@ struct SetupFailure {
 // waits. error_number is 0 in all of them.
 inline constexpr SetupStep kProgramPidfdMarker = SetupStep::kSendProgramPidfd;
 inline constexpr SetupStep kListenerReadyMarker = SetupStep::kHandOffListener;
+// Sent by the init when SandboxSpec::report_tmp_dir asks: an O_PATH fd of the sandbox's /tmp
+// (SCM_RIGHTS), right after the mount tree is built. A /tmp that cannot be opened is not a
+// setup failure: the marker is simply not sent, and the launcher says what it cannot record.
+inline constexpr SetupStep kTmpDirMarker = SetupStep::kSendTmpDir;
 
 }  // namespace cordon::sandbox
 

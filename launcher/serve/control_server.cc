@@ -439,6 +439,11 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
       std::map<std::string, std::string>(req.config_map().begin(), req.config_map().end());
   load.audit_log = options_.audit_log;
   load.audit_failure_enforcer = options_.audit_failure_enforcer;
+  if (options_.log_sink) {
+    load.log_sink = [sink = options_.log_sink, id = entry->id](const broker::LogEntry& e) {
+      sink(id, e);
+    };
+  }
   load.on_state_change = [cell = entry->state](host::PluginState state, const std::string& why) {
     std::lock_guard<std::mutex> lock(cell->mu);
     cell->state = host::PluginStateName(state);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "cordon/v1/control.pb.h"
 #include "ipc/seqpacket_channel.h"
 #include "ipc/unique_fd.h"
+#include "launcher/broker/capability_use.h"
 #include "launcher/host/audit_failure_enforcer.h"
 #include "launcher/serve/access_policy.h"
 #include "launcher/serve/call_relay.h"
@@ -63,6 +65,9 @@ struct ControlServerOptions {
   // the daemon, which no longer enforces their deadlines (`--no-direct-channels` clears it).
   bool allow_direct_channels = true;
   std::string version = "0.0.0";
+  // Receives each loaded plugin's log lines (docs/broker.md) with the daemon's id for the
+  // plugin; called on that plugin's reader thread. Unset: logs reach only the audit log.
+  std::function<void(const std::string& plugin_id, const broker::LogEntry&)> log_sink;
 };
 
 // The `cordon serve` control socket: accepts clients on a unix SOCK_SEQPACKET socket, admits

@@ -202,6 +202,12 @@ int ServeCommand::Main(const std::vector<std::string>& args) {
     flags->server.audit_failure_enforcer = &enforcer;
   }
 
+  // Plugin logs to stderr (the journal under systemd), one escaped line each.
+  flags->server.log_sink = [](const std::string& plugin_id, const broker::LogEntry& entry) {
+    std::cerr << absl::StrCat("cordon serve: plugin ", plugin_id, " log: ", entry.ToLine(), "\n")
+              << std::flush;
+  };
+
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return Fail("pipe2 failed", 1);
   ipc::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);

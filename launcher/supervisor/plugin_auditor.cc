@@ -20,8 +20,9 @@ absl::Status PluginAuditor::Append(const audit::AuditRecord& record) {
 }
 
 absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::string& type) {
+  identity_.host_pid = info.host_pid;
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   audit::AuditRecord uid_map("uid_map");
   uid_map.Set("sandbox_uid", static_cast<uint64_t>(info.sandbox_uid))
       .Set("host_uid", static_cast<uint64_t>(info.host_uid));
@@ -32,9 +33,15 @@ absl::Status PluginAuditor::RecordStart(const PluginStartInfo& info, const std::
       .SetObject("uid_map", uid_map)
       .Set("quota_backend", info.quota_backend)
       .Set("rootless", info.rootless)
+      .Set("seccomp_cached", info.seccomp_cached)
       // 0: the kernel has no Landlock, so fds can be reopened through /proc/self/fd with
       // whatever the file's mode bits allow (docs/security.md).
       .Set("landlock_abi", static_cast<int64_t>(sandbox::LandlockAbi()));
+  if (!info.seccomp_notes.empty()) record.SetStrings("seccomp_notes", info.seccomp_notes);
+  if (!info.unenforced_quotas.empty()) {
+    record.SetStrings("unenforced_quotas", info.unenforced_quotas);
+  }
+  if (!info.quota_notes.empty()) record.SetStrings("quota_notes", info.quota_notes);
   return Append(record);
 }
 
@@ -51,7 +58,7 @@ absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
                                            const std::string& action, uint64_t suppressed,
                                            absl::Time window_start) {
   audit::AuditRecord record("seccomp.violation");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   std::vector<uint64_t> args(violation.args.begin(), violation.args.end());
   record.Set("syscall", violation.name)
@@ -76,12 +83,13 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
                           ? violation.name
                           : absl::StrCat(violation.name, " (", violation.arch_name, ")")];
   absl::Time now = absl::Now();
-  ViolationWindow& window = windows_[violation.name];
+  const SyscallKey key{violation.arch, violation.nr};
+  ViolationWindow& window = windows_[key];
   if (now - window.start >= absl::Seconds(1)) {
     if (window.suppressed > 0) {
       absl::Status flushed =
           WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
-      pending_.erase(violation.name);
+      pending_.erase(key);
       if (!flushed.ok()) return flushed;
     }
     window = ViolationWindow{now, 0, 0, {}, ""};
@@ -94,7 +102,7 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
   ++window.suppressed;
   window.last = violation;
   window.action = action;
-  pending_[violation.name] = true;
+  pending_[key] = true;
   return absl::OkStatus();
 }
 
@@ -120,7 +128,7 @@ absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit
                                         std::optional<uint64_t> observed,
                                         const std::string& action, const std::string& detail) {
   audit::AuditRecord record("quota.violation");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   record.Set("quota", quota).Set("limit", limit).Set("action", action);
   if (observed.has_value()) record.Set("observed", *observed);
@@ -131,7 +139,7 @@ absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit
 absl::Status PluginAuditor::RecordLifecycle(
     const std::string& type, const std::vector<std::pair<std::string, std::string>>& fields) {
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   for (const auto& [key, value] : fields) record.Set(key, value);
   return Append(record);
 }
@@ -140,7 +148,7 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
                                                     const std::string& kind,
                                                     const std::string& detail) {
   audit::AuditRecord record(type);
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.SetDecision("deny");
   if (type == "quota.violation") {
     record.Set("quota", kind);
@@ -153,7 +161,7 @@ absl::Status PluginAuditor::RecordProtocolViolation(const std::string& type,
 
 absl::Status PluginAuditor::RecordSetupFailure(const std::string& reason) {
   audit::AuditRecord record("plugin.exit");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   record.Set("setup_failed", true).Set("reason", reason);
   return Append(record);
 }
@@ -162,7 +170,7 @@ absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t p
                                        const std::string& reason) {
   if (absl::Status flushed = FlushViolationCounts(/*all=*/true); !flushed.ok()) return flushed;
   audit::AuditRecord record("plugin.exit");
-  record.SetPlugin(identity_.id, identity_.name, identity_.version);
+  record.SetPlugin(identity_);
   if (exit.exited()) {
     record.Set("exit_code", exit.exit_code());
   } else {

@@ -18,11 +18,8 @@
 
 namespace cordon::supervisor {
 
-struct PluginIdentity {
-  std::string id;       // unique per launch, e.g. "run-4242-1732531200123"
-  std::string name;     // plugin or program name
-  std::string version;  // plugin version, "" for plain programs
-};
+// RecordStart sets host_pid; every record written after it carries the pid.
+using PluginIdentity = audit::PluginIdentity;
 
 struct PluginStartInfo {
   std::string profile;
@@ -33,6 +30,16 @@ struct PluginStartInfo {
   uint32_t host_uid = 0;
   std::string quota_backend;  // e.g. "cgroup v1 (...)" or "rlimits"
   bool rootless = false;
+  // The seccomp program came from the compiled-program cache (profiles::SeccompProgramCache).
+  bool seccomp_cached = false;
+  // Why the compiled-program cache could not be used, when it could not (the start compiled
+  // its program instead): recorded, since a host library has no stderr of its own to say it.
+  std::vector<std::string> seccomp_notes;
+  // Quotas the profile or flags set that this backend cannot enforce (e.g. "cpu_rate" without
+  // a cgroup), and notes about the quota setup (e.g. a failed stale-cgroup sweep). Written
+  // only when non-empty; the same words go to stderr.
+  std::vector<std::string> unenforced_quotas;
+  std::vector<std::string> quota_notes;
 };
 
 // Writes the audit records of one plugin's life (plugin.start, seccomp.violation,
@@ -44,11 +51,13 @@ class PluginAuditor {
 
   // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
   absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
-  // The first kIndividualViolationsPerSecond violations of one syscall in each one-second
+  // The first kIndividualViolationsPerSecond violations of one syscall (one number of one
+  // ABI: unknown numbers are not lumped together under their common name) in each one-second
   // window get a record each, written before the syscall is answered. Beyond that, a burst
   // is counted: one record per syscall per window shows the last such call and carries
   // "suppressed": N, the number of further calls it stands for; it is written when the window
-  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot grow the log without bound.
+  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot
+  // grow the log without bound.
   static constexpr uint64_t kIndividualViolationsPerSecond = 100;
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
   // Writes the counted records of windows older than a second (all of them when `all`).
@@ -72,6 +81,8 @@ class PluginAuditor {
   // calls are keyed "NAME (ARCH)", e.g. "getpid (x32)".
   const std::map<std::string, uint64_t>& violation_counts() const { return violation_counts_; }
   bool has_log() const { return log_ != nullptr; }
+  // The plugin object of this plugin's records (host_pid set once RecordStart ran).
+  const PluginIdentity& identity() const { return identity_; }
   // What the log's owner configured for a failed write (deny requests, kill plugins, stop the
   // launcher); kill when there is no log.
   audit::OnWriteFailure failure_policy() const {
@@ -91,12 +102,15 @@ class PluginAuditor {
   absl::Status WriteViolation(const SeccompViolation& violation, const std::string& action,
                               uint64_t suppressed, absl::Time window_start);
 
+  // (AUDIT_ARCH_*, nr as the caller passed it, x32 bit included).
+  using SyscallKey = std::pair<uint32_t, int32_t>;
+
   audit::AuditLog* log_;
   PluginIdentity identity_;
   std::map<std::string, uint64_t> violation_counts_;
-  std::map<std::string, ViolationWindow> windows_;
-  // Syscall names whose window holds suppressed calls not yet written.
-  std::map<std::string, bool> pending_;
+  std::map<SyscallKey, ViolationWindow> windows_;
+  // Syscalls whose window holds suppressed calls not yet written.
+  std::map<SyscallKey, bool> pending_;
 };
 
 }  // namespace cordon::supervisor

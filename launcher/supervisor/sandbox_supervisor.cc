@@ -45,30 +45,43 @@ absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
   }
   if (!received->has_value()) return absl::OkStatus();
   const SeccompViolation& violation = **received;
-  bool kill = violation.foreign_arch || options_.kill_on_violation;
-  bool learn = options_.danger_learn_mode && !violation.foreign_arch;
+  const ViolationVerdict verdict = Judge(violation, options_);
   // The record goes to the log before the answer: the syscall stays blocked meanwhile.
-  absl::Status recorded = auditor_->RecordViolation(
-      violation, learn ? "continue-learning" : (kill ? "kill" : "eperm"));
+  absl::Status recorded = auditor_->RecordViolation(violation, verdict.action);
   if (!recorded.ok()) {
     // Fail closed as configured: never let the syscall through unrecorded.
-    if (auditor_->failure_policy() == audit::OnWriteFailure::kDenyRequests && !kill) {
+    if (auditor_->failure_policy() == audit::OnWriteFailure::kDenyRequests && !verdict.kill) {
       return notifier.Deny(violation, EPERM);
     }
     result->kill_reason = KillReason::kAuditFailure;
     result->kill_detail = std::string(recorded.message());
     return process_->Kill();
   }
-  if (learn) return notifier.DangerContinueForLearning(violation);
-  if (kill) {
+  if (verdict.learn) return notifier.DangerContinueForLearning(violation);
+  if (verdict.kill) {
     if (result->kill_reason == KillReason::kNone) {
-      result->kill_reason = violation.foreign_arch ? KillReason::kForeignArchitecture
-                                                   : KillReason::kSeccompViolation;
+      result->kill_reason = verdict.kill_reason;
       result->kill_detail = absl::StrCat(violation.name, " (", violation.arch_name, ")");
     }
     return process_->Kill();
   }
   return notifier.Deny(violation, EPERM);
+}
+
+ViolationVerdict SandboxSupervisor::Judge(const SeccompViolation& violation,
+                                          const SupervisorOptions& options) {
+  ViolationVerdict verdict;
+  if (violation.foreign_arch) {
+    verdict.kill = true;
+    verdict.kill_reason = KillReason::kForeignArchitecture;
+  } else if (options.danger_learn_mode) {
+    verdict.learn = true;
+  } else if (options.kill_on_violation) {
+    verdict.kill = true;
+    verdict.kill_reason = KillReason::kSeccompViolation;
+  }
+  verdict.action = verdict.learn ? "continue-learning" : (verdict.kill ? "kill" : "eperm");
+  return verdict;
 }
 
 bool SandboxSupervisor::Pump(int from, int to) {
@@ -227,9 +240,13 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
         (void)process_->Signal(static_cast<int>(info.ssi_signo));
       }
     }
-    if ((polls[kTimer].revents & POLLIN) && result.kill_reason == KillReason::kNone) {
+    if (polls[kTimer].revents & POLLIN) {
+      // Read even when another kill came first: an unread timerfd stays readable and would
+      // turn this loop into a busy spin until the sandbox is reaped.
       uint64_t expirations;
-      (void)read(timer_fd.get(), &expirations, sizeof(expirations));
+      (void)!read(timer_fd.get(), &expirations, sizeof(expirations));
+    }
+    if ((polls[kTimer].revents & POLLIN) && result.kill_reason == KillReason::kNone) {
       uint64_t limit_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.wall_time_limit));
       uint64_t observed_ms =
           static_cast<uint64_t>(absl::ToInt64Milliseconds(absl::Now() - process_->started()));

@@ -55,6 +55,15 @@ struct SupervisionResult {
   std::string KillReasonText() const;
 };
 
+// What the supervisor does with one seccomp notification: the `action` recorded in
+// seccomp.violation ("eperm", "kill" or "continue-learning") and, for a kill, why.
+struct ViolationVerdict {
+  std::string action;
+  bool kill = false;
+  bool learn = false;  // let it run (learn mode only, never for a foreign ABI)
+  KillReason kill_reason = KillReason::kNone;
+};
+
 // Watches one running sandbox until it ends: answers seccomp notifications (recording each
 // before answering), enforces the wall-clock limit, forwards termination signals, and reaps.
 class SandboxSupervisor {
@@ -63,6 +72,11 @@ class SandboxSupervisor {
                     SupervisorOptions options);
 
   absl::StatusOr<SupervisionResult> Run();
+
+  // The answer to a violation under `options`: a foreign ABI (i386, x32) is always killed,
+  // even in learn mode; a native call gets the profile's on_violation.
+  static ViolationVerdict Judge(const SeccompViolation& violation,
+                                const SupervisorOptions& options);
 
  private:
   // Copies what is readable on `from` to `to`; false once `from` is at EOF or fails.

@@ -11,12 +11,10 @@
 namespace cordon::supervisor {
 namespace {
 
-constexpr uint32_t kX32SyscallBit = 0x40000000;
-
 std::string ArchName(uint32_t arch, int32_t nr) {
   switch (arch) {
     case AUDIT_ARCH_X86_64:
-      return (static_cast<uint32_t>(nr) & kX32SyscallBit) != 0 ? "x32" : "x86_64";
+      return IsX32SyscallNumber(arch, nr) ? "x32" : "x86_64";
     case AUDIT_ARCH_I386:
       return "i386";
     case AUDIT_ARCH_AARCH64:
@@ -27,12 +25,12 @@ std::string ArchName(uint32_t arch, int32_t nr) {
 }
 
 std::string SyscallName(uint32_t arch, int32_t nr) {
-  uint32_t token = arch;
-  int32_t number = nr;
-  if (arch == AUDIT_ARCH_X86_64 && (static_cast<uint32_t>(nr) & kX32SyscallBit) != 0) {
-    token = SCMP_ARCH_X32;
-  }
-  char* name = seccomp_syscall_resolve_num_arch(token, number);
+  // libseccomp keeps its pseudo-syscalls (names missing on an architecture) at negative
+  // numbers; a negative nr must not be dressed up as one of them.
+  if (nr < 0) return "unknown";
+  // AUDIT_ARCH_* values double as libseccomp's SCMP_ARCH_* tokens.
+  uint32_t token = IsX32SyscallNumber(arch, nr) ? SCMP_ARCH_X32 : arch;
+  char* name = seccomp_syscall_resolve_num_arch(token, nr);
   if (name == nullptr) return "unknown";
   std::string result(name);
   free(name);
@@ -40,6 +38,27 @@ std::string SyscallName(uint32_t arch, int32_t nr) {
 }
 
 }  // namespace
+
+bool IsX32SyscallNumber(uint32_t arch, int32_t nr) {
+  constexpr uint32_t kX32SyscallBit = 0x40000000;
+  constexpr uint32_t kAbiBits = 0xc0000000;
+  return arch == AUDIT_ARCH_X86_64 && (static_cast<uint32_t>(nr) & kAbiBits) == kX32SyscallBit;
+}
+
+SeccompViolation SeccompNotifier::Decode(const struct seccomp_notif& request) {
+  SeccompViolation violation;
+  violation.id = request.id;
+  violation.pid = static_cast<pid_t>(request.pid);
+  violation.arch = request.data.arch;
+  violation.nr = request.data.nr;
+  violation.instruction_pointer = request.data.instruction_pointer;
+  for (int i = 0; i < 6; ++i) violation.args[i] = request.data.args[i];
+  violation.arch_name = ArchName(violation.arch, violation.nr);
+  violation.name = SyscallName(violation.arch, violation.nr);
+  violation.foreign_arch =
+      violation.arch != AUDIT_ARCH_X86_64 || IsX32SyscallNumber(violation.arch, violation.nr);
+  return violation;
+}
 
 absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
   struct seccomp_notif* request = nullptr;
@@ -60,18 +79,8 @@ absl::StatusOr<std::optional<SeccompViolation>> SeccompNotifier::Receive() {
     if (rc == -ENOENT || rc == -ECANCELED) return std::nullopt;
     return absl::ErrnoToStatus(-rc, "seccomp_notify_receive");
   }
-  SeccompViolation violation;
-  violation.id = request->id;
-  violation.pid = static_cast<pid_t>(request->pid);
-  violation.arch = request->data.arch;
-  violation.nr = request->data.nr;
-  violation.instruction_pointer = request->data.instruction_pointer;
-  for (int i = 0; i < 6; ++i) violation.args[i] = request->data.args[i];
+  SeccompViolation violation = Decode(*request);
   seccomp_notify_free(request, response);
-  violation.arch_name = ArchName(violation.arch, violation.nr);
-  violation.name = SyscallName(violation.arch, violation.nr);
-  violation.foreign_arch = violation.arch != AUDIT_ARCH_X86_64 ||
-                           (static_cast<uint32_t>(violation.nr) & kX32SyscallBit) != 0;
   return violation;
 }
 

@@ -1,6 +1,7 @@
 #ifndef CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
 #define CORDON_LAUNCHER_SUPERVISOR_SECCOMP_NOTIFIER_H_
 
+#include <linux/seccomp.h>
 #include <sys/types.h>
 
 #include <array>
@@ -27,6 +28,11 @@ struct SeccompViolation {
   bool foreign_arch = false;
 };
 
+// x86_64's x32 ABI: numbers with bit 30 set and bit 31 clear. A number with bit 31 set
+// (syscall(-1), what a tracer uses to skip a call, or any "negative" number) is no ABI's
+// syscall at all; it is reported as the native number it is, and denied like any other.
+bool IsX32SyscallNumber(uint32_t arch, int32_t nr);
+
 // Reads seccomp user notifications from a listener fd and answers them. There is no
 // "allow" answer on purpose: SECCOMP_USER_NOTIF_FLAG_CONTINUE must never implement policy
 // (the syscall's arguments can change between the check and the kernel's use of them).
@@ -37,6 +43,11 @@ class SeccompNotifier {
   // Receives one notification; returns nullopt when the caller died before it could be read
   // (ENOENT), which is normal when the sandbox is being killed.
   absl::StatusOr<std::optional<SeccompViolation>> Receive();
+
+  // What Receive makes of one notification: names the architecture and syscall and marks a
+  // foreign ABI. Separate so that tests can feed notifications this kernel cannot produce
+  // (i386 and x32 calls need IA32 emulation and the x32 ABI).
+  static SeccompViolation Decode(const struct seccomp_notif& request);
 
   // Lets the syscall run. Only for `cordon profile learn` on a trusted program: with
   // CONTINUE the kernel runs the call with arguments that may have changed since they were

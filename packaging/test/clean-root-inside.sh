@@ -16,9 +16,11 @@ apt-get update -qq >/dev/null
 depends="$(dpkg-deb -f /tmp/cordon.deb Depends | tr ',' '\n' | sed 's/(.*)//; s/|.*//' | xargs)"
 apt-get install -y -qq --no-install-recommends $depends >/dev/null || fail "installing Depends: $depends"
 snapshot > /tmp/before
+! getent group cordon >/dev/null || fail "the clean root already has a group cordon"
 dpkg -i /tmp/cordon.deb > /tmp/dpkg.log 2>&1 || { cat /tmp/dpkg.log; fail "dpkg -i in the clean root"; }
 getent group cordon >/dev/null || fail "postinst (groupadd fallback) did not create group cordon"
-[ -d /var/log/cordon ] || fail "postinst (mkdir fallback) did not create /var/log/cordon"
+[ "$(stat -c '%a %U %G' /var/log/cordon)" = "2750 root adm" ] ||
+  fail "postinst (mkdir fallback) made /var/log/cordon $(stat -c '%a %U %G' /var/log/cordon 2>&1), want 2750 root adm"
 got="$(/usr/bin/cordon run -- /bin/echo ok)" || fail "cordon run -- /bin/echo ok exited $?"
 [ "$got" = ok ] || fail "cordon run -- /bin/echo ok printed '$got'"
 /usr/bin/cordon run --profile minimal --memory 64M --audit-log /var/log/cordon/run.jsonl \

@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/protocol_violation.h"
+#include "ipc/utf8_text.h"
 
 namespace cordon::sdk {
 
@@ -23,10 +24,15 @@ namespace {
 
 constexpr char kSdkId[] = "cordon-sdk-cpp/0.1.0";
 
+// Log lines and error messages are cut here (the host refuses longer ones). The text must
+// also be valid UTF-8, cut on a sequence boundary: the host refuses a message with a proto3
+// string that is not, as malformed, and kills the plugin.
+constexpr size_t kMaxTextBytes = 8 * 1024;
+
 void SetError(const absl::Status& s, cordon::v1::Error* e) {
   e->set_code(static_cast<int32_t>(s.code()));
   // Keep the error well inside one datagram whatever the handler put in it.
-  e->set_message(std::string(s.message().substr(0, 8 * 1024)));
+  e->set_message(ipc::ToProtoText(s.message(), kMaxTextBytes));
 }
 
 }  // namespace
@@ -93,7 +99,7 @@ absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view 
   if (channel_ == nullptr) return absl::FailedPreconditionError("Log() before Serve()");
   Envelope env;
   env.mutable_log()->set_level(level);
-  env.mutable_log()->set_message(std::string(message.substr(0, 8 * 1024)));
+  env.mutable_log()->set_message(ipc::ToProtoText(message, kMaxTextBytes));
   return Send(env, {});
 }
 
@@ -554,12 +560,16 @@ absl::Status Plugin::Log(cordon::v1::LogMessage::Level level, absl::string_view 
                          const std::map<std::string, std::string>& fields) {
   if (channel_ == nullptr) return absl::FailedPreconditionError("Log() before Serve()");
   Envelope env;
-  // id 0: no one waits for the answer (Loop() and Broker() drop answers nobody asked for),
-  // which keeps Log() usable from any thread.
+  // id 0: fire-and-forget. The host sends no answer (docs/protocol.md), so a handler may log
+  // any number of lines while it computes without answers piling up unread in the channel;
+  // Loop() and Broker() still drop the answers an older host sends. Usable from any thread.
   auto* log = env.mutable_broker_request()->mutable_log();
   log->set_level(level);
-  log->set_message(std::string(message.substr(0, 8 * 1024)));
-  for (const auto& [key, value] : fields) (*log->mutable_fields())[key] = value;
+  log->set_message(ipc::ToProtoText(message, kMaxTextBytes));
+  for (const auto& [key, value] : fields) {
+    (*log->mutable_fields())[ipc::ToProtoText(key, kMaxTextBytes)] =
+        ipc::ToProtoText(value, kMaxTextBytes);
+  }
   return Send(env, {});
 }
 

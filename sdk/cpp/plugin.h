@@ -92,7 +92,8 @@ class Plugin {
   // error to stderr. For main(): `return plugin.Main();`.
   int Main();
 
-  // Sends a log line to the host. Thread-safe; only after the handshake.
+  // Sends a log line to the host. Thread-safe; only after the handshake. The message is cut
+  // at 8 KiB on a UTF-8 boundary; bytes that are not UTF-8 are sent as \xNN.
   absl::Status Log(cordon::v1::LogMessage::Level level, absl::string_view message);
 
   // Valid after the handshake.
@@ -119,8 +120,9 @@ class Plugin {
   // Connects to a granted endpoint ("host:port" or "unix:/path"); returns the connected socket.
   absl::StatusOr<ipc::UniqueFd> Connect(absl::string_view endpoint,
                                         absl::Duration timeout = absl::Seconds(10));
-  // Opens with write options: create (a new file only, needs fs.create), truncate or append
-  // (need fs.write). See docs/broker.md for the flags the host allows.
+  // Opens with write options: create (a new file only, needs fs.create, which alone suffices
+  // in mode WRITE or READ_WRITE), truncate or append (need fs.write). See docs/broker.md for
+  // the flags the host allows.
   struct OpenOptions {
     cordon::v1::OpenFileRequest::Mode mode = cordon::v1::OpenFileRequest::READ;
     bool create = false;
@@ -135,8 +137,9 @@ class Plugin {
   absl::StatusOr<std::string> CallHost(absl::string_view function, absl::string_view input,
                                        absl::Duration deadline = absl::Seconds(10));
   // Structured log line through the broker (needs the `log` grant; rate-limited by the host).
-  // Does not wait for the host's answer, so it may be called from any thread after the
-  // handshake.
+  // Fire-and-forget (request id 0: the host records it but sends no answer), so it may be
+  // called from any thread after the handshake, as often as the handler likes. Message, keys
+  // and values are cut at 8 KiB on a UTF-8 boundary; bytes that are not UTF-8 go as \xNN.
   absl::Status Log(cordon::v1::LogMessage::Level level, absl::string_view message,
                    const std::map<std::string, std::string>& fields);
 

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "ipc/memfd_payload.h"
 #include "ipc/plugin_session.h"
+#include "ipc/utf8_text.h"
 
 namespace cordon::sdk {
 namespace {
@@ -103,6 +104,10 @@ void RegisterStandardHandlers(Plugin& p) {
              [&p](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
                if (auto s = p.Log(cordon::v1::LogMessage::INFO, in.data()); !s.ok()) return s;
                return std::string("logged");
+             });
+  p.Register("fail_with",
+             [](const CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+               return absl::InvalidArgumentError(in.ToString());
              });
 }
 
@@ -403,6 +408,45 @@ TEST(PluginSdkTest, LogsReachTheHost) {
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(logs.size(), 1u);
   EXPECT_EQ(logs[0], "line one");
+}
+
+// 8191 ASCII bytes and then a 2-byte character across the SDK's 8 KiB cut, plus bytes that
+// are not UTF-8 at all: what reaches the host must be valid UTF-8 (a proto3 string), or the
+// host refuses the message as malformed and kills the plugin.
+TEST(PluginSdkTest, LogsAndErrorsAreCutOnUtf8Boundaries) {
+  std::mutex mu;
+  std::vector<std::string> logs;
+  PluginSession::Options o;
+  o.on_log = [&](const cordon::v1::LogMessage& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    logs.push_back(m.message());
+  };
+  o.on_broker_request = [&](const cordon::v1::BrokerRequest& req, std::vector<UniqueFd>) {
+    std::lock_guard<std::mutex> lock(mu);
+    logs.push_back(req.log().message());
+    for (const auto& [k, v] : req.log().fields()) logs.push_back(k + "=" + v);
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  const std::string across = std::string(8191, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  ASSERT_TRUE(fp.session().CallBytes("log", across, absl::Seconds(5)).ok());
+  ASSERT_TRUE(fp.session().CallBytes("slog", across, absl::Seconds(5)).ok());
+  ASSERT_TRUE(fp.session().CallBytes("log", "bad \xff\xfe bytes", absl::Seconds(5)).ok());
+  auto failed = fp.session().CallBytes("fail_with", across, absl::Seconds(5));
+  EXPECT_TRUE(absl::IsInvalidArgument(failed.status())) << failed.status();
+  EXPECT_EQ(std::string(failed.status().message()).find("\xc3"), std::string::npos);
+  EXPECT_TRUE(fp.session().status().ok()) << fp.session().status();
+  EXPECT_TRUE(fp.violations().empty());
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(logs.size(), 4u);  // line, structured line, its field k=v, the bad bytes
+  for (int i : {0, 1}) {
+    EXPECT_LE(logs[i].size(), 8192u);
+    EXPECT_EQ(logs[i].substr(0, 8000), std::string(8000, 'a'));
+    EXPECT_TRUE(ipc::IsValidUtf8(logs[i]));
+    EXPECT_NE(logs[i].find("...[cut, 8293 bytes]"), std::string::npos);
+  }
+  EXPECT_EQ(logs[2], "k=v");
+  EXPECT_EQ(logs[3], "bad \\xff\\xfe bytes");
 }
 
 TEST(PluginSdkTest, ConfigureHookCanRefuse) {

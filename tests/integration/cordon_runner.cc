@@ -53,6 +53,8 @@ struct Launched {
   int err = -1;
   std::string audit_dir;
   std::string audit_path;
+  std::shared_ptr<OuterCgroup> outer;
+  std::string outer_net;
 };
 
 // Forks and execs cordon with the options' stdio, fds and wrapper. The child only calls
@@ -100,11 +102,36 @@ absl::StatusOr<Launched> Launch(const RunOptions& options) {
     close(stdin_fd);
     return absl::ErrnoToStatus(errno, "pipe2");
   }
+  // The outer net; without a cgroup (not root, no usable hierarchy) only the rlimits.
+  absl::StatusOr<std::unique_ptr<OuterCgroup>> outer = OuterCgroup::Create(options.outer);
+  if (outer.ok()) {
+    launched.outer = std::move(*outer);
+    launched.outer_net = launched.outer->dirs().empty() ? "cgroup" : launched.outer->dirs()[0];
+  } else {
+    launched.outer_net = absl::StrCat("rlimits only: ", outer.status().message());
+  }
+  const std::vector<int> join_fds =
+      launched.outer != nullptr ? launched.outer->join_fds() : std::vector<int>();
+  // v2: the parent places the child while it waits, before it can exec.
+  const bool placed_by_parent = launched.outer != nullptr && join_fds.empty();
+  int placed[2] = {-1, -1};
+  if (placed_by_parent && pipe2(placed, O_CLOEXEC) != 0) {
+    return absl::ErrnoToStatus(errno, "pipe2 (outer cgroup)");
+  }
   const bool make_ctty = options.stdin_is_ctty;
   std::vector<std::pair<int, int>> leaks = options.leak_fds;
   pid_t pid = fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
   if (pid == 0) {
+    // First of all: into the net, so nothing cordon does happens outside it.
+    for (int fd : join_fds) {
+      if (write(fd, "0", 1) != 1) _exit(126);
+    }
+    if (placed_by_parent) {
+      char c;
+      if (read(placed[0], &c, 1) != 1) _exit(126);
+    }
+    SetOuterRlimits();
     // Above every fd we place, so dup2 never clobbers a source.
     int in = fcntl(stdin_fd, F_DUPFD_CLOEXEC, 200);
     int o = fcntl(out[1], F_DUPFD_CLOEXEC, 200);
@@ -129,6 +156,14 @@ absl::StatusOr<Launched> Launch(const RunOptions& options) {
   close(stdin_fd);
   close(out[1]);
   close(err[1]);
+  if (placed_by_parent) {
+    absl::Status s = launched.outer->Place(pid);
+    // Released either way; a child that could not be placed exits (EOF) instead of running.
+    if (s.ok()) (void)!write(placed[1], "g", 1);
+    close(placed[0]);
+    close(placed[1]);
+    if (!s.ok()) launched.outer_net = absl::StrCat("placing cordon failed: ", s.message());
+  }
   launched.pid = pid;
   launched.pidfd = PidfdOpen(pid);
   launched.out = out[0];
@@ -201,6 +236,13 @@ RunResult CordonRunner::Run(const RunOptions& options) {
     result.audit = ReadAudit(launched->audit_path, &result.audit_error);
     RemoveTree(launched->audit_dir);
   }
+  result.outer_net = launched->outer_net;
+  if (launched->outer != nullptr) {
+    result.outer_leftovers = launched->outer->Leftovers();
+    if (absl::Status s = launched->outer->Remove(); !s.ok()) {
+      result.outer_leftovers.push_back(absl::StrCat("removing the outer cgroup: ", s.message()));
+    }
+  }
   return result;
 }
 
@@ -214,6 +256,7 @@ absl::StatusOr<RunningCordon> CordonRunner::Start(const RunOptions& options) {
   running.out_fd = launched->out;
   running.audit_dir = launched->audit_dir;
   running.audit_path = launched->audit_path;
+  running.outer = std::move(launched->outer);
   return running;
 }
 
@@ -255,6 +298,8 @@ void CordonRunner::Finish(RunningCordon* running) {
   running->pidfd = running->out_fd = -1;
   if (!running->audit_dir.empty()) RemoveTree(running->audit_dir);
   running->audit_dir.clear();
+  if (running->outer != nullptr) (void)running->outer->Remove();
+  running->outer.reset();
 }
 
 std::vector<audit::JsonValue> CordonRunner::ReadAudit(const std::string& path, std::string* error) {
@@ -318,9 +363,9 @@ pid_t RunResult::HostPid() const {
 
 std::string RunResult::Describe() const {
   return absl::StrCat("exit_status=", exit_status, " term_signal=", term_signal,
-                      " timed_out=", timed_out, "\n--- stdout ---\n", out.substr(0, 4000),
-                      "\n--- stderr ---\n", err.substr(0, 4000), "\n--- audit (", audit.size(),
-                      " records) ---\n", audit_text.substr(0, 3000));
+                      " timed_out=", timed_out, " outer_net=", outer_net, "\n--- stdout ---\n",
+                      out.substr(0, 4000), "\n--- stderr ---\n", err.substr(0, 4000),
+                      "\n--- audit (", audit.size(), " records) ---\n", audit_text.substr(0, 3000));
 }
 
 std::string StringField(const audit::JsonValue& record, const std::string& key) {

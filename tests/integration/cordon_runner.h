@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "audit/json_value.h"
+#include "tests/integration/outer_cgroup.h"
 
 namespace cordon::integration {
 
@@ -40,6 +42,9 @@ struct RunOptions {
   std::optional<uid_t> audit_dir_owner;
   // Outer safety net: cordon (and everything it starts) is killed with SIGKILL after this.
   absl::Duration timeout = absl::Seconds(20);
+  // Outer safety net: cordon runs in a cgroup of the harness's own with these limits (set
+  // them above the quota under test), plus rlimits (SetOuterRlimits); README.md.
+  OuterLimits outer;
 };
 
 struct RunResult {
@@ -53,6 +58,11 @@ struct RunResult {
   std::string audit_text;
   std::vector<audit::JsonValue> audit;  // parsed records, in file order
   std::string audit_error;              // non-empty when a line did not parse
+  // The harness's outer net: what it was ("cgroup v1 (...) /sys/...", or why there was only
+  // the rlimits), and what cordon left in it (plugin cgroups, processes) before the harness
+  // killed and removed it. A leftover is a failure (ExpectNoLeftovers), never hidden.
+  std::string outer_net;
+  std::vector<std::string> outer_leftovers;
 
   // Records of one type, in order.
   std::vector<const audit::JsonValue*> Records(const std::string& type) const;
@@ -78,6 +88,7 @@ struct RunningCordon {
   int out_fd = -1;  // read end of cordon's stdout
   std::string audit_dir;
   std::string audit_path;
+  std::shared_ptr<OuterCgroup> outer;  // removed by Finish
 };
 
 // Runs the cordon binary as a test would from a shell, with a hard timeout, and reads back

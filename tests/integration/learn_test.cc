@@ -23,11 +23,21 @@ RunResult Learn(std::vector<std::string> args) {
   return CordonRunner::Run(options);
 }
 
-// The profile text is everything from the first comment line of the header on; the
-// program's own output comes before it on stdout.
+// stdout is the learned profile and nothing else (the program's output goes to stderr), so
+// `cordon profile learn -- prog > p.textproto` works: the whole of it must be the profile.
 std::string ProfileText(const std::string& out) {
-  size_t at = out.find("# Learned by `cordon profile learn`");
-  return at == std::string::npos ? "" : out.substr(at);
+  EXPECT_TRUE(absl::StartsWith(out, "# Learned by `cordon profile learn`"))
+      << "stdout holds more than the profile:\n"
+      << out;
+  return out;
+}
+
+RunResult CheckProfile(const std::string& path) {
+  RunOptions options;
+  options.subcommand = {"profile", "check"};
+  options.args = {path};
+  options.audit = false;
+  return CordonRunner::Run(options);
 }
 
 TEST(Learn, LearnedProfileAllowsWhatTheProgramUsedAndExplainsTheRest) {
@@ -39,6 +49,7 @@ TEST(Learn, LearnedProfileAllowsWhatTheProgramUsedAndExplainsTheRest) {
   RunResult learned = Learn({"--profile", "minimal", "--", probe, "setdomainname", "keyctl"});
   ASSERT_EQ(learned.exit_status, 0) << learned.Describe();
   EXPECT_THAT(learned.err, HasSubstr("UNSAFE FOR UNTRUSTED CODE"));
+  EXPECT_THAT(learned.err, HasSubstr("setdomainname ret=")) << "the probe's own output";
   const std::string profile = ProfileText(learned.out);
   ASSERT_FALSE(profile.empty()) << learned.Describe();
   EXPECT_THAT(profile, HasSubstr("allow: \"setdomainname\""));
@@ -56,6 +67,17 @@ TEST(Learn, LearnedProfileAllowsWhatTheProgramUsedAndExplainsTheRest) {
   ASSERT_EQ(violations.size(), 1u) << after.Describe();
   EXPECT_EQ(StringField(*violations[0], "syscall"), "keyctl");
   ExpectNoLeftovers(after);
+}
+
+TEST(Learn, StdoutIsOnlyTheProfileWhenTheProgramPrints) {
+  RunResult learned = Learn({"--", "/bin/echo", "hello from the program"});
+  ASSERT_EQ(learned.exit_status, 0) << learned.Describe();
+  EXPECT_THAT(learned.err, HasSubstr("hello from the program")) << "the program's stdout is lost";
+  EXPECT_THAT(learned.out, Not(HasSubstr("hello from the program")));
+  TempDir dir;
+  const std::string path = dir.Write("learned.textproto", ProfileText(learned.out));
+  RunResult checked = CheckProfile(path);
+  EXPECT_EQ(checked.exit_status, 0) << checked.Describe();
 }
 
 TEST(Learn, ForeignAbiCallsAreStillKilledAndNamedAsSuch) {

@@ -1,7 +1,9 @@
 // Exhaustion: every quota stops its bomb, is recorded as a quota.violation, and leaves no
-// process or cgroup behind. Outer safety nets: each bomb bounds its own loop (forks, MiB,
-// seconds), children of the fork bomb exit on their own (alarm), and the runner SIGKILLs
-// cordon, whose death tears the sandbox down, when a run exceeds its timeout.
+// process or cgroup behind. Outer safety nets: each run sits in the harness's own cgroup with
+// limits above the quota under test (OuterCgroup; rlimits where no cgroup can be had), each
+// bomb bounds its own loop (forks, MiB, seconds), children of the fork bomb exit on their own
+// (alarm), and the runner SIGKILLs cordon, whose death tears the sandbox down, when a run
+// exceeds its timeout.
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -12,16 +14,28 @@
 #include <string>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/ascii.h"
+#include "launcher/quota/cgroup_fs.h"
+#include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
 
 namespace cordon::integration {
 namespace {
 
-RunResult RunBomb(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30)) {
+RunResult RunBomb(std::vector<std::string> args, absl::Duration timeout = absl::Seconds(30),
+                  OuterLimits outer = {}) {
   RunOptions options;
   options.args = std::move(args);
   options.timeout = timeout;
+  options.outer = outer;
   return CordonRunner::Run(options);
+}
+
+// The outer net for a bomb whose quota is `pids` tasks or `memory_bytes`: a few times the quota,
+// far below what would hurt the machine.
+OuterLimits OuterForPids(uint64_t pids) { return {.pids = 4 * pids + 16}; }
+OuterLimits OuterForMemory(uint64_t memory_bytes) {
+  return {.memory_bytes = 4 * memory_bytes + (64 << 20)};
 }
 
 const audit::JsonValue* Quota(const RunResult& r, const std::string& name) {
@@ -31,8 +45,54 @@ const audit::JsonValue* Quota(const RunResult& r, const std::string& name) {
   return nullptr;
 }
 
+// A fork bomb under --pids 8 that has hit the quota and now pauses (at most 30 s), left
+// running in the background; the caller Finishes it.
+absl::StatusOr<RunningCordon> StartPausedForkBomb() {
+  RunOptions options;
+  options.args = {"--pids", "8", "--", CordonRunner::Probe("quota_bomb"), "forks_then_pause", "64"};
+  options.outer = OuterForPids(8);
+  absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
+  if (!running.ok()) return running.status();
+  if (!CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10))) {
+    CordonRunner::Finish(&*running);
+    return absl::DeadlineExceededError("the fork bomb never printed 'paused'");
+  }
+  return running;
+}
+
+// Waits until a quota.violation for `quota` is in the log of a run that is still going (no
+// plugin.exit yet): inotify on the log, at most five seconds between two changes, so the record
+// must come from the supervisor's periodic check, not from the exit.
+::testing::AssertionResult AwaitQuotaRecordWhileRunning(const RunningCordon& running,
+                                                        const std::string& quota) {
+  const int watch = inotify_init1(IN_CLOEXEC);
+  if (watch < 0) return ::testing::AssertionFailure() << "inotify_init1: " << errno;
+  absl::Cleanup close_watch = [&] { close(watch); };
+  if (inotify_add_watch(watch, running.audit_path.c_str(), IN_MODIFY) < 0) {
+    return ::testing::AssertionFailure() << "inotify_add_watch: " << errno;
+  }
+  for (;;) {
+    for (const audit::JsonValue& r : CordonRunner::ReadAudit(running.audit_path, nullptr)) {
+      if (StringField(r, "type") == "plugin.exit") {
+        return ::testing::AssertionFailure()
+               << "the plugin ended before any " << quota << " record";
+      }
+      if (StringField(r, "type") == "quota.violation" && StringField(r, "quota") == quota) {
+        return ::testing::AssertionSuccess();
+      }
+    }
+    pollfd p{watch, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) {
+      return ::testing::AssertionFailure() << "no " << quota << " record while the plugin ran";
+    }
+    char buf[1024];
+    (void)!read(watch, buf, sizeof buf);
+  }
+}
+
 TEST(Quotas, ForkBombStopsAtPidsQuota) {
-  RunResult r = RunBomb({"--pids", "16", "--", CordonRunner::Probe("quota_bomb"), "forks", "2000"});
+  RunResult r = RunBomb({"--pids", "16", "--", CordonRunner::Probe("quota_bomb"), "forks", "2000"},
+                        absl::Seconds(30), OuterForPids(16));
   ASSERT_FALSE(r.timed_out) << r.Describe();
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   // 16 tasks: the init, the bomb and at most 14 children.
@@ -51,31 +111,10 @@ TEST(Quotas, ForkBombStopsAtPidsQuota) {
 // A pids refusal is recorded while the plugin keeps running (the supervisor reads the
 // counters at least once a second), not only when it exits; the exit adds no second record.
 TEST(Quotas, PidsRefusalIsRecordedWhileThePluginRuns) {
-  RunOptions options;
-  options.args = {"--pids", "8", "--", CordonRunner::Probe("quota_bomb"), "forks_then_pause", "64"};
-  absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
+  absl::StatusOr<RunningCordon> running = StartPausedForkBomb();
   ASSERT_TRUE(running.ok()) << running.status();
   absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
-  ASSERT_TRUE(CordonRunner::WaitForLine(*running, "paused", absl::Seconds(10)));
-  const int watch = inotify_init1(IN_CLOEXEC);
-  ASSERT_GE(watch, 0);
-  absl::Cleanup close_watch = [&] { close(watch); };
-  ASSERT_GE(inotify_add_watch(watch, running->audit_path.c_str(), IN_MODIFY), 0);
-  auto pids_records = [&] {
-    size_t n = 0;
-    for (const audit::JsonValue& r : CordonRunner::ReadAudit(running->audit_path, nullptr)) {
-      if (StringField(r, "type") == "quota.violation" && StringField(r, "quota") == "pids") ++n;
-      EXPECT_NE(StringField(r, "type"), "plugin.exit") << "the plugin should still be running";
-    }
-    return n;
-  };
-  // Bounded by the poll timeout: the record must come within a few seconds, not at exit.
-  while (pids_records() == 0) {
-    pollfd p{watch, POLLIN, 0};
-    ASSERT_GT(poll(&p, 1, 5000), 0) << "no pids record while the plugin ran";
-    char buf[1024];
-    (void)!read(watch, buf, sizeof buf);
-  }
+  ASSERT_TRUE(AwaitQuotaRecordWhileRunning(*running, "pids"));
   ASSERT_EQ(kill(running->pid, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(waitpid(running->pid, &status, 0), running->pid);
@@ -94,9 +133,42 @@ TEST(Quotas, PidsRefusalIsRecordedWhileThePluginRuns) {
   EXPECT_EQ(pids, 1u) << "the refusals were recorded twice (while running and at exit)";
 }
 
+// The harness's own net is really around the bomb: cordon runs in the outer cgroup, the
+// plugin's cgroup sits below it, and the outer limit is the one the test asked for.
+TEST(Quotas, BombsRunInsideTheHarnessOuterCgroup) {
+  absl::StatusOr<RunningCordon> running = StartPausedForkBomb();
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
+  ASSERT_NE(running->outer, nullptr) << "no outer cgroup (tests run as root with v1 or v2)";
+  std::string pids_dir;
+  for (const std::string& dir : running->outer->dirs()) {
+    if (absl::StrContains(dir, "/pids/") || absl::StrContains(dir, "/unified/")) pids_dir = dir;
+  }
+  ASSERT_FALSE(pids_dir.empty()) << "no pids hierarchy among the outer cgroup's directories";
+  absl::StatusOr<std::string> pids_max = quota::cgroupfs::ReadFile(pids_dir + "/pids.max");
+  ASSERT_TRUE(pids_max.ok()) << pids_max.status();
+  EXPECT_EQ(absl::StripAsciiWhitespace(*pids_max), std::to_string(OuterForPids(8).pids));
+  absl::StatusOr<std::vector<pid_t>> inside = quota::cgroupfs::ReadPids(pids_dir + "/cgroup.procs");
+  ASSERT_TRUE(inside.ok()) << inside.status();
+  EXPECT_THAT(*inside, ::testing::Contains(running->pid)) << "cordon is not in the outer cgroup";
+  const audit::JsonValue* start = nullptr;
+  std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(running->audit_path, nullptr);
+  for (const audit::JsonValue& r : records) {
+    if (StringField(r, "type") == "plugin.start") start = &r;
+  }
+  ASSERT_NE(start, nullptr);
+  const std::string backend = StringField(*start, "quota_backend");
+  bool nested = false;
+  for (const std::string& dir : running->outer->dirs()) {
+    nested = nested || absl::StrContains(backend, dir + "/cordon/");
+  }
+  EXPECT_TRUE(nested) << "the plugin cgroup (" << backend << ") is not inside the outer net";
+}
+
 TEST(Quotas, MemoryBombIsOomKilled) {
   RunResult r =
-      RunBomb({"--memory", "64M", "--", CordonRunner::Probe("quota_bomb"), "memory", "1024"});
+      RunBomb({"--memory", "64M", "--", CordonRunner::Probe("quota_bomb"), "memory", "1024"},
+              absl::Seconds(30), OuterForMemory(64 << 20));
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, "cordon run: killed the program: quota exceeded: memory"))
@@ -117,7 +189,8 @@ TEST(Quotas, MemoryBombIsOomKilled) {
 // tmpfs pages belong to the writer's memory cgroup: a big /tmp is no way around --memory.
 TEST(Quotas, TmpfsDataCountsAgainstTheMemoryQuota) {
   RunResult r = RunBomb({"--memory", "16M", "--tmp-size", "64M", "--file-size", "128M", "--",
-                         CordonRunner::Probe("quota_bomb"), "fill", "/tmp/fill", "60"});
+                         CordonRunner::Probe("quota_bomb"), "fill", "/tmp/fill", "60"},
+                        absl::Seconds(30), OuterForMemory(64 << 20));
   ASSERT_FALSE(r.timed_out) << r.Describe();
   EXPECT_EQ(r.exit_status, 124) << r.Describe();
   EXPECT_EQ(r.Line("fill"), "") << "wrote past the memory quota: " << r.out;
@@ -199,6 +272,12 @@ TEST(Quotas, CpuRateThrottlesWithoutKilling) {
   ASSERT_NE(q, nullptr) << r.Describe();
   EXPECT_EQ(IntField(*q, "limit"), 10);
   EXPECT_EQ(StringField(*q, "action"), "throttled");
+  // observed: the rate the plugin got over its life, in percent like the limit (a spinner
+  // gets about the limit, a little less for the start-up); detail: the throttled time.
+  EXPECT_GE(IntField(*q, "observed"), 1) << r.audit_text;
+  EXPECT_LE(IntField(*q, "observed"), 25) << r.audit_text;
+  EXPECT_THAT(StringField(*q, "detail"), ::testing::MatchesRegex("throttled in [0-9]+ periods of "
+                                                                 "100 ms, [0-9]+ ms in total"));
   ExpectNoLeftovers(r);
 }
 
@@ -238,7 +317,69 @@ TEST(Quotas, TmpfsFillStopsAtItsSizeWithEnospc) {
   // The sandbox's /tmp is its own tmpfs: nothing reached the host's disk.
   struct stat st;
   EXPECT_NE(stat(name.c_str(), &st), 0) << name << " appeared on the host";
+  // The launcher saw /tmp full (statfs on its tick or at exit) and recorded it, once.
+  std::vector<const audit::JsonValue*> full;
+  for (const audit::JsonValue* q : r.Records("quota.violation")) {
+    if (StringField(*q, "quota") == "tmp_size") full.push_back(q);
+  }
+  ASSERT_EQ(full.size(), 1u) << r.Describe();
+  EXPECT_EQ(IntField(*full[0], "limit"), 8 << 20);
+  EXPECT_EQ(IntField(*full[0], "observed"), 8 << 20) << "a full tmpfs uses all its blocks";
+  EXPECT_EQ(StringField(*full[0], "action"), "denied");
   ExpectNoLeftovers(r);
+}
+
+// A kill the launcher decided itself wins over a guessed quota kill: a seccomp kill (profile
+// on_violation KILL) of a program that has used most of its CPU time is exit 159 with one
+// line, and no cpu_time record, although SIGKILL near the CPU limit is what RLIMIT_CPU's hard
+// limit looks like.
+TEST(Quotas, SeccompKillNearTheCpuLimitIsNotACpuTimeKill) {
+  TempDir dir;
+  const std::string profile =
+      EditedProfile(dir, "default", {{"on_violation: ERRNO_EPERM", "on_violation: KILL"}});
+  RunResult r = RunBomb({"--profile", profile, "--cpu-time", "1", "--",
+                         CordonRunner::Probe("quota_bomb"), "spin_then_mount", "600"});
+  ASSERT_FALSE(r.timed_out) << r.Describe();
+  ASSERT_FALSE(r.Line("spun").empty()) << "the probe did not reach the mount: " << r.Describe();
+  EXPECT_EQ(r.Line("mount"), "") << "mount returned under a KILL profile";
+  EXPECT_EQ(r.exit_status, 128 + SIGSYS) << r.Describe();
+  EXPECT_TRUE(absl::StrContains(r.err, "killed the program for a seccomp violation: mount"))
+      << r.err;
+  EXPECT_FALSE(absl::StrContains(r.err, "quota exceeded")) << "a second, wrong line: " << r.err;
+  EXPECT_EQ(Quota(r, "cpu_time"), nullptr) << r.audit_text;
+  const audit::JsonValue* exit = r.Record("plugin.exit");
+  ASSERT_NE(exit, nullptr);
+  EXPECT_EQ(StringField(*exit, "reason"), "seccomp violation: mount (x86_64)");
+  ExpectNoLeftovers(r);
+}
+
+// Writing into /tmp without filling it is no quota hit.
+TEST(Quotas, TmpWithRoomLeftHasNoTmpSizeRecord) {
+  RunResult r = RunBomb(
+      {"--tmp-size", "8M", "--", CordonRunner::Probe("quota_bomb"), "fill", "/tmp/fill", "4"});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Field("fill", "bytes"), std::to_string(4 << 20)) << r.out;
+  EXPECT_EQ(Quota(r, "tmp_size"), nullptr) << r.audit_text;
+  ExpectNoLeftovers(r);
+}
+
+// /tmp filled while the plugin keeps running is recorded by the periodic check, before exit.
+TEST(Quotas, FullTmpIsRecordedWhileThePluginRuns) {
+  RunOptions options;
+  const std::string script = "head -c 4194304 /dev/zero > /tmp/fill; echo filled; exec sleep 20";
+  options.args = {"--tmp-size", "2M", "--", "/bin/sh", "-c", script};
+  absl::StatusOr<RunningCordon> running = CordonRunner::Start(options);
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::Cleanup finish = [&] { CordonRunner::Finish(&*running); };
+  ASSERT_TRUE(CordonRunner::WaitForLine(*running, "filled", absl::Seconds(10)));
+  ASSERT_TRUE(AwaitQuotaRecordWhileRunning(*running, "tmp_size"));
+  std::vector<const audit::JsonValue*> full;
+  std::vector<audit::JsonValue> records = CordonRunner::ReadAudit(running->audit_path, nullptr);
+  for (const audit::JsonValue& r : records) {
+    if (StringField(r, "quota") == "tmp_size") full.push_back(&r);
+  }
+  ASSERT_EQ(full.size(), 1u);
+  EXPECT_EQ(IntField(*full[0], "limit"), 2 << 20);
 }
 
 TEST(Quotas, OversizedFileGetsSigxfsz) {

@@ -5,7 +5,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "tests/integration/temp_dir.h"
 #include "tests/integration/test_support.h"
 
@@ -145,6 +147,55 @@ TEST_F(RootlessTest, PidsQuotaFallsBackToRlimitNproc) {
   ASSERT_FALSE(made.empty()) << r.out;
   EXPECT_LE(std::stoi(made), 16);
   ExpectNoLeftovers(r);
+}
+
+// Without a cgroup nothing can cap a CPU rate: cordon says so on one stderr line and in
+// plugin.start (unenforced_quotas, quota_notes) instead of dropping --cpu-rate silently.
+TEST_F(RootlessTest, CpuRateWithoutACgroupIsAWarningAndAnAuditField) {
+  RunResult r = Run({"--cpu-rate", "10", "--", sandbox_probe_, "exit", "0"});
+  std::vector<std::string> warnings;
+  for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
+    if (absl::StrContains(line, "cpu_rate")) warnings.emplace_back(line);
+  }
+  ASSERT_EQ(warnings.size(), 1u) << r.err;
+  EXPECT_EQ(warnings[0],
+            "cordon run: warning: cpu_rate 10% is NOT enforced: rootless cordon has no cgroup "
+            "and no rlimit caps a CPU rate; run as root with a cgroup cpu controller, or bound "
+            "CPU time with --cpu-time");
+  const audit::JsonValue* start = r.Record("plugin.start");
+  ASSERT_NE(start, nullptr) << r.Describe();
+  const audit::JsonValue* unenforced = start->Find("unenforced_quotas");
+  ASSERT_NE(unenforced, nullptr) << r.audit_text;
+  ASSERT_TRUE(unenforced->is_array());
+  ASSERT_EQ(unenforced->array().size(), 1u);
+  EXPECT_EQ(unenforced->array()[0].string_value(), "cpu_rate");
+  EXPECT_EQ(r.exit_status, 0) << r.Describe();
+}
+
+// The sandbox hands its /tmp to the launcher itself, so a full /tmp is recorded rootless too
+// (a rootless launcher may not look through the non-dumpable init's /proc/<pid>/root).
+TEST_F(RootlessTest, FullTmpIsRecorded) {
+  RunResult r = Run({"--tmp-size", "1M", "--", bomb_, "fill", "/tmp/fill", "8"});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Field("fill", "errno"), "ENOSPC") << r.out;
+  EXPECT_THAT(r.err, ::testing::Not(::testing::HasSubstr("warning"))) << r.err;
+  const audit::JsonValue* full = nullptr;
+  for (const audit::JsonValue* q : r.Records("quota.violation")) {
+    if (StringField(*q, "quota") == "tmp_size") full = q;
+  }
+  ASSERT_NE(full, nullptr) << r.Describe();
+  EXPECT_EQ(IntField(*full, "limit"), 1 << 20);
+  EXPECT_EQ(StringField(*full, "action"), "denied");
+  ExpectNoLeftovers(r);
+}
+
+// Memory and pids fall back to rlimits: nothing is unenforced, nothing to warn about.
+TEST_F(RootlessTest, NoCpuRateNoWarning) {
+  RunResult r = Run({"--memory", "64M", "--", sandbox_probe_, "exit", "0"});
+  EXPECT_THAT(r.err, ::testing::Not(::testing::HasSubstr("warning"))) << r.err;
+  const audit::JsonValue* start = r.Record("plugin.start");
+  ASSERT_NE(start, nullptr) << r.Describe();
+  EXPECT_FALSE(HasField(*start, "unenforced_quotas")) << r.audit_text;
 }
 
 }  // namespace

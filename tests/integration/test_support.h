@@ -5,8 +5,11 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cordon_runner.h"
+#include "tests/integration/temp_dir.h"
 
 namespace cordon::integration {
 
@@ -28,6 +32,24 @@ inline RunResult RunCordon(std::vector<std::string> args) {
   RunOptions options;
   options.args = std::move(args);
   return CordonRunner::Run(options);
+}
+
+// The shipped profile NAME with each {from, to} edit applied (each `from` must occur), written
+// into `dir` as NAME-edited.textproto. Fails the test and returns "" when an edit misses, so a
+// reworded shipped profile cannot silently turn a test into one of the unedited profile.
+inline std::string EditedProfile(const TempDir& dir, const std::string& name,
+                                 const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::ifstream in(CordonRunner::ProfilePath(name));
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string profile = text.str();
+  for (const auto& [from, to] : edits) {
+    size_t at = profile.find(from);
+    EXPECT_NE(at, std::string::npos) << "'" << from << "' is not in profile " << name;
+    if (at == std::string::npos) return "";
+    profile.replace(at, from.size(), to);
+  }
+  return dir.Write(name + "-edited.textproto", profile);
 }
 
 // The cgroup directory named in plugin.start's quota_backend ("cgroup v1 (...) /sys/...").
@@ -59,6 +81,9 @@ inline void ExpectNoLeftovers(const RunResult& result) {
     struct stat st;
     EXPECT_NE(stat(cgroup.c_str(), &st), 0) << "cgroup " << cgroup << " left behind";
   }
+  // What the harness found in its outer cgroup before it cleaned up (cordon's plugin cgroups
+  // live there, below cordon's own cgroup).
+  EXPECT_THAT(result.outer_leftovers, ::testing::IsEmpty()) << result.outer_net;
 }
 
 // The seccomp.violation records for one syscall name.

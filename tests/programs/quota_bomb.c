@@ -9,6 +9,11 @@
 //   fill PATH MAX_MB  append 1 MiB chunks to PATH until an error or MAX_MB; prints
 //                     "fill bytes=N errno=E"
 //   bigfile PATH BYTES  write BYTES to PATH in 64 KiB chunks; prints "bigfile bytes=N errno=E"
+//   fds MAX           open /dev/null until an error or MAX fds; prints
+//                     "fds opened=N highest=FD errno=E" (FD: the highest fd number it got)
+//   spin_then_mount CPU_MS  burn CPU until the process has used CPU_MS of CPU time (at most
+//                     30 s of wall time), print "spun cpu_ms=N", then call mount(2), which no
+//                     profile allows; prints "mount ret=R errno=E" if it returns
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,17 +73,20 @@ static int memory(long max_mb) {
   return 0;
 }
 
+static long cpu_ms_used(void) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000 +
+         usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
+}
+
 static int spin(long max_seconds) {
   double end = now_seconds() + (double)max_seconds;
   volatile unsigned long counter = 0;
   while (now_seconds() < end) {
     for (int i = 0; i < 1000000; ++i) ++counter;
   }
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  long cpu_ms = usage.ru_utime.tv_sec * 1000 + usage.ru_utime.tv_usec / 1000 +
-                usage.ru_stime.tv_sec * 1000 + usage.ru_stime.tv_usec / 1000;
-  printf("spin done cpu_ms=%ld\n", cpu_ms);
+  printf("spin done cpu_ms=%ld\n", cpu_ms_used());
   return 0;
 }
 
@@ -134,6 +143,35 @@ static int bigfile(const char* path, long long total) {
   return 0;
 }
 
+static int fds(long max) {
+  long opened = 0;
+  int highest = -1;
+  int error_number = 0;
+  for (; opened < max; ++opened) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error_number = errno;
+      break;
+    }
+    if (fd > highest) highest = fd;
+  }
+  printf("fds opened=%ld highest=%d errno=%s\n", opened, highest, probe_errno_name(error_number));
+  return 0;
+}
+
+static int spin_then_mount(long cpu_ms) {
+  double end = now_seconds() + 30.0;
+  volatile unsigned long counter = 0;
+  while (cpu_ms_used() < cpu_ms && now_seconds() < end) {
+    for (int i = 0; i < 100000; ++i) ++counter;
+  }
+  printf("spun cpu_ms=%ld\n", cpu_ms_used());
+  fflush(stdout);
+  long rc = mount("none", "/tmp", "tmpfs", 0, NULL);
+  printf("mount ret=%ld errno=%s\n", rc, probe_errno_name(rc < 0 ? errno : 0));
+  return 0;
+}
+
 int main(int argc, char** argv) {
   probe_init();
   if (argc < 3) {
@@ -168,6 +206,8 @@ int main(int argc, char** argv) {
   }
   if (strcmp(kind, "fill") == 0 && argc > 3) return fill(argv[2], atol(argv[3]));
   if (strcmp(kind, "bigfile") == 0 && argc > 3) return bigfile(argv[2], atoll(argv[3]));
+  if (strcmp(kind, "fds") == 0) return fds(atol(argv[2]));
+  if (strcmp(kind, "spin_then_mount") == 0) return spin_then_mount(atol(argv[2]));
   fprintf(stderr, "quota_bomb: unknown kind '%s'\n", kind);
   return 2;
 }

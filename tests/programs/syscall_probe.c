@@ -8,6 +8,8 @@
 //   int80   - getpid through the i386 entry (int $0x80): killed by seccomp, or SIGSEGV on a
 //             kernel without IA32 emulation.
 //   burst N - N denied keyctl calls; prints how many failed with EPERM.
+//   paced N - up to N denied keyctl calls, one per byte read from stdin; call I passes I as
+//             its second argument and prints "answered I errno=NAME" once it has returned.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -186,6 +188,15 @@ static long do_burst(long count) {
   return 0;
 }
 
+static long do_paced(long count) {
+  char byte;
+  for (long i = 1; i <= count && read(STDIN_FILENO, &byte, 1) == 1; ++i) {
+    long r = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, i, 0);
+    printf("answered %ld errno=%s\n", i, probe_errno_name(r < 0 ? errno : 0));
+  }
+  return 0;
+}
+
 // Runs one check; returns 0 when known.
 static int run_check(const char* check, const char* arg) {
   long ret;
@@ -345,6 +356,8 @@ static int run_check(const char* check, const char* arg) {
     }
   } else if (IS("burst")) {
     return (int)do_burst(arg != NULL ? strtol(arg, NULL, 10) : 10000);
+  } else if (IS("paced")) {
+    return (int)do_paced(arg != NULL ? strtol(arg, NULL, 10) : 10);
   } else {
     fprintf(stderr, "syscall_probe: unknown check '%s'\n", check);
     return 2;
@@ -357,10 +370,12 @@ static int run_check(const char* check, const char* arg) {
 int main(int argc, char** argv) {
   probe_init();
   if (argc < 2) {
-    fprintf(stderr, "usage: syscall_probe CHECK... | burst N\n");
+    fprintf(stderr, "usage: syscall_probe CHECK... | burst N | paced N\n");
     return 2;
   }
-  if (strcmp(argv[1], "burst") == 0) return run_check("burst", argc > 2 ? argv[2] : NULL);
+  if (strcmp(argv[1], "burst") == 0 || strcmp(argv[1], "paced") == 0) {
+    return run_check(argv[1], argc > 2 ? argv[2] : NULL);
+  }
   for (int i = 1; i < argc; ++i) {
     if (run_check(argv[i], NULL) != 0) return 2;
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "sdk/cpp/plugin.h"
 
 namespace {
@@ -74,6 +75,28 @@ int main() {
         absl::Status s = plugin.Log(cordon::v1::LogMessage::WARNING, in.ToString(), {{"k", "v"}});
         if (!s.ok()) return s;
         return cordon::ipc::Payload("logged");
+      });
+  // input: "N MS"; logs N lines (structured, through the broker) as fast as it can, then
+  // keeps working for MS milliseconds without reading its channel, like a handler that logs
+  // progress and computes; output: "logged N".
+  plugin.Register(
+      "chatty",
+      [&](const cordon::sdk::CallContext&,
+          const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+        std::pair<std::string, std::string> parts =
+            absl::StrSplit(in.ToString(), absl::MaxSplits(' ', 1));
+        int n = 0, ms = 0;
+        if (!absl::SimpleAtoi(parts.first, &n) || !absl::SimpleAtoi(parts.second, &ms) || n < 0 ||
+            n > 100000 || ms < 0 || ms > 60000) {
+          return absl::InvalidArgumentError("chatty wants N MS");
+        }
+        for (int i = 0; i < n; ++i) {
+          absl::Status s = plugin.Log(cordon::v1::LogMessage::INFO, absl::StrCat("step ", i),
+                                      {{"i", absl::StrCat(i)}});
+          if (!s.ok()) return s;
+        }
+        absl::SleepFor(absl::Milliseconds(ms));  // the work; the channel goes unread meanwhile
+        return cordon::ipc::Payload(absl::StrCat("logged ", n));
       });
   // input: "N PATH"; opens PATH N times as fast as it can, ignoring refusals (a plugin that
   // keeps hammering the broker); output: "ok=A refused=R other=O".

@@ -657,8 +657,9 @@ func (x *HostCallResponse) GetPayload() *Payload {
 }
 
 // A structured log line (docs/broker.md): needs the `log` grant, is rate-limited, and reaches
-// the host's log sink. Answered with an empty LogResponse (or an error), which plugins need not
-// wait for.
+// the host's log sink. Fire-and-forget with id 0 (what the SDKs send): the host records it
+// but sends no answer. With a non-zero id it is answered with an empty LogResponse (or an
+// error).
 type LogRequest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache

@@ -743,18 +743,15 @@ fn unanswered_broker_request_fails_at_the_call_deadline() {
     t.join().unwrap().unwrap();
 }
 
-#[test]
-fn log_lines_reach_the_host_with_their_level() {
-    let (mut host, t) = start(broker_plugin());
-    host.handshake(default_limits());
+// Calls the broker plugin's "log" method with `input`; returns the (level, message) of each
+// log line the host received before the call's result.
+fn log_call(host: &mut FakeHost, input: Vec<u8>) -> Vec<(i32, String)> {
     host.send(
         Msg::CallRequest(proto::CallRequest {
             id: 1,
             method: "log".into(),
             timeout_ms: 1000,
-            payload: Some(proto::Payload {
-                data: Some(proto::payload::Data::Inline(b"hello log".to_vec())),
-            }),
+            payload: Some(proto::Payload { data: Some(proto::payload::Data::Inline(input)) }),
         }),
         &[],
     );
@@ -764,11 +761,35 @@ fn log_lines_reach_the_host_with_their_level() {
             Msg::Log(l) => logs.push((l.level, l.message)),
             Msg::CallResult(r) => {
                 assert_eq!(r.id, 1);
-                break;
+                return logs;
             }
             other => panic!("{:?}", other),
         }
     }
+}
+
+// A line longer than the 8 KiB cap whose cut falls inside a two-byte character: the host must
+// get valid UTF-8 (prost, like the launcher, refuses a proto3 string that is not), cut before
+// the character. Log lines are never answered: the next message is the call's result.
+#[test]
+fn long_log_lines_are_cut_on_a_char_boundary() {
+    let (mut host, t) = start(broker_plugin());
+    host.handshake(default_limits());
+    let mut line = "a".repeat(8191);
+    line.push('é');
+    line.push_str("bbb");
+    let logs = log_call(&mut host, line.into_bytes());
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0].1, "a".repeat(8191));
+    host.shutdown();
+    t.join().unwrap().unwrap();
+}
+
+#[test]
+fn log_lines_reach_the_host_with_their_level() {
+    let (mut host, t) = start(broker_plugin());
+    host.handshake(default_limits());
+    let logs = log_call(&mut host, b"hello log".to_vec());
     assert_eq!(
         logs,
         vec![

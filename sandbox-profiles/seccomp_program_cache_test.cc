@@ -1,0 +1,239 @@
+#include "sandbox-profiles/seccomp_program_cache.h"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sandbox-profiles/seccomp_compiler.h"
+
+namespace cordon::profiles {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SeccompProgramCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cordon-bpf-cache-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir_ = root_ + "/cache";
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::unique_ptr<SeccompProgramCache> OpenOrDie() {
+    absl::StatusOr<std::unique_ptr<SeccompProgramCache>> cache = SeccompProgramCache::Open(dir_);
+    EXPECT_TRUE(cache.ok()) << cache.status();
+    return cache.ok() ? std::move(*cache) : nullptr;
+  }
+
+  // The one file a single Store leaves in the cache.
+  std::string OnlyEntry() {
+    std::string found;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      EXPECT_TRUE(found.empty()) << "more than one entry: " << entry.path();
+      found = entry.path();
+    }
+    return found;
+  }
+
+  static std::vector<sock_filter> SomeProgram(uint32_t answer) {
+    return {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), BPF_STMT(BPF_RET | BPF_K, answer)};
+  }
+
+  std::string root_;
+  std::string dir_;
+};
+
+bool SameProgram(const std::vector<sock_filter>& a, const std::vector<sock_filter>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+}
+
+TEST_F(SeccompProgramCacheTest, StoresAndFindsAProgramUnderItsKey) {
+  auto cache = OpenOrDie();
+  ASSERT_NE(cache, nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "the cache directory is created private";
+
+  const std::string key = "input one";
+  EXPECT_FALSE(cache->Lookup(key).has_value());
+  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  std::optional<std::vector<sock_filter>> found = cache->Lookup(key);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_TRUE(SameProgram(*found, SomeProgram(SECCOMP_RET_ALLOW)));
+  EXPECT_FALSE(cache->Lookup("input two").has_value());
+  ASSERT_EQ(stat(OnlyEntry().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(SeccompProgramCacheTest, DamagedOrMisplacedEntriesAreMisses) {
+  auto cache = OpenOrDie();
+  ASSERT_NE(cache, nullptr);
+  const std::string key = "input";
+  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_KILL_PROCESS)).ok());
+  const std::string path = OnlyEntry();
+
+  // A flipped bit in the last instruction (the answer): the digest no longer matches.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-1, std::ios::end);
+    f.put('\x7f');
+  }
+  EXPECT_FALSE(cache->Lookup(key).has_value());
+
+  // Another input's (valid) entry renamed to this input's name: the input inside differs.
+  const std::string other = "other input";
+  ASSERT_TRUE(cache->Store(other, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  std::filesystem::remove(path);
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::filesystem::rename(entry.path(), path);
+  }
+  EXPECT_FALSE(cache->Lookup(key).has_value());
+
+  // Truncated.
+  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  ASSERT_EQ(truncate(path.c_str(), 24 + 5 + 8), 0);
+  EXPECT_FALSE(cache->Lookup(key).has_value());
+
+  // A symlink to a valid entry is not followed.
+  ASSERT_TRUE(cache->Store(other, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  std::filesystem::remove(path);
+  std::string other_path;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) other_path = entry.path();
+  std::filesystem::create_symlink(other_path, path);
+  EXPECT_FALSE(cache->Lookup(key).has_value());
+}
+
+TEST_F(SeccompProgramCacheTest, EntriesOthersCouldHaveWrittenAreMisses) {
+  auto cache = OpenOrDie();
+  ASSERT_NE(cache, nullptr);
+  const std::string key = "input";
+  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  const std::string path = OnlyEntry();
+  ASSERT_TRUE(cache->Lookup(key).has_value());
+
+  ASSERT_EQ(chmod(path.c_str(), 0620), 0);
+  EXPECT_FALSE(cache->Lookup(key).has_value()) << "group-writable";
+  ASSERT_EQ(chmod(path.c_str(), 0602), 0);
+  EXPECT_FALSE(cache->Lookup(key).has_value()) << "world-writable";
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  ASSERT_TRUE(cache->Lookup(key).has_value());
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+    EXPECT_FALSE(cache->Lookup(key).has_value()) << "owned by another uid";
+  }
+}
+
+TEST_F(SeccompProgramCacheTest, OpenRefusesADirectoryOthersCouldWrite) {
+  ASSERT_NE(OpenOrDie(), nullptr);
+  ASSERT_EQ(chmod(dir_.c_str(), 0770), 0);
+  absl::StatusOr<std::unique_ptr<SeccompProgramCache>> opened = SeccompProgramCache::Open(dir_);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.status().message(), HasSubstr(dir_));
+  EXPECT_THAT(opened.status().message(), HasSubstr("chmod go-w"));
+
+  ASSERT_EQ(chmod(dir_.c_str(), 0700), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(dir_.c_str(), 65534, 65534), 0);
+    opened = SeccompProgramCache::Open(dir_);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_THAT(opened.status().message(), HasSubstr("owned by uid 65534"));
+    ASSERT_EQ(chown(dir_.c_str(), 0, 0), 0);
+  }
+
+  const std::string link = root_ + "/link";
+  std::filesystem::create_directory_symlink(dir_, link);
+  opened = SeccompProgramCache::Open(link);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.status().message(), HasSubstr("symlink"));
+
+  opened = SeccompProgramCache::Open("relative/dir");
+  ASSERT_FALSE(opened.ok());
+  EXPECT_THAT(opened.status().message(), HasSubstr("absolute"));
+}
+
+TEST_F(SeccompProgramCacheTest, DefaultDirectoryFollowsTheEnvironment) {
+  const char* saved = getenv("CORDON_SECCOMP_CACHE");
+  std::string saved_value = saved != nullptr ? saved : "";
+  setenv("CORDON_SECCOMP_CACHE", "off", 1);
+  EXPECT_FALSE(SeccompProgramCache::DefaultDirectory().has_value());
+  setenv("CORDON_SECCOMP_CACHE", dir_.c_str(), 1);
+  EXPECT_EQ(SeccompProgramCache::DefaultDirectory(), dir_);
+  unsetenv("CORDON_SECCOMP_CACHE");
+  if (geteuid() == 0) {
+    EXPECT_EQ(SeccompProgramCache::DefaultDirectory(), "/var/cache/cordon/seccomp");
+  } else {
+    EXPECT_FALSE(SeccompProgramCache::DefaultDirectory().has_value());
+  }
+  if (saved != nullptr) setenv("CORDON_SECCOMP_CACHE", saved_value.c_str(), 1);
+}
+
+cordon::v1::SeccompPolicy Policy(std::initializer_list<const char*> groups) {
+  cordon::v1::SeccompPolicy policy;
+  for (const char* g : groups) policy.add_groups(g);
+  return policy;
+}
+
+// The compiler's use of the cache: the same input is compiled once, the cached program is
+// byte for byte libseccomp's, and any change to the input is a different key.
+TEST_F(SeccompProgramCacheTest, CompilerUsesTheCacheOnlyForIdenticalInput) {
+  auto cache = OpenOrDie();
+  ASSERT_NE(cache, nullptr);
+  SeccompCompileOptions uncached;
+  uncached.user_notify = true;
+  SeccompCompileOptions cached = uncached;
+  cached.cache = cache.get();
+
+  const cordon::v1::SeccompPolicy policy = Policy({"base", "file-read", "process"});
+  absl::StatusOr<SeccompProgram> reference = SeccompCompiler::Compile(policy, uncached);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  EXPECT_FALSE(reference->from_cache);
+
+  absl::StatusOr<SeccompProgram> first = SeccompCompiler::Compile(policy, cached);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->from_cache) << "an empty cache cannot answer";
+  absl::StatusOr<SeccompProgram> second = SeccompCompiler::Compile(policy, cached);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->from_cache);
+  EXPECT_TRUE(SameProgram(second->instructions, reference->instructions));
+  EXPECT_EQ(second->allowed_syscalls, reference->allowed_syscalls);
+
+  // A different allowlist, violation action or notify mode is a different key.
+  absl::StatusOr<SeccompProgram> other = SeccompCompiler::Compile(Policy({"base"}), cached);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->from_cache);
+  cordon::v1::SeccompPolicy kill = policy;
+  kill.set_on_violation(cordon::v1::SeccompPolicy::KILL);
+  SeccompCompileOptions cached_plain;
+  cached_plain.cache = cache.get();
+  absl::StatusOr<SeccompProgram> killing = SeccompCompiler::Compile(kill, cached_plain);
+  ASSERT_TRUE(killing.ok());
+  EXPECT_FALSE(killing->from_cache);
+  absl::StatusOr<SeccompProgram> killing_reference =
+      SeccompCompiler::Compile(kill, SeccompCompileOptions{});
+  ASSERT_TRUE(killing_reference.ok());
+  EXPECT_TRUE(SameProgram(killing->instructions, killing_reference->instructions));
+
+  // Damaged entries: compiled again, and the result is still libseccomp's.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(-3, std::ios::end);
+    f.put('\x55');
+  }
+  absl::StatusOr<SeccompProgram> again = SeccompCompiler::Compile(policy, cached);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->from_cache);
+  EXPECT_TRUE(SameProgram(again->instructions, reference->instructions));
+}
+
+}  // namespace
+}  // namespace cordon::profiles
