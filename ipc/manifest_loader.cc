@@ -87,6 +87,20 @@ absl::Status ManifestLoader::Validate(const cordon::v1::Manifest& m, absl::strin
     return Invalid(source, absl::StrCat("protocol { min: ", m.protocol().min(), " max: ",
                                         m.protocol().max(), " } must be set with 1 <= min <= max"));
   }
+  const cordon::v1::PluginLimits& limits = m.limits();
+  if (limits.heartbeat_interval_ms() != 0 &&
+      (limits.heartbeat_interval_ms() < kMinHeartbeatIntervalMs ||
+       limits.heartbeat_interval_ms() > kMaxHeartbeatIntervalMs)) {
+    return Invalid(source,
+                   absl::StrCat("limits.heartbeat_interval_ms ", limits.heartbeat_interval_ms(),
+                                " is outside [", kMinHeartbeatIntervalMs, ", ",
+                                kMaxHeartbeatIntervalMs, "] (0: the host's default of 1000)"));
+  }
+  if (limits.max_message_bytes() != 0 && limits.max_message_bytes() < kMinMessageBytes) {
+    return Invalid(
+        source, absl::StrCat("limits.max_message_bytes ", limits.max_message_bytes(), " is below ",
+                             kMinMessageBytes, " (0: the host's default)"));
+  }
   if (m.args_size() > 256) return Invalid(source, "more than 256 args");
   if (m.capabilities_size() > 256) return Invalid(source, "more than 256 capabilities");
   for (const auto& c : m.capabilities()) {

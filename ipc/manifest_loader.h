@@ -22,6 +22,13 @@ class ManifestLoader {
  public:
   static constexpr absl::string_view kManifestFileName = "manifest.textproto";
   static constexpr size_t kMaxManifestBytes = 256 * 1024;
+  // Bounds on limits a manifest may set (0 always means "the host's default"). Heartbeats
+  // count against the host's unsolicited-message rate, so they cannot be made arbitrarily
+  // frequent. Below 16 KiB a datagram could not carry an SDK's Hello with many methods, nor
+  // its 8 KiB log lines and error messages with their envelopes.
+  static constexpr uint64_t kMinHeartbeatIntervalMs = 20;
+  static constexpr uint64_t kMaxHeartbeatIntervalMs = 3'600'000;
+  static constexpr uint64_t kMinMessageBytes = 16384;
 
   // Parses and validates manifest text. `source` names the text in errors
   // ("<bundle>/manifest.textproto:12:3: ...").

@@ -49,6 +49,23 @@ TEST(ManifestLoaderTest, ValidationErrors) {
   EXPECT_TRUE(bad(base + "name: \"x\"").ok());
 }
 
+TEST(ManifestLoaderTest, LimitsOutsideTheirBoundsNameTheFieldAndTheRange) {
+  auto parse = [](const std::string& limits) {
+    return ManifestLoader::Parse(
+        "name: \"x\" version: \"1.0.0\" entry: \"e\" protocol { min: 1 max: 1 } " + limits, "m");
+  };
+  absl::Status fast = parse("limits { heartbeat_interval_ms: 5 }").status();
+  EXPECT_NE(fast.message().find("limits.heartbeat_interval_ms 5 is outside [20, 3600000]"),
+            std::string::npos)
+      << fast;
+  EXPECT_FALSE(parse("limits { heartbeat_interval_ms: 3600001 }").ok());
+  absl::Status tiny = parse("limits { max_message_bytes: 100 }").status();
+  EXPECT_NE(tiny.message().find("limits.max_message_bytes 100 is below 16384"), std::string::npos)
+      << tiny;
+  EXPECT_TRUE(parse("limits { heartbeat_interval_ms: 20 max_message_bytes: 16384 }").ok());
+  EXPECT_TRUE(parse("limits { heartbeat_interval_ms: 0 max_message_bytes: 0 }").ok());
+}
+
 TEST(ManifestLoaderTest, LoadsBundleAndChecksEntry) {
   auto dir = std::filesystem::temp_directory_path() /
              ("cordon-manifest-test-" + std::to_string(::getpid()));

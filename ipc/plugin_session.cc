@@ -51,6 +51,26 @@ int PollTimeoutMs(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d) + 1, 0, 1 << 30));
 }
 
+// The highest version in host ∩ manifest (when given) ∩ plugin; a mismatch names every range.
+absl::StatusOr<uint32_t> NegotiateVersion(const HandshakeParams& params, const VersionSpan& hello) {
+  if (!params.manifest_versions.has_value()) {
+    return VersionNegotiator::Negotiate(params.host_versions, hello);
+  }
+  const VersionSpan& manifest = *params.manifest_versions;
+  VersionSpan allowed{std::max(params.host_versions.min, manifest.min),
+                      std::min(params.host_versions.max, manifest.max)};
+  absl::StatusOr<uint32_t> version = VersionNegotiator::Negotiate(allowed, hello);
+  if (version.ok() || (absl::IsInvalidArgument(version.status()) && allowed.min <= allowed.max)) {
+    return version;  // chosen, or the Hello's own range is invalid (the message says so)
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "protocol version mismatch: the plugin's Hello announces ", hello.ToString(),
+      ", its manifest declares ", manifest.ToString(), " and the host speaks ",
+      params.host_versions.ToString(),
+      "; the version must lie in all three (fix the manifest's protocol range or rebuild the "
+      "plugin)"));
+}
+
 }  // namespace
 
 PluginSession::PluginSession(UniqueFd channel, Options options)
@@ -247,7 +267,7 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
     }
   }
   info_ = info;  // from here on errors name the plugin
-  auto version = VersionNegotiator::Negotiate(params.host_versions, info.protocol);
+  absl::StatusOr<uint32_t> version = NegotiateVersion(params, info.protocol);
   if (!version.ok()) return reject(version.status());
   info.protocol_version = *version;
   info_ = info;
@@ -385,24 +405,28 @@ void PluginSession::ReaderLoop() {
     reading_ = true;
     background_reading_ = true;
     lock.unlock();
-    absl::Time deadline = absl::InfiniteFuture();
-    if (options_.heartbeat_timeout > absl::ZeroDuration()) {
-      deadline = last_message_at_ + options_.heartbeat_timeout;
-      if (absl::Now() >= deadline) {
-        Fail(ViolationStatus(ViolationKind::kHeartbeatTimeout,
-                             absl::StrCat(Label(), ": no heartbeat or other message for ",
-                                          absl::FormatDuration(options_.heartbeat_timeout),
-                                          "; the plugin is considered hung")));
-      } else {
-        ReadOnce(deadline, /*may_block=*/false);
-      }
-    } else {
-      ReadOnce(deadline, /*may_block=*/false);
-    }
+    ReadAndWatch(absl::InfiniteFuture(), /*may_block=*/false);
     lock.lock();
     reading_ = false;
     background_reading_ = false;
     cv_.notify_all();
+  }
+}
+
+void PluginSession::ReadAndWatch(absl::Time deadline, bool may_block) {
+  const bool watching = heartbeat_armed_ && options_.heartbeat_timeout > absl::ZeroDuration();
+  if (!watching) {
+    ReadOnce(deadline, may_block);
+    return;
+  }
+  ReadOnce(std::min(deadline, last_message_at_ + options_.heartbeat_timeout), may_block);
+  // Judged after the read, never before it: a host that was slow to read (a loaded machine)
+  // must not blame the plugin for messages that are already waiting in the socket.
+  if (absl::Now() - last_message_at_ >= options_.heartbeat_timeout) {
+    Fail(ViolationStatus(ViolationKind::kHeartbeatTimeout,
+                         absl::StrCat(Label(), ": no heartbeat or other message for ",
+                                      absl::FormatDuration(options_.heartbeat_timeout),
+                                      "; the plugin is considered hung")));
   }
 }
 
@@ -419,7 +443,7 @@ bool PluginSession::WaitFor(std::unique_lock<std::mutex>& lock, const std::funct
     if (!reading_ && failure_.ok()) {
       reading_ = true;
       lock.unlock();
-      ReadOnce(deadline, /*may_block=*/true);
+      ReadAndWatch(deadline, /*may_block=*/true);
       lock.lock();
       reading_ = false;
       cv_.notify_all();
@@ -499,7 +523,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
       return;
     }
     case Envelope::kHeartbeat:
-      unsolicited_ok();
+      if (unsolicited_ok()) heartbeat_armed_ = true;
       return;
     case Envelope::kLog:
       if (unsolicited_ok() && options_.on_log) options_.on_log(env->log());

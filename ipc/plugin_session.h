@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,10 @@ inline constexpr uint32_t kMaxDataChannels = 16;
 
 struct HandshakeParams {
   VersionSpan host_versions;
+  // The range the plugin's manifest declares, when there is one: the version is then chosen
+  // within host_versions ∩ manifest_versions ∩ the Hello's range, and a mismatch names all
+  // three, so a plugin never runs a version its manifest does not claim.
+  std::optional<VersionSpan> manifest_versions;
   std::string config;
   std::map<std::string, std::string> config_map;
   std::vector<cordon::v1::Capability> granted_capabilities;
@@ -89,8 +94,11 @@ class PluginSession {
     // Unsolicited messages (heartbeat, log, broker request): sustained rate and burst.
     uint32_t max_unsolicited_per_second = 500;
     uint32_t unsolicited_burst = 1000;
-    // 0: off. Otherwise the plugin must send something at least this often; Welcome then asks
-    // for a heartbeat every third of it.
+    // 0: off. Otherwise, once the plugin has sent its first Heartbeat, silence (no message of
+    // any kind) longer than this is a heartbeat_timeout violation, while idle and during calls
+    // alike. Armed by the first Heartbeat, so a plugin that cannot send them (a single-threaded
+    // SDK) is bounded by its call deadlines only. Welcome asks for a heartbeat every third of
+    // it unless HandshakeParams.limits sets heartbeat_interval_ms.
     absl::Duration heartbeat_timeout = absl::ZeroDuration();
     // A plugin that leaves the host's messages unread this long while its queue is full
     // (hundreds of messages: far more than the concurrent-call cap can queue) is flooding or
@@ -167,6 +175,9 @@ class PluginSession {
   // Polls the channel (and the wake-up eventfd) once until deadline and handles what came.
   // Only the thread holding the reader role (reading_) calls it.
   void ReadOnce(absl::Time deadline, bool may_block);
+  // ReadOnce, stopping early at the heartbeat deadline, and fails the session with
+  // heartbeat_timeout when that passed with nothing to read. Reader role only.
+  void ReadAndWatch(absl::Time deadline, bool may_block);
   void Consume(absl::StatusOr<SeqpacketChannel::Datagram> datagram);
   // Waits (lock held on entry and exit) until done() or deadline, taking the reader role
   // whenever it is free. Returns false on deadline.
@@ -212,6 +223,7 @@ class PluginSession {
   double tokens_ = 0;
   absl::Time tokens_at_;
   absl::Time last_message_at_;
+  bool heartbeat_armed_ = false;  // a Heartbeat arrived: the silence watchdog runs
   std::thread reader_;
 };
 

@@ -348,11 +348,18 @@ TEST_F(PluginSessionTest, DisconnectMidCallIsUnavailable) {
   EXPECT_EQ(violations_.count(), 0u);
 }
 
+Envelope Heartbeat(uint64_t seq) {
+  Envelope e;
+  e.mutable_heartbeat()->set_seq(seq);
+  return e;
+}
+
 TEST_F(PluginSessionTest, HeartbeatTimeout) {
   Start(
       [](ScriptedPlugin& p) {
         p.Handshake();
-        p.Next().IgnoreError();  // silent until the host hangs up
+        ASSERT_TRUE(p.Send(Heartbeat(1)).ok());  // arms the watchdog
+        p.Next().IgnoreError();                  // silent until the host hangs up
       },
       [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(150); });
   ASSERT_TRUE(Handshake().ok());
@@ -360,6 +367,113 @@ TEST_F(PluginSessionTest, HeartbeatTimeout) {
   // The session failed for good (the violation kind above is the assertion that matters; the
   // status may carry the timeout or the hang-up that followed it).
   EXPECT_FALSE(session_->status().ok());
+}
+
+// A caller waiting for its result reads the channel itself: silence must be caught there too,
+// long before the call's own deadline.
+TEST_F(PluginSessionTest, SilenceDuringACallIsAHeartbeatTimeout) {
+  Start(
+      [](ScriptedPlugin& p) {
+        p.Handshake();
+        ASSERT_TRUE(p.Send(Heartbeat(1)).ok());
+        p.Next().IgnoreError();  // the call: never answered
+        p.Next().IgnoreError();
+      },
+      [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(200); });
+  ASSERT_TRUE(Handshake().ok());
+  absl::Time start = absl::Now();
+  auto out = session_->CallBytes("m", "x", absl::Seconds(60));
+  ASSERT_FALSE(out.ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  EXPECT_EQ(ViolationKindOf(out.status()), ViolationKind::kHeartbeatTimeout) << out.status();
+  EXPECT_EQ(violations_.Wait().kind, ViolationKind::kHeartbeatTimeout);
+}
+
+// Heartbeats keep a call alive however long it takes, within its deadline.
+TEST_F(PluginSessionTest, HeartbeatsKeepALongCallAlive) {
+  Start(
+      [](ScriptedPlugin& p) {
+        p.Handshake();
+        auto req = p.Next();
+        ASSERT_TRUE(req.ok() && req->has_call_request());
+        // Three watchdog periods of work, a beat every fifth of a period.
+        for (uint64_t i = 1; i <= 15; ++i) {
+          absl::SleepFor(absl::Milliseconds(60));
+          ASSERT_TRUE(p.Send(Heartbeat(i)).ok());
+        }
+        Envelope res;
+        res.mutable_call_result()->set_id(req->call_request().id());
+        ASSERT_TRUE(p.Send(res).ok());
+        p.Next().IgnoreError();
+      },
+      [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(300); });
+  ASSERT_TRUE(Handshake().ok());
+  auto out = session_->CallBytes("m", "", absl::Seconds(30));
+  EXPECT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(violations_.count(), 0u);
+}
+
+// The watchdog starts with the first heartbeat: a plugin that sends none (a single-threaded
+// SDK cannot) is bounded by its call deadlines only.
+TEST_F(PluginSessionTest, NoHeartbeatNoWatchdog) {
+  Start(
+      [](ScriptedPlugin& p) {
+        p.Handshake();
+        auto req = p.Next();
+        ASSERT_TRUE(req.ok() && req->has_call_request());
+        absl::SleepFor(absl::Milliseconds(500));  // five watchdog periods of silent work
+        Envelope res;
+        res.mutable_call_result()->set_id(req->call_request().id());
+        ASSERT_TRUE(p.Send(res).ok());
+        p.Next().IgnoreError();
+      },
+      [](PluginSession::Options& o) { o.heartbeat_timeout = absl::Milliseconds(100); });
+  ASSERT_TRUE(Handshake().ok());
+  auto out = session_->CallBytes("m", "", absl::Seconds(30));
+  EXPECT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(violations_.count(), 0u);
+}
+
+// With a manifest range, the version is chosen within host ∩ manifest ∩ Hello.
+TEST_F(PluginSessionTest, ManifestRangeBoundsTheNegotiation) {
+  Start([](ScriptedPlugin& p) {
+    ASSERT_TRUE(p.Send(ScriptedPlugin::Hello(1, 3)).ok());
+    auto w = p.Next();
+    ASSERT_TRUE(w.ok() && w->has_welcome());
+    EXPECT_EQ(w->welcome().protocol_version(), 2u);
+    Envelope ready;
+    ready.mutable_ready();
+    ASSERT_TRUE(p.Send(ready).ok());
+    p.Next().IgnoreError();
+  });
+  HandshakeParams params;
+  params.host_versions = {1, 3};
+  params.manifest_versions = VersionSpan{1, 2};
+  auto info = session_->Handshake(params);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->protocol_version, 2u);
+}
+
+TEST_F(PluginSessionTest, HelloOutsideTheManifestRangeIsRejectedNamingAllRanges) {
+  std::string reason;
+  Start([&reason](ScriptedPlugin& p) {
+    ASSERT_TRUE(p.Send(ScriptedPlugin::Hello(3, 3)).ok());
+    auto r = p.Next();
+    ASSERT_TRUE(r.ok() && r->has_reject());
+    reason = r->reject().reason();
+  });
+  HandshakeParams params;
+  params.host_versions = {1, 3};
+  params.manifest_versions = VersionSpan{1, 2};
+  auto info = session_->Handshake(params);
+  ASSERT_FALSE(info.ok());
+  std::string message(info.status().message());
+  EXPECT_NE(message.find("Hello announces [3, 3], its manifest declares [1, 2] and the host "
+                         "speaks [1, 3]"),
+            std::string::npos)
+      << message;
+  peer_.join();
+  EXPECT_NE(reason.find("manifest declares [1, 2]"), std::string::npos) << reason;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "launcher/cli/call_command.h"
 
+#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "launcher/cli/run_flags.h"
+#include "launcher/host/audit_failure_enforcer.h"
 #include "launcher/host/loaded_plugin.h"
 
 namespace cordon::cli {
@@ -40,7 +42,8 @@ Options:
                                    AuditLogFlags::Help(), R"(  -h, --help            this text
 
 Exit status: 0 on success; 1 when the plugin returned an error or failed during the call
-(the message names the plugin and the reason); 125 when the plugin could not be loaded.
+(the message names the plugin and the reason), or when the audit log failed under
+--audit-on-failure stop; 125 when the plugin could not be loaded.
 )"));
   return text->c_str();
 }
@@ -101,12 +104,20 @@ int CallCommand::Main(const std::vector<std::string>& args) {
     if (input.size() > kMaxInputBytes) return Fail("--input is larger than 1 GiB");
   }
 
+  // The log's failure policy: "kill" and "stop" kill the plugin (the enforcer), "stop" also
+  // makes this command fail whatever the call returned; "deny" refuses only what needs a
+  // record (the plugin's broker requests, its shutdown steps).
+  host::AuditFailureEnforcer enforcer;
+  std::atomic<bool> audit_stop{false};
   std::unique_ptr<audit::AuditLog> log;
   if (audit_flags.enabled()) {
-    // The policy (deny, kill, stop) is enforced by LoadedPlugin: a failed record kills the
-    // plugin unless it is "deny"; this command ends with the plugin either way.
-    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened =
-        audit::AuditLog::Open(audit_flags.options());
+    audit::AuditLogOptions options = audit_flags.options();
+    options.on_failure_callback =
+        enforcer.Callback([&audit_stop](const absl::Status& status, audit::OnWriteFailure policy) {
+          std::cerr << "cordon call: audit log failed: " << status.message() << "\n";
+          if (policy == audit::OnWriteFailure::kStopLauncher) audit_stop = true;
+        });
+    absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) return Fail(absl::StrCat("audit log: ", opened.status().message()));
     log = std::move(*opened);
   }
@@ -115,6 +126,7 @@ int CallCommand::Main(const std::vector<std::string>& args) {
   request.profile = profile;
   request.config = config;
   request.audit_log = log.get();
+  request.audit_failure_enforcer = &enforcer;
   // Plugin log lines (those the grant and rate limit let through) go to stderr, one escaped
   // line each with level and fields; stdout stays the result's alone.
   request.log_sink = [](const broker::LogEntry& entry) {
@@ -125,6 +137,9 @@ int CallCommand::Main(const std::vector<std::string>& args) {
   absl::StatusOr<std::string> result = (*plugin)->Call(positional[1], input, timeout);
   absl::Status stopped = (*plugin)->Shutdown(absl::Seconds(5));
   if (!result.ok()) return Fail(std::string(result.status().message()), 1);
+  if (audit_stop) {
+    return Fail("stopped because the audit log could not be written (--audit-on-failure stop)", 1);
+  }
   std::cout.write(result->data(), static_cast<std::streamsize>(result->size()));
   std::cout.flush();
   if (!stopped.ok()) std::cerr << "cordon call: " << stopped.message() << "\n";

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cordon/v1/envelope.pb.h"
+#include "launcher/host/effective_limits.h"
 #include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/sandbox/sandbox_spawner.h"
 #include "sandbox-profiles/profile_loader.h"
@@ -19,13 +20,6 @@ namespace cordon::host {
 namespace {
 
 constexpr char kPluginDir[] = "/plugin";
-
-// The manifest may ask for less than the profile allows, never more.
-std::optional<uint64_t> Tighter(uint64_t requested, uint64_t bound) {
-  if (requested == 0) return std::nullopt;
-  if (bound != 0 && requested > bound) return bound;
-  return requested;
-}
 
 absl::Status Named(const std::string& label, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("plugin ", label, ": ", status.message()));
@@ -102,26 +96,126 @@ PluginState LoadedPlugin::state() const {
   return state_;
 }
 
-void LoadedPlugin::SetState(PluginState state, const std::string& reason) {
-  {
+absl::Status LoadedPlugin::Transition(PluginState state, const std::string& reason, Fields fields) {
+  if (!reason.empty()) fields.emplace_back("reason", reason);
+  return Transition(state, reason, [&]() -> absl::Status {
+    if (auditor_ == nullptr) return absl::OkStatus();
+    return auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
+  });
+}
+
+absl::Status LoadedPlugin::Transition(PluginState state, const std::string& reason,
+                                      const std::function<absl::Status()>& record) {
+  std::lock_guard<std::recursive_mutex> serial(transition_mu_);
+  auto illegal = [&](PluginState from) {
+    return absl::FailedPreconditionError(absl::StrCat("plugin ", label(), " is ",
+                                                      PluginStateName(from), "; cannot become ",
+                                                      PluginStateName(state)));
+  };
+  const bool final_state = IsFinal(state);
+  if (final_state) {
+    // Taken before the record: once failed or stopped, nothing else happens to the plugin.
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == PluginState::kStopped || state_ == PluginState::kFailed) return;
+    if (!IsLegalTransition(state_, state)) return illegal(state_);
     state_ = state;
     if (state == PluginState::kFailed) failure_reason_ = reason;
+  } else {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!IsLegalTransition(state_, state)) return illegal(state_);
   }
-  std::vector<std::pair<std::string, std::string>> fields;
-  if (!reason.empty()) fields.emplace_back("reason", reason);
-  if (auditor_ != nullptr) {
-    absl::Status recorded =
-        auditor_->RecordLifecycle(absl::StrCat("plugin.", PluginStateName(state)), fields);
-    // A plugin whose transitions cannot be recorded does not keep running unless the log's
-    // owner chose "deny requests" (which the broker and calls then do).
-    if (!recorded.ok() && state != PluginState::kFailed && state != PluginState::kStopped &&
-        auditor_->failure_policy() != audit::OnWriteFailure::kDenyRequests && process_ != nullptr) {
-      (void)process_->Kill();
-    }
+  // Written before the step takes effect. The log's failure callback may run in here and
+  // kill this plugin (a nested transition to failed), so the state is checked again below.
+  absl::Status recorded = record();
+  if (!recorded.ok()) {
+    recorded = absl::Status(
+        recorded.code(), absl::StrCat("the plugin.", PluginStateName(state),
+                                      " audit record could not be written: ", recorded.message()));
+  }
+  if (!final_state) {
+    if (!recorded.ok()) return recorded;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!IsLegalTransition(state_, state)) return illegal(state_);
+    state_ = state;
   }
   if (request_.on_state_change) request_.on_state_change(state, reason);
+  return recorded;
+}
+
+void LoadedPlugin::OnRecordFailed(const absl::Status& status, const std::string& what) {
+  if (auditor_ == nullptr || auditor_->failure_policy() == audit::OnWriteFailure::kDenyRequests) {
+    return;
+  }
+  Kill(absl::StrCat("its ", what, " record could not be written (",
+                    std::string(audit::OnWriteFailureName(auditor_->failure_policy())),
+                    "): ", status.message()));
+}
+
+absl::Status LoadedPlugin::FailLoad(const absl::Status& status) {
+  Kill(std::string(status.message()));
+  if (supervisor_thread_.joinable()) (void)WaitForExit(absl::InfiniteDuration());
+  return Named(label(), status);
+}
+
+absl::Status LoadedPlugin::MakeBroker(broker::GrantSet grants, const broker::BrokerLimits& limits) {
+  broker::BrokerHooks hooks;
+  hooks.audit = [this](const broker::CapabilityUse& use) -> absl::Status {
+    if (request_.audit_log == nullptr) return absl::OkStatus();
+    audit::AuditRecord record = use.ToAuditRecord();
+    record.SetPlugin(auditor_->identity());
+    absl::Status recorded = request_.audit_log->Append(record);
+    // The broker denies the request itself; the plugin goes too unless the policy is deny.
+    if (!recorded.ok()) OnRecordFailed(recorded, "capability.use");
+    return recorded;
+  };
+  // The broker's destructor flushes folded counts through this hook after plugin_id_ is
+  // gone; auditor_ (declared before broker_) is still there.
+  hooks.quota = [this, log = request_.audit_log](const broker::QuotaHit& hit) -> absl::Status {
+    absl::Status recorded;
+    if (log != nullptr) {
+      audit::AuditRecord record = hit.ToAuditRecord();
+      record.SetPlugin(auditor_->identity());
+      recorded = log->Append(record);
+    }
+    // Recorded before the kill it causes. This runs on the session's reader thread, like a
+    // protocol violation's kill: Kill only records the failure and signals the sandbox.
+    if (hit.action == "killed") Kill(absl::StrCat(hit.quota, " quota exceeded: ", hit.detail));
+    return recorded;
+  };
+  if (!request_.host_functions.empty()) {
+    hooks.host_call = [this](const std::string& name, const std::string& input,
+                             absl::Duration deadline) -> absl::StatusOr<std::string> {
+      auto it = request_.host_functions.find(name);
+      if (it == request_.host_functions.end()) {
+        return absl::UnimplementedError(
+            absl::StrCat("the host registered no function '", name, "'"));
+      }
+      return it->second(input, deadline);
+    };
+  }
+  hooks.log_sink = request_.log_sink;
+  hooks.fd_scanner = [this] { return broker::FdCensus::ScanProcessTree(host_pid()); };
+  absl::StatusOr<std::unique_ptr<broker::Broker>> made =
+      broker::Broker::Create(std::move(grants), limits, std::move(hooks));
+  if (!made.ok()) return made.status();
+  broker_ = std::move(*made);
+  return absl::OkStatus();
+}
+
+absl::Status LoadedPlugin::AcceptHello(const ipc::PluginInfo& info) {
+  const cordon::v1::Manifest& manifest = bundle_.manifest;
+  if (info.name != manifest.name()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "plugin announced name '", info.name, "' but its manifest says '", manifest.name(), "'"));
+  }
+  if (info.version != manifest.version()) {
+    return absl::PermissionDeniedError(absl::StrCat("plugin announced version '", info.version,
+                                                    "' but its manifest says '", manifest.version(),
+                                                    "'; rebuild the plugin or fix the manifest"));
+  }
+  // configure: the Welcome (configuration, grants, limits) goes out after this returns.
+  return Transition(PluginState::kConfiguring, "",
+                    {{"protocol_version", absl::StrCat(info.protocol_version)},
+                     {"methods", absl::StrJoin(info.methods, ",")}});
 }
 
 absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadRequest& request) {
@@ -138,80 +232,47 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   plugin->bundle_.entry_path = std::filesystem::absolute(plugin->bundle_.entry_path, ignored);
   const cordon::v1::Manifest& manifest = plugin->bundle_.manifest;
   const std::string label = plugin->label();
+  if (request.audit_failure_enforcer != nullptr) {
+    if (absl::Status s = request.audit_failure_enforcer->Add(plugin.get()); !s.ok()) {
+      return Named(label, s);
+    }
+  }
   plugin->plugin_id_ =
       absl::StrCat(manifest.name(), "-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
   plugin->auditor_ = std::make_unique<supervisor::PluginAuditor>(
       request.audit_log,
       supervisor::PluginIdentity{plugin->plugin_id_, manifest.name(), manifest.version()});
-  (void)plugin->auditor_->RecordLifecycle(
-      "plugin.load",
-      {{"bundle", request.bundle_dir}, {"profile", request.profile}, {"entry", manifest.entry()}});
-
-  auto fail = [&](const absl::Status& status) -> absl::Status {
-    plugin->SetState(PluginState::kFailed, std::string(status.message()));
-    return Named(label, status);
-  };
+  if (absl::Status s = plugin->Transition(PluginState::kLoading, "",
+                                          {{"bundle", request.bundle_dir},
+                                           {"profile", request.profile},
+                                           {"entry", manifest.entry()}});
+      !s.ok()) {
+    return plugin->FailLoad(s);
+  }
 
   absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(request.profile);
-  if (!profile.ok()) return fail(profile.status());
+  if (!profile.ok()) return plugin->FailLoad(profile.status());
+  // A manifest range this host cannot speak at all is refused before anything is spawned.
+  const ipc::VersionSpan manifest_versions{manifest.protocol().min(), manifest.protocol().max()};
+  if (absl::StatusOr<uint32_t> v =
+          ipc::VersionNegotiator::Negotiate(ipc::VersionSpan{}, manifest_versions);
+      !v.ok()) {
+    return plugin->FailLoad(absl::Status(
+        v.status().code(), absl::StrCat("manifest protocol range: ", v.status().message())));
+  }
+  const EffectiveLimits limits(manifest, *profile, request.broker_limits);
 
   // Grants: what the manifest asks within the profile's bounds; anything beyond refuses the load.
   absl::StatusOr<broker::GrantSet> grants =
       broker::GrantSet::Intersect(manifest.capabilities(), profile->capabilities());
-  if (!grants.ok()) return fail(grants.status());
-  {
-    LoadedPlugin* self = plugin.get();
-    broker::BrokerHooks hooks;
-    hooks.audit = [self](const broker::CapabilityUse& use) -> absl::Status {
-      if (self->request_.audit_log == nullptr) return absl::OkStatus();
-      audit::AuditRecord record = use.ToAuditRecord();
-      record.SetPlugin(self->auditor_->identity());
-      return self->request_.audit_log->Append(record);
-    };
-    // The broker's destructor flushes folded counts through this hook after plugin_id_ is
-    // gone; auditor_ (declared before broker_) is still there.
-    hooks.quota = [self, log = request.audit_log](const broker::QuotaHit& hit) -> absl::Status {
-      absl::Status recorded;
-      if (log != nullptr) {
-        audit::AuditRecord record = hit.ToAuditRecord();
-        record.SetPlugin(self->auditor_->identity());
-        recorded = log->Append(record);
-      }
-      // Recorded before the kill it causes. This runs on the session's reader thread, like a
-      // protocol violation's kill: Kill only records the failure and signals the sandbox.
-      if (hit.action == "killed") {
-        self->Kill(absl::StrCat(hit.quota, " quota exceeded: ", hit.detail));
-      }
-      return recorded;
-    };
-    if (!request.host_functions.empty()) {
-      hooks.host_call = [self](const std::string& name, const std::string& input,
-                               absl::Duration deadline) -> absl::StatusOr<std::string> {
-        auto it = self->request_.host_functions.find(name);
-        if (it == self->request_.host_functions.end()) {
-          return absl::UnimplementedError(
-              absl::StrCat("the host registered no function '", name, "'"));
-        }
-        return it->second(input, deadline);
-      };
-    }
-    hooks.log_sink = request.log_sink;
-    hooks.fd_scanner = [self] { return broker::FdCensus::ScanProcessTree(self->host_pid()); };
-    broker::BrokerLimits limits = request.broker_limits;
-    if (manifest.limits().broker_requests_per_second() > 0 &&
-        (limits.requests_per_second <= 0 ||
-         manifest.limits().broker_requests_per_second() < limits.requests_per_second)) {
-      limits.requests_per_second = manifest.limits().broker_requests_per_second();
-    }
-    absl::StatusOr<std::unique_ptr<broker::Broker>> made =
-        broker::Broker::Create(std::move(*grants), limits, std::move(hooks));
-    if (!made.ok()) return fail(made.status());
-    plugin->broker_ = std::move(*made);
+  if (!grants.ok()) return plugin->FailLoad(grants.status());
+  if (absl::Status s = plugin->MakeBroker(std::move(*grants), limits.broker()); !s.ok()) {
+    return plugin->FailLoad(s);
   }
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    return fail(absl::ErrnoToStatus(errno, "socketpair for the plugin channel"));
+    return plugin->FailLoad(absl::ErrnoToStatus(errno, "socketpair for the plugin channel"));
   }
   ipc::UniqueFd host_end(pair[0]);
   ipc::UniqueFd plugin_end(pair[1]);
@@ -222,20 +283,16 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   overrides.env = {"CORDON_CHANNEL_FD=3", absl::StrCat("CORDON_PLUGIN_DIR=", kPluginDir)};
   overrides.binds.push_back({plugin->bundle_.directory.string(), kPluginDir, false});
   overrides.pass_fds = {plugin_end.get()};
-  const cordon::v1::Limits& bound = profile->limits();
-  overrides.quotas.memory_bytes = Tighter(manifest.limits().memory_bytes(), bound.memory_bytes());
-  overrides.quotas.pids = Tighter(manifest.limits().pids(), bound.pids());
+  overrides.quotas = limits.quotas();
 
   absl::StatusOr<SandboxPlan> plan = SandboxSpecBuilder::Build(*profile, overrides);
-  if (!plan.ok()) return fail(plan.status());
+  if (!plan.ok()) return plugin->FailLoad(plan.status());
   // A host is multi-threaded: the sandbox must not die with whichever thread loaded it. The
   // lifeline pipe still kills it when the host process dies.
   plan->spec.die_with_spawning_thread = false;
   plugin->kill_on_violation_ = plan->kill_on_violation;
   if (plan->wall_time_ms > 0) plugin->wall_time_limit_ = absl::Milliseconds(plan->wall_time_ms);
-  if (manifest.limits().call_timeout_ms() > 0) {
-    plugin->default_timeout_ = absl::Milliseconds(manifest.limits().call_timeout_ms());
-  }
+  plugin->default_timeout_ = limits.call_timeout();
   std::string fallback_note;
   plugin->quotas_ = PluginQuotas::Attach(&*plan, manifest.name(), &fallback_note);
 
@@ -259,31 +316,26 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     start.unenforced_quotas = plugin->quotas_->unenforced();
     start.quota_notes = plugin->quotas_->warnings();
     if (!fallback_note.empty()) start.quota_notes.push_back(fallback_note);
-    return plugin->auditor_->RecordStart(start, "plugin.spawn");
+    // spawn: recorded while the entry has not started yet; an error aborts the spawn.
+    return plugin->Transition(PluginState::kSpawned, "",
+                              [&] { return plugin->auditor_->RecordStart(start, "plugin.spawn"); });
   };
   absl::StatusOr<std::unique_ptr<sandbox::SandboxProcess>> process =
       sandbox::SandboxSpawner::Spawn(plan->spec, hooks);
-  if (!process.ok()) return fail(process.status());
+  if (!process.ok()) return plugin->FailLoad(process.status());
   plugin->process_ = std::move(*process);
   plugin_end.reset();
-  {
-    std::lock_guard<std::mutex> lock(plugin->mu_);
-    plugin->state_ = PluginState::kSpawned;
-  }
   plugin->supervisor_thread_ = std::thread([p = plugin.get()] { p->SuperviseUntilExit(); });
 
   ipc::PluginSession::Options options;
   options.plugin_label = absl::StrCat(label, " (pid ", plugin->process_->pid(), ")");
-  if (manifest.limits().max_payload_bytes() > 0) {
-    options.max_payload_bytes = manifest.limits().max_payload_bytes();
-  }
+  limits.ApplyTo(&options);
   LoadedPlugin* raw = plugin.get();
   options.on_violation = [raw](const ipc::ProtocolViolation& violation) {
     // Recorded before the kill it causes.
     (void)raw->auditor_->RecordProtocolViolation(
         std::string(violation.AuditType()), std::string(violation.KindName()), violation.detail);
-    raw->SetState(PluginState::kFailed, violation.detail);
-    raw->Kill();
+    raw->Kill(violation.detail);
   };
   options.on_broker_request = [raw](const cordon::v1::BrokerRequest& request,
                                     std::vector<ipc::UniqueFd> fds) {
@@ -301,37 +353,27 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     raw->broker_->HandleLog(message);
   };
   plugin->session_ = std::make_unique<ipc::PluginSession>(std::move(host_end), options);
-  plugin->SetState(PluginState::kProbing, "");
+  if (absl::Status s = plugin->Transition(PluginState::kProbing, ""); !s.ok()) {
+    return plugin->FailLoad(s);
+  }
 
   ipc::HandshakeParams params;
+  params.manifest_versions = manifest_versions;
   params.config = request.config;
   params.config_map = request.config_map;
   params.granted_capabilities = plugin->broker_->grants().ToCapabilities();
-  if (manifest.limits().handshake_timeout_ms() > 0) {
-    params.timeout = absl::Milliseconds(manifest.limits().handshake_timeout_ms());
-  }
-  params.accept = [&manifest](const ipc::PluginInfo& info) -> absl::Status {
-    if (info.name != manifest.name()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "plugin announced name '", info.name, "' but its manifest says '", manifest.name(), "'"));
-    }
-    return absl::OkStatus();
-  };
+  params.limits = limits.Announced(*plan);
+  params.timeout = limits.handshake_timeout();
+  params.accept = [raw](const ipc::PluginInfo& info) { return raw->AcceptHello(info); };
   absl::StatusOr<ipc::PluginInfo> info = plugin->session_->Handshake(params);
-  if (!info.ok()) {
-    plugin->SetState(PluginState::kFailed, std::string(info.status().message()));
-    plugin->Kill();
-    (void)plugin->WaitForExit(absl::InfiniteDuration());
-    return Named(label, info.status());
-  }
+  if (!info.ok()) return plugin->FailLoad(info.status());
   plugin->info_ = *info;
   // Data channels are made per grant (GrantDirectChannel), never at spawn: a socket shared by
   // successive holders would let an earlier one keep reaching the plugin.
   if (request.direct_channel) plugin->max_direct_grants_ = info->max_data_channels;
-  (void)plugin->auditor_->RecordLifecycle(
-      "plugin.configure", {{"protocol_version", absl::StrCat(info->protocol_version)},
-                           {"methods", absl::StrJoin(info->methods, ",")}});
-  plugin->SetState(PluginState::kReady, "");
+  if (absl::Status s = plugin->Transition(PluginState::kReady, ""); !s.ok()) {
+    return plugin->FailLoad(s);
+  }
   return plugin;
 }
 
@@ -390,7 +432,7 @@ void LoadedPlugin::SuperviseUntilExit() {
   }
   // The failure is recorded before waiters are woken: whoever returns from WaitForExit must
   // see the final state, not a stale "ready".
-  if (!expected) SetState(PluginState::kFailed, reason);
+  if (!expected) (void)Transition(PluginState::kFailed, reason);
   {
     std::lock_guard<std::mutex> lock(mu_);
     exited_ = true;
@@ -421,6 +463,14 @@ absl::Status LoadedPlugin::CheckCallable(const std::string& method) const {
                    "; cannot call ", method));
 }
 
+absl::Status LoadedPlugin::CheckNotFailed(const std::string& method) const {
+  if (state() != PluginState::kFailed) return absl::OkStatus();
+  // Killed while the result was on its way (e.g. its own request could not be recorded): the
+  // host acts on nothing from a plugin it has given up on.
+  return WithFailureReason(absl::UnavailableError(absl::StrCat(
+      "plugin ", label(), " failed before the result of '", method, "' was handed over")));
+}
+
 absl::Status LoadedPlugin::WithFailureReason(const absl::Status& status) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (failure_reason_.empty()) return status;
@@ -434,6 +484,7 @@ absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method, const 
   if (timeout == absl::ZeroDuration()) timeout = default_timeout_;
   absl::StatusOr<std::string> result = session_->CallBytes(method, input, timeout);
   if (!result.ok()) return WithFailureReason(result.status());
+  if (absl::Status s = CheckNotFailed(method); !s.ok()) return s;
   return result;
 }
 
@@ -448,6 +499,7 @@ absl::StatusOr<std::string> LoadedPlugin::Call(const std::string& method, ipc::S
   if (timeout == absl::ZeroDuration()) timeout = default_timeout_;
   absl::StatusOr<ipc::Payload> result = session_->Call(method, std::move(input), timeout);
   if (!result.ok()) return WithFailureReason(result.status());
+  if (absl::Status s = CheckNotFailed(method); !s.ok()) return s;
   return result->ToString();
 }
 
@@ -473,7 +525,12 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
         "plugin ", label(), " had already failed: ",
         failure_reason_.empty() ? std::string(session_->status().message()) : failure_reason_));
   }
-  SetState(PluginState::kDraining, "");
+  if (absl::Status s = Transition(PluginState::kDraining, ""); !s.ok()) {
+    // Without its record there is no drain: the plugin ends the only way left.
+    Kill(std::string(s.message()));
+    (void)WaitForExit(absl::InfiniteDuration());
+    return Named(label(), s);
+  }
   {
     // Taken back before the shutdown request, so no holder's call still arrives during the
     // drain (GrantDirectChannel refuses from kDraining on).
@@ -484,24 +541,31 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
   absl::Time deadline = absl::Now() + grace;
   absl::Status drained = session_->Shutdown(grace);
   absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
-  if (!drained.ok() || !WaitForExit(left).ok()) {
-    Kill();
+  if (!WaitForExit(left).ok()) {
+    const std::string why = absl::StrCat(
+        "did not stop within the shutdown grace of ", absl::FormatDuration(grace),
+        drained.ok() ? " (it acknowledged the shutdown but kept running)" : "", "; killed");
+    Kill(why);
     (void)WaitForExit(absl::InfiniteDuration());
-    SetState(PluginState::kStopped, "killed after the grace period");
-    return absl::DeadlineExceededError(
-        absl::StrCat("plugin ", label(), " did not shut down within ", absl::FormatDuration(grace),
-                     "; it was killed"));
+    return absl::DeadlineExceededError(absl::StrCat("plugin ", label(), " ", why));
   }
-  SetState(PluginState::kStopped, "");
-  return absl::OkStatus();
+  // It exited in time. The supervisor already made anything but a clean exit a failure.
+  if (state() == PluginState::kDraining) return Transition(PluginState::kStopped, "");
+  std::lock_guard<std::mutex> lock(mu_);
+  return absl::FailedPreconditionError(
+      absl::StrCat("plugin ", label(), " failed while draining: ",
+                   failure_reason_.empty() ? std::string(drained.message()) : failure_reason_));
 }
 
 void LoadedPlugin::Kill(const std::string& reason) {
-  SetState(PluginState::kFailed, reason);
+  // Refused only when the plugin already stopped or failed; the signal goes out regardless.
+  (void)Transition(PluginState::kFailed, reason);
   if (process_ != nullptr) (void)process_->Kill();
 }
 
 LoadedPlugin::~LoadedPlugin() {
+  // First: the enforcer may be killing this plugin right now (Remove waits for it).
+  if (request_.audit_failure_enforcer != nullptr) request_.audit_failure_enforcer->Remove(this);
   bool running;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -9,6 +9,8 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,6 +19,7 @@
 #include "ipc/manifest_loader.h"
 #include "ipc/plugin_session.h"
 #include "launcher/broker/broker.h"
+#include "launcher/host/audit_failure_enforcer.h"
 #include "launcher/host/plugin_quotas.h"
 #include "launcher/host/plugin_state.h"
 #include "launcher/sandbox/sandbox_process.h"
@@ -38,8 +41,13 @@ struct LoadRequest {
   std::string config;               // opaque host configuration sent in Welcome
   std::map<std::string, std::string> config_map;
   audit::AuditLog* audit_log = nullptr;  // not owned; may be null
-  // Called on every state change, from whichever thread made it. Must not block for long
-  // and must not destroy the plugin.
+  // Carries out audit_log's failure policy over every plugin writing to it (kill them all);
+  // wired as the log's on_failure_callback. Not owned; may be null (then only the plugin whose
+  // record failed is killed). See audit_failure_enforcer.h.
+  AuditFailureEnforcer* audit_failure_enforcer = nullptr;
+  // Called on every state change (load, spawn, probe, configure, ready, draining, stopped or
+  // failed), after its plugin.<state> record, from whichever thread made it. Must not block
+  // for long, must not call into the plugin and must not destroy it.
   std::function<void(PluginState, const std::string& reason)> on_state_change;
   // Host functions the plugin may call through the broker (host.call), by name. Only those the
   // profile bounds and the manifest requests are reachable. Called on the session's reader
@@ -62,14 +70,16 @@ struct LoadRequest {
 // running and reaps it, so a LoadedPlugin never leaves a process behind.
 class LoadedPlugin {
  public:
-  // load → spawn → probe → configure → ready. Every failure kills what was started and
+  // load → spawn → probe → configure → ready, each step an audit record written before it
+  // takes effect. Every failure (a refused record included) kills what was started and
   // returns an error naming the plugin and the reason.
   static absl::StatusOr<std::unique_ptr<LoadedPlugin>> Load(const LoadRequest& request);
   ~LoadedPlugin();
   LoadedPlugin(const LoadedPlugin&) = delete;
   LoadedPlugin& operator=(const LoadedPlugin&) = delete;
 
-  // One call with a deadline (0: the manifest's call_timeout_ms, else 30 s).
+  // One call with a deadline (0: the manifest's call_timeout_ms, else 30 s). A plugin that
+  // misses it is killed (quota.violation call_deadline_exceeded).
   absl::StatusOr<std::string> Call(const std::string& method, const std::string& input,
                                    absl::Duration timeout = absl::ZeroDuration());
   std::future<absl::StatusOr<std::string>> CallAsync(std::string method, std::string input,
@@ -80,8 +90,8 @@ class LoadedPlugin {
   absl::StatusOr<std::string> Call(const std::string& method, ipc::SharedInput input,
                                    absl::Duration timeout = absl::ZeroDuration());
 
-  // draining → stopped: refuses new calls, lets the plugin finish and exit within grace,
-  // kills it otherwise.
+  // draining → stopped: refuses new calls, lets the plugin finish and exit within grace.
+  // Otherwise it is killed (failed, with the grace in the reason) and DeadlineExceeded returned.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
   // Kills the whole sandbox now (failed, with `reason`).
   void Kill(const std::string& reason = "killed by the host");
@@ -109,10 +119,31 @@ class LoadedPlugin {
  private:
   // FailedPrecondition naming the state unless the plugin is ready.
   absl::Status CheckCallable(const std::string& method) const;
+  // Unavailable (with the failure reason) once the plugin failed, so a result that arrived
+  // from a plugin being killed is not handed over.
+  absl::Status CheckNotFailed(const std::string& method) const;
   // Adds the plugin's failure reason to a failed call's status.
   absl::Status WithFailureReason(const absl::Status& status) const;
+  using Fields = std::vector<std::pair<std::string, std::string>>;
   LoadedPlugin() = default;
-  void SetState(PluginState state, const std::string& reason);
+  // Moves to `state`: writes its record with `record` (plugin.<state> with the reason and
+  // `fields` by default), then tells the observer. Toward stopped/failed the state changes
+  // first and the move happens even when the record fails (a kill never waits for the log);
+  // any other move happens only once its record is written, else the record's error is
+  // returned and the caller kills the plugin. An illegal move (e.g. out of failed) is an
+  // error too and changes nothing.
+  absl::Status Transition(PluginState state, const std::string& reason, Fields fields = {});
+  absl::Status Transition(PluginState state, const std::string& reason,
+                          const std::function<absl::Status()>& record);
+  // The plugin's own record could not be written: unless the log's policy only denies
+  // requests, the plugin is killed (it cannot go on unrecorded).
+  void OnRecordFailed(const absl::Status& status, const std::string& what);
+  // Builds the broker (grants within the profile, hooks into this plugin's records).
+  absl::Status MakeBroker(broker::GrantSet grants, const broker::BrokerLimits& limits);
+  // The Hello's check: name and version as the manifest says; then the configure step.
+  absl::Status AcceptHello(const ipc::PluginInfo& info);
+  // Load's failure path: failed (with the status as reason), killed and reaped.
+  absl::Status FailLoad(const absl::Status& status);
   void SuperviseUntilExit();
   absl::Status WaitForExit(absl::Duration timeout);
 
@@ -132,6 +163,10 @@ class LoadedPlugin {
   uint64_t next_direct_grant_ = 1;    // ids only increase; guarded by direct_mu_
   ipc::PluginInfo info_;
   absl::Duration default_timeout_ = absl::Seconds(30);
+  // Serialises transitions, so records and observers see them in order. Recursive because the
+  // audit log's failure callback runs inside the Append of the transition that failed, and
+  // may kill this very plugin (Kill is a transition).
+  std::recursive_mutex transition_mu_;
   bool kill_on_violation_ = false;
   absl::Duration wall_time_limit_ = absl::InfiniteDuration();
 

@@ -359,8 +359,9 @@ absl::Status PluginSlot::Upgrade(LoadRequest new_request, const UpgradeOptions& 
   std::string not_ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Safe under mu_: LoadedPlugin never holds its own lock while calling our callback. A
-    // failure after this point finds the instance as current_/baking_ and is seen by the bake.
+    // Safe under mu_: state() takes only the plugin's state lock, which LoadedPlugin never
+    // holds while calling our callback. A failure after this point finds the instance as
+    // current_/baking_ and is seen by the bake.
     PluginState state = fresh->plugin->state();
     if (state == PluginState::kReady) {
       current_ = fresh;

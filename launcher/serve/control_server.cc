@@ -438,6 +438,7 @@ cordon::v1::ControlResponse ControlServer::Load(Client& client,
   load.config_map =
       std::map<std::string, std::string>(req.config_map().begin(), req.config_map().end());
   load.audit_log = options_.audit_log;
+  load.audit_failure_enforcer = options_.audit_failure_enforcer;
   if (options_.log_sink) {
     load.log_sink = [sink = options_.log_sink, id = entry->id](const broker::LogEntry& e) {
       sink(id, e);

@@ -23,6 +23,7 @@
 #include "ipc/seqpacket_channel.h"
 #include "ipc/unique_fd.h"
 #include "launcher/broker/capability_use.h"
+#include "launcher/host/audit_failure_enforcer.h"
 #include "launcher/serve/access_policy.h"
 #include "launcher/serve/call_relay.h"
 #include "launcher/serve/peer_credentials.h"
@@ -45,6 +46,9 @@ struct ControlServerOptions {
   // Every admitted client sees and controls every plugin, not only its own uid's.
   bool share_plugins_between_clients = false;
   audit::AuditLog* audit_log = nullptr;  // not owned; may be null
+  // Applies audit_log's failure policy to every plugin loaded here (wired as the log's
+  // on_failure_callback by whoever opened it). Not owned; may be null.
+  host::AuditFailureEnforcer* audit_failure_enforcer = nullptr;
   size_t max_clients = 64;
   // Requests a connection may have outstanding at once (each is served on its own thread).
   size_t max_requests_in_flight = 64;

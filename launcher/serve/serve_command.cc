@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "ipc/unique_fd.h"
+#include "launcher/host/audit_failure_enforcer.h"
 
 namespace cordon::serve {
 namespace {
@@ -90,8 +91,10 @@ Options:
                                    R"(  -h, --help                  this text
 
 The audit log records refused clients, loads, channel hand-outs and every plugin's records.
---audit-on-failure stop makes the daemon unload every plugin and exit with status 1 once a
-record cannot be written; kill (the default) kills the plugin whose record failed.
+Once a record cannot be written: --audit-on-failure kill (the default) kills every plugin at
+once (they stay listed as failed) and refuses new loads, serving on; stop kills them too and
+exits with status 1; deny refuses only what needs a record (loads, broker requests, channel
+hand-outs) and lets running plugins go on computing.
 
 Exit status: 0 after a clean stop; 1 when the daemon could not start or stopped because the
 audit log failed; 2 on a usage error.
@@ -174,23 +177,29 @@ int ServeCommand::Main(const std::vector<std::string>& args) {
   flags->server.version = CORDON_VERSION;
 #endif
 
+  // Under --audit-on-failure kill and stop, a failed audit log kills every plugin at once
+  // (the enforcer; declared first so that it outlives the log and the server). Under kill the
+  // daemon runs on, listing them as failed and refusing new loads; under stop it also stops.
+  host::AuditFailureEnforcer enforcer;
   std::unique_ptr<audit::AuditLog> audit_log;
   // Set when the audit log failed under --audit-on-failure stop: the loop below then stops
   // the daemon as SIGTERM would, and the exit status says why.
   static std::atomic<bool> audit_stop{false};
   if (flags->audit.enabled()) {
     audit::AuditLogOptions options = flags->audit.options();
-    options.on_failure_callback = [](const absl::Status& status, audit::OnWriteFailure policy) {
-      std::cerr << "cordon serve: audit log failed: " << status.message() << "\n";
-      if (policy == audit::OnWriteFailure::kStopLauncher) {
-        audit_stop = true;
-        OnSignal(SIGTERM);
-      }
-    };
+    options.on_failure_callback =
+        enforcer.Callback([](const absl::Status& status, audit::OnWriteFailure policy) {
+          std::cerr << "cordon serve: audit log failed: " << status.message() << "\n";
+          if (policy == audit::OnWriteFailure::kStopLauncher) {
+            audit_stop = true;
+            OnSignal(SIGTERM);
+          }
+        });
     absl::StatusOr<std::unique_ptr<audit::AuditLog>> opened = audit::AuditLog::Open(options);
     if (!opened.ok()) return Fail(std::string(opened.status().message()), 1);
     audit_log = std::move(*opened);
     flags->server.audit_log = audit_log.get();
+    flags->server.audit_failure_enforcer = &enforcer;
   }
 
   // Plugin logs to stderr (the journal under systemd), one escaped line each.

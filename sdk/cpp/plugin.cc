@@ -175,18 +175,23 @@ absl::Status Plugin::Handshake() {
 }
 
 void Plugin::HeartbeatLoop(absl::Duration interval) {
+  // The first beat goes out at once: it arms the host's watchdog (docs/protocol.md,
+  // "Heartbeats"), which from then on expects one at least every few intervals.
   uint64_t seq = 0;
+  absl::Time next = absl::Now();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    if (cv_.wait_for(lock, absl::ToChronoNanoseconds(interval)) == std::cv_status::timeout &&
-        !stopping_) {
-      Envelope env;
-      env.mutable_heartbeat()->set_seq(++seq);
-      lock.unlock();
-      // A failed send means the channel is gone; the main loop sees that too and returns.
-      (void)Send(env, {});
-      lock.lock();
+    if (absl::Now() < next) {
+      cv_.wait_until(lock, absl::ToChronoTime(next));
+      continue;
     }
+    Envelope env;
+    env.mutable_heartbeat()->set_seq(++seq);
+    lock.unlock();
+    // A failed send means the channel is gone; the main loop sees that too and returns.
+    (void)Send(env, {});
+    lock.lock();
+    next = absl::Now() + interval;
   }
 }
 
@@ -470,7 +475,12 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     }
   }
   // A data-channel peer takes no fds: results travel inline there, within its datagram cap.
-  const size_t threshold = options_.inline_threshold;
+  // A host announcing a smaller datagram cap (Welcome.limits.max_message_bytes) gets results
+  // above half of it as memfds, so an inline result always fits with its envelope.
+  size_t threshold = options_.inline_threshold;
+  if (uint64_t cap = welcome_.limits().max_message_bytes(); cap > 0) {
+    threshold = std::min<size_t>(threshold, cap / 2);
+  }
   if (out.ok() && data) {
     // Over the cap fails at Encode below, with a clear error to the caller.
     result->mutable_payload()->set_inline_(std::string(out->data()));

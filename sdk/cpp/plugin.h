@@ -98,6 +98,11 @@ class Plugin {
 
   // Valid after the handshake.
   const cordon::v1::Welcome& welcome() const { return welcome_; }
+  // The limits the host runs this plugin under (Welcome.limits): memory, pids, CPU and wall
+  // time, call and handshake timeouts, message and payload caps, concurrent calls, broker
+  // rate, heartbeat interval, open files; 0 where the host sets none. Valid after the
+  // handshake; for information (the host enforces them).
+  const cordon::v1::PluginLimits& limits() const { return welcome_.limits(); }
 
   // Broker requests: ask the host to do something beyond computing for this plugin. Call only
   // from a handler (the serving thread); messages that arrive meanwhile are queued and served

@@ -54,12 +54,6 @@ class RootlessTest : public ::testing::Test {
     return CordonRunner::Run(options);
   }
 
-  // Skips with the known bug when the rootless launcher cannot take the seccomp listener.
-  static bool ListenerBug(const RunResult& r) {
-    return r.exit_status == 125 &&
-           absl::StrContains(r.err, "taking the seccomp listener: Operation not permitted");
-  }
-
   static TempDir* dir_;
   static std::string cordon_, default_profile_, minimal_profile_, sandbox_probe_, static_probe_,
       syscall_probe_, bomb_, secret_;
@@ -70,19 +64,8 @@ std::string RootlessTest::cordon_, RootlessTest::default_profile_, RootlessTest:
     RootlessTest::sandbox_probe_, RootlessTest::static_probe_, RootlessTest::syscall_probe_,
     RootlessTest::bomb_, RootlessTest::secret_;
 
-#define SKIP_ON_LISTENER_BUG(r)                                                             \
-  if (ListenerBug(r)) {                                                                     \
-    GTEST_SKIP() << "BUG: rootless cordon run fails at 'taking the seccomp listener' with " \
-                 << "EPERM: the sandbox init sets PR_SET_DUMPABLE 0 before forking the "    \
-                 << "program, which inherits it, so the unprivileged launcher's "           \
-                 << "pidfd_getfd (PTRACE_MODE_ATTACH_REALCREDS) on the program is refused " \
-                 << "(launcher/sandbox/sandbox_child.cc RunInit/RunProgram, "               \
-                 << "sandbox_spawner.cc). stderr: " << r.err;                               \
-  }
-
 TEST_F(RootlessTest, StartRecordSaysRootlessWithRlimits) {
   RunResult r = Run({"--", sandbox_probe_, "exit", "0"});
-  // plugin.start is written before the failing step, so this part holds either way.
   const audit::JsonValue* start = r.Record("plugin.start");
   ASSERT_NE(start, nullptr) << r.Describe();
   const audit::JsonValue* rootless = start->Find("rootless");
@@ -91,14 +74,12 @@ TEST_F(RootlessTest, StartRecordSaysRootlessWithRlimits) {
   EXPECT_EQ(StringField(*start, "quota_backend"), "rlimits");
   EXPECT_EQ(IntField(*start->Find("uid_map"), "host_uid"), kNobody);
   EXPECT_EQ(IntField(*start->Find("uid_map"), "sandbox_uid"), 1000);
-  SKIP_ON_LISTENER_BUG(r);
   EXPECT_EQ(r.exit_status, 0) << r.Describe();
   ExpectNoLeftovers(r);
 }
 
 TEST_F(RootlessTest, NoCapabilitiesNoNewPrivsSeccomp) {
   RunResult r = Run({"--", sandbox_probe_, "status"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   for (const std::string cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
     EXPECT_EQ(r.Line("status " + cap), "status " + cap + " 0000000000000000") << r.out;
@@ -109,7 +90,6 @@ TEST_F(RootlessTest, NoCapabilitiesNoNewPrivsSeccomp) {
 
 TEST_F(RootlessTest, OwnPidAndNetNamespaces) {
   RunResult procs = Run({"--", sandbox_probe_, "procs"});
-  SKIP_ON_LISTENER_BUG(procs);
   ASSERT_EQ(procs.exit_status, 0) << procs.Describe();
   EXPECT_EQ(procs.Field("procs", "count"), "2") << procs.out;
   RunResult net = Run({"--", sandbox_probe_, "netifs"});
@@ -121,7 +101,6 @@ TEST_F(RootlessTest, OnlyStandardFdsAndNoHostFiles) {
   ASSERT_GE(fd, 0);
   RunResult fds = Run({"--", sandbox_probe_, "fds"}, "", {{fd, 5}, {fd, 40}});
   close(fd);
-  SKIP_ON_LISTENER_BUG(fds);
   ASSERT_EQ(fds.exit_status, 0) << fds.Describe();
   EXPECT_EQ(fds.Lines("fd ").size(), 3u) << fds.out;
   RunResult open = Run({"--", sandbox_probe_, "open", secret_, "/proc/1/root" + secret_,
@@ -132,7 +111,6 @@ TEST_F(RootlessTest, OnlyStandardFdsAndNoHostFiles) {
 
 TEST_F(RootlessTest, MountsReadOnlyAndStaticProgramUnderMinimal) {
   RunResult r = Run({"--", sandbox_probe_, "write", "/usr/x", "/tmp/x"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("write /usr/x"), "write /usr/x ret=-1 errno=EROFS");
   EXPECT_EQ(r.Line("write /tmp/x"), "write /tmp/x ret=0 errno=0");
@@ -143,7 +121,6 @@ TEST_F(RootlessTest, MountsReadOnlyAndStaticProgramUnderMinimal) {
 
 TEST_F(RootlessTest, DeniedSyscallIsEpermAndRecorded) {
   RunResult r = Run({"--", syscall_probe_, "keyctl", "unshare_user", "socket_inet"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("keyctl"), "keyctl ret=-1 errno=EPERM");
   EXPECT_EQ(r.Line("unshare_user"), "unshare_user ret=-1 errno=EPERM");
@@ -153,7 +130,6 @@ TEST_F(RootlessTest, DeniedSyscallIsEpermAndRecorded) {
 
 TEST_F(RootlessTest, MemoryQuotaFallsBackToRlimitAs) {
   RunResult r = Run({"--memory", "64M", "--", bomb_, "memory", "1024"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   // RLIMIT_AS: the allocation fails instead of an OOM kill.
   EXPECT_EQ(r.Field("memory", "errno"), "ENOMEM") << r.out;
@@ -165,7 +141,6 @@ TEST_F(RootlessTest, MemoryQuotaFallsBackToRlimitAs) {
 
 TEST_F(RootlessTest, PidsQuotaFallsBackToRlimitNproc) {
   RunResult r = Run({"--pids", "16", "--", bomb_, "forks", "2000"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Field("forks", "errno"), "EAGAIN") << r.out;
   std::string made = r.Field("forks", "made");
@@ -178,7 +153,6 @@ TEST_F(RootlessTest, PidsQuotaFallsBackToRlimitNproc) {
 // plugin.start (unenforced_quotas, quota_notes) instead of dropping --cpu-rate silently.
 TEST_F(RootlessTest, CpuRateWithoutACgroupIsAWarningAndAnAuditField) {
   RunResult r = Run({"--cpu-rate", "10", "--", sandbox_probe_, "exit", "0"});
-  // The warning and plugin.start come before the listener step, so they hold either way.
   std::vector<std::string> warnings;
   for (absl::string_view line : absl::StrSplit(r.err, '\n')) {
     if (absl::StrContains(line, "cpu_rate")) warnings.emplace_back(line);
@@ -195,7 +169,6 @@ TEST_F(RootlessTest, CpuRateWithoutACgroupIsAWarningAndAnAuditField) {
   ASSERT_TRUE(unenforced->is_array());
   ASSERT_EQ(unenforced->array().size(), 1u);
   EXPECT_EQ(unenforced->array()[0].string_value(), "cpu_rate");
-  SKIP_ON_LISTENER_BUG(r);
   EXPECT_EQ(r.exit_status, 0) << r.Describe();
 }
 
@@ -203,7 +176,6 @@ TEST_F(RootlessTest, CpuRateWithoutACgroupIsAWarningAndAnAuditField) {
 // (a rootless launcher may not look through the non-dumpable init's /proc/<pid>/root).
 TEST_F(RootlessTest, FullTmpIsRecorded) {
   RunResult r = Run({"--tmp-size", "1M", "--", bomb_, "fill", "/tmp/fill", "8"});
-  SKIP_ON_LISTENER_BUG(r);
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Field("fill", "errno"), "ENOSPC") << r.out;
   EXPECT_THAT(r.err, ::testing::Not(::testing::HasSubstr("warning"))) << r.err;

@@ -1450,7 +1450,7 @@ type ControlPluginInfo struct {
 	Name    string   `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Version string   `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	Methods []string `protobuf:"bytes,4,rep,name=methods,proto3" json:"methods,omitempty"`
-	// "load", "spawn", "probe", "ready", "draining", "stopped", "failed".
+	// "load", "spawn", "probe", "configure", "ready", "draining", "stopped", "failed".
 	State       string          `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	StateReason string          `protobuf:"bytes,6,opt,name=state_reason,json=stateReason,proto3" json:"state_reason,omitempty"`
 	BundleDir   string          `protobuf:"bytes,7,opt,name=bundle_dir,json=bundleDir,proto3" json:"bundle_dir,omitempty"`
