@@ -1,6 +1,8 @@
 #include "sandbox-profiles/seccomp_compiler.h"
 
+#include <elf.h>
 #include <errno.h>
+#include <link.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -15,11 +17,13 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sandbox-profiles/seccomp_program_cache.h"
@@ -235,13 +239,63 @@ uint32_t LibseccompBadArch(bool user_notify) {
   return user_notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
 }
 
+// The GNU build id of the loaded object that holds libseccomp's code: libseccomp.so when it is
+// linked dynamically, cordon's own binary when it is linked in statically (the default). A
+// distribution patch to libseccomp's code generation keeps its version number but changes the
+// build id, so a cached program never outlives the compiler that made it. Empty when there is
+// none (then nothing is cached).
+std::string LibseccompBuildId() {
+  static const std::string* id = [] {
+    struct Search {
+      uintptr_t address;
+      std::string hex;
+    } search{reinterpret_cast<uintptr_t>(&seccomp_init), ""};
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+          auto* s = static_cast<Search*>(data);
+          bool holds = false;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+            if (ph.p_type == PT_LOAD && s->address >= start && s->address < start + ph.p_memsz) {
+              holds = true;
+            }
+          }
+          if (!holds) return 0;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type != PT_NOTE) continue;
+            const char* note = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+            const char* end = note + ph.p_memsz;
+            while (note + sizeof(ElfW(Nhdr)) <= end) {
+              const auto* header = reinterpret_cast<const ElfW(Nhdr)*>(note);
+              const char* name = note + sizeof(ElfW(Nhdr));
+              const char* desc = name + ((header->n_namesz + 3) & ~3u);
+              if (desc + header->n_descsz > end) break;
+              if (header->n_type == NT_GNU_BUILD_ID && header->n_namesz == 4 &&
+                  std::memcmp(name, "GNU", 4) == 0) {
+                s->hex = absl::BytesToHexString(absl::string_view(desc, header->n_descsz));
+                return 1;
+              }
+              note = desc + ((header->n_descsz + 3) & ~3u);
+            }
+          }
+          return 1;
+        },
+        &search);
+    return new std::string(search.hex);
+  }();
+  return *id;
+}
+
 // Everything that determines CompileWithLibseccomp's output, as text: the cache key's input.
 std::string LibseccompInput(const std::vector<LibseccompRule>& calls, uint32_t scmp_violation,
-                            bool user_notify) {
+                            bool user_notify, std::string_view build_id) {
   const scmp_version* version = seccomp_version();
   std::string input = absl::StrFormat(
-      "cordon seccomp body 1\nlibseccomp %u.%u.%u\ndefault %08x badarch %08x nnp 0 optimize 2\n",
-      version->major, version->minor, version->micro, scmp_violation,
+      "cordon seccomp body 1\nlibseccomp %u.%u.%u build-id %s\n"
+      "default %08x badarch %08x nnp 0 optimize 2\n",
+      version->major, version->minor, version->micro, build_id, scmp_violation,
       LibseccompBadArch(user_notify));
   for (const LibseccompRule& call : calls) {
     absl::StrAppendFormat(&input, "%08x %d", call.action, call.nr);
@@ -287,8 +341,11 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccompCached(const std::
                                                                      SeccompProgramCache* cache,
                                                                      bool* from_cache) {
   const std::vector<LibseccompRule> calls = LibseccompRules(rules);
-  if (cache == nullptr) return CompileWithLibseccomp(calls, scmp_violation, user_notify);
-  const std::string input = LibseccompInput(calls, scmp_violation, user_notify);
+  const std::string build_id = LibseccompBuildId();
+  if (cache == nullptr || build_id.empty()) {
+    return CompileWithLibseccomp(calls, scmp_violation, user_notify);
+  }
+  const std::string input = LibseccompInput(calls, scmp_violation, user_notify, build_id);
   if (std::optional<std::vector<sock_filter>> cached = cache->Lookup(input)) {
     *from_cache = true;
     return *std::move(cached);

@@ -129,9 +129,12 @@ absl::StatusOr<std::unique_ptr<SeccompProgramCache>> SeccompProgramCache::Open(
 }
 
 SeccompProgramCache* SeccompProgramCache::Default(std::string* warning) {
+  // Loads run on many threads at once in `cordon serve`: everything shared is set inside
+  // call_once and never freed; the one-time warning is claimed with an atomic exchange.
   static std::once_flag once;
   static SeccompProgramCache* cache = nullptr;
-  static std::string* problem = nullptr;
+  static const std::string* problem = nullptr;
+  static std::atomic<bool> warned{false};
   std::call_once(once, [] {
     std::optional<std::string> directory = DefaultDirectory();
     if (!directory) return;
@@ -142,12 +145,8 @@ SeccompProgramCache* SeccompProgramCache::Default(std::string* warning) {
       problem = new std::string(opened.status().message());
     }
   });
-  if (problem != nullptr && warning != nullptr) {
-    *warning = *problem;
-    // Said once per process: the cache is an optimisation, its absence only costs time.
-    delete problem;
-    problem = nullptr;
-  }
+  // Said once per process: the cache is an optimisation, its absence only costs time.
+  if (problem != nullptr && warning != nullptr && !warned.exchange(true)) *warning = *problem;
   return cache;
 }
 

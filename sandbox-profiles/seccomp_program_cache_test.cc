@@ -223,6 +223,19 @@ TEST_F(SeccompProgramCacheTest, CompilerUsesTheCacheOnlyForIdenticalInput) {
   ASSERT_TRUE(killing_reference.ok());
   EXPECT_TRUE(SameProgram(killing->instructions, killing_reference->instructions));
 
+  // The key names the compiler's build (the object holding libseccomp's code: this test binary,
+  // which links it statically, or libseccomp.so), so a patched libseccomp with the same
+  // version number never reuses a program the old one made.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = bytes.find(" build-id ");
+    ASSERT_NE(at, std::string::npos) << entry.path();
+    const std::string id = bytes.substr(at + 10, bytes.find('\n', at) - at - 10);
+    EXPECT_GE(id.size(), 16u) << "build id '" << id << "'";
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  }
+
   // Damaged entries: compiled again, and the result is still libseccomp's.
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
