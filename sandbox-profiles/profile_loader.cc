@@ -19,6 +19,8 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "sandbox-profiles/build_id.h"
+#include "sandbox-profiles/compiled_cache.h"
 #include "sandbox-profiles/profile_defaults.h"
 #include "sandbox-profiles/profile_validator.h"
 #include "sandbox-profiles/string_view_compat.h"
@@ -199,6 +201,38 @@ absl::StatusOr<cordon::v1::Profile> ProfileLoader::Load(std::string_view name_or
   absl::StatusOr<std::string> text = ReadFile(*path);
   if (!text.ok()) return text.status();
   return ParseText(*text, *path);
+}
+
+absl::StatusOr<cordon::v1::Profile> ProfileLoader::LoadCached(std::string_view name_or_path,
+                                                              CompiledCache* cache,
+                                                              bool* from_cache) {
+  if (from_cache != nullptr) *from_cache = false;
+  absl::StatusOr<std::string> path = Resolve(name_or_path);
+  if (!path.ok()) return path.status();
+  absl::StatusOr<std::string> text = ReadFile(*path);
+  if (!text.ok()) return text.status();
+  // The build ids of this code (parser, validator, defaults and the schema compiled into it)
+  // and of the protobuf runtime (the same object when linked statically, the default).
+  static const std::string* build = new std::string(
+      absl::StrCat(BuildIdOf(reinterpret_cast<const void*>(&ProfileLoader::ParseText)), " ",
+                   BuildIdOf(reinterpret_cast<const void*>(
+                       static_cast<bool (*)(const std::string&, google::protobuf::Message*)>(
+                           &google::protobuf::TextFormat::ParseFromString)))));
+  if (cache == nullptr || build->size() < 2) return ParseText(*text, *path);
+  constexpr std::string_view kKind = "profile";
+  const std::string input =
+      absl::StrCat("cordon profile 1\nbuild ", *build, "\nsource ", *path, "\n", *text);
+  if (std::optional<std::string> cached = cache->Lookup(kKind, input, 4 * kMaxProfileBytes)) {
+    cordon::v1::Profile profile;
+    if (profile.ParseFromString(*cached)) {
+      if (from_cache != nullptr) *from_cache = true;
+      return profile;
+    }
+  }
+  absl::StatusOr<cordon::v1::Profile> parsed = ParseText(*text, *path);
+  // A cache that cannot be written costs the next start a parse, nothing else.
+  if (parsed.ok()) (void)cache->Store(kKind, input, parsed->SerializeAsString());
+  return parsed;
 }
 
 absl::StatusOr<cordon::v1::Profile> ProfileLoader::ParseText(std::string_view text,

@@ -10,6 +10,8 @@
 
 namespace cordon::profiles {
 
+class CompiledCache;
+
 // Finds, parses, validates and completes profiles (docs/profiles.md, "Lookup").
 class ProfileLoader {
  public:
@@ -18,6 +20,15 @@ class ProfileLoader {
 
   // Resolves NAME|PATH, parses, validates and applies defaults: the effective profile.
   static absl::StatusOr<cordon::v1::Profile> Load(std::string_view name_or_path);
+
+  // Load, remembering the effective profile in `cache` (nullptr: plain Load). A hit needs the
+  // same file bytes at the same path and the same build of this code (parser, validator,
+  // defaults, schema), and then skips the text parser, whose descriptor tables are the largest
+  // user-space cost of a `cordon run` start (docs/performance-sandbox.md). An invalid profile
+  // is never cached: it fails as Load fails. `from_cache`, when given, says which it was.
+  static absl::StatusOr<cordon::v1::Profile> LoadCached(std::string_view name_or_path,
+                                                        CompiledCache* cache,
+                                                        bool* from_cache = nullptr);
 
   // Parse + validate + defaults for text already in memory. `source_name` prefixes every
   // error ("source:line:column: ...") and, when the profile sets no name, its file stem

@@ -1,8 +1,6 @@
 #include "sandbox-profiles/seccomp_compiler.h"
 
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <linux/audit.h>
 #include <linux/seccomp.h>
 #include <sched.h>
@@ -23,10 +21,10 @@
 #include <optional>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "sandbox-profiles/seccomp_program_cache.h"
+#include "sandbox-profiles/build_id.h"
+#include "sandbox-profiles/compiled_cache.h"
 #include "sandbox-profiles/string_view_compat.h"
 #include "sandbox-profiles/syscall_groups.h"
 
@@ -239,52 +237,13 @@ uint32_t LibseccompBadArch(bool user_notify) {
   return user_notify ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS;
 }
 
-// The GNU build id of the loaded object that holds libseccomp's code: libseccomp.so when it is
-// linked dynamically, cordon's own binary when it is linked in statically (the default). A
-// distribution patch to libseccomp's code generation keeps its version number but changes the
-// build id, so a cached program never outlives the compiler that made it. Empty when there is
-// none (then nothing is cached).
-std::string LibseccompBuildId() {
-  static const std::string* id = [] {
-    struct Search {
-      uintptr_t address;
-      std::string hex;
-    } search{reinterpret_cast<uintptr_t>(&seccomp_init), ""};
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, size_t, void* data) -> int {
-          auto* s = static_cast<Search*>(data);
-          bool holds = false;
-          for (int i = 0; i < info->dlpi_phnum; ++i) {
-            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-            const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-            if (ph.p_type == PT_LOAD && s->address >= start && s->address < start + ph.p_memsz) {
-              holds = true;
-            }
-          }
-          if (!holds) return 0;
-          for (int i = 0; i < info->dlpi_phnum; ++i) {
-            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-            if (ph.p_type != PT_NOTE) continue;
-            const char* note = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
-            const char* end = note + ph.p_memsz;
-            while (note + sizeof(ElfW(Nhdr)) <= end) {
-              const auto* header = reinterpret_cast<const ElfW(Nhdr)*>(note);
-              const char* name = note + sizeof(ElfW(Nhdr));
-              const char* desc = name + ((header->n_namesz + 3) & ~3u);
-              if (desc + header->n_descsz > end) break;
-              if (header->n_type == NT_GNU_BUILD_ID && header->n_namesz == 4 &&
-                  std::memcmp(name, "GNU", 4) == 0) {
-                s->hex = absl::BytesToHexString(absl::string_view(desc, header->n_descsz));
-                return 1;
-              }
-              note = desc + ((header->n_descsz + 3) & ~3u);
-            }
-          }
-          return 1;
-        },
-        &search);
-    return new std::string(search.hex);
-  }();
+// The build id of the code that compiles (libseccomp.so, or cordon's binary when libseccomp is
+// linked in statically, the default): a distribution's patch to libseccomp's code generation
+// keeps the version number but not the build id. Empty when there is none (then nothing is
+// cached).
+const std::string& LibseccompBuildId() {
+  static const std::string* id =
+      new std::string(BuildIdOf(reinterpret_cast<const void*>(&seccomp_init)));
   return *id;
 }
 
@@ -338,22 +297,30 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(
 absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccompCached(const std::vector<Rule>& rules,
                                                                      uint32_t scmp_violation,
                                                                      bool user_notify,
-                                                                     SeccompProgramCache* cache,
+                                                                     CompiledCache* cache,
                                                                      bool* from_cache) {
   const std::vector<LibseccompRule> calls = LibseccompRules(rules);
-  const std::string build_id = LibseccompBuildId();
+  const std::string& build_id = LibseccompBuildId();
   if (cache == nullptr || build_id.empty()) {
     return CompileWithLibseccomp(calls, scmp_violation, user_notify);
   }
+  constexpr std::string_view kKind = "seccomp";
   const std::string input = LibseccompInput(calls, scmp_violation, user_notify, build_id);
-  if (std::optional<std::vector<sock_filter>> cached = cache->Lookup(input)) {
+  if (std::optional<std::string> cached = cache->Lookup(kKind, input, kMaxProgramBytes);
+      cached && !cached->empty() && cached->size() % sizeof(sock_filter) == 0) {
+    std::vector<sock_filter> program(cached->size() / sizeof(sock_filter));
+    std::memcpy(program.data(), cached->data(), cached->size());
     *from_cache = true;
-    return *std::move(cached);
+    return program;
   }
   absl::StatusOr<std::vector<sock_filter>> compiled =
       CompileWithLibseccomp(calls, scmp_violation, user_notify);
   // A cache that cannot be written costs the next start a compile, nothing else.
-  if (compiled.ok()) (void)cache->Store(input, *compiled);
+  if (compiled.ok()) {
+    (void)cache->Store(kKind, input,
+                       std::string_view(reinterpret_cast<const char*>(compiled->data()),
+                                        compiled->size() * sizeof(sock_filter)));
+  }
   return compiled;
 }
 

@@ -21,7 +21,7 @@ struct SeccompProgram {
   bool from_cache = false;
 };
 
-class SeccompProgramCache;
+class CompiledCache;
 
 struct SeccompCompileOptions {
   // The launcher answers violations through a seccomp user-notification listener: every
@@ -36,9 +36,9 @@ struct SeccompCompileOptions {
   // opt-in until it has had the review libseccomp has.
   bool use_libseccomp = true;
   // Where libseccomp's output for an identical input may be found and is stored (nullptr:
-  // always compile). Only the libseccomp path uses it; see SeccompProgramCache for the key
-  // and the trust rules.
-  SeccompProgramCache* cache = nullptr;
+  // always compile). Only the libseccomp path uses it; see CompiledCache for the key and the
+  // trust rules.
+  CompiledCache* cache = nullptr;
 };
 
 // Compiles a SeccompPolicy (groups, allow, deny, on_violation) into a classic BPF program for

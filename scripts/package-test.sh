@@ -288,15 +288,18 @@ env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
   --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
   fail "cordon run --profile minimal -- static true exited $?"
 /usr/bin/cordon audit verify /var/log/cordon/package-test.jsonl >/dev/null || fail "audit verify"
-# The compiled seccomp program cache: root's own private directory, used by the second start.
-[ "$(stat -c '%a %U' /var/cache/cordon/seccomp)" = "700 root" ] ||
-  fail "/var/cache/cordon/seccomp is $(stat -c '%a %U' /var/cache/cordon/seccomp 2>&1), want 700 root"
+# The compiled cache (seccomp programs, parsed profiles): root's own private directory, used by
+# the second start.
+[ "$(stat -c '%a %U' /var/cache/cordon)" = "700 root" ] ||
+  fail "/var/cache/cordon is $(stat -c '%a %U' /var/cache/cordon 2>&1), want 700 root"
+ls /var/cache/cordon/seccomp-* /var/cache/cordon/profile-* >/dev/null ||
+  fail "no compiled seccomp program or profile in /var/cache/cordon"
 grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
   env -u CORDON_PROFILE_PATH /usr/bin/cordon run --profile minimal \
     --audit-log /var/log/cordon/package-test.jsonl -- "$work/static-true" ||
   fail "second cordon run --profile minimal exited $?"
 grep -q '"seccomp_cached":true' /var/log/cordon/package-test.jsonl ||
-  fail "the installed cordon did not use its seccomp program cache on a second start"
+  fail "the installed cordon did not use its compiled cache on a second start"
 # A local profile in /etc/cordon/profiles is found before the shipped one.
 sed 's/^name: "minimal"/name: "local-minimal"/' /usr/share/cordon/profiles/minimal.textproto \
   > /etc/cordon/profiles/minimal.textproto
@@ -377,8 +380,8 @@ hardened /usr/bin/cordon run --profile minimal -- "$runbin/static-true" ||
 hardened /usr/bin/cordon run --profile minimal --audit-log /run/cordon/cache.jsonl -- "$runbin/static-true" ||
   fail "minimal profile under the unit's hardening (second start)"
 grep -q '"seccomp_cached":true' /run/cordon/cache.jsonl ||
-  fail "under the unit's hardening the seccomp program cache was not used: $(cat /run/cordon/cache.jsonl)"
-step "ran under cordon.service's hardening (as the unit says: bounding set $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, UMask 0027, Group cordon, ProtectSystem=strict, ProtectHome, PrivateTmp; writable only /var/log/cordon, /var/cache/cordon, /run/cordon, private /tmp; seccomp program cache used)"
+  fail "under the unit's hardening the compiled cache was not used: $(cat /run/cordon/cache.jsonl)"
+step "ran under cordon.service's hardening (as the unit says: bounding set $(sed -n 's/^CapabilityBoundingSet=//p' "$unit"), NoNewPrivileges, UMask 0027, Group cordon, ProtectSystem=strict, ProtectHome, PrivateTmp; writable only /var/log/cordon, /var/cache/cordon, /run/cordon, private /tmp; compiled cache used)"
 
 # --- a plugin's violation is cordon's to record under the unit. The probe calls
 # socket(AF_NETLINK), refused by every profile: under the unit's hardening cordon's filter

@@ -17,7 +17,7 @@
 
 #include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
-#include "sandbox-profiles/seccomp_program_cache.h"
+#include "sandbox-profiles/compiled_cache.h"
 
 namespace {
 
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   char tmpl[] = "/tmp/cordon-compile-bench.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return 1;
   const std::string dir = std::string(tmpl) + "/cache";
-  auto cache = cordon::profiles::SeccompProgramCache::Open(dir);
+  auto cache = cordon::profiles::CompiledCache::Open(dir);
   if (!cache.ok()) {
     fprintf(stderr, "%s\n", std::string(cache.status().message()).c_str());
     return 1;

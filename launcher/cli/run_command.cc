@@ -24,6 +24,7 @@
 #include "launcher/sandbox/sandbox_spawner.h"
 #include "launcher/supervisor/plugin_auditor.h"
 #include "launcher/supervisor/sandbox_supervisor.h"
+#include "sandbox-profiles/compiled_cache.h"
 #include "sandbox-profiles/profile_loader.h"
 
 namespace cordon::cli {
@@ -62,7 +63,8 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&forwarded, sig);
   sigprocmask(SIG_BLOCK, &forwarded, nullptr);
 
-  absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(flags->profile);
+  absl::StatusOr<cordon::v1::Profile> profile =
+      profiles::ProfileLoader::LoadCached(flags->profile, profiles::CompiledCache::Default());
   if (!profile.ok()) return SetupFailure(profile.status());
   absl::StatusOr<host::SandboxPlan> plan =
       host::SandboxSpecBuilder::Build(*profile, flags->ToOverrides());

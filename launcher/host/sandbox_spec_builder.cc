@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sandbox-profiles/seccomp_compiler.h"
-#include "sandbox-profiles/seccomp_program_cache.h"
+#include "sandbox-profiles/compiled_cache.h"
 
 namespace cordon::host {
 namespace {
@@ -161,7 +161,7 @@ absl::StatusOr<SandboxPlan> SandboxSpecBuilder::Build(const cordon::v1::Profile&
   plan.kill_on_violation = policy.on_violation() == cordon::v1::SeccompPolicy::KILL;
   profiles::SeccompCompileOptions options;
   options.user_notify = true;
-  options.cache = profiles::SeccompProgramCache::Default(&plan.seccomp_cache_warning);
+  options.cache = profiles::CompiledCache::Default(&plan.seccomp_cache_warning);
   absl::StatusOr<profiles::SeccompProgram> compiled =
       profiles::SeccompCompiler::Compile(policy, options);
   if (!compiled.ok()) {

@@ -22,7 +22,7 @@ struct SandboxPlan {
   uint64_t file_size_bytes = 0;
   bool kill_on_violation = false;
   std::string cgroup_parent;
-  // libseccomp's output came from the compiled-program cache (SeccompProgramCache).
+  // libseccomp's output came from the compiled cache (profiles::CompiledCache).
   bool seccomp_from_cache = false;
   // Set once per process when the cache directory cannot be used (the start goes on, it only
   // compiles): the caller says it where the operator will see it.

@@ -30,7 +30,7 @@ struct PluginStartInfo {
   uint32_t host_uid = 0;
   std::string quota_backend;  // e.g. "cgroup v1 (...)" or "rlimits"
   bool rootless = false;
-  // The seccomp program came from the compiled-program cache (profiles::SeccompProgramCache).
+  // The seccomp program came from the compiled cache (profiles::CompiledCache).
   bool seccomp_cached = false;
   // Why the compiled-program cache could not be used, when it could not (the start compiled
   // its program instead): recorded, since a host library has no stderr of its own to say it.

@@ -3,7 +3,7 @@
 if [ "$1" = 0 ] && [ -d /run/systemd/system ]; then
   systemctl --system daemon-reload >/dev/null 2>&1 || :
 fi
-# The compiled seccomp program cache is regenerated on demand: it goes on erase.
+# The compiled cache (seccomp programs, parsed profiles) is regenerated on demand: it goes on erase.
 if [ "$1" = 0 ]; then
   rm -rf /var/cache/cordon
 fi

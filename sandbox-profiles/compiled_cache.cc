@@ -1,4 +1,4 @@
-#include "sandbox-profiles/seccomp_program_cache.h"
+#include "sandbox-profiles/compiled_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,30 +8,32 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "sandbox-profiles/string_view_compat.h"
 
 namespace cordon::profiles {
 namespace {
 
-constexpr char kMagic[8] = {'C', 'D', 'N', 'S', 'B', 'P', 'F', '2'};
-constexpr const char* kEnvironment = "CORDON_SECCOMP_CACHE";
-constexpr const char* kRootDirectory = "/var/cache/cordon/seccomp";
-// Far above any real input (a few KiB); bounds what a lookup reads before comparing.
-constexpr size_t kMaxInputBytes = 1 << 20;
+constexpr char kMagic[8] = {'C', 'D', 'N', 'C', 'A', 'C', 'H', '1'};
+constexpr const char* kEnvironment = "CORDON_CACHE";
+constexpr const char* kRootDirectory = "/var/cache/cordon";
+// Far above any real input (a few KiB of rules, a profile of at most 1 MiB); bounds what a
+// lookup reads before comparing.
+constexpr size_t kMaxInputBytes = 2 << 20;
 
-// The file: this header, the compile input (compared byte for byte: the input itself is the
-// key, the file name only finds it), then `count` sock_filter instructions.
+// The file: this header, the key (kind, NUL, input: compared byte for byte, the file name only
+// finds it), then the result.
 struct FileHeader {
   char magic[8];
-  uint32_t input_bytes;
-  uint32_t count;
-  uint64_t checksum;  // FNV-1a over the input and the instructions: catches a damaged file
+  uint32_t key_bytes;
+  uint32_t result_bytes;
+  uint64_t checksum;  // FNV-1a over key and result: catches a damaged file
 };
 static_assert(sizeof(FileHeader) == 24, "cache file header layout");
-static_assert(sizeof(sock_filter) == 8, "sock_filter layout");
 
 // FNV-1a, 64 bits. Not a cryptographic hash and not meant as one: whoever can write the cache
 // can write cordon's binary too (see the trust rules), and a name collision is only a miss
@@ -45,9 +47,11 @@ uint64_t Fnv1a(std::string_view bytes, uint64_t hash = 0xcbf29ce484222325ULL) {
   return hash;
 }
 
-std::string_view AsBytes(const std::vector<sock_filter>& program) {
-  return std::string_view(reinterpret_cast<const char*>(program.data()),
-                          program.size() * sizeof(sock_filter));
+std::string KeyOf(std::string_view kind, std::string_view input) {
+  std::string key(kind);
+  key.push_back('\0');
+  key.append(input);
+  return key;
 }
 
 // Owned by us, not writable by group or others: as trustworthy as our own files.
@@ -65,8 +69,8 @@ absl::Status CheckTrusted(const struct stat& st, const std::string& what) {
   return absl::OkStatus();
 }
 
-std::string FileName(std::string_view compile_input) {
-  return absl::StrCat(absl::Hex(Fnv1a(compile_input), absl::kZeroPad16), ".bpf");
+std::string FileName(std::string_view kind, std::string_view key) {
+  return absl::StrCat(Av(kind), "-", absl::Hex(Fnv1a(key), absl::kZeroPad16));
 }
 
 // mkdir -p: missing parents 0755, the cache itself 0700.
@@ -75,9 +79,9 @@ absl::Status MakeDirectories(const std::string& path) {
     const bool last = slash == std::string::npos;
     std::string prefix = last ? path : path.substr(0, slash);
     if (!prefix.empty() && mkdir(prefix.c_str(), last ? 0700 : 0755) != 0 && errno != EEXIST) {
-      return absl::InternalError(absl::StrCat("seccomp program cache: cannot create ", prefix, ": ",
+      return absl::InternalError(absl::StrCat("compiled cache: cannot create ", prefix, ": ",
                                               strerror(errno),
-                                              "; set CORDON_SECCOMP_CACHE=off to run without it"));
+                                              "; set CORDON_CACHE=off to run without it"));
     }
     if (last) return absl::OkStatus();
   }
@@ -85,12 +89,12 @@ absl::Status MakeDirectories(const std::string& path) {
 
 }  // namespace
 
-SeccompProgramCache::SeccompProgramCache(std::string directory, int dir_fd)
+CompiledCache::CompiledCache(std::string directory, int dir_fd)
     : directory_(std::move(directory)), dir_fd_(dir_fd) {}
 
-SeccompProgramCache::~SeccompProgramCache() { close(dir_fd_); }
+CompiledCache::~CompiledCache() { close(dir_fd_); }
 
-std::optional<std::string> SeccompProgramCache::DefaultDirectory() {
+std::optional<std::string> CompiledCache::DefaultDirectory() {
   if (const char* env = getenv(kEnvironment); env != nullptr) {
     if (*env == '\0' || strcmp(env, "off") == 0) return std::nullopt;
     return std::string(env);
@@ -99,17 +103,15 @@ std::optional<std::string> SeccompProgramCache::DefaultDirectory() {
   return std::nullopt;
 }
 
-absl::StatusOr<std::unique_ptr<SeccompProgramCache>> SeccompProgramCache::Open(
-    const std::string& directory) {
+absl::StatusOr<std::unique_ptr<CompiledCache>> CompiledCache::Open(const std::string& directory) {
   if (directory.empty() || directory[0] != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seccomp program cache directory '", directory,
-                     "' must be an absolute path (CORDON_SECCOMP_CACHE)"));
+    return absl::InvalidArgumentError(absl::StrCat("compiled cache directory '", directory,
+                                                   "' must be an absolute path (CORDON_CACHE)"));
   }
   if (absl::Status made = MakeDirectories(directory); !made.ok()) return made;
   int fd = open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("seccomp program cache: cannot open ", directory, ": ",
+    return absl::InternalError(absl::StrCat("compiled cache: cannot open ", directory, ": ",
                                             strerror(errno),
                                             " (a symlink is refused; give the real directory)"));
   }
@@ -118,27 +120,26 @@ absl::StatusOr<std::unique_ptr<SeccompProgramCache>> SeccompProgramCache::Open(
     int err = errno;
     close(fd);
     return absl::InternalError(
-        absl::StrCat("seccomp program cache: fstat ", directory, ": ", strerror(err)));
+        absl::StrCat("compiled cache: fstat ", directory, ": ", strerror(err)));
   }
-  if (absl::Status trusted = CheckTrusted(st, "seccomp program cache " + directory);
-      !trusted.ok()) {
+  if (absl::Status trusted = CheckTrusted(st, "compiled cache " + directory); !trusted.ok()) {
     close(fd);
     return trusted;
   }
-  return std::unique_ptr<SeccompProgramCache>(new SeccompProgramCache(directory, fd));
+  return std::unique_ptr<CompiledCache>(new CompiledCache(directory, fd));
 }
 
-SeccompProgramCache* SeccompProgramCache::Default(std::string* warning) {
+CompiledCache* CompiledCache::Default(std::string* warning) {
   // Loads run on many threads at once in `cordon serve`: everything shared is set inside
   // call_once and never freed; the one-time warning is claimed with an atomic exchange.
   static std::once_flag once;
-  static SeccompProgramCache* cache = nullptr;
+  static CompiledCache* cache = nullptr;
   static const std::string* problem = nullptr;
   static std::atomic<bool> warned{false};
   std::call_once(once, [] {
     std::optional<std::string> directory = DefaultDirectory();
     if (!directory) return;
-    absl::StatusOr<std::unique_ptr<SeccompProgramCache>> opened = Open(*directory);
+    absl::StatusOr<std::unique_ptr<CompiledCache>> opened = Open(*directory);
     if (opened.ok()) {
       cache = opened->release();
     } else {
@@ -150,10 +151,11 @@ SeccompProgramCache* SeccompProgramCache::Default(std::string* warning) {
   return cache;
 }
 
-std::optional<std::vector<sock_filter>> SeccompProgramCache::Lookup(
-    std::string_view compile_input) const {
-  if (compile_input.size() > kMaxInputBytes) return std::nullopt;
-  const std::string name = FileName(compile_input);
+std::optional<std::string> CompiledCache::Lookup(std::string_view kind, std::string_view input,
+                                                 size_t max_result_bytes) const {
+  const std::string key = KeyOf(kind, input);
+  if (key.size() > kMaxInputBytes) return std::nullopt;
+  const std::string name = FileName(kind, key);
   int fd = openat(dir_fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   struct Closer {
@@ -164,14 +166,11 @@ std::optional<std::vector<sock_filter>> SeccompProgramCache::Lookup(
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !CheckTrusted(st, name).ok()) {
     return std::nullopt;
   }
-  // The size is bounded before anything is allocated: header, this input, at most
-  // BPF_MAXINSNS instructions.
+  // The size is bounded before anything is allocated: header, this key, at most
+  // max_result_bytes.
   const size_t size = static_cast<size_t>(st.st_size);
-  const size_t fixed = sizeof(FileHeader) + compile_input.size();
-  if (size <= fixed || size > fixed + BPF_MAXINSNS * sizeof(sock_filter) ||
-      (size - fixed) % sizeof(sock_filter) != 0) {
-    return std::nullopt;
-  }
+  const size_t fixed = sizeof(FileHeader) + key.size();
+  if (size < fixed || size - fixed > max_result_bytes) return std::nullopt;
   std::string bytes(size, '\0');
   size_t done = 0;
   while (done < size) {
@@ -182,44 +181,42 @@ std::optional<std::vector<sock_filter>> SeccompProgramCache::Lookup(
   }
   FileHeader header;
   std::memcpy(&header, bytes.data(), sizeof(header));
-  const std::string_view stored_input(bytes.data() + sizeof(header), compile_input.size());
-  const std::string_view body(bytes.data() + fixed, size - fixed);
-  const size_t count = body.size() / sizeof(sock_filter);
-  if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0 ||
-      header.input_bytes != compile_input.size() || header.count != count ||
-      stored_input != compile_input || header.checksum != Fnv1a(body, Fnv1a(stored_input))) {
+  const std::string_view stored_key(bytes.data() + sizeof(header), key.size());
+  const std::string_view result(bytes.data() + fixed, size - fixed);
+  if (std::memcmp(header.magic, kMagic, sizeof(kMagic)) != 0 || header.key_bytes != key.size() ||
+      header.result_bytes != result.size() || stored_key != key ||
+      header.checksum != Fnv1a(result, Fnv1a(stored_key))) {
     return std::nullopt;
   }
-  std::vector<sock_filter> program(count);
-  std::memcpy(program.data(), body.data(), body.size());
-  return program;
+  return std::string(result);
 }
 
-absl::Status SeccompProgramCache::Store(std::string_view compile_input,
-                                        const std::vector<sock_filter>& program) const {
-  if (program.empty() || program.size() > BPF_MAXINSNS || compile_input.size() > kMaxInputBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("seccomp program cache: refusing to store ",
-                                                   program.size(), " instructions for ",
-                                                   compile_input.size(), " bytes of input"));
+absl::Status CompiledCache::Store(std::string_view kind, std::string_view input,
+                                  std::string_view result) const {
+  const std::string key = KeyOf(kind, input);
+  if (key.size() > kMaxInputBytes || result.size() > UINT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("compiled cache: refusing to store ",
+                                                   result.size(), " bytes for ", key.size(),
+                                                   " bytes of input"));
   }
   FileHeader header{};
   std::memcpy(header.magic, kMagic, sizeof(kMagic));
-  header.input_bytes = static_cast<uint32_t>(compile_input.size());
-  header.count = static_cast<uint32_t>(program.size());
-  header.checksum = Fnv1a(AsBytes(program), Fnv1a(compile_input));
+  header.key_bytes = static_cast<uint32_t>(key.size());
+  header.result_bytes = static_cast<uint32_t>(result.size());
+  header.checksum = Fnv1a(result, Fnv1a(key));
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof(header));
-  bytes.append(compile_input);
-  bytes.append(AsBytes(program));
+  bytes.append(key);
+  bytes.append(result);
 
-  const std::string name = FileName(compile_input);
+  const std::string name = FileName(kind, key);
   // Unique per process and call: two threads of one launcher may store the same key at once.
   static std::atomic<uint64_t> serial{0};
   const std::string temporary = absl::StrCat(name, ".", getpid(), ".", serial.fetch_add(1), ".tmp");
   int fd = openat(dir_fd_, temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                   0600);
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("seccomp program cache: cannot create ", directory_,
-                                            "/", temporary, ": ", strerror(errno)));
+    return absl::InternalError(absl::StrCat("compiled cache: cannot create ", directory_, "/",
+                                            temporary, ": ", strerror(errno)));
   }
   size_t done = 0;
   int err = 0;
@@ -238,8 +235,8 @@ absl::Status SeccompProgramCache::Store(std::string_view compile_input,
   if (err == 0 && renameat(dir_fd_, temporary.c_str(), dir_fd_, name.c_str()) != 0) err = errno;
   if (err != 0) {
     unlinkat(dir_fd_, temporary.c_str(), 0);
-    return absl::InternalError(absl::StrCat("seccomp program cache: cannot write ", directory_, "/",
-                                            name, ": ", strerror(err)));
+    return absl::InternalError(
+        absl::StrCat("compiled cache: cannot write ", directory_, "/", name, ": ", strerror(err)));
   }
   return absl::OkStatus();
 }

@@ -1,4 +1,4 @@
-#include "sandbox-profiles/seccomp_program_cache.h"
+#include "sandbox-profiles/compiled_cache.h"
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -10,8 +10,10 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
 
 namespace cordon::profiles {
@@ -19,18 +21,18 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class SeccompProgramCacheTest : public ::testing::Test {
+class CompiledCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/cordon-bpf-cache-test.XXXXXX";
+    char tmpl[] = "/tmp/cordon-compiled-cache-test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = tmpl;
     dir_ = root_ + "/cache";
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
-  std::unique_ptr<SeccompProgramCache> OpenOrDie() {
-    absl::StatusOr<std::unique_ptr<SeccompProgramCache>> cache = SeccompProgramCache::Open(dir_);
+  std::unique_ptr<CompiledCache> OpenOrDie() {
+    absl::StatusOr<std::unique_ptr<CompiledCache>> cache = CompiledCache::Open(dir_);
     EXPECT_TRUE(cache.ok()) << cache.status();
     return cache.ok() ? std::move(*cache) : nullptr;
   }
@@ -45,9 +47,7 @@ class SeccompProgramCacheTest : public ::testing::Test {
     return found;
   }
 
-  static std::vector<sock_filter> SomeProgram(uint32_t answer) {
-    return {BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0), BPF_STMT(BPF_RET | BPF_K, answer)};
-  }
+  static std::string SomeResult(uint32_t answer) { return absl::StrCat("result ", answer); }
 
   std::string root_;
   std::string dir_;
@@ -57,7 +57,9 @@ bool SameProgram(const std::vector<sock_filter>& a, const std::vector<sock_filte
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
 }
 
-TEST_F(SeccompProgramCacheTest, StoresAndFindsAProgramUnderItsKey) {
+constexpr size_t kMax = 1 << 16;
+
+TEST_F(CompiledCacheTest, StoresAndFindsAResultUnderItsKey) {
   auto cache = OpenOrDie();
   ASSERT_NE(cache, nullptr);
   struct stat st;
@@ -65,21 +67,24 @@ TEST_F(SeccompProgramCacheTest, StoresAndFindsAProgramUnderItsKey) {
   EXPECT_EQ(st.st_mode & 07777, 0700u) << "the cache directory is created private";
 
   const std::string key = "input one";
-  EXPECT_FALSE(cache->Lookup(key).has_value());
-  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
-  std::optional<std::vector<sock_filter>> found = cache->Lookup(key);
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value());
+  ASSERT_TRUE(cache->Store("k", key, SomeResult(1)).ok());
+  std::optional<std::string> found = cache->Lookup("k", key, kMax);
   ASSERT_TRUE(found.has_value());
-  EXPECT_TRUE(SameProgram(*found, SomeProgram(SECCOMP_RET_ALLOW)));
-  EXPECT_FALSE(cache->Lookup("input two").has_value());
+  EXPECT_EQ(*found, SomeResult(1));
+  EXPECT_FALSE(cache->Lookup("k", "input two", kMax).has_value());
+  EXPECT_FALSE(cache->Lookup("other-kind", key, kMax).has_value()) << "kinds are kept apart";
+  EXPECT_FALSE(cache->Lookup("k", key, SomeResult(1).size() - 1).has_value())
+      << "a result longer than the caller's bound is a miss";
   ASSERT_EQ(stat(OnlyEntry().c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
 }
 
-TEST_F(SeccompProgramCacheTest, DamagedOrMisplacedEntriesAreMisses) {
+TEST_F(CompiledCacheTest, DamagedOrMisplacedEntriesAreMisses) {
   auto cache = OpenOrDie();
   ASSERT_NE(cache, nullptr);
   const std::string key = "input";
-  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_KILL_PROCESS)).ok());
+  ASSERT_TRUE(cache->Store("k", key, SomeResult(2)).ok());
   const std::string path = OnlyEntry();
 
   // A flipped bit in the last instruction (the answer): the digest no longer matches.
@@ -88,55 +93,55 @@ TEST_F(SeccompProgramCacheTest, DamagedOrMisplacedEntriesAreMisses) {
     f.seekp(-1, std::ios::end);
     f.put('\x7f');
   }
-  EXPECT_FALSE(cache->Lookup(key).has_value());
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value());
 
   // Another input's (valid) entry renamed to this input's name: the input inside differs.
   const std::string other = "other input";
-  ASSERT_TRUE(cache->Store(other, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  ASSERT_TRUE(cache->Store("k", other, SomeResult(1)).ok());
   std::filesystem::remove(path);
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     std::filesystem::rename(entry.path(), path);
   }
-  EXPECT_FALSE(cache->Lookup(key).has_value());
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value());
 
   // Truncated.
-  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
-  ASSERT_EQ(truncate(path.c_str(), 24 + 5 + 8), 0);
-  EXPECT_FALSE(cache->Lookup(key).has_value());
+  ASSERT_TRUE(cache->Store("k", key, SomeResult(1)).ok());
+  ASSERT_EQ(truncate(path.c_str(), 24 + 7 + 3), 0);
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value());
 
   // A symlink to a valid entry is not followed.
-  ASSERT_TRUE(cache->Store(other, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  ASSERT_TRUE(cache->Store("k", other, SomeResult(1)).ok());
   std::filesystem::remove(path);
   std::string other_path;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) other_path = entry.path();
   std::filesystem::create_symlink(other_path, path);
-  EXPECT_FALSE(cache->Lookup(key).has_value());
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value());
 }
 
-TEST_F(SeccompProgramCacheTest, EntriesOthersCouldHaveWrittenAreMisses) {
+TEST_F(CompiledCacheTest, EntriesOthersCouldHaveWrittenAreMisses) {
   auto cache = OpenOrDie();
   ASSERT_NE(cache, nullptr);
   const std::string key = "input";
-  ASSERT_TRUE(cache->Store(key, SomeProgram(SECCOMP_RET_ALLOW)).ok());
+  ASSERT_TRUE(cache->Store("k", key, SomeResult(1)).ok());
   const std::string path = OnlyEntry();
-  ASSERT_TRUE(cache->Lookup(key).has_value());
+  ASSERT_TRUE(cache->Lookup("k", key, kMax).has_value());
 
   ASSERT_EQ(chmod(path.c_str(), 0620), 0);
-  EXPECT_FALSE(cache->Lookup(key).has_value()) << "group-writable";
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value()) << "group-writable";
   ASSERT_EQ(chmod(path.c_str(), 0602), 0);
-  EXPECT_FALSE(cache->Lookup(key).has_value()) << "world-writable";
+  EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value()) << "world-writable";
   ASSERT_EQ(chmod(path.c_str(), 0600), 0);
-  ASSERT_TRUE(cache->Lookup(key).has_value());
+  ASSERT_TRUE(cache->Lookup("k", key, kMax).has_value());
   if (geteuid() == 0) {
     ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
-    EXPECT_FALSE(cache->Lookup(key).has_value()) << "owned by another uid";
+    EXPECT_FALSE(cache->Lookup("k", key, kMax).has_value()) << "owned by another uid";
   }
 }
 
-TEST_F(SeccompProgramCacheTest, OpenRefusesADirectoryOthersCouldWrite) {
+TEST_F(CompiledCacheTest, OpenRefusesADirectoryOthersCouldWrite) {
   ASSERT_NE(OpenOrDie(), nullptr);
   ASSERT_EQ(chmod(dir_.c_str(), 0770), 0);
-  absl::StatusOr<std::unique_ptr<SeccompProgramCache>> opened = SeccompProgramCache::Open(dir_);
+  absl::StatusOr<std::unique_ptr<CompiledCache>> opened = CompiledCache::Open(dir_);
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(opened.status().message(), HasSubstr(dir_));
   EXPECT_THAT(opened.status().message(), HasSubstr("chmod go-w"));
@@ -144,7 +149,7 @@ TEST_F(SeccompProgramCacheTest, OpenRefusesADirectoryOthersCouldWrite) {
   ASSERT_EQ(chmod(dir_.c_str(), 0700), 0);
   if (geteuid() == 0) {
     ASSERT_EQ(chown(dir_.c_str(), 65534, 65534), 0);
-    opened = SeccompProgramCache::Open(dir_);
+    opened = CompiledCache::Open(dir_);
     ASSERT_FALSE(opened.ok());
     EXPECT_THAT(opened.status().message(), HasSubstr("owned by uid 65534"));
     ASSERT_EQ(chown(dir_.c_str(), 0, 0), 0);
@@ -152,29 +157,29 @@ TEST_F(SeccompProgramCacheTest, OpenRefusesADirectoryOthersCouldWrite) {
 
   const std::string link = root_ + "/link";
   std::filesystem::create_directory_symlink(dir_, link);
-  opened = SeccompProgramCache::Open(link);
+  opened = CompiledCache::Open(link);
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(opened.status().message(), HasSubstr("symlink"));
 
-  opened = SeccompProgramCache::Open("relative/dir");
+  opened = CompiledCache::Open("relative/dir");
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(opened.status().message(), HasSubstr("absolute"));
 }
 
-TEST_F(SeccompProgramCacheTest, DefaultDirectoryFollowsTheEnvironment) {
-  const char* saved = getenv("CORDON_SECCOMP_CACHE");
+TEST_F(CompiledCacheTest, DefaultDirectoryFollowsTheEnvironment) {
+  const char* saved = getenv("CORDON_CACHE");
   std::string saved_value = saved != nullptr ? saved : "";
-  setenv("CORDON_SECCOMP_CACHE", "off", 1);
-  EXPECT_FALSE(SeccompProgramCache::DefaultDirectory().has_value());
-  setenv("CORDON_SECCOMP_CACHE", dir_.c_str(), 1);
-  EXPECT_EQ(SeccompProgramCache::DefaultDirectory(), dir_);
-  unsetenv("CORDON_SECCOMP_CACHE");
+  setenv("CORDON_CACHE", "off", 1);
+  EXPECT_FALSE(CompiledCache::DefaultDirectory().has_value());
+  setenv("CORDON_CACHE", dir_.c_str(), 1);
+  EXPECT_EQ(CompiledCache::DefaultDirectory(), dir_);
+  unsetenv("CORDON_CACHE");
   if (geteuid() == 0) {
-    EXPECT_EQ(SeccompProgramCache::DefaultDirectory(), "/var/cache/cordon/seccomp");
+    EXPECT_EQ(CompiledCache::DefaultDirectory(), "/var/cache/cordon");
   } else {
-    EXPECT_FALSE(SeccompProgramCache::DefaultDirectory().has_value());
+    EXPECT_FALSE(CompiledCache::DefaultDirectory().has_value());
   }
-  if (saved != nullptr) setenv("CORDON_SECCOMP_CACHE", saved_value.c_str(), 1);
+  if (saved != nullptr) setenv("CORDON_CACHE", saved_value.c_str(), 1);
 }
 
 cordon::v1::SeccompPolicy Policy(std::initializer_list<const char*> groups) {
@@ -185,7 +190,7 @@ cordon::v1::SeccompPolicy Policy(std::initializer_list<const char*> groups) {
 
 // The compiler's use of the cache: the same input is compiled once, the cached program is
 // byte for byte libseccomp's, and any change to the input is a different key.
-TEST_F(SeccompProgramCacheTest, CompilerUsesTheCacheOnlyForIdenticalInput) {
+TEST_F(CompiledCacheTest, CompilerUsesTheCacheOnlyForIdenticalInput) {
   auto cache = OpenOrDie();
   ASSERT_NE(cache, nullptr);
   SeccompCompileOptions uncached;
@@ -246,6 +251,53 @@ TEST_F(SeccompProgramCacheTest, CompilerUsesTheCacheOnlyForIdenticalInput) {
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->from_cache);
   EXPECT_TRUE(SameProgram(again->instructions, reference->instructions));
+}
+
+// The profile loader's use of the cache: a hit is the same effective profile Load gives, and
+// only for the same bytes at the same path; an invalid profile is never cached.
+TEST_F(CompiledCacheTest, ProfileLoaderUsesTheCacheOnlyForIdenticalInput) {
+  auto cache = OpenOrDie();
+  ASSERT_NE(cache, nullptr);
+  const std::string path = root_ + "/probe.textproto";
+  auto write = [&](const std::string& text) { std::ofstream(path) << text; };
+  write("description: \"first\"\nseccomp { groups: \"base\" }\n");
+
+  absl::StatusOr<cordon::v1::Profile> reference = ProfileLoader::Load(path);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  bool hit = true;
+  absl::StatusOr<cordon::v1::Profile> first = ProfileLoader::LoadCached(path, cache.get(), &hit);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(hit);
+  absl::StatusOr<cordon::v1::Profile> second = ProfileLoader::LoadCached(path, cache.get(), &hit);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(second->SerializeAsString(), reference->SerializeAsString());
+  EXPECT_EQ(second->name(), "probe") << "the file stem, as Load gives it";
+
+  // Changed bytes: a miss, and the new content.
+  write("description: \"second\"\nseccomp { groups: \"base\" }\n");
+  absl::StatusOr<cordon::v1::Profile> changed = ProfileLoader::LoadCached(path, cache.get(), &hit);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(changed->description(), "second");
+
+  // The same bytes under another path: a miss (the path can name the profile).
+  const std::string other = root_ + "/other.textproto";
+  std::filesystem::copy_file(path, other);
+  absl::StatusOr<cordon::v1::Profile> moved = ProfileLoader::LoadCached(other, cache.get(), &hit);
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(moved->name(), "other");
+
+  // An invalid profile fails exactly as Load fails, every time, and leaves no entry.
+  const size_t entries = std::distance(std::filesystem::directory_iterator(dir_), {});
+  write("seccomp { groups: \"no-such-group\" }\n");
+  absl::StatusOr<cordon::v1::Profile> bad = ProfileLoader::LoadCached(path, cache.get(), &hit);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status(), ProfileLoader::Load(path).status());
+  EXPECT_FALSE(ProfileLoader::LoadCached(path, cache.get(), &hit).ok());
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}),
+            static_cast<std::ptrdiff_t>(entries));
 }
 
 }  // namespace
