@@ -23,6 +23,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "sandbox-profiles/build_id.h"
 #include "sandbox-profiles/compiled_cache.h"
 #include "sandbox-profiles/string_view_compat.h"
@@ -247,26 +249,6 @@ const std::string& LibseccompBuildId() {
   return *id;
 }
 
-// Everything that determines CompileWithLibseccomp's output, as text: the cache key's input.
-std::string LibseccompInput(const std::vector<LibseccompRule>& calls, uint32_t scmp_violation,
-                            bool user_notify, std::string_view build_id) {
-  const scmp_version* version = seccomp_version();
-  std::string input = absl::StrFormat(
-      "cordon seccomp body 1\nlibseccomp %u.%u.%u build-id %s\n"
-      "default %08x badarch %08x nnp 0 optimize 2\n",
-      version->major, version->minor, version->micro, build_id, scmp_violation,
-      LibseccompBadArch(user_notify));
-  for (const LibseccompRule& call : calls) {
-    absl::StrAppendFormat(&input, "%08x %d", call.action, call.nr);
-    if (call.arg) {
-      absl::StrAppendFormat(&input, " a%u op%d %x %x", call.arg->arg,
-                            static_cast<int>(call.arg->op), call.arg->datum_a, call.arg->datum_b);
-    }
-    input.push_back('\n');
-  }
-  return input;
-}
-
 // The reference implementation: the same rules through libseccomp (binary tree optimised).
 absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(
     const std::vector<LibseccompRule>& calls, uint32_t scmp_violation, bool user_notify) {
@@ -291,37 +273,6 @@ absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccomp(
     if (rc != 0) return LibseccompError(absl::StrCat("rule for ", Av(call.name)), rc);
   }
   return Export(c);
-}
-
-// libseccomp's program for `rules`, from `cache` when it compiled the same input before.
-absl::StatusOr<std::vector<sock_filter>> CompileWithLibseccompCached(const std::vector<Rule>& rules,
-                                                                     uint32_t scmp_violation,
-                                                                     bool user_notify,
-                                                                     CompiledCache* cache,
-                                                                     bool* from_cache) {
-  const std::vector<LibseccompRule> calls = LibseccompRules(rules);
-  const std::string& build_id = LibseccompBuildId();
-  if (cache == nullptr || build_id.empty()) {
-    return CompileWithLibseccomp(calls, scmp_violation, user_notify);
-  }
-  constexpr std::string_view kKind = "seccomp";
-  const std::string input = LibseccompInput(calls, scmp_violation, user_notify, build_id);
-  if (std::optional<std::string> cached = cache->Lookup(kKind, input, kMaxProgramBytes);
-      cached && !cached->empty() && cached->size() % sizeof(sock_filter) == 0) {
-    std::vector<sock_filter> program(cached->size() / sizeof(sock_filter));
-    std::memcpy(program.data(), cached->data(), cached->size());
-    *from_cache = true;
-    return program;
-  }
-  absl::StatusOr<std::vector<sock_filter>> compiled =
-      CompileWithLibseccomp(calls, scmp_violation, user_notify);
-  // A cache that cannot be written costs the next start a compile, nothing else.
-  if (compiled.ok()) {
-    (void)cache->Store(kKind, input,
-                       std::string_view(reinterpret_cast<const char*>(compiled->data()),
-                                        compiled->size() * sizeof(sock_filter)));
-  }
-  return compiled;
 }
 
 // The code for one rule, entered with the syscall number in A; always ends in a return.
@@ -483,12 +434,15 @@ std::vector<std::string> SeccompCompiler::DescribeArgumentRules() {
   };
 }
 
-absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::SeccompPolicy& policy,
-                                                        const SeccompCompileOptions& options) {
+namespace {
+
+// The whole compile, without the cache.
+absl::StatusOr<SeccompProgram> CompileProgram(const cordon::v1::SeccompPolicy& policy,
+                                              const SeccompCompileOptions& options) {
   absl::StatusOr<std::vector<SyscallGroups::Entry>> entries = SyscallGroups::Resolve(policy);
   if (!entries.ok()) return entries.status();
 
-  const uint32_t violation = ViolationAction(policy, options);
+  const uint32_t violation = SeccompCompiler::ViolationAction(policy, options);
   const uint32_t bad_arch = options.user_notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_KILL_PROCESS;
   const uint32_t scmp_violation = options.user_notify                     ? SCMP_ACT_NOTIFY
                                   : violation == SECCOMP_RET_KILL_PROCESS ? SCMP_ACT_KILL_PROCESS
@@ -527,8 +481,7 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
 
   absl::StatusOr<std::vector<sock_filter>> body =
       options.use_libseccomp
-          ? CompileWithLibseccompCached(rules, scmp_violation, options.user_notify, options.cache,
-                                        &program.from_cache)
+          ? CompileWithLibseccomp(LibseccompRules(rules), scmp_violation, options.user_notify)
           : CompileTree(std::move(rules), violation);
   if (!body.ok()) return body.status();
   program.instructions = Prologue(violation, bad_arch);
@@ -539,6 +492,75 @@ absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::Seccom
                      " instructions; the kernel allows ", BPF_MAXINSNS, "; allow fewer syscalls"));
   }
   return program;
+}
+
+// What a cached program depends on: the policy as given, the notify mode, and the build ids of
+// the code that turns a policy into rules (this binary: groups, argument rules, prologue) and
+// of libseccomp's code (the same object when it is linked statically, the default). "" when a
+// build id is missing: then nothing is cached.
+std::string CacheInput(const cordon::v1::SeccompPolicy& policy, bool user_notify) {
+  static const std::string* compiler =
+      new std::string(BuildIdOf(reinterpret_cast<const void*>(&SeccompCompiler::Compile)));
+  const std::string& libseccomp = LibseccompBuildId();
+  if (compiler->empty() || libseccomp.empty()) return "";
+  const scmp_version* version = seccomp_version();
+  return absl::StrFormat(
+      "cordon seccomp 2\ncompiler %s\nlibseccomp %u.%u.%u build-id %s\n"
+      "notify %d\npolicy %s",
+      *compiler, version->major, version->minor, version->micro, libseccomp, user_notify ? 1 : 0,
+      policy.SerializeAsString());
+}
+
+// A cached result: the instruction count, the instructions, then the allowed names, one per
+// line.
+std::string EncodeCached(const SeccompProgram& program) {
+  const uint32_t count = static_cast<uint32_t>(program.instructions.size());
+  std::string out(reinterpret_cast<const char*>(&count), sizeof count);
+  out.append(reinterpret_cast<const char*>(program.instructions.data()),
+             program.instructions.size() * sizeof(sock_filter));
+  out.append(absl::StrJoin(program.allowed_syscalls, "\n"));
+  return out;
+}
+
+std::optional<SeccompProgram> DecodeCached(std::string_view bytes) {
+  uint32_t count = 0;
+  if (bytes.size() < sizeof count) return std::nullopt;
+  std::memcpy(&count, bytes.data(), sizeof count);
+  bytes.remove_prefix(sizeof count);
+  if (count == 0 || count > BPF_MAXINSNS || bytes.size() < count * sizeof(sock_filter)) {
+    return std::nullopt;
+  }
+  SeccompProgram program;
+  program.instructions.resize(count);
+  std::memcpy(program.instructions.data(), bytes.data(), count * sizeof(sock_filter));
+  bytes.remove_prefix(count * sizeof(sock_filter));
+  if (!bytes.empty()) {
+    for (absl::string_view name : absl::StrSplit(Av(bytes), '\n')) {
+      program.allowed_syscalls.emplace_back(name);
+    }
+  }
+  program.from_cache = true;
+  return program;
+}
+
+}  // namespace
+
+absl::StatusOr<SeccompProgram> SeccompCompiler::Compile(const cordon::v1::SeccompPolicy& policy,
+                                                        const SeccompCompileOptions& options) {
+  // The libseccomp path only: the own generator costs microseconds and is not cached.
+  const std::string input = options.use_libseccomp && options.cache != nullptr
+                                ? CacheInput(policy, options.user_notify)
+                                : "";
+  if (input.empty()) return CompileProgram(policy, options);
+  constexpr std::string_view kKind = "seccomp";
+  constexpr size_t kMaxCached = 4 + kMaxProgramBytes + 64 * 1024;  // + the allowed names
+  if (std::optional<std::string> cached = options.cache->Lookup(kKind, input, kMaxCached)) {
+    if (std::optional<SeccompProgram> program = DecodeCached(*cached)) return *std::move(program);
+  }
+  absl::StatusOr<SeccompProgram> compiled = CompileProgram(policy, options);
+  // A cache that cannot be written costs the next start a compile, nothing else.
+  if (compiled.ok()) (void)options.cache->Store(kKind, input, EncodeCached(*compiled));
+  return compiled;
 }
 
 }  // namespace cordon::profiles

@@ -133,8 +133,15 @@ BrokerRequest OpenRequest(absl::string_view spec, absl::string_view path) {
     if (tok == "truncate") open->set_truncate(true);
     if (tok == "append") open->set_append(true);
     if (tok == "unknown") {
-      open->GetReflection()->MutableUnknownFields(open)->AddVarint(
-          6, O_PATH | __O_TMPFILE | O_RDWR | O_CREAT);
+      // Field 6 (unknown to the schema), varint, merged in as wire bytes: the message keeps it
+      // as an unknown field and sends it on.
+      uint64_t value = O_PATH | __O_TMPFILE | O_RDWR | O_CREAT;
+      std::string wire(1, static_cast<char>(6 << 3));
+      do {
+        wire.push_back(static_cast<char>((value & 0x7f) | (value > 0x7f ? 0x80 : 0)));
+        value >>= 7;
+      } while (value != 0);
+      if (!open->MergeFromString(wire)) std::abort();
     }
   }
   return req;
