@@ -61,6 +61,22 @@ class SteppedClock {
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
 };
 
+// Every test: an auditor writing to a real log, on a clock the test steps.
+class PluginAuditorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { auditor().set_clock_for_testing(clock_.Fn()); }
+  PluginAuditor& auditor() { return capture_.auditor(); }
+  std::vector<audit::JsonValue> Records() { return capture_.Records(); }
+  // Answers a call of named syscall `i` (a fake name and number: no ABI has this many).
+  void RecordFakeSyscall(int i) {
+    ASSERT_TRUE(
+        auditor().RecordViolation(Violation(2000 + i, absl::StrCat("fake", i)), "eperm").ok());
+  }
+
+  testing::AuditCapture capture_;
+  SteppedClock clock_;
+};
+
 // Calls each record stands for: itself plus its `suppressed` further ones.
 uint64_t CallsOf(const std::vector<audit::JsonValue>& records) {
   uint64_t calls = 0;
@@ -72,11 +88,8 @@ uint64_t CallsOf(const std::vector<audit::JsonValue>& records) {
 
 // Numbers with no name ("unknown") share one window: a burst over two numbers is counted
 // together, each individual record shows its own number and the counted one the last call's.
-TEST(PluginAuditorTest, BurstsOfDifferentUnknownNumbersShareOneWindow) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, BurstsOfDifferentUnknownNumbersShareOneWindow) {
+  PluginAuditor& auditor = this->auditor();
   constexpr int kEach = 250;  // well past the individual records of one window
   for (int i = 0; i < kEach; ++i) {
     for (int32_t nr : {1000, 1001}) {
@@ -87,7 +100,7 @@ TEST(PluginAuditorTest, BurstsOfDifferentUnknownNumbersShareOneWindow) {
   ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/true).ok());
   EXPECT_EQ(auditor.violation_counts().at("unknown"), 2u * kEach);
 
-  std::vector<audit::JsonValue> records = capture.Records();
+  std::vector<audit::JsonValue> records = Records();
   EXPECT_EQ(CallsOf(records), 2u * kEach);
   ASSERT_EQ(records.size(), PluginAuditor::kIndividualViolationsPerSecond + 1);
   std::map<int64_t, int> individual;
@@ -105,11 +118,8 @@ TEST(PluginAuditorTest, BurstsOfDifferentUnknownNumbersShareOneWindow) {
 // A plugin walking the unallocated number space (the security review's attack: ~250 B of
 // launcher memory and one record per number) costs one window and a bounded number of
 // records, over several seconds of walking.
-TEST(PluginAuditorTest, WalkingUnknownNumbersKeepsStateAndRecordsBounded) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, WalkingUnknownNumbersKeepsStateAndRecordsBounded) {
+  PluginAuditor& auditor = this->auditor();
   constexpr int kNumbers = 100000;
   constexpr absl::Duration kStep = absl::Microseconds(50);  // 5 s of calls in all
   size_t most_windows = 0;
@@ -125,11 +135,11 @@ TEST(PluginAuditorTest, WalkingUnknownNumbersKeepsStateAndRecordsBounded) {
       ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/false).ok());
     }
     most_windows = std::max(most_windows, auditor.violation_window_count());
-    clock.Advance(kStep);
+    clock_.Advance(kStep);
   }
   EXPECT_EQ(most_windows, 1u);
   ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/true).ok());
-  std::vector<audit::JsonValue> records = capture.Records();
+  std::vector<audit::JsonValue> records = Records();
   EXPECT_EQ(CallsOf(records), static_cast<uint64_t>(kNumbers)) << "a call went uncounted";
   // 5 s: per window of a second 100 individual records and one counted one.
   const size_t seconds = 5;
@@ -140,19 +150,15 @@ TEST(PluginAuditorTest, WalkingUnknownNumbersKeepsStateAndRecordsBounded) {
 // More distinct syscalls than windows at once (only fake names reach this many): the
 // windows stop at kMaxWindows plus one overflow, whose record says it counted many syscalls,
 // and the individual records of a second stop at the plugin-wide budget.
-TEST(PluginAuditorTest, DistinctSyscallsBeyondTheWindowCapShareTheOverflow) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, DistinctSyscallsBeyondTheWindowCapShareTheOverflow) {
+  PluginAuditor& auditor = this->auditor();
   constexpr int kSyscalls = 5000;
   for (int i = 0; i < kSyscalls; ++i) {
-    ASSERT_TRUE(
-        auditor.RecordViolation(Violation(2000 + i, absl::StrCat("fake", i)), "eperm").ok());
+    ASSERT_NO_FATAL_FAILURE(RecordFakeSyscall(i));
   }
   EXPECT_EQ(auditor.violation_window_count(), PluginAuditor::kMaxWindows + 1);
   ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/true).ok());
-  std::vector<audit::JsonValue> records = capture.Records();
+  std::vector<audit::JsonValue> records = Records();
   EXPECT_EQ(CallsOf(records), static_cast<uint64_t>(kSyscalls));
   size_t individual = 0;
   int overflow = 0;
@@ -175,11 +181,8 @@ TEST(PluginAuditorTest, DistinctSyscallsBeyondTheWindowCapShareTheOverflow) {
 // Over several seconds of many syscalls called many times, the records stay within the
 // documented bound per second: the plugin-wide individual budget plus one counted record
 // per window.
-TEST(PluginAuditorTest, RecordsPerSecondStayWithinTheDocumentedBound) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, RecordsPerSecondStayWithinTheDocumentedBound) {
+  PluginAuditor& auditor = this->auditor();
   constexpr int kSeconds = 3;
   constexpr int kSyscalls = 1500;
   constexpr int kRounds = 4;
@@ -187,16 +190,15 @@ TEST(PluginAuditorTest, RecordsPerSecondStayWithinTheDocumentedBound) {
   for (int s = 0; s < kSeconds; ++s) {
     for (int round = 0; round < kRounds; ++round) {
       for (int i = 0; i < kSyscalls; ++i) {
-        ASSERT_TRUE(
-            auditor.RecordViolation(Violation(2000 + i, absl::StrCat("fake", i)), "eperm").ok());
+        ASSERT_NO_FATAL_FAILURE(RecordFakeSyscall(i));
         ++calls;
       }
     }
     ASSERT_LE(auditor.violation_window_count(), PluginAuditor::kMaxWindows + 1);
-    clock.Advance(absl::Seconds(1));
+    clock_.Advance(absl::Seconds(1));
   }
   ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/true).ok());
-  std::vector<audit::JsonValue> records = capture.Records();
+  std::vector<audit::JsonValue> records = Records();
   EXPECT_EQ(CallsOf(records), calls);
   const size_t per_second =
       PluginAuditor::kIndividualViolationsPerSecondTotal + PluginAuditor::kMaxWindows + 1;
@@ -205,43 +207,36 @@ TEST(PluginAuditorTest, RecordsPerSecondStayWithinTheDocumentedBound) {
 
 // A window over a second old with nothing pending is dropped on the next call, so a plugin
 // that touched many syscalls once does not keep their windows.
-TEST(PluginAuditorTest, OldWindowsAreDroppedWithNothingPending) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, OldWindowsAreDroppedWithNothingPending) {
+  PluginAuditor& auditor = this->auditor();
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(
-        auditor.RecordViolation(Violation(2000 + i, absl::StrCat("fake", i)), "eperm").ok());
+    ASSERT_NO_FATAL_FAILURE(RecordFakeSyscall(i));
   }
   EXPECT_EQ(auditor.violation_window_count(), 200u);
   EXPECT_FALSE(auditor.has_pending_counts());
-  clock.Advance(absl::Milliseconds(1001));
+  clock_.Advance(absl::Milliseconds(1001));
   ASSERT_TRUE(auditor.RecordViolation(Violation(1, "write"), "eperm").ok());
   EXPECT_EQ(auditor.violation_window_count(), 1u);
-  EXPECT_EQ(capture.Records().size(), 201u);
+  EXPECT_EQ(Records().size(), 201u);
 }
 
 // A burst still folds per named syscall, as before: two syscalls, two counted records.
-TEST(PluginAuditorTest, BurstsOfTwoNamedSyscallsAreCountedApart) {
-  testing::AuditCapture capture;
-  PluginAuditor& auditor = capture.auditor();
-  SteppedClock clock;
-  auditor.set_clock_for_testing(clock.Fn());
+TEST_F(PluginAuditorTest, BurstsOfTwoNamedSyscallsAreCountedApart) {
+  PluginAuditor& auditor = this->auditor();
   constexpr int kEach = 250;
   for (int i = 0; i < kEach; ++i) {
     ASSERT_TRUE(auditor.RecordViolation(Violation(165, "mount"), "eperm").ok());
     ASSERT_TRUE(auditor.RecordViolation(Violation(250, "keyctl"), "eperm").ok());
   }
   // The window closes on the clock: the supervisor's tick writes the counts.
-  clock.Advance(absl::Seconds(1));
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(auditor.has_pending_counts());
   ASSERT_TRUE(auditor.FlushViolationCounts(/*all=*/false).ok());
   EXPECT_FALSE(auditor.has_pending_counts());
   EXPECT_EQ(auditor.violation_window_count(), 0u);
   std::map<std::string, uint64_t> calls;
   std::map<std::string, int> folded;
-  for (const audit::JsonValue& record : capture.Records()) {
+  for (const audit::JsonValue& record : Records()) {
     const int64_t suppressed = IntOf(record, "suppressed", 0);
     calls[StringOf(record, "syscall")] += 1 + static_cast<uint64_t>(suppressed);
     if (suppressed > 0) {
