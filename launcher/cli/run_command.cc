@@ -35,13 +35,6 @@ int SetupFailure(const absl::Status& status) {
   return kExitSetupFailure;
 }
 
-// A quota.violation's `detail`: the backend's words (which give the count themselves), else
-// how many events the record stands for when more than one.
-std::string QuotaDetail(const quota::QuotaViolation& v) {
-  if (!v.detail.empty()) return v.detail;
-  return v.count > 1 ? absl::StrCat(v.count, " events") : "";
-}
-
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -177,11 +170,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   if (quotas->polls()) {
     supervisor_options.on_quota_poll = [&quotas, &auditor]() -> absl::Status {
       for (const quota::QuotaViolation& v : quotas->PollEvents()) {
-        if (absl::Status s =
-                auditor.RecordQuota(v.quota, v.limit, v.observed, v.action, QuotaDetail(v));
-            !s.ok()) {
-          return s;
-        }
+        if (absl::Status s = host::PluginQuotas::Record(v, &auditor); !s.ok()) return s;
       }
       return absl::OkStatus();
     };
@@ -205,9 +194,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
       quotas->Collect(result->exit, &peak_memory, launcher_killed);
   std::string quota_killed;
   for (const quota::QuotaViolation& v : violations) {
-    if (absl::Status s = v.recorded ? absl::OkStatus()
-                                    : auditor.RecordQuota(v.quota, v.limit, v.observed, v.action,
-                                                          QuotaDetail(v));
+    if (absl::Status s = v.recorded ? absl::OkStatus() : host::PluginQuotas::Record(v, &auditor);
         !s.ok()) {
       std::cerr << "cordon run: audit log write failed: " << s.message() << "\n";
     }

@@ -325,6 +325,13 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   if (!process.ok()) return plugin->FailLoad(process.status());
   plugin->process_ = std::move(*process);
   plugin_end.reset();
+  // Before the supervisor thread polls. The entry runs already; a failure only costs the
+  // tmp_size record (the tmpfs size still holds), and plugin.probe says so, since a host
+  // library has no stderr of its own.
+  Fields probe_fields;
+  if (absl::Status s = plugin->quotas_->WatchTmp(plugin->process_->tmp_dir_fd()); !s.ok()) {
+    probe_fields.emplace_back("quota_notes", std::string(s.message()));
+  }
   plugin->supervisor_thread_ = std::thread([p = plugin.get()] { p->SuperviseUntilExit(); });
 
   ipc::PluginSession::Options options;
@@ -353,7 +360,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     raw->broker_->HandleLog(message);
   };
   plugin->session_ = std::make_unique<ipc::PluginSession>(std::move(host_end), options);
-  if (absl::Status s = plugin->Transition(PluginState::kProbing, ""); !s.ok()) {
+  if (absl::Status s = plugin->Transition(PluginState::kProbing, "", std::move(probe_fields));
+      !s.ok()) {
     return plugin->FailLoad(s);
   }
 
@@ -383,14 +391,11 @@ void LoadedPlugin::SuperviseUntilExit() {
   options.kill_on_violation = kill_on_violation_;
   options.wall_time_limit = wall_time_limit_;
   options.quota_event_fd = quotas_->event_fd();
-  if (quotas_->has_cgroup()) {
+  // A cgroup's counters or a watched /tmp: either needs the once-a-second look.
+  if (quotas_->polls()) {
     options.on_quota_poll = [this]() -> absl::Status {
       for (const quota::QuotaViolation& v : quotas_->PollEvents()) {
-        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
-        if (absl::Status s = auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
-            !s.ok()) {
-          return s;
-        }
+        if (absl::Status s = PluginQuotas::Record(v, auditor_.get()); !s.ok()) return s;
       }
       return absl::OkStatus();
     };
@@ -401,21 +406,29 @@ void LoadedPlugin::SuperviseUntilExit() {
   broker_->FlushQuotaCounts();
   std::string reason;
   if (result.ok()) {
+    // A kill the launcher decided itself (seccomp, wall time, audit failure, or Kill: the
+    // host, a protocol violation, a missed deadline) is that kill, never a guessed quota kill,
+    // as in `cordon run`.
+    const bool launcher_killed =
+        result->kill_reason != supervisor::KillReason::kNone || launcher_killed_.load();
     uint64_t peak = 0;
-    for (const quota::QuotaViolation& v : quotas_->Collect(result->exit, &peak)) {
-      if (!v.recorded) {
-        std::string detail = v.count > 1 ? absl::StrCat(v.count, " events") : "";
-        (void)auditor_->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
-      }
-      // The same words as `cordon run` writes.
-      if (reason.empty() && v.action == "killed") {
-        reason = absl::StrCat("quota exceeded: ", v.quota, " (limit ", v.limit, ")");
+    std::string quota_killed;
+    for (const quota::QuotaViolation& v : quotas_->Collect(result->exit, &peak, launcher_killed)) {
+      if (!v.recorded) (void)PluginQuotas::Record(v, auditor_.get());
+      if (quota_killed.empty() && v.action == "killed") {
+        quota_killed = absl::StrCat(v.quota, " (limit ", v.limit, ")");
       }
     }
-    if (result->kill_reason != supervisor::KillReason::kNone && reason.empty()) {
+    // Collect's was the last look at /tmp: the tmpfs is freed now, not when the host drops
+    // this entry.
+    process_->CloseTmpDir();
+    // The same words as `cordon run` writes. A memory or pids hit is only the reason when the
+    // plugin died of a signal the launcher did not send.
+    if (result->kill_reason != supervisor::KillReason::kNone) {
       reason = result->KillReasonText();
-    }
-    if (reason.empty()) {
+    } else if (!quota_killed.empty() && !launcher_killed && result->exit.signal() != 0) {
+      reason = absl::StrCat("quota exceeded: ", quota_killed);
+    } else {
       reason = result->exit.exited() ? absl::StrCat("exited with status ", result->exit.exit_code())
                                      : absl::StrCat("killed by signal ", result->exit.signal());
     }
@@ -560,6 +573,8 @@ absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
 void LoadedPlugin::Kill(const std::string& reason) {
   // Refused only when the plugin already stopped or failed; the signal goes out regardless.
   (void)Transition(PluginState::kFailed, reason);
+  // Before the signal, so the supervisor sees it with the death it causes.
+  launcher_killed_ = true;
   if (process_ != nullptr) (void)process_->Kill();
 }
 

@@ -1,6 +1,7 @@
 #ifndef CORDON_LAUNCHER_HOST_LOADED_PLUGIN_H_
 #define CORDON_LAUNCHER_HOST_LOADED_PLUGIN_H_
 
+#include <atomic>
 #include <functional>
 #include <future>
 #include <map>
@@ -168,6 +169,8 @@ class LoadedPlugin {
   // may kill this very plugin (Kill is a transition).
   std::recursive_mutex transition_mu_;
   bool kill_on_violation_ = false;
+  // Kill sent the sandbox its SIGKILL: the death is that kill, not RLIMIT_CPU's hard limit.
+  std::atomic<bool> launcher_killed_{false};
   absl::Duration wall_time_limit_ = absl::InfiniteDuration();
 
   mutable std::mutex mu_;

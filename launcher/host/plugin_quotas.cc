@@ -167,6 +167,9 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
     if (std::optional<quota::QuotaViolation> full = tmp_watch_->Check(); full.has_value()) {
       violations.push_back(std::move(*full));
     }
+    // That was the last look: the fd would keep the dead sandbox's tmpfs, and what the plugin
+    // left in it, in memory for as long as this object lives (a loaded plugin's entry).
+    tmp_watch_.reset();
   }
   // SIGXCPU/SIGXFSZ cannot be sent by a sandboxed process (the seccomp prologue refuses it), so
   // such a death is the kernel enforcing an rlimit. CPU time must also be near the limit: a
@@ -191,6 +194,13 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
     violations.push_back({"file_size", file_size_bytes_, std::nullopt, "killed", 1});
   }
   return violations;
+}
+
+absl::Status PluginQuotas::Record(const quota::QuotaViolation& v,
+                                  supervisor::PluginAuditor* auditor) {
+  std::string detail = v.detail;
+  if (detail.empty() && v.count > 1) detail = absl::StrCat(v.count, " events");
+  return auditor->RecordQuota(v.quota, v.limit, v.observed, v.action, detail);
 }
 
 }  // namespace cordon::host

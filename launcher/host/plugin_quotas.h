@@ -14,6 +14,7 @@
 #include "launcher/quota/quota_accounting.h"
 #include "launcher/quota/tmpfs_watch.h"
 #include "launcher/sandbox/sandbox_process.h"
+#include "launcher/supervisor/plugin_auditor.h"
 
 namespace cordon::host {
 
@@ -63,11 +64,17 @@ class PluginQuotas {
   // throttling), a full /tmp, and rlimit signals (SIGXCPU, SIGXFSZ), the ones PollEvents
   // already returned marked `recorded`. Kills any leftover in the cgroup. peak_memory_bytes
   // falls back to the largest rusage when no cgroup tells. `launcher_killed`: the launcher
-  // itself killed the sandbox (seccomp, wall time, audit failure), so a SIGKILL death is that
-  // kill and never taken for RLIMIT_CPU's hard limit, however near the CPU time is.
+  // itself killed the sandbox (seccomp, wall time, audit failure, a host's kill), so a SIGKILL
+  // death is that kill and never taken for RLIMIT_CPU's hard limit, however near the CPU time
+  // is. Call once, after the sandbox is gone: it closes the /tmp watch's fd (which pins the
+  // tmpfs and so its memory); the caller closes SandboxProcess's own with CloseTmpDir.
   std::vector<quota::QuotaViolation> Collect(const sandbox::ExitInfo& exit,
                                              uint64_t* peak_memory_bytes,
                                              bool launcher_killed = false);
+
+  // Writes `v` as its quota.violation record; `detail` is the backend's words (which give the
+  // count themselves), else how many events the record stands for when more than one.
+  static absl::Status Record(const quota::QuotaViolation& v, supervisor::PluginAuditor* auditor);
 
  private:
   PluginQuotas() = default;

@@ -55,6 +55,11 @@ SandboxProcess::~SandboxProcess() {
   }
 }
 
+void SandboxProcess::CloseTmpDir() {
+  if (tmp_dir_fd_ >= 0) close(tmp_dir_fd_);
+  tmp_dir_fd_ = -1;
+}
+
 absl::Status SandboxProcess::Signal(int signal_number) {
   if (reaped_) return absl::FailedPreconditionError("sandbox already ended");
   if (syscall(SYS_pidfd_send_signal, pidfd_, signal_number, nullptr, 0) != 0) {

@@ -51,6 +51,9 @@ class SandboxProcess {
   // O_PATH fd of the sandbox's /tmp (owned here) when SandboxSpec::report_tmp_dir asked for
   // it and the init could open it, else -1. Stays valid after the sandbox is gone.
   int tmp_dir_fd() const { return tmp_dir_fd_; }
+  // Closes that fd once its last look is done: it pins the tmpfs, so a dead sandbox's /tmp
+  // would otherwise hold up to its size of memory for as long as this object lives.
+  void CloseTmpDir();
 
   // Delivers a signal to init, which forwards SIGTERM/SIGINT/SIGHUP/... to the program.
   // SIGKILL kills the whole sandbox at once.

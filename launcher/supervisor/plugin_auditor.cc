@@ -54,9 +54,8 @@ std::string TimestampText(absl::Time t) {
 }
 }  // namespace
 
-absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
-                                           const std::string& action, uint64_t suppressed,
-                                           absl::Time window_start) {
+audit::AuditRecord PluginAuditor::ViolationRecord(const SeccompViolation& violation,
+                                                  const std::string& action) const {
   audit::AuditRecord record("seccomp.violation");
   record.SetPlugin(identity_);
   record.SetDecision("deny");
@@ -68,10 +67,45 @@ absl::Status PluginAuditor::WriteViolation(const SeccompViolation& violation,
       .Set("host_pid", static_cast<int64_t>(violation.pid))
       .Set("ip", violation.instruction_pointer)
       .Set("action", action);
-  if (suppressed > 0) {
-    // Arguments and pid are those of the last call counted.
-    record.Set("suppressed", suppressed).Set("window_start", TimestampText(window_start));
+  return record;
+}
+
+PluginAuditor::WindowKey PluginAuditor::KeyOf(const SeccompViolation& violation) {
+  const bool x32 = IsX32SyscallNumber(violation.arch, violation.nr);
+  // Unnamed numbers are not told apart: one window (and at most one counted record a second)
+  // for all of them, however many a plugin walks through. Each individual record still shows
+  // its own nr.
+  if (violation.name == kUnknownSyscallName) return {violation.arch, x32, kAnyNumber};
+  return {violation.arch, x32, violation.nr};
+}
+
+std::map<PluginAuditor::WindowKey, PluginAuditor::ViolationWindow>::iterator
+PluginAuditor::WindowFor(const SeccompViolation& violation, absl::Time now) {
+  WindowKey key = KeyOf(violation);
+  auto it = windows_.find(key);
+  if (it != windows_.end()) return it;
+  // Full: counted with every other syscall that found no room, in one window.
+  if (windows_.size() - windows_.count(kOverflowKey) >= kMaxWindows) {
+    key = kOverflowKey;
+    it = windows_.find(key);
+    if (it != windows_.end()) return it;
   }
+  return windows_.emplace(key, ViolationWindow{now, 0, 0, {}, ""}).first;
+}
+
+absl::Status PluginAuditor::WriteCounted(const WindowKey& key, ViolationWindow* window) {
+  // Arguments and pid are those of the last call counted; `suppressed` the calls beyond it.
+  audit::AuditRecord record = ViolationRecord(window->last, window->action);
+  record.Set("suppressed", window->suppressed - 1)
+      .Set("window_start", TimestampText(window->start));
+  // The window counted more than the one syscall the record names.
+  if (key == kOverflowKey) {
+    record.Set("counted_syscalls", "many");
+  } else if (key.nr == kAnyNumber) {
+    record.Set("counted_syscalls", kUnknownSyscallName);
+  }
+  window->suppressed = 0;
+  --pending_;
   return Append(record);
 }
 
@@ -82,51 +116,56 @@ absl::Status PluginAuditor::RecordViolation(const SeccompViolation& violation,
   ++violation_counts_[violation.arch_name == "x86_64" || violation.arch_name == "aarch64"
                           ? violation.name
                           : absl::StrCat(violation.name, " (", violation.arch_name, ")")];
-  absl::Time now = absl::Now();
-  const SyscallKey key{violation.arch, violation.nr};
-  ViolationWindow& window = windows_[key];
+  const absl::Time now = Now();
+  // Old windows go even when nothing is pending (the supervisor then has no tick for them);
+  // at most once a second, so a burst does not walk the map on every call.
+  if (now - last_sweep_ >= absl::Seconds(1)) {
+    if (absl::Status swept = FlushViolationCounts(/*all=*/false); !swept.ok()) return swept;
+  }
+  auto it = WindowFor(violation, now);
+  ViolationWindow& window = it->second;
   if (now - window.start >= absl::Seconds(1)) {
-    if (window.suppressed > 0) {
-      absl::Status flushed =
-          WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
-      pending_.erase(key);
-      if (!flushed.ok()) return flushed;
-    }
+    absl::Status flushed =
+        window.suppressed > 0 ? WriteCounted(it->first, &window) : absl::OkStatus();
     window = ViolationWindow{now, 0, 0, {}, ""};
+    if (!flushed.ok()) return flushed;
+  }
+  if (now - individual_start_ >= absl::Seconds(1)) {
+    individual_start_ = now;
+    individual_recorded_ = 0;
   }
   // A kill is always recorded on its own: it ends the plugin.
-  if (window.recorded < kIndividualViolationsPerSecond || action == "kill") {
+  if (action == "kill" || (window.recorded < kIndividualViolationsPerSecond &&
+                           individual_recorded_ < kIndividualViolationsPerSecondTotal)) {
     ++window.recorded;
-    return WriteViolation(violation, action, 0, now);
+    ++individual_recorded_;
+    return Append(ViolationRecord(violation, action));
   }
-  ++window.suppressed;
+  if (window.suppressed++ == 0) ++pending_;
   window.last = violation;
   window.action = action;
-  pending_[key] = true;
   return absl::OkStatus();
 }
 
 absl::Status PluginAuditor::FlushViolationCounts(bool all) {
-  absl::Time now = absl::Now();
+  const absl::Time now = Now();
+  last_sweep_ = now;
   absl::Status first_error;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    ViolationWindow& window = windows_[it->first];
-    if (!all && now - window.start < absl::Seconds(1)) {
-      ++it;
-      continue;
+  for (auto it = windows_.begin(); it != windows_.end();) {
+    const bool closed = now - it->second.start >= absl::Seconds(1);
+    if (it->second.suppressed > 0 && (all || closed)) {
+      absl::Status written = WriteCounted(it->first, &it->second);
+      if (!written.ok() && first_error.ok()) first_error = written;
     }
-    absl::Status written =
-        WriteViolation(window.last, window.action, window.suppressed - 1, window.start);
-    if (!written.ok() && first_error.ok()) first_error = written;
-    window.suppressed = 0;
-    it = pending_.erase(it);
+    // A closed window holds nothing more: a later call of its syscall starts a new one.
+    it = closed ? windows_.erase(it) : std::next(it);
   }
   return first_error;
 }
 
 absl::Status PluginAuditor::RecordQuota(const std::string& quota, uint64_t limit,
-                                        std::optional<uint64_t> observed,
-                                        const std::string& action, const std::string& detail) {
+                                        std::optional<uint64_t> observed, const std::string& action,
+                                        const std::string& detail) {
   audit::AuditRecord record("quota.violation");
   record.SetPlugin(identity_);
   record.SetDecision("deny");
@@ -175,7 +214,8 @@ absl::Status PluginAuditor::RecordExit(const sandbox::ExitInfo& exit, uint64_t p
     record.Set("exit_code", exit.exit_code());
   } else {
     record.Set("signal", exit.signal());
-    record.Set("signal_name", std::string(sigabbrev_np(exit.signal()) ? sigabbrev_np(exit.signal()) : "?"));
+    record.Set("signal_name",
+               std::string(sigabbrev_np(exit.signal()) ? sigabbrev_np(exit.signal()) : "?"));
   }
   record.Set("wall_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(exit.wall_time)))
       .Set("cpu_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(exit.cpu_time)))

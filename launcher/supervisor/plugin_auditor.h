@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -51,18 +52,33 @@ class PluginAuditor {
 
   // type: "plugin.start" (cordon run) or "plugin.spawn" (a plugin's lifecycle).
   absl::Status RecordStart(const PluginStartInfo& info, const std::string& type = "plugin.start");
-  // The first kIndividualViolationsPerSecond violations of one syscall (one number of one
-  // ABI: unknown numbers are not lumped together under their common name) in each one-second
-  // window get a record each, written before the syscall is answered. Beyond that, a burst
-  // is counted: one record per syscall per window shows the last such call and carries
-  // "suppressed": N, the number of further calls it stands for; it is written when the window
-  // closes, on the next violation or before plugin.exit. Nothing is dropped, and a plugin cannot
-  // grow the log without bound.
+  // Rate limit of seccomp.violation (docs/audit.md): calls are counted in one-second windows,
+  // one per syscall. A syscall is one named number of one ABI; every number without a name
+  // ("unknown") of one ABI shares a single window, so walking the number space costs a plugin
+  // one window, not one per number. The first kIndividualViolationsPerSecond calls of a window
+  // get a record each, written before the syscall is answered, as long as the plugin's
+  // kIndividualViolationsPerSecondTotal in the current second are not used up; a kill always
+  // gets its own. Beyond that, calls are counted: one record per window shows the last such
+  // call and carries "suppressed": N, the number of further calls it stands for; it is written
+  // when the window closes, on a later violation or the supervisor's tick, or before
+  // plugin.exit. At most kMaxWindows windows exist at once (a window is dropped once it is
+  // over a second old and written); calls of a syscall that finds no room are counted in one
+  // overflow window. Nothing is dropped, and a plugin causes at most
+  // kIndividualViolationsPerSecondTotal + kMaxWindows + 1 records a second (plus the kill that
+  // ends it), in the launcher's memory at most kMaxWindows + 1 windows.
   static constexpr uint64_t kIndividualViolationsPerSecond = 100;
+  static constexpr uint64_t kIndividualViolationsPerSecondTotal = 1000;
+  // Above the named syscalls an ABI has (x86_64: under 400), so the overflow is only a net.
+  static constexpr size_t kMaxWindows = 1024;
   absl::Status RecordViolation(const SeccompViolation& violation, const std::string& action);
-  // Writes the counted records of windows older than a second (all of them when `all`).
+  // Writes the counted records of windows older than a second and drops those windows (with
+  // `all`: writes every counted record, e.g. before plugin.exit).
   absl::Status FlushViolationCounts(bool all);
-  bool has_pending_counts() const { return !pending_.empty(); }
+  bool has_pending_counts() const { return pending_ > 0; }
+  // Windows held (overflow included): what bounds the memory a plugin's violations cost.
+  size_t violation_window_count() const { return windows_.size(); }
+  // The time windows are measured by; unset: absl::Now. Lets tests step time.
+  void set_clock_for_testing(std::function<absl::Time()> clock) { clock_ = std::move(clock); }
   absl::Status RecordQuota(const std::string& quota, uint64_t limit,
                            std::optional<uint64_t> observed, const std::string& action,
                            const std::string& detail);
@@ -99,18 +115,39 @@ class PluginAuditor {
     SeccompViolation last;
     std::string action;
   };
-  absl::Status WriteViolation(const SeccompViolation& violation, const std::string& action,
-                              uint64_t suppressed, absl::Time window_start);
+  // What a window counts: one named syscall (arch, nr as the caller passed it, x32 bit
+  // included), every unknown number of one ABI (nr kAnyNumber), or the overflow (arch 0, which
+  // no call has).
+  struct WindowKey {
+    uint32_t arch = 0;
+    bool x32 = false;
+    int64_t nr = 0;
+    auto operator<=>(const WindowKey&) const = default;
+  };
+  static constexpr int64_t kAnyNumber = INT64_MIN;
+  static constexpr WindowKey kOverflowKey{0, false, kAnyNumber};
+  static WindowKey KeyOf(const SeccompViolation& violation);
 
-  // (AUDIT_ARCH_*, nr as the caller passed it, x32 bit included).
-  using SyscallKey = std::pair<uint32_t, int32_t>;
+  absl::Time Now() const { return clock_ ? clock_() : absl::Now(); }
+  // The window `violation` is counted in, made when missing (the overflow when full).
+  std::map<WindowKey, ViolationWindow>::iterator WindowFor(const SeccompViolation& violation,
+                                                           absl::Time now);
+  // Writes a window's counted record and empties it.
+  absl::Status WriteCounted(const WindowKey& key, ViolationWindow* window);
+  // An individual record of `violation`; a counted one adds its window's fields.
+  audit::AuditRecord ViolationRecord(const SeccompViolation& violation,
+                                     const std::string& action) const;
 
   audit::AuditLog* log_;
   PluginIdentity identity_;
+  std::function<absl::Time()> clock_;
   std::map<std::string, uint64_t> violation_counts_;
-  std::map<SyscallKey, ViolationWindow> windows_;
-  // Syscalls whose window holds suppressed calls not yet written.
-  std::map<SyscallKey, bool> pending_;
+  std::map<WindowKey, ViolationWindow> windows_;
+  size_t pending_ = 0;  // windows holding suppressed calls not yet written
+  absl::Time last_sweep_ = absl::InfinitePast();
+  // Individual records of every window in the current second.
+  absl::Time individual_start_ = absl::InfinitePast();
+  uint64_t individual_recorded_ = 0;
 };
 
 }  // namespace cordon::supervisor

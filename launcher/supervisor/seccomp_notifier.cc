@@ -27,11 +27,11 @@ std::string ArchName(uint32_t arch, int32_t nr) {
 std::string SyscallName(uint32_t arch, int32_t nr) {
   // libseccomp keeps its pseudo-syscalls (names missing on an architecture) at negative
   // numbers; a negative nr must not be dressed up as one of them.
-  if (nr < 0) return "unknown";
+  if (nr < 0) return kUnknownSyscallName;
   // AUDIT_ARCH_* values double as libseccomp's SCMP_ARCH_* tokens.
   uint32_t token = IsX32SyscallNumber(arch, nr) ? SCMP_ARCH_X32 : arch;
   char* name = seccomp_syscall_resolve_num_arch(token, nr);
-  if (name == nullptr) return "unknown";
+  if (name == nullptr) return kUnknownSyscallName;
   std::string result(name);
   free(name);
   return result;

@@ -14,14 +14,17 @@
 
 namespace cordon::supervisor {
 
+// SeccompViolation::name of a number libseccomp has no name for.
+inline constexpr char kUnknownSyscallName[] = "unknown";
+
 // One syscall the filter sent to the launcher instead of letting it run.
 struct SeccompViolation {
-  uint64_t id = 0;          // the kernel's notification id, needed for the answer
-  pid_t pid = 0;            // host pid of the calling thread
-  uint32_t arch = 0;        // AUDIT_ARCH_* of the call
-  int32_t nr = 0;           // syscall number as the caller passed it (x32 bit included)
-  std::string name;         // libseccomp's name for (arch, nr), or "unknown"
-  std::string arch_name;    // "x86_64", "x32", "i386", ...
+  uint64_t id = 0;        // the kernel's notification id, needed for the answer
+  pid_t pid = 0;          // host pid of the calling thread
+  uint32_t arch = 0;      // AUDIT_ARCH_* of the call
+  int32_t nr = 0;         // syscall number as the caller passed it (x32 bit included)
+  std::string name;       // libseccomp's name for (arch, nr), or "unknown"
+  std::string arch_name;  // "x86_64", "x32", "i386", ...
   std::array<uint64_t, 6> args{};
   uint64_t instruction_pointer = 0;
   // i386 or x32: never answered with an error, the plugin is killed.

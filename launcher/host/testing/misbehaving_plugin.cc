@@ -9,11 +9,18 @@
 // which only the host may send), "slow" (answers "done" after the input's milliseconds),
 // "limits" (the serialized PluginLimits its Welcome carried), "open_loop" (up to N broker
 // opens of a path it was never granted, each one a denied capability.use record, until the
-// host answers UNAVAILABLE because the record could not be written).
+// host answers UNAVAILABLE because the record could not be written), "fill_tmp" (writes
+// /tmp/fill until the tmpfs is full, answers the bytes written), "burn" (burns CPU until the
+// process has used the input's milliseconds of it), "keyctl" (a syscall every profile
+// refuses).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -145,6 +152,45 @@ int main(int argc, char** argv) {
         }
         return absl::StrCat("no audit refusal in ", count, " requests");
       });
+  plugin.Register("fill_tmp",
+                  [](const cordon::sdk::CallContext&,
+                     const cordon::ipc::Payload&) -> absl::StatusOr<cordon::ipc::Payload> {
+                    int fd = open("/tmp/fill", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                    if (fd < 0) return absl::ErrnoToStatus(errno, "open /tmp/fill");
+                    static const char kChunk[64 * 1024] = {};
+                    uint64_t written = 0;
+                    for (;;) {
+                      ssize_t n = write(fd, kChunk, sizeof(kChunk));
+                      if (n > 0) {
+                        written += static_cast<uint64_t>(n);
+                        continue;
+                      }
+                      const int error = errno;
+                      close(fd);
+                      if (n < 0 && error == ENOSPC) return absl::StrCat("filled ", written);
+                      return absl::ErrnoToStatus(error, "write /tmp/fill");
+                    }
+                  });
+  plugin.Register("burn",
+                  [](const cordon::sdk::CallContext&,
+                     const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    int64_t ms = 0;
+                    if (!absl::SimpleAtoi(in.data(), &ms)) {
+                      return absl::InvalidArgumentError("burn wants milliseconds");
+                    }
+                    for (;;) {
+                      struct timespec used {};
+                      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &used);
+                      if (used.tv_sec * 1000 + used.tv_nsec / 1000000 >= ms) break;
+                    }
+                    return std::string("burnt");
+                  });
+  plugin.Register("keyctl",
+                  [](const cordon::sdk::CallContext&,
+                     const cordon::ipc::Payload&) -> absl::StatusOr<cordon::ipc::Payload> {
+                    const long rc = syscall(SYS_keyctl, 0, 0, 0, 0, 0);
+                    return absl::StrCat("keyctl returned ", rc, " errno ", errno);
+                  });
   absl::Status served = plugin.Serve();
   if (refuse_config && !served.ok()) PauseForever();
   return served.ok() ? 0 : 1;
