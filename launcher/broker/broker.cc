@@ -248,7 +248,8 @@ absl::Status Broker::PrepareConnect(const cordon::v1::ConnectRequest& req, Capab
   }
   use->decision = Decision::kAllow;
   // The record is written before any dialling, so it names every address that may be tried,
-  // in order; the connection goes to the first that answers.
+  // in order; the connection goes to the first that answers, named by the capability.result
+  // written once it is made.
   if (target->is_unix) {
     use->resolved = absl::StrCat("unix:", target->unix_path);
   } else {
@@ -315,7 +316,8 @@ absl::Status Broker::Perform(cordon::v1::BrokerRequest::RequestCase what, Pendin
                              BrokerReply* reply) {
   switch (what) {
     case cordon::v1::BrokerRequest::kOpenFile: {
-      absl::StatusOr<ipc::UniqueFd> fd = pending->resolver->Finish(std::move(pending->open));
+      absl::StatusOr<ipc::UniqueFd> fd =
+          pending->resolver->Finish(std::move(pending->open), &pending->drift);
       if (!fd.ok()) return fd.status();
       reply->response.mutable_open_file()->set_fd_index(0);
       reply->fds.push_back(std::move(*fd));
@@ -325,6 +327,7 @@ absl::Status Broker::Perform(cordon::v1::BrokerRequest::RequestCase what, Pendin
       absl::StatusOr<Connection> conn =
           NetConnector::Connect(pending->target, limits_.connect_timeout);
       if (!conn.ok()) return conn.status();
+      pending->reached = std::move(conn->address);
       reply->response.mutable_connect()->set_fd_index(0);
       reply->fds.push_back(std::move(conn->fd));
       return absl::OkStatus();
@@ -341,19 +344,32 @@ absl::Status Broker::Perform(cordon::v1::BrokerRequest::RequestCase what, Pendin
   }
 }
 
-void Broker::RecordResult(const CapabilityUse& use, absl::Time start, absl::Status* status) {
+void Broker::RecordResult(const CapabilityUse& use, const Pending& pending, absl::Time start,
+                          absl::Status* status) {
   if (!hooks_.audit) return;
   CapabilityUse result = use;
   result.phase = CapabilityUse::Phase::kResult;
   result.code = status->code();
-  result.reason = std::string(status->message());
-  result.latency = absl::Now() - start;
-  if (absl::Status audited = hooks_.audit(result); !audited.ok()) {
-    *status = absl::Status(status->code(), absl::StrCat(status->message(),
-                                                        " (and its capability.result record "
-                                                        "could not be written: ",
-                                                        audited.message(), ")"));
+  if (status->ok()) {
+    if (!pending.reached.empty()) result.resolved = pending.reached;
+    result.reason = pending.drift;
+  } else {
+    result.reason = std::string(status->message());
   }
+  result.latency = absl::Now() - start;
+  absl::Status audited = hooks_.audit(result);
+  if (audited.ok()) return;
+  if (status->ok()) {
+    // The log could not say what the plugin would hold: it does not get it.
+    *status = absl::UnavailableError(absl::StrCat(
+        "the ", use.effect, " succeeded but its capability.result record could not be written (",
+        audited.message(), "); the descriptor was closed unsent"));
+    return;
+  }
+  *status = absl::Status(status->code(), absl::StrCat(status->message(),
+                                                      " (and its capability.result record "
+                                                      "could not be written: ",
+                                                      audited.message(), ")"));
 }
 
 BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
@@ -444,10 +460,13 @@ BrokerReply Broker::HandleRequest(const cordon::v1::BrokerRequest& request,
           "request denied: the audit record could not be written (", audited.message(), ")"));
     }
   }
-  // 3. The effect: create / truncate, connect, call. A failure here is recorded on its own.
+  // 3. The effect: create / truncate, connect, call. A failure here is recorded on its own,
+  // and so is what a success reached that the record could not name in advance.
   if (status.ok()) {
     status = Perform(request.request_case(), &pending, &reply);
-    if (!status.ok()) RecordResult(use, start, &status);
+    if (!status.ok() || !pending.reached.empty() || !pending.drift.empty()) {
+      RecordResult(use, pending, start, &status);
+    }
   }
   if (fd_reserved) SettleFd(status.ok() && !reply.fds.empty() ? &reply.fds[0] : nullptr);
   if (admitted) {

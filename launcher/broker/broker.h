@@ -61,8 +61,10 @@ struct BrokerLimits {
 struct BrokerHooks {
   // Writes one capability.use record (or capability.result, CapabilityUse::phase). Called
   // before the request has any effect and before the answer (and any fd) goes back; a failure
-  // turns the answer into a denial, closes the fd and leaves the effect undone. Unset: nothing
-  // is recorded.
+  // turns the answer into a denial, closes the fd and leaves the effect undone. A
+  // capability.result that cannot be written after a successful effect (a connect, a create
+  // in a replaced directory) turns the answer into UNAVAILABLE and closes the fd unsent.
+  // Unset: nothing is recorded.
   std::function<absl::Status(const CapabilityUse&)> audit;
   // Writes one quota.violation record (QuotaHit::ToAuditRecord); its status is ignored because
   // the request is denied either way. Refusals are folded (at most one call per quota per
@@ -91,8 +93,9 @@ struct BrokerHooks {
 // connects (EndpointMatcher + NetConnector), calls host functions, forwards logs. Every request
 // yields one CapabilityUse to the audit hook once it is decided and before it has any effect
 // (a file created or truncated, a connection, a host function run) or answer; an effect that
-// then fails adds a capability.result record. Every quota hit yields one QuotaHit plus a
-// denial. Thread-safe: requests may be handled concurrently.
+// then fails adds a capability.result record, and so does a connect that succeeds (naming the
+// address reached) and a create whose directory was replaced in between. Every quota hit
+// yields one QuotaHit plus a denial. Thread-safe: requests may be handled concurrently.
 class Broker {
  public:
   // Opens every granted directory once (O_PATH); fails if one is missing or escapes its bound.
@@ -131,6 +134,11 @@ class Broker {
     absl::Duration deadline;
     // CapabilityUse::effect: "create", "truncate", "connect", "call", or "".
     std::string effect;
+    // Set by a successful effect that its capability.use could not name in advance, for a
+    // capability.result: the address a connect reached, and why a create's directory is not
+    // the one checked.
+    std::string reached;
+    std::string drift;
   };
   // Everything short of the effect: the checks, the resolution, and for a plain open the fd.
   absl::Status PrepareOpen(const cordon::v1::OpenFileRequest& req, CapabilityUse* use,
@@ -144,9 +152,11 @@ class Broker {
   absl::Status Perform(cordon::v1::BrokerRequest::RequestCase what, Pending* pending,
                        BrokerReply* reply);
   absl::StatusOr<std::string> CallHost(const Pending& pending);
-  // Records how a recorded request's effect failed (capability.result); a failed write is
-  // added to *status, which the plugin is answered with either way.
-  void RecordResult(const CapabilityUse& use, absl::Time start, absl::Status* status);
+  // Records how a recorded request's effect ended (capability.result): how it failed, or what a
+  // successful one reached (`pending`'s reached/drift). A failed write is added to a failed
+  // *status, and turns a success into UNAVAILABLE (the caller then closes the fd unsent).
+  void RecordResult(const CapabilityUse& use, const Pending& pending, absl::Time start,
+                    absl::Status* status);
   // Takes a request token and a concurrency slot; QuotaHit + ResourceExhausted otherwise.
   // The log path shared by LogMessage envelopes and LogRequests; the status is the answer.
   absl::Status Log(uint64_t request_id, int level, const std::string& message,

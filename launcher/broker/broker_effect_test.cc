@@ -4,7 +4,9 @@
 // be written; an effect that fails adds a capability.result. Also: fs.create on its own, error
 // answers that always decode and fit, and log lines that are not answered.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -97,6 +99,8 @@ TEST_F(BrokerEffectTest, RecordIsWrittenBeforeTheEffect) {
   std::unique_ptr<Broker> broker = Make();
   std::vector<std::string> seen;
   on_audit_ = [&](const CapabilityUse& use) {
+    // The connect's capability.result comes after the effect (below).
+    if (use.phase == CapabilityUse::Phase::kResult) return;
     seen.push_back(absl::StrCat(use.effect, ": kept=", Slurp(root_ + "/data/out/kept.txt"),
                                 " created=", fs::exists(root_ + "/data/out/new.txt"), " connected=",
                                 ConnectionQueued(listener_.get()), " calls=", host_calls_));
@@ -114,8 +118,106 @@ TEST_F(BrokerEffectTest, RecordIsWrittenBeforeTheEffect) {
                                            // By the next record, each earlier effect has happened.
                                            "call: kept= created=1 connected=1 calls=0"));
   EXPECT_EQ(host_calls_, 1);
-  // One record per request: no capability.result for effects that worked.
-  EXPECT_EQ(uses_.size(), 4u);
+  // One record per request, but for the connect: no capability.result for the other effects
+  // that worked, and one naming the address reached for the connect.
+  ASSERT_EQ(uses_.size(), 5u);
+  EXPECT_EQ(uses_[3].phase, CapabilityUse::Phase::kResult);
+  EXPECT_EQ(uses_[3].effect, "connect");
+  EXPECT_EQ(uses_[3].code, absl::StatusCode::kOk);
+}
+
+// A connect's capability.use lists every address that may be dialled (it is written before
+// the first dial); the capability.result after it names the one the connection went to.
+TEST_F(BrokerEffectTest, SuccessfulConnectRecordsTheAddressReached) {
+  // Nothing listens on 127.0.0.2 at this port: the first candidate refuses, the second answers.
+  resolver_ = [](const std::string& name, uint16_t) -> absl::StatusOr<std::vector<IpAddress>> {
+    if (name != "svc.test") return absl::NotFoundError(name);
+    return std::vector<IpAddress>{*IpAddress::Parse("127.0.0.2"), *IpAddress::Parse("127.0.0.1")};
+  };
+  const std::string port = absl::StrCat(port_);
+  std::unique_ptr<Broker> broker = MakeWith({{"net.connect", "svc.test:" + port},
+                                             {"net.connect", "127.0.0.1:" + port},
+                                             {"net.connect", "127.0.0.2:" + port}});
+  BrokerReply reply = broker->HandleRequest(Connect("svc.test:" + port));
+  ASSERT_FALSE(reply.response.has_error()) << reply.response.error().message();
+  ASSERT_EQ(reply.fds.size(), 1u);
+  EXPECT_TRUE(ConnectionQueued(listener_.get()));
+  ASSERT_EQ(uses_.size(), 2u);
+  EXPECT_EQ(uses_[0].phase, CapabilityUse::Phase::kDecision);
+  EXPECT_EQ(uses_[0].resolved, absl::StrCat("127.0.0.2:", port, ",127.0.0.1:", port));
+  const CapabilityUse& result = uses_[1];
+  EXPECT_EQ(result.phase, CapabilityUse::Phase::kResult);
+  EXPECT_EQ(result.request_id, uses_[0].request_id);
+  EXPECT_EQ(result.effect, "connect");
+  EXPECT_EQ(result.code, absl::StatusCode::kOk);
+  EXPECT_EQ(result.resolved, "127.0.0.1:" + port);
+  EXPECT_EQ(result.reason, "");
+  audit::AuditRecord record = result.ToAuditRecord();
+  EXPECT_EQ(record.type(), "capability.result");
+  EXPECT_EQ(record.decision(), "");
+
+  // A connection the log cannot name is not handed over.
+  uses_.clear();
+  on_audit_ = [&](const CapabilityUse& use) {
+    audit_status_ = use.phase == CapabilityUse::Phase::kResult ? absl::UnavailableError("disk full")
+                                                               : absl::OkStatus();
+  };
+  BrokerReply unrecorded = broker->HandleRequest(Connect("svc.test:" + port));
+  ASSERT_TRUE(unrecorded.response.has_error());
+  EXPECT_EQ(unrecorded.response.error().code(), static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(unrecorded.response.error().message(), HasSubstr("disk full"));
+  EXPECT_TRUE(unrecorded.fds.empty());
+  EXPECT_EQ(uses_.size(), 2u);
+  EXPECT_EQ(broker->held_fds(), 1u);  // the first connection only
+}
+
+// Whoever can rename directories on the grant's filesystem swaps the directory of a create for
+// one outside the grant while the request's record is being written (in sync mode, an
+// fdatasync). The file is created beneath the grant as it is at that moment, never in the
+// directory checked wherever it went; a replaced directory is recorded.
+TEST_F(BrokerEffectTest, CreateStaysInsideWhenItsDirectoryIsSwappedDuringTheRecord) {
+  const std::string inside = root_ + "/data/out/sub";
+  const std::string other = root_ + "/other";
+  fs::create_directories(inside);
+  fs::create_directories(other + "/sub");
+  fs::create_symlink(other, root_ + "/link_out");
+  std::string swap_with;
+  on_audit_ = [&](const CapabilityUse& use) {
+    if (use.phase != CapabilityUse::Phase::kDecision || use.effect != "create") return;
+    ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, inside.c_str(), AT_FDCWD, swap_with.c_str(),
+                      RENAME_EXCHANGE),
+              0);
+  };
+  std::unique_ptr<Broker> broker = Make();
+
+  // The checked directory trades places with one outside.
+  swap_with = other + "/sub";
+  BrokerReply made =
+      broker->HandleRequest(Open("/data/out/sub/x.txt", cordon::v1::OpenFileRequest::WRITE, true));
+  ASSERT_FALSE(made.response.has_error()) << made.response.error().message();
+  EXPECT_FALSE(fs::exists(other + "/sub/x.txt")) << "created outside the grant";
+  EXPECT_TRUE(fs::is_regular_file(inside + "/x.txt"));
+  ASSERT_EQ(uses_.size(), 2u);
+  EXPECT_EQ(uses_[0].resolved, inside + "/x.txt");
+  EXPECT_EQ(uses_[1].phase, CapabilityUse::Phase::kResult);
+  EXPECT_EQ(uses_[1].code, absl::StatusCode::kOk);
+  EXPECT_EQ(uses_[1].resolved, inside + "/x.txt");
+  EXPECT_THAT(uses_[1].reason, HasSubstr("was replaced between the check and the create"));
+
+  // The checked directory trades places with a symlink out of the grant.
+  uses_.clear();
+  swap_with = root_ + "/link_out";
+  BrokerReply refused =
+      broker->HandleRequest(Open("/data/out/sub/y.txt", cordon::v1::OpenFileRequest::WRITE, true));
+  EXPECT_EQ(refused.response.error().code(), static_cast<int>(absl::StatusCode::kPermissionDenied))
+      << refused.response.error().message();
+  EXPECT_TRUE(refused.fds.empty());
+  EXPECT_FALSE(fs::exists(root_ + "/link_out/y.txt")) << "created in the moved-out directory";
+  EXPECT_FALSE(fs::exists(other + "/y.txt")) << "created through the symlink";
+  ASSERT_EQ(uses_.size(), 2u);
+  EXPECT_EQ(uses_[1].phase, CapabilityUse::Phase::kResult);
+  EXPECT_EQ(uses_[1].code, absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(broker->held_fds(), 1u);  // x.txt only
 }
 
 TEST_F(BrokerEffectTest, FailedEffectAddsACapabilityResult) {

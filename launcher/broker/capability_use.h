@@ -17,7 +17,9 @@ enum class Decision { kAllow, kDeny };
 // once the request is decided, and hands it to the audit hook before anything the request
 // changes (a created or truncated file, a connection, a host function's run) and before the
 // plugin sees the answer. When that effect then fails, a second record of type
-// "capability.result" (phase kResult) carries the failure (docs/audit.md).
+// "capability.result" (phase kResult) carries the failure; one also follows every successful
+// connect (naming the address reached) and a create whose directory was replaced between the
+// check and the create (docs/audit.md).
 struct CapabilityUse {
   enum class Phase { kDecision, kResult };
   Phase phase = Phase::kDecision;
@@ -26,15 +28,17 @@ struct CapabilityUse {
   std::string capability;
   // Exactly what the plugin asked for (path, endpoint, function name); untrusted bytes.
   std::string target;
-  // What it resolved to: host path, address connected to, function name. Empty when denied
-  // before resolution.
+  // What it resolved to: host path, the addresses a connect may dial (in a kResult after a
+  // successful connect: the one it reached), function name. Empty when denied before
+  // resolution.
   std::string resolved;
   Decision decision = Decision::kDeny;
   // Why it was denied, or, when allowed by policy but failed (file missing, connection
   // refused, host function error), that failure. Empty for a plain success.
   std::string reason;
   // What the plugin is told: OK or the error code of its answer. For a decision with an
-  // `effect` still to come, OK means "allowed"; a capability.result follows if it fails.
+  // `effect` still to come, OK means "allowed"; a capability.result follows if it fails (and
+  // after every connect).
   absl::StatusCode code = absl::StatusCode::kOk;
   // The effect performed after this record: "create", "truncate", "connect", "call", or ""
   // when the request changes nothing (a plain open, a denial, a log line).

@@ -97,14 +97,23 @@ absl::StatusOr<PathResolver> PathResolver::Open(const std::string& host_dir,
   return PathResolver(ipc::UniqueFd(fd), host_dir, options);
 }
 
-absl::StatusOr<PathResolver> PathResolver::OpenSubdir(const std::vector<std::string>& components,
-                                                      const Options& options) const {
-  std::string rel = components.empty() ? "." : absl::StrJoin(components, "/");
+uint64_t PathResolver::Resolve() const {
+  return kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
+}
+
+absl::StatusOr<ipc::UniqueFd> PathResolver::OpenDir(const std::vector<std::string>& dir) const {
   open_how how{};
   how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
-  absl::StatusOr<ipc::UniqueFd> fd = OpenRetrying(dir_.get(), rel, &how, options_.max_retries);
-  std::string host = components.empty() ? host_dir_ : absl::StrCat(host_dir_, "/", rel);
+  how.resolve = Resolve();
+  return OpenRetrying(dir_.get(), dir.empty() ? "." : absl::StrJoin(dir, "/"), &how,
+                      options_.max_retries);
+}
+
+absl::StatusOr<PathResolver> PathResolver::OpenSubdir(const std::vector<std::string>& components,
+                                                      const Options& options) const {
+  absl::StatusOr<ipc::UniqueFd> fd = OpenDir(components);
+  std::string host =
+      components.empty() ? host_dir_ : absl::StrCat(host_dir_, "/", absl::StrJoin(components, "/"));
   if (!fd.ok()) {
     return absl::Status(fd.status().code(),
                         absl::StrCat("granted directory '", host, "': ", fd.status().message()));
@@ -184,35 +193,32 @@ absl::StatusOr<PathResolver::PendingOpen> PathResolver::Prepare(
   }
   absl::StatusOr<int> flags = FlagsFor(intent);
   if (!flags.ok()) return flags.status();
-  const uint64_t resolve = kResolveBase | (options_.follow_symlinks ? 0 : RESOLVE_NO_SYMLINKS);
   PendingOpen pending;
   pending.flags = *flags;
   if (intent.create) {
-    // Resolve the directory now and create in it later: the kernel checks containment for
-    // the whole walk here, and the create itself names one final component, which can be
-    // neither ".." nor a path.
-    std::vector<std::string> dir(components.begin(), components.end() - 1);
-    open_how how{};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = resolve;
-    absl::StatusOr<ipc::UniqueFd> parent = OpenRetrying(
-        dir_.get(), dir.empty() ? "." : absl::StrJoin(dir, "/"), &how, options_.max_retries);
+    // Checks only: the directory resolves beneath the grant and the name is free. The create
+    // itself walks the whole path again (Finish), because the directory checked here may be
+    // renamed out of the grant before then.
+    absl::StatusOr<ipc::UniqueFd> parent =
+        OpenDir(std::vector<std::string>(components.begin(), components.end() - 1));
     if (!parent.ok()) return parent.status();
     struct stat st;
     if (fstatat(parent->get(), components.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       return absl::AlreadyExistsError("file exists (fs.create makes new files only)");
     }
     if (errno != ENOENT) return absl::ErrnoToStatus(errno, "fstatat");
+    if (fstat(parent->get(), &st) != 0) return absl::ErrnoToStatus(errno, "fstat");
     pending.effect = PendingOpen::Effect::kCreate;
-    pending.parent = std::move(*parent);
-    pending.name = components.back();
+    pending.components = components;
+    pending.dir_dev = st.st_dev;
+    pending.dir_ino = st.st_ino;
     return pending;
   }
   open_how how{};
   // Without O_TRUNC: opening changes nothing; the truncation is Finish()'s.
   how.flags = (static_cast<uint64_t>(*flags) & ~uint64_t{O_TRUNC}) | O_NONBLOCK;
   if (!options_.follow_symlinks) how.flags |= O_NOFOLLOW;
-  how.resolve = resolve;
+  how.resolve = Resolve();
   absl::StatusOr<ipc::UniqueFd> fd =
       OpenRegular(dir_.get(), absl::StrJoin(components, "/"), &how, options_.max_retries);
   if (!fd.ok()) return fd.status();
@@ -221,11 +227,14 @@ absl::StatusOr<PathResolver::PendingOpen> PathResolver::Prepare(
   return pending;
 }
 
-absl::StatusOr<ipc::UniqueFd> PathResolver::Finish(PendingOpen pending) const {
+absl::StatusOr<ipc::UniqueFd> PathResolver::Finish(PendingOpen pending, std::string* drift) const {
+  if (drift != nullptr) drift->clear();
   switch (pending.effect) {
     case PendingOpen::Effect::kNone:
       return std::move(pending.fd);
     case PendingOpen::Effect::kTruncate:
+      // The fd resolved beneath the grant when the request was decided: the file truncated is
+      // the one decided on, wherever a rename has put its name since.
       if (ftruncate(pending.fd.get(), 0) != 0) {
         return absl::ErrnoToStatus(errno, "truncating the opened file");
       }
@@ -234,12 +243,33 @@ absl::StatusOr<ipc::UniqueFd> PathResolver::Finish(PendingOpen pending) const {
       break;
   }
   open_how how{};
-  // O_EXCL never follows a symlink in the final component; O_NOFOLLOW says so twice.
+  // From the grant's directory, never from the directory Prepare checked: the kernel enforces
+  // containment for the whole walk at the moment of creation. O_EXCL never follows a symlink
+  // in the final component; O_NOFOLLOW says so twice.
   how.flags = (static_cast<uint64_t>(pending.flags) & ~uint64_t{O_TRUNC}) | O_CREAT | O_EXCL |
               O_NOFOLLOW | O_NONBLOCK;
   how.mode = options_.create_mode;
-  how.resolve = kResolveBase | RESOLVE_NO_SYMLINKS;
-  return OpenRegular(pending.parent.get(), pending.name, &how, options_.max_retries);
+  how.resolve = Resolve();
+  absl::StatusOr<ipc::UniqueFd> fd =
+      OpenRegular(dir_.get(), absl::StrJoin(pending.components, "/"), &how, options_.max_retries);
+  // A file directly in the grant's directory has the directory fd itself as its parent, which
+  // no rename replaces.
+  if (!fd.ok() || drift == nullptr || pending.components.size() == 1) return fd;
+  // Informational only (it races like any second look): which directory the name leads to now.
+  std::vector<std::string> dir(pending.components.begin(), pending.components.end() - 1);
+  absl::StatusOr<ipc::UniqueFd> now = OpenDir(dir);
+  struct stat st;
+  if (!now.ok() || fstat(now->get(), &st) != 0) {
+    *drift = absl::StrCat("the directory '", absl::StrJoin(dir, "/"),
+                          "' was renamed after the check; created beneath the grant, but its "
+                          "directory could not be looked at again");
+  } else if (st.st_dev != pending.dir_dev || st.st_ino != pending.dir_ino) {
+    *drift = absl::StrCat("the directory '", absl::StrJoin(dir, "/"),
+                          "' was replaced between the check and the create (inode ",
+                          pending.dir_ino, " checked, ", st.st_ino,
+                          " now); the file went into the one beneath the grant at the create");
+  }
+  return fd;
 }
 
 absl::StatusOr<ipc::UniqueFd> PathResolver::OpenBeneath(const std::vector<std::string>& components,

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -59,11 +60,15 @@ class PathResolver {
   struct PendingOpen {
     enum class Effect { kNone, kTruncate, kCreate };
     Effect effect = Effect::kNone;
-    // kNone / kTruncate: the file, already open with the intent's flags minus O_TRUNC.
+    // kNone / kTruncate: the file, already open beneath the grant with the intent's flags minus
+    // O_TRUNC. Finish() truncates this very fd; the path is never resolved again.
     ipc::UniqueFd fd;
-    // kCreate: the directory to create in (O_PATH, resolved beneath the grant) and the name.
-    ipc::UniqueFd parent;
-    std::string name;
+    // kCreate: the path to create, relative to the grant, and the identity of the directory it
+    // named when checked. Only the identity is kept, never an fd: a directory fd would be
+    // writable into wherever the directory has been renamed to by the time of the create.
+    std::vector<std::string> components;
+    dev_t dir_dev = 0;
+    ino_t dir_ino = 0;
     int flags = 0;  // FlagsFor(intent)
     // "create" / "truncate" / "" for the audit record.
     const char* EffectName() const;
@@ -71,14 +76,18 @@ class PathResolver {
 
   // Everything short of the effect: checks the intent, resolves the path with openat2 beneath
   // the granted directory and, for a plain or truncating open, opens the file (without
-  // O_TRUNC); for a create, resolves the parent directory and checks that the name is free.
-  // Escapes are PermissionDenied; missing files NotFound; an existing name with create
-  // AlreadyExists.
+  // O_TRUNC); for a create, checks that the directory resolves beneath the grant and that the
+  // name is free, and changes nothing. Escapes are PermissionDenied; missing files NotFound;
+  // an existing name with create AlreadyExists.
   absl::StatusOr<PendingOpen> Prepare(const std::vector<std::string>& components,
                                       const OpenIntent& intent) const;
-  // The effect: creates the file (O_CREAT|O_EXCL in the parent resolved by Prepare, the one
-  // final name, never following a symlink) or truncates the open file; returns the fd.
-  absl::StatusOr<ipc::UniqueFd> Finish(PendingOpen pending) const;
+  // The effect: truncates the open file, or creates the file with one openat2 of the whole
+  // path from the grant's directory (O_CREAT|O_EXCL|O_NOFOLLOW, the same RESOLVE_* flags as
+  // Prepare), so the kernel checks containment at the moment of creation, whatever was renamed
+  // since Prepare. Returns the fd. For a create whose directory is no longer the one Prepare
+  // checked (renamed or swapped in between), sets *drift, when given, to a description of it
+  // (empty otherwise): the file is inside the grant, but not in the directory decided on.
+  absl::StatusOr<ipc::UniqueFd> Finish(PendingOpen pending, std::string* drift = nullptr) const;
   // Prepare then Finish, for callers with nothing to record in between.
   absl::StatusOr<ipc::UniqueFd> OpenBeneath(const std::vector<std::string>& components,
                                             const OpenIntent& intent) const;
@@ -90,6 +99,11 @@ class PathResolver {
  private:
   PathResolver(ipc::UniqueFd dir, std::string host_dir, Options options)
       : dir_(std::move(dir)), host_dir_(std::move(host_dir)), options_(options) {}
+
+  // RESOLVE_* flags of every walk beneath the grant.
+  uint64_t Resolve() const;
+  // The directory `dir` (relative to the grant) as an O_PATH fd, resolved beneath the grant.
+  absl::StatusOr<ipc::UniqueFd> OpenDir(const std::vector<std::string>& dir) const;
 
   ipc::UniqueFd dir_;
   std::string host_dir_;

@@ -319,9 +319,97 @@ TEST_F(PathResolverTest, PrepareChangesNothingFinishDoes) {
   EXPECT_FALSE(fs::exists(root_ + "/x.txt"));
 }
 
+// Whoever can rename directories on the grant's filesystem swaps the directory a create was
+// checked in for one outside the grant, or a symlink out, between Prepare() and Finish() (in the
+// broker: while the record is written and synced). The create must be contained at the moment
+// it happens: it walks the whole path again beneath the grant and never writes through the
+// directory it checked, wherever that has gone since.
+TEST_F(PathResolverTest, CreateIsContainedWhenItsDirectoryIsSwappedAfterPrepare) {
+  const std::string inside = granted_ + "/sub";
+  const std::string other = root_ + "/other";
+  fs::create_directories(other + "/sub");
+  fs::create_symlink(other, root_ + "/link_out");
+  auto exchange = [](const std::string& a, const std::string& b) {
+    return syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
+  };
+  for (bool follow : {false, true}) {
+    SCOPED_TRACE(follow ? "follow" : "nofollow");
+    PathResolver r = Resolver(follow);
+    // Fresh names each round: the files of the previous one stay.
+    auto name = [&](const char* base) { return absl::StrCat(follow ? "f-" : "n-", base); };
+    // 1. The checked directory and an outside one trade places: the file goes into the one
+    // inside the grant at the create, never into the checked one, which is outside now.
+    absl::StatusOr<PathResolver::PendingOpen> p =
+        r.Prepare({"sub", name("x.txt")}, {.write = true, .create = true});
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ(exchange(inside, other + "/sub"), 0);
+    std::string drift;
+    absl::StatusOr<ipc::UniqueFd> fd = r.Finish(std::move(*p), &drift);
+    ASSERT_TRUE(fd.ok()) << fd.status();
+    EXPECT_FALSE(fs::exists(other + "/sub/" + name("x.txt"))) << "created outside the grant";
+    EXPECT_TRUE(fs::is_regular_file(inside + "/" + name("x.txt")));
+    EXPECT_TRUE(absl::StartsWith(FdPath(fd->get()), granted_ + "/")) << FdPath(fd->get());
+    // The caller learns that the directory is not the one checked (the broker records it).
+    EXPECT_THAT(drift, ::testing::HasSubstr("replaced"));
+    ASSERT_EQ(exchange(inside, other + "/sub"), 0);
+    // No swap, no drift.
+    p = r.Prepare({"sub", name("y.txt")}, {.write = true, .create = true});
+    ASSERT_TRUE(p.ok()) << p.status();
+    drift = "unset";
+    ASSERT_TRUE(r.Finish(std::move(*p), &drift).ok());
+    EXPECT_EQ(drift, "");
+
+    // 2. The checked directory trades places with a symlink out: refused at the create.
+    p = r.Prepare({"sub", name("z.txt")}, {.write = true, .create = true});
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ(exchange(inside, root_ + "/link_out"), 0);
+    fd = r.Finish(std::move(*p));
+    EXPECT_TRUE(absl::IsPermissionDenied(fd.status())) << fd.status();
+    EXPECT_FALSE(fs::exists(root_ + "/link_out/" + name("z.txt")))
+        << "created in the moved-out directory";
+    EXPECT_FALSE(fs::exists(other + "/" + name("z.txt"))) << "created through the symlink";
+    ASSERT_EQ(exchange(inside, root_ + "/link_out"), 0);
+
+    // 3. The checked directory is moved out and nothing takes its place.
+    p = r.Prepare({"sub", name("w.txt")}, {.write = true, .create = true});
+    ASSERT_TRUE(p.ok()) << p.status();
+    ASSERT_EQ(rename(inside.c_str(), (root_ + "/moved").c_str()), 0);
+    fd = r.Finish(std::move(*p));
+    EXPECT_TRUE(absl::IsNotFound(fd.status())) << fd.status();
+    EXPECT_FALSE(fs::exists(root_ + "/moved/" + name("w.txt")))
+        << "created in the moved-out directory";
+    ASSERT_EQ(rename((root_ + "/moved").c_str(), inside.c_str()), 0);
+  }
+}
+
+// A truncation applies to the very file opened beneath the grant when it was decided, never to
+// whatever the path names by then: the inode opened is the inode truncated and handed out.
+TEST_F(PathResolverTest, TruncationAppliesToTheFilePreparedNotThePathAgain) {
+  Write(granted_ + "/t.txt", "decided");
+  Write(root_ + "/t.txt", "outsider");
+  PathResolver r = Resolver();
+  absl::StatusOr<PathResolver::PendingOpen> p =
+      r.Prepare({"t.txt"}, {.write = true, .truncate = true});
+  ASSERT_TRUE(p.ok()) << p.status();
+  struct stat decided;
+  ASSERT_EQ(fstat(p->fd.get(), &decided), 0);
+  ASSERT_EQ(syscall(SYS_renameat2, AT_FDCWD, (granted_ + "/t.txt").c_str(), AT_FDCWD,
+                    (root_ + "/t.txt").c_str(), RENAME_EXCHANGE),
+            0);
+  absl::StatusOr<ipc::UniqueFd> fd = r.Finish(std::move(*p));
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  struct stat handed;
+  ASSERT_EQ(fstat(fd->get(), &handed), 0);
+  EXPECT_EQ(handed.st_ino, decided.st_ino);
+  EXPECT_EQ(handed.st_size, 0);
+  // The file now at the granted path came from outside and is untouched.
+  EXPECT_EQ(ReadFile(granted_ + "/t.txt"), "outsider");
+}
+
 // A plugin that can rename inside the granted directory swaps a real directory with a symlink
-// to / in a loop (renameat2 RENAME_EXCHANGE) while the broker opens "dir/secret". Whatever
-// interleaving the kernel sees, every fd returned must be a file inside the grant.
+// to / in a loop (renameat2 RENAME_EXCHANGE) while the broker opens "dir/secret" and creates
+// files in "dir". Whatever interleaving the kernel sees, every fd returned must be a file
+// inside the grant, and no create ever lands where a symlink points.
 //
 // The race must really be run, not just started: each round goes on until the opener has both
 // been refused (it met the swapped state) and succeeded kWant times with at least one swap
@@ -360,9 +448,25 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
       });
       int raced_opens = 0;  // successes with a swap since the previous counted one
       int refused = 0;
+      int created = 0;
+      int create_refused = 0;
+      std::vector<std::string> names;  // every create attempted
       uint64_t last = swaps.load();
       const absl::Time bound = absl::Now() + kRoundBound;
-      while ((raced_opens < kWant || refused < kWant) && absl::Now() < bound) {
+      while ((raced_opens < kWant || refused < kWant || created < kWant / 4 ||
+              create_refused < kWant / 4) &&
+             absl::Now() < bound) {
+        names.push_back(absl::StrCat("cordon-race-", link, follow ? "-f-" : "-n-", names.size()));
+        absl::StatusOr<ipc::UniqueFd> made =
+            r.OpenBeneath({"dir", names.back()}, {.write = true, .create = true});
+        if (made.ok()) {
+          ++created;
+          std::string where = FdPath(made->get());
+          ASSERT_TRUE(absl::StartsWith(where, granted_ + "/")) << where << " via " << link;
+        } else {
+          ASSERT_TRUE(absl::IsPermissionDenied(made.status())) << made.status() << " via " << link;
+          ++create_refused;
+        }
         absl::StatusOr<ipc::UniqueFd> fd = r.OpenBeneath({"dir", "secret"}, {.read = true});
         if (!fd.ok()) {
           // Meeting the symlink is a refusal, never anything else.
@@ -384,6 +488,12 @@ TEST_F(PathResolverTest, RenameExchangeRaceNeverEscapes) {
       EXPECT_GE(raced_opens, kWant) << "opens that succeeded while the swapper ran, via " << link
                                     << (follow ? " (follow)" : "");
       EXPECT_GE(refused, kWant) << "opens that met the swapped state, via " << link;
+      EXPECT_GE(created, kWant / 4) << "creates while the swapper ran, via " << link;
+      EXPECT_GE(create_refused, kWant / 4) << "creates that met the swapped state, via " << link;
+      for (const std::string& name : names) {
+        ASSERT_FALSE(fs::exists(root_ + "/outdir/" + name)) << name;
+        ASSERT_FALSE(fs::exists("/" + name)) << name;
+      }
       RecordProperty(absl::StrCat("raced_opens_", link, follow ? "_follow" : ""), raced_opens);
       // Put things back for the next round (an odd number of swaps leaves them exchanged).
       struct stat st;

@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "audit/audit_record.h"
+#include "launcher/broker/broker_reply.h"
 #include "launcher/host/plugin_state.h"
 
 namespace cordon::serve {
@@ -36,25 +37,6 @@ namespace {
 // (EMSGSIZE) any datagram larger than the sender's buffer.
 constexpr int kSocketBuffer = 2 * kMaxControlDatagram + 64 * 1024;
 
-cordon::v1::Error ToProtoError(const absl::Status& status) {
-  cordon::v1::Error e;
-  e.set_code(static_cast<int32_t>(status.code()));
-  e.set_message(std::string(status.message()));
-  status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    (*e.mutable_details())[std::string(url)] = std::string(payload);
-  });
-  return e;
-}
-
-cordon::v1::ControlResponse ErrorResponse(
-    const absl::Status& status,
-    cordon::v1::ControlErrorSource source = cordon::v1::ERROR_SOURCE_DAEMON) {
-  cordon::v1::ControlResponse r;
-  *r.mutable_error() = ToProtoError(status);
-  r.set_error_source(source);
-  return r;
-}
-
 void SetBuffers(int fd) {
   int size = kSocketBuffer;
   // SO_*BUFFORCE lets a root daemon exceed wmem_max/rmem_max; others fall back to the
@@ -68,6 +50,16 @@ void SetBuffers(int fd) {
 }
 
 }  // namespace
+
+cordon::v1::ControlResponse ControlServer::ErrorResponse(const absl::Status& status,
+                                                         cordon::v1::ControlErrorSource source) {
+  cordon::v1::ControlResponse r;
+  // Statuses from plugins, bundles and the host reach clients (the Go SDK among them) here;
+  // the broker's filling keeps any bytes they hold from breaking the client's decoding.
+  broker::BrokerReply::FillError(status, r.mutable_error());
+  r.set_error_source(source);
+  return r;
+}
 
 ControlServer::ControlServer(ControlServerOptions options)
     : options_(std::move(options)),

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "audit/audit_log.h"
@@ -87,6 +88,13 @@ class ControlServer {
   void Stop();
   // Blocks until Stop() has been called (from a signal-handling thread, say).
   void Wait();
+
+  // The answer for a failed request: the status as an Error that always decodes and fits one
+  // datagram, whatever bytes it holds (message as valid UTF-8, payloads as text or hex, all
+  // bounded: broker::BrokerReply::FillError), so a client's proto3 decoding never fails on it.
+  static cordon::v1::ControlResponse ErrorResponse(
+      const absl::Status& status,
+      cordon::v1::ControlErrorSource source = cordon::v1::ERROR_SOURCE_DAEMON);
 
   const std::string& socket_path() const { return options_.socket_path; }
   size_t plugin_count() const { return registry_.size(); }

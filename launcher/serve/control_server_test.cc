@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "cordon/v1/envelope.pb.h"
 #include "gmock/gmock.h"
@@ -394,6 +395,34 @@ TEST_F(ControlServerTest, RefusesToReplaceANonSocketFile) {
   auto server = ControlServer::Start(options);
   EXPECT_FALSE(server.ok());
   EXPECT_EQ(ReadFile(path), "keep me");
+}
+
+// Statuses from plugins, bundles and the host hold whatever bytes their authors put in them;
+// the error answer must still decode in a client (proto3 strings must be UTF-8, and the Go
+// SDK refuses a response that is not) and fit one datagram.
+TEST(ControlServerErrorTest, ErrorAnswersAlwaysDecodeAndFit) {
+  absl::Status s = absl::InternalError("bundle '\xff\xfe' unreadable " + std::string(100000, 'm'));
+  s.SetPayload("cordon.dev/raw\xc3", absl::Cord(std::string("\x80\x81\xff", 3)));
+  s.SetPayload("cordon.dev/text", absl::Cord("plain"));
+  for (int i = 0; i < 40; ++i) {
+    s.SetPayload(absl::StrCat("cordon.dev/big", i), absl::Cord(std::string(100000, 'x')));
+  }
+  cordon::v1::ControlResponse r = ControlServer::ErrorResponse(s, cordon::v1::ERROR_SOURCE_PLUGIN);
+  EXPECT_EQ(r.error_source(), cordon::v1::ERROR_SOURCE_PLUGIN);
+  EXPECT_EQ(r.error().code(), static_cast<int>(absl::StatusCode::kInternal));
+  // Bytes outside UTF-8 shown as \xNN; the message cut (compared short, to keep failures
+  // readable).
+  EXPECT_EQ(r.error().message().substr(0, 28), "bundle '\\xff\\xfe' unreadable");
+  EXPECT_LT(r.error().message().size(), 10000u);
+  std::string bytes;
+  ASSERT_TRUE(r.SerializeToString(&bytes));
+  EXPECT_LE(bytes.size(), kMaxControlDatagram / 16);
+  cordon::v1::ControlResponse decoded;
+  ASSERT_TRUE(decoded.ParseFromString(bytes)) << "a client could not decode this error";
+  EXPECT_EQ(decoded.error().details_size(), 17);  // 16 payloads and the count of the rest
+  EXPECT_EQ(decoded.error().details().at("cordon.details_dropped"), "26");
+  // Never OK, even for an OK status passed by mistake.
+  EXPECT_NE(ControlServer::ErrorResponse(absl::OkStatus()).error().code(), 0);
 }
 
 }  // namespace

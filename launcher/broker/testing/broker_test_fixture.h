@@ -67,6 +67,8 @@ class BrokerTest : public ::testing::Test {
     fsb->set_write(true);
     fsb->set_create(true);
     bounds.add_net_connect("127.0.0.1:1-65535");
+    bounds.add_net_connect("127.0.0.2:1-65535");
+    bounds.add_net_connect("svc.test:1-65535");
     bounds.add_host_functions("echo");
     bounds.add_host_functions("fail");
     bounds.add_host_functions("big");
@@ -102,6 +104,7 @@ class BrokerTest : public ::testing::Test {
     hooks.log_sink = [this](const LogEntry& e) { logs_.push_back(e); };
     hooks.fd_scanner = [] { return FdCensus::ScanProcessTree(getpid()); };
     hooks.clock = [this] { return now_; };
+    hooks.resolver = resolver_;
     absl::StatusOr<std::unique_ptr<Broker>> b = Broker::Create(*grants, limits, hooks);
     EXPECT_TRUE(b.ok()) << b.status();
     return std::move(*b);
@@ -143,6 +146,9 @@ class BrokerTest : public ::testing::Test {
   std::function<void(const CapabilityUse&)> on_audit_;
   std::function<absl::StatusOr<std::string>(const std::string&, const std::string&, absl::Duration)>
       host_call_;
+  // Resolves granted names (svc.test may be granted) for brokers made after it is set; unset:
+  // getaddrinfo.
+  EndpointMatcher::Resolver resolver_;
   // The broker's clock: tests step it instead of sleeping.
   absl::Time now_ = absl::FromUnixSeconds(1800000000);
 };
