@@ -14,6 +14,7 @@
 #include "launcher/host/effective_limits.h"
 #include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/sandbox/sandbox_spawner.h"
+#include "sandbox-profiles/compiled_cache.h"
 #include "sandbox-profiles/profile_loader.h"
 
 namespace cordon::host {
@@ -250,7 +251,8 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
     return plugin->FailLoad(s);
   }
 
-  absl::StatusOr<cordon::v1::Profile> profile = profiles::ProfileLoader::Load(request.profile);
+  absl::StatusOr<cordon::v1::Profile> profile =
+      profiles::ProfileLoader::LoadCached(request.profile, profiles::CompiledCache::Default());
   if (!profile.ok()) return plugin->FailLoad(profile.status());
   // A manifest range this host cannot speak at all is refused before anything is spawned.
   const ipc::VersionSpan manifest_versions{manifest.protocol().min(), manifest.protocol().max()};

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/envelope_codec.h"
+#include "launcher/broker/broker_reply.h"
 
 namespace cordon::serve {
 
@@ -45,8 +46,9 @@ void CallRelay::Loop() {
       result->mutable_payload()->set_inline_(std::move(*out));
     } else {
       cordon::v1::Error* e = result->mutable_error();
-      e->set_code(static_cast<int32_t>(out.status().code()));
-      e->set_message(std::string(out.status().message()));
+      // Bounded, valid UTF-8 whatever the plugin's error said (a raw message could fail the
+      // client's decoding or the datagram cap).
+      broker::BrokerReply::FillError(out.status(), e);
       // Same classification as the control path (see ControlServer::Call).
       const bool from_plugin = absl::StrContains(
           out.status().message(), absl::StrCat("method '", req.method(), "' failed: "));
