@@ -177,13 +177,19 @@ TEST_F(AuditCommandTest, Summary) {
     burst.SetPlugin("p-a", "alpha", "1.0").SetDecision("deny");
     burst.Set("syscall", "mount").Set("action", "eperm").Set("suppressed", 100);
     ASSERT_TRUE((*log)->Append(burst).ok());
+    // The overflow window: its calls belong to many syscalls, not to its last call's.
+    AuditRecord overflow("seccomp.violation");
+    overflow.SetPlugin("p-a", "alpha", "1.0").SetDecision("deny");
+    overflow.Set("syscall", "ptrace").Set("action", "eperm").Set("suppressed", 499);
+    overflow.Set("counted_syscalls", "many");
+    ASSERT_TRUE((*log)->Append(overflow).ok());
   }
   CmdResult s = Cmd({"summary", path_});
   EXPECT_EQ(s.code, 0) << s.err;
-  EXPECT_THAT(s.out, HasSubstr("34 records, 3 plugin(s)"));
+  EXPECT_THAT(s.out, HasSubstr("35 records, 3 plugin(s)"));
   EXPECT_THAT(s.out, HasSubstr("alpha (p-a)"));
   // The aggregated burst record counts for 1 + 100 calls; a denied quota is not a kill.
-  EXPECT_THAT(s.out, HasSubstr("top denied syscalls: mount=106 ptrace=15"));
+  EXPECT_THAT(s.out, HasSubstr("top denied syscalls: (many syscalls)=500 mount=106 ptrace=15"));
   EXPECT_THAT(s.out, HasSubstr("top denied capabilities: fs.open=3"));
   EXPECT_THAT(s.out, HasSubstr("quota kills: memory=1"));
   EXPECT_THAT(s.out, HasSubstr("decisions: allow=7 deny=3"));
