@@ -192,6 +192,7 @@ int RunCommand::Main(const std::vector<std::string>& args) {
   uint64_t peak_memory = 0;
   std::vector<quota::QuotaViolation> violations =
       quotas->Collect(result->exit, &peak_memory, launcher_killed);
+  result->exit.cpu_time = std::max(result->exit.cpu_time, quotas->measured_cpu_time());
   std::string quota_killed;
   for (const quota::QuotaViolation& v : violations) {
     if (absl::Status s = v.recorded ? absl::OkStatus() : host::PluginQuotas::Record(v, &auditor);

@@ -421,6 +421,7 @@ void LoadedPlugin::SuperviseUntilExit() {
         quota_killed = absl::StrCat(v.quota, " (limit ", v.limit, ")");
       }
     }
+    result->exit.cpu_time = std::max(result->exit.cpu_time, quotas_->measured_cpu_time());
     // Collect's was the last look at /tmp: the tmpfs is freed now, not when the host drops
     // this entry.
     process_->CloseTmpDir();

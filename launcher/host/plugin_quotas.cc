@@ -158,6 +158,7 @@ std::vector<quota::QuotaViolation> PluginQuotas::Collect(const sandbox::ExitInfo
       if (usage->memory_peak_bytes > 0) *peak_memory_bytes = usage->memory_peak_bytes;
       // The cgroup's accounting is exact; rusage is sampled and reads low.
       cpu_ms = std::max<uint64_t>(cpu_ms, usage->cpu_usage_ns / 1000000);
+      measured_cpu_time_ = absl::Nanoseconds(usage->cpu_usage_ns);
     }
     (void)cgroup_->KillAll();
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/quota/plugin_cgroup.h"
 #include "launcher/quota/quota_accounting.h"
@@ -72,6 +73,11 @@ class PluginQuotas {
                                              uint64_t* peak_memory_bytes,
                                              bool launcher_killed = false);
 
+  // The plugin's CPU time as the cgroup accounted it (exact, and it includes processes init
+  // never reaped, e.g. when the whole sandbox was SIGKILLed), read by Collect; zero without a
+  // cgroup. plugin.exit reports the larger of this and init's rusage.
+  absl::Duration measured_cpu_time() const { return measured_cpu_time_; }
+
   // Writes `v` as its quota.violation record; `detail` is the backend's words (which give the
   // count themselves), else how many events the record stands for when more than one.
   static absl::Status Record(const quota::QuotaViolation& v, supervisor::PluginAuditor* auditor);
@@ -94,6 +100,7 @@ class PluginQuotas {
   // Counters as of the last PollEvents (throttling fields stay 0: see PollEvents), and what it
   // returned.
   quota::QuotaUsage polled_;
+  absl::Duration measured_cpu_time_;
   std::vector<quota::QuotaViolation> prompt_;
 };
 
