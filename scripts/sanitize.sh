@@ -16,6 +16,7 @@ jobs=${JOBS:-$(nproc)}
 # -O1 -g1: sanitizer builds of the whole tree are the slowest part of CI; line tables are enough
 # for the reports, and -O1 keeps ASan fast without -O2's compile time.
 cmake -S "$here" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DCORDON_SANITIZE=ON \
+  -DCORDON_BENCH=OFF \
   >/dev/null
 cmake --build "$build_dir" -j"$jobs"
 

@@ -66,7 +66,8 @@ TEST(LoadedPluginLifecycleTest, FailedLifeRecordsEveryTransitionInOrder) {
   EXPECT_THAT(states.states(), ElementsAre("load", "spawn", "probe", "configure", "failed"));
   EXPECT_THAT(Field(trail.First("plugin.failed"), "reason"),
               HasSubstr("refused its configuration"));
-  const audit::JsonValue* pid = trail.First("plugin.spawn").Find("host_pid");
+  const audit::JsonValue spawn = trail.First("plugin.spawn");  // Find points into it
+  const audit::JsonValue* pid = spawn.Find("host_pid");
   ASSERT_NE(pid, nullptr);
   int64_t host_pid = 0;
   ASSERT_TRUE(pid->ToInt64(&host_pid));
@@ -126,7 +127,8 @@ TEST(LoadedPluginLifecycleTest, EveryLoadStepNeedsItsRecord) {
     expected.push_back("failed");
     EXPECT_EQ(states.states(), expected);
     if (failing >= 2) {  // plugin.spawn made it into the file: its sandbox must be gone
-      const audit::JsonValue* pid = trail.First("plugin.spawn").Find("host_pid");
+      const audit::JsonValue spawn = trail.First("plugin.spawn");  // Find points into it
+      const audit::JsonValue* pid = spawn.Find("host_pid");
       int64_t host_pid = 0;
       ASSERT_TRUE(pid != nullptr && pid->ToInt64(&host_pid));
       EXPECT_TRUE(ProcessGone(static_cast<pid_t>(host_pid)));

@@ -27,7 +27,8 @@ using testing_util::StateLog;
 constexpr char kFastHeartbeats[] = "call_timeout_ms: 20000 heartbeat_interval_ms: 100";
 
 pid_t SpawnedPid(AuditTrail& trail) {
-  const audit::JsonValue* pid = trail.First("plugin.spawn").Find("host_pid");
+  const audit::JsonValue spawn = trail.First("plugin.spawn");  // Find points into it
+  const audit::JsonValue* pid = spawn.Find("host_pid");
   int64_t value = -1;
   if (pid == nullptr || !pid->ToInt64(&value)) return -1;
   return static_cast<pid_t>(value);
