@@ -83,6 +83,8 @@ absl::string_view EnvelopeCodec::MessageName(const Envelope& e) {
       return "call_result";
     case Envelope::kSharedBufferAnnounce:
       return "shared_buffer_announce";
+    case Envelope::kResultBufferAnnounce:
+      return "result_buffer_announce";
     case Envelope::kDataChannelOpen:
       return "data_channel_open";
     case Envelope::kDataChannelClose:
@@ -182,6 +184,7 @@ absl::Status EnvelopeCodec::Validate(const Envelope& e) const {
       return absl::OkStatus();
     case Envelope::kWelcome:
     case Envelope::kSharedBufferAnnounce:
+    case Envelope::kResultBufferAnnounce:
     case Envelope::kDataChannelOpen:
     case Envelope::kDataChannelClose:
     case Envelope::kHeartbeat:

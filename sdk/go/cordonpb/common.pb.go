@@ -274,8 +274,10 @@ func (x *PluginLimits) GetOpenFiles() uint64 {
 }
 
 // A payload travels inline below the inline threshold, or as a sealed memfd passed with
-// SCM_RIGHTS in the same datagram, or (host -> plugin call inputs only, to a plugin that
-// opted in with Hello.shared_input) as a range of a shared buffer announced earlier.
+// SCM_RIGHTS in the same datagram, or as a range of a shared buffer announced earlier: host ->
+// plugin call inputs to a plugin that opted in with Hello.shared_input, and plugin -> host
+// call results from a plugin that opted in with Hello.shared_result (in the buffer the call's
+// request lent it, CallRequest.result_buffer_id).
 type Payload struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -371,9 +373,12 @@ func (*Payload_Memfd) isPayload_Data() {}
 
 func (*Payload_Shared) isPayload_Data() {}
 
-// Bytes [offset, offset + length) of the shared buffer the host announced as buffer_id
-// (SharedBufferAnnounce). Valid for the call it arrives with only: the host rewrites the
-// buffer for later calls. A plugin never sends one (bad_payload).
+// Bytes [offset, offset + length) of a shared buffer the host announced as buffer_id.
+// In a CallRequest: a SharedBufferAnnounce buffer, valid for that call only (the host rewrites
+// it for later calls). In a CallResult: the ResultBufferAnnounce buffer the request lent
+// (CallRequest.result_buffer_id); the host checks it (that id, within the buffer, at most the
+// payload cap) and copies the bytes out once before the caller sees them. Anywhere else from a
+// plugin (another id, no lent buffer, broker payloads) it is bad_payload.
 type SharedRef struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -494,6 +499,64 @@ func (x *SharedInputSupport) GetMaxBufferBytes() uint64 {
 	return 0
 }
 
+// A plugin's opt-in to shared result buffers (Hello.shared_result), with its own caps: the
+// host announces at most max_buffers buffers of at most max_buffer_bytes each, and lends one
+// to a call (CallRequest.result_buffer_id) for the plugin to write that call's result in place.
+type SharedResultSupport struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	MaxBuffers     uint32 `protobuf:"varint,1,opt,name=max_buffers,json=maxBuffers,proto3" json:"max_buffers,omitempty"`
+	MaxBufferBytes uint64 `protobuf:"varint,2,opt,name=max_buffer_bytes,json=maxBufferBytes,proto3" json:"max_buffer_bytes,omitempty"`
+}
+
+func (x *SharedResultSupport) Reset() {
+	*x = SharedResultSupport{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_cordon_v1_common_proto_msgTypes[6]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *SharedResultSupport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedResultSupport) ProtoMessage() {}
+
+func (x *SharedResultSupport) ProtoReflect() protoreflect.Message {
+	mi := &file_cordon_v1_common_proto_msgTypes[6]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedResultSupport.ProtoReflect.Descriptor instead.
+func (*SharedResultSupport) Descriptor() ([]byte, []int) {
+	return file_cordon_v1_common_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SharedResultSupport) GetMaxBuffers() uint32 {
+	if x != nil {
+		return x.MaxBuffers
+	}
+	return 0
+}
+
+func (x *SharedResultSupport) GetMaxBufferBytes() uint64 {
+	if x != nil {
+		return x.MaxBufferBytes
+	}
+	return 0
+}
+
 type MemfdRef struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -508,7 +571,7 @@ type MemfdRef struct {
 func (x *MemfdRef) Reset() {
 	*x = MemfdRef{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_cordon_v1_common_proto_msgTypes[6]
+		mi := &file_cordon_v1_common_proto_msgTypes[7]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -521,7 +584,7 @@ func (x *MemfdRef) String() string {
 func (*MemfdRef) ProtoMessage() {}
 
 func (x *MemfdRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cordon_v1_common_proto_msgTypes[6]
+	mi := &file_cordon_v1_common_proto_msgTypes[7]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +597,7 @@ func (x *MemfdRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemfdRef.ProtoReflect.Descriptor instead.
 func (*MemfdRef) Descriptor() ([]byte, []int) {
-	return file_cordon_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_cordon_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MemfdRef) GetFdIndex() uint32 {
@@ -567,7 +630,7 @@ type Error struct {
 func (x *Error) Reset() {
 	*x = Error{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_cordon_v1_common_proto_msgTypes[7]
+		mi := &file_cordon_v1_common_proto_msgTypes[8]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -580,7 +643,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_cordon_v1_common_proto_msgTypes[7]
+	mi := &file_cordon_v1_common_proto_msgTypes[8]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +656,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_cordon_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_cordon_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Error) GetCode() int32 {
@@ -682,21 +745,28 @@ var file_cordon_v1_common_proto_rawDesc = []byte{
 	0x66, 0x66, 0x65, 0x72, 0x73, 0x12, 0x28, 0x0a, 0x10, 0x6d, 0x61, 0x78, 0x5f, 0x62, 0x75, 0x66,
 	0x66, 0x65, 0x72, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28, 0x04, 0x52,
 	0x0e, 0x6d, 0x61, 0x78, 0x42, 0x75, 0x66, 0x66, 0x65, 0x72, 0x42, 0x79, 0x74, 0x65, 0x73, 0x22,
-	0x39, 0x0a, 0x08, 0x4d, 0x65, 0x6d, 0x66, 0x64, 0x52, 0x65, 0x66, 0x12, 0x19, 0x0a, 0x08, 0x66,
-	0x64, 0x5f, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x07, 0x66,
-	0x64, 0x49, 0x6e, 0x64, 0x65, 0x78, 0x12, 0x12, 0x0a, 0x04, 0x73, 0x69, 0x7a, 0x65, 0x18, 0x02,
-	0x20, 0x01, 0x28, 0x04, 0x52, 0x04, 0x73, 0x69, 0x7a, 0x65, 0x22, 0xaa, 0x01, 0x0a, 0x05, 0x45,
-	0x72, 0x72, 0x6f, 0x72, 0x12, 0x12, 0x0a, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x18, 0x01, 0x20, 0x01,
-	0x28, 0x05, 0x52, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x12, 0x18, 0x0a, 0x07, 0x6d, 0x65, 0x73, 0x73,
-	0x61, 0x67, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x6d, 0x65, 0x73, 0x73, 0x61,
-	0x67, 0x65, 0x12, 0x37, 0x0a, 0x07, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x18, 0x03, 0x20,
-	0x03, 0x28, 0x0b, 0x32, 0x1d, 0x2e, 0x63, 0x6f, 0x72, 0x64, 0x6f, 0x6e, 0x2e, 0x76, 0x31, 0x2e,
-	0x45, 0x72, 0x72, 0x6f, 0x72, 0x2e, 0x44, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x45, 0x6e, 0x74,
-	0x72, 0x79, 0x52, 0x07, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x1a, 0x3a, 0x0a, 0x0c, 0x44,
-	0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x45, 0x6e, 0x74, 0x72, 0x79, 0x12, 0x10, 0x0a, 0x03, 0x6b,
-	0x65, 0x79, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x03, 0x6b, 0x65, 0x79, 0x12, 0x14, 0x0a,
-	0x05, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x76, 0x61,
-	0x6c, 0x75, 0x65, 0x3a, 0x02, 0x38, 0x01, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
+	0x60, 0x0a, 0x13, 0x53, 0x68, 0x61, 0x72, 0x65, 0x64, 0x52, 0x65, 0x73, 0x75, 0x6c, 0x74, 0x53,
+	0x75, 0x70, 0x70, 0x6f, 0x72, 0x74, 0x12, 0x1f, 0x0a, 0x0b, 0x6d, 0x61, 0x78, 0x5f, 0x62, 0x75,
+	0x66, 0x66, 0x65, 0x72, 0x73, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52, 0x0a, 0x6d, 0x61, 0x78,
+	0x42, 0x75, 0x66, 0x66, 0x65, 0x72, 0x73, 0x12, 0x28, 0x0a, 0x10, 0x6d, 0x61, 0x78, 0x5f, 0x62,
+	0x75, 0x66, 0x66, 0x65, 0x72, 0x5f, 0x62, 0x79, 0x74, 0x65, 0x73, 0x18, 0x02, 0x20, 0x01, 0x28,
+	0x04, 0x52, 0x0e, 0x6d, 0x61, 0x78, 0x42, 0x75, 0x66, 0x66, 0x65, 0x72, 0x42, 0x79, 0x74, 0x65,
+	0x73, 0x22, 0x39, 0x0a, 0x08, 0x4d, 0x65, 0x6d, 0x66, 0x64, 0x52, 0x65, 0x66, 0x12, 0x19, 0x0a,
+	0x08, 0x66, 0x64, 0x5f, 0x69, 0x6e, 0x64, 0x65, 0x78, 0x18, 0x01, 0x20, 0x01, 0x28, 0x0d, 0x52,
+	0x07, 0x66, 0x64, 0x49, 0x6e, 0x64, 0x65, 0x78, 0x12, 0x12, 0x0a, 0x04, 0x73, 0x69, 0x7a, 0x65,
+	0x18, 0x02, 0x20, 0x01, 0x28, 0x04, 0x52, 0x04, 0x73, 0x69, 0x7a, 0x65, 0x22, 0xaa, 0x01, 0x0a,
+	0x05, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x12, 0x12, 0x0a, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x18, 0x01,
+	0x20, 0x01, 0x28, 0x05, 0x52, 0x04, 0x63, 0x6f, 0x64, 0x65, 0x12, 0x18, 0x0a, 0x07, 0x6d, 0x65,
+	0x73, 0x73, 0x61, 0x67, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x6d, 0x65, 0x73,
+	0x73, 0x61, 0x67, 0x65, 0x12, 0x37, 0x0a, 0x07, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x18,
+	0x03, 0x20, 0x03, 0x28, 0x0b, 0x32, 0x1d, 0x2e, 0x63, 0x6f, 0x72, 0x64, 0x6f, 0x6e, 0x2e, 0x76,
+	0x31, 0x2e, 0x45, 0x72, 0x72, 0x6f, 0x72, 0x2e, 0x44, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x45,
+	0x6e, 0x74, 0x72, 0x79, 0x52, 0x07, 0x64, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x1a, 0x3a, 0x0a,
+	0x0c, 0x44, 0x65, 0x74, 0x61, 0x69, 0x6c, 0x73, 0x45, 0x6e, 0x74, 0x72, 0x79, 0x12, 0x10, 0x0a,
+	0x03, 0x6b, 0x65, 0x79, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x03, 0x6b, 0x65, 0x79, 0x12,
+	0x14, 0x0a, 0x05, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05,
+	0x76, 0x61, 0x6c, 0x75, 0x65, 0x3a, 0x02, 0x38, 0x01, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f,
+	0x33,
 }
 
 var (
@@ -711,22 +781,23 @@ func file_cordon_v1_common_proto_rawDescGZIP() []byte {
 	return file_cordon_v1_common_proto_rawDescData
 }
 
-var file_cordon_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_cordon_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_cordon_v1_common_proto_goTypes = []interface{}{
-	(*VersionRange)(nil),       // 0: cordon.v1.VersionRange
-	(*Capability)(nil),         // 1: cordon.v1.Capability
-	(*PluginLimits)(nil),       // 2: cordon.v1.PluginLimits
-	(*Payload)(nil),            // 3: cordon.v1.Payload
-	(*SharedRef)(nil),          // 4: cordon.v1.SharedRef
-	(*SharedInputSupport)(nil), // 5: cordon.v1.SharedInputSupport
-	(*MemfdRef)(nil),           // 6: cordon.v1.MemfdRef
-	(*Error)(nil),              // 7: cordon.v1.Error
-	nil,                        // 8: cordon.v1.Error.DetailsEntry
+	(*VersionRange)(nil),        // 0: cordon.v1.VersionRange
+	(*Capability)(nil),          // 1: cordon.v1.Capability
+	(*PluginLimits)(nil),        // 2: cordon.v1.PluginLimits
+	(*Payload)(nil),             // 3: cordon.v1.Payload
+	(*SharedRef)(nil),           // 4: cordon.v1.SharedRef
+	(*SharedInputSupport)(nil),  // 5: cordon.v1.SharedInputSupport
+	(*SharedResultSupport)(nil), // 6: cordon.v1.SharedResultSupport
+	(*MemfdRef)(nil),            // 7: cordon.v1.MemfdRef
+	(*Error)(nil),               // 8: cordon.v1.Error
+	nil,                         // 9: cordon.v1.Error.DetailsEntry
 }
 var file_cordon_v1_common_proto_depIdxs = []int32{
-	6, // 0: cordon.v1.Payload.memfd:type_name -> cordon.v1.MemfdRef
+	7, // 0: cordon.v1.Payload.memfd:type_name -> cordon.v1.MemfdRef
 	4, // 1: cordon.v1.Payload.shared:type_name -> cordon.v1.SharedRef
-	8, // 2: cordon.v1.Error.details:type_name -> cordon.v1.Error.DetailsEntry
+	9, // 2: cordon.v1.Error.details:type_name -> cordon.v1.Error.DetailsEntry
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -813,7 +884,7 @@ func file_cordon_v1_common_proto_init() {
 			}
 		}
 		file_cordon_v1_common_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*MemfdRef); i {
+			switch v := v.(*SharedResultSupport); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -825,6 +896,18 @@ func file_cordon_v1_common_proto_init() {
 			}
 		}
 		file_cordon_v1_common_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*MemfdRef); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_cordon_v1_common_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*Error); i {
 			case 0:
 				return &v.state
@@ -848,7 +931,7 @@ func file_cordon_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_cordon_v1_common_proto_rawDesc,
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

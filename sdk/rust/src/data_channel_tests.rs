@@ -42,6 +42,7 @@ impl DataPeer {
     /// One call: the answer, or None when the channel is closed (send failed or EOF).
     fn call(&mut self, id: u64, method: &str, payload: proto::payload::Data) -> Option<Msg> {
         let sent = self.send(Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id,
             method: method.to_string(),
             timeout_ms: 1000,

@@ -100,6 +100,7 @@ impl FakeHost {
     ) -> proto::call_result::Result {
         self.send(
             Msg::CallRequest(proto::CallRequest {
+                result_buffer_id: 0,
                 id,
                 method: method.to_string(),
                 timeout_ms,
@@ -221,6 +222,7 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
     let memfd = crate::payload::create_sealed_memfd("in", &big).unwrap();
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "len".into(),
             timeout_ms: 1000,
@@ -237,6 +239,7 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
 
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 2,
             method: "big".into(),
             timeout_ms: 1000,
@@ -264,6 +267,7 @@ fn large_inputs_and_results_travel_as_sealed_memfds() {
     let unsealed = unsafe { <OwnedFd as std::os::unix::io::FromRawFd>::from_raw_fd(raw) };
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 3,
             method: "len".into(),
             timeout_ms: 1000,
@@ -350,6 +354,7 @@ fn heartbeats_flow_while_a_handler_is_busy() {
     host.handshake(proto::PluginLimits { heartbeat_interval_ms: 5, ..default_limits() });
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "wait".into(),
             timeout_ms: 10_000,
@@ -378,6 +383,7 @@ fn shutdown_answers_calls_queued_before_it() {
     for id in 1..=3 {
         host.send(
             Msg::CallRequest(proto::CallRequest {
+                result_buffer_id: 0,
                 id,
                 method: "echo".into(),
                 timeout_ms: 1000,
@@ -462,6 +468,7 @@ fn open_file_returns_the_fd_the_host_sent() {
     host.handshake(default_limits());
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "read".into(),
             timeout_ms: 5000,
@@ -496,6 +503,7 @@ fn open_file_returns_the_fd_the_host_sent() {
     // Write mode flags reach the host.
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 2,
             method: "write".into(),
             timeout_ms: 5000,
@@ -540,6 +548,7 @@ fn denied_open_reaches_the_caller_with_the_hosts_code() {
     host.handshake(default_limits());
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "read".into(),
             timeout_ms: 5000,
@@ -575,6 +584,7 @@ fn connect_hands_over_a_connected_socket() {
     host.handshake(default_limits());
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "ping".into(),
             timeout_ms: 5000,
@@ -618,6 +628,7 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
     // Small: inline both ways.
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "ask".into(),
             timeout_ms: 5000,
@@ -657,6 +668,7 @@ fn call_host_round_trips_payloads_inline_and_as_memfds() {
     let memfd_in = crate::payload::create_sealed_memfd("in", &big_in).unwrap();
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 2,
             method: "ask".into(),
             timeout_ms: 5000,
@@ -713,6 +725,7 @@ fn unanswered_broker_request_fails_at_the_call_deadline() {
     let start = Instant::now();
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "read".into(),
             timeout_ms: 150,
@@ -748,6 +761,7 @@ fn unanswered_broker_request_fails_at_the_call_deadline() {
 fn log_call(host: &mut FakeHost, input: Vec<u8>) -> Vec<(i32, String)> {
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "log".into(),
             timeout_ms: 1000,
@@ -814,6 +828,7 @@ fn small_host_message_cap_moves_payloads_to_memfds() {
     host.handshake(proto::PluginLimits { max_message_bytes: 4096, ..default_limits() });
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "big".into(),
             timeout_ms: 1000,
@@ -854,6 +869,7 @@ fn broker_requests_are_paced_to_the_announced_rate() {
     let started = Instant::now();
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "many".into(),
             timeout_ms: 10_000,
@@ -890,6 +906,7 @@ fn single_threaded_serving_handles_broker_answers_and_queued_calls() {
     host.handshake(proto::PluginLimits { heartbeat_interval_ms: 5, ..default_limits() });
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 1,
             method: "read".into(),
             timeout_ms: 5000,
@@ -904,6 +921,7 @@ fn single_threaded_serving_handles_broker_answers_and_queued_calls() {
     // the waiting handler receives them and queues them, in order, behind itself.
     host.send(
         Msg::CallRequest(proto::CallRequest {
+            result_buffer_id: 0,
             id: 2,
             method: "echo".into(),
             timeout_ms: 5000,

@@ -463,7 +463,10 @@ impl Plugin {
             methods: self.handlers.keys().cloned().collect(),
             requested_capabilities: self.requested_capabilities.clone(),
             sdk: SDK_ID.to_string(),
+            // Shared inputs and results are opt-in; this SDK takes inputs inline or as memfds
+            // and sends results the same way.
             shared_input: None,
+            shared_result: None,
             data_channels: (data_channels > 0)
                 .then(|| proto::DataChannelSupport { max_open: data_channels }),
         };
@@ -660,6 +663,7 @@ pub(crate) fn message_name(m: Option<&Msg>) -> &'static str {
         Some(Msg::BrokerRequest(_)) => "broker_request",
         Some(Msg::BrokerResponse(_)) => "broker_response",
         Some(Msg::SharedBufferAnnounce(_)) => "shared_buffer_announce",
+        Some(Msg::ResultBufferAnnounce(_)) => "result_buffer_announce",
         Some(Msg::DataChannelOpen(_)) => "data_channel_open",
         Some(Msg::DataChannelClose(_)) => "data_channel_close",
     }

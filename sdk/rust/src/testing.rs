@@ -128,6 +128,7 @@ impl TestHost {
         let payload = input.into().to_proto(16 * 1024, &mut fds)?;
         self.send(
             Msg::CallRequest(proto::CallRequest {
+                result_buffer_id: 0,
                 id,
                 method: method.to_string(),
                 timeout_ms: self.timeout.as_millis() as u64,
