@@ -127,12 +127,18 @@ absl::Status MemfdPayload::Shrink(uint64_t size) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name, uint64_t size) {
+absl::StatusOr<UniqueFd> MemfdPayload::CreateSized(absl::string_view name, uint64_t size) {
   auto fd = NewMemfd(name);
   if (!fd.ok()) return fd.status();
   if (::ftruncate(fd->get(), static_cast<off_t>(size)) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate memfd to ", size, " bytes"));
   }
+  return std::move(*fd);
+}
+
+absl::StatusOr<MemfdPayload> MemfdPayload::CreateWritable(absl::string_view name, uint64_t size) {
+  auto fd = CreateSized(name, size);
+  if (!fd.ok()) return fd.status();
   MemfdPayload p;
   p.fd_ = std::move(*fd);
   p.size_ = size;

@@ -32,6 +32,9 @@ class MemfdPayload {
 
   // A sealable memfd of `size` bytes, mapped read-write.
   static absl::StatusOr<MemfdPayload> CreateWritable(absl::string_view name, uint64_t size);
+  // A sealable (MFD_ALLOW_SEALING), close-on-exec memfd of `size` bytes, unmapped and with no
+  // page allocated yet.
+  static absl::StatusOr<UniqueFd> CreateSized(absl::string_view name, uint64_t size);
   // Convenience: a sealed memfd holding a copy of `data`.
   static absl::StatusOr<UniqueFd> CreateSealed(absl::string_view name, absl::string_view data);
   // Validates seals and size of a received memfd and maps it read-only.

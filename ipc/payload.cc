@@ -26,6 +26,13 @@ Payload Payload::Borrowed(absl::string_view bytes) {
   return p;
 }
 
+Payload Payload::Owned(absl::string_view bytes, std::shared_ptr<const void> owner) {
+  Payload p;
+  p.borrowed_ = bytes;
+  p.owner_ = std::move(owner);
+  return p;
+}
+
 absl::string_view Payload::data() const {
   if (memfd_.has_value()) return memfd_->data();
   if (borrowed_.has_value()) return *borrowed_;
@@ -96,7 +103,8 @@ absl::StatusOr<Payload> Payload::FromProto(const cordon::v1::Payload& proto,
     case cordon::v1::Payload::kShared:
       return ViolationStatus(ViolationKind::kBadPayload,
                              "shared-buffer payload reference where only inline or memfd "
-                             "payloads are allowed (shared buffers are for host call inputs)");
+                             "payloads are allowed (shared buffers carry host call inputs and "
+                             "results in a buffer the host lent to that call)");
     case cordon::v1::Payload::DATA_NOT_SET:
       return Payload();
   }

@@ -20,7 +20,8 @@ using cordon::v1::Envelope;
 struct PluginSession::PendingCall {
   std::string method;
   bool done = false;
-  bool answered = false;  // a CallResult arrived (the plugin is done with the input)
+  bool answered = false;          // a CallResult arrived (the plugin is done with the input)
+  uint64_t result_buffer_id = 0;  // the shared result buffer lent to the call; 0: none
   absl::StatusOr<Payload> result = absl::UnknownError("no result");
 };
 
@@ -51,26 +52,6 @@ int PollTimeoutMs(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d) + 1, 0, 1 << 30));
 }
 
-// The highest version in host ∩ manifest (when given) ∩ plugin; a mismatch names every range.
-absl::StatusOr<uint32_t> NegotiateVersion(const HandshakeParams& params, const VersionSpan& hello) {
-  if (!params.manifest_versions.has_value()) {
-    return VersionNegotiator::Negotiate(params.host_versions, hello);
-  }
-  const VersionSpan& manifest = *params.manifest_versions;
-  VersionSpan allowed{std::max(params.host_versions.min, manifest.min),
-                      std::min(params.host_versions.max, manifest.max)};
-  absl::StatusOr<uint32_t> version = VersionNegotiator::Negotiate(allowed, hello);
-  if (version.ok() || (absl::IsInvalidArgument(version.status()) && allowed.min <= allowed.max)) {
-    return version;  // chosen, or the Hello's own range is invalid (the message says so)
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "protocol version mismatch: the plugin's Hello announces ", hello.ToString(),
-      ", its manifest declares ", manifest.ToString(), " and the host speaks ",
-      params.host_versions.ToString(),
-      "; the version must lie in all three (fix the manifest's protocol range or rebuild the "
-      "plugin)"));
-}
-
 }  // namespace
 
 PluginSession::PluginSession(UniqueFd channel, Options options)
@@ -86,7 +67,9 @@ PluginSession::PluginSession(UniqueFd channel, Options options)
         l.max_bytes = std::min(l.max_bytes, options_.channel.max_datagram_bytes);
         return l;
       }()),
-      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      buffers_(SessionBuffers::Options{options_.shared_inputs, options_.shared_results,
+                                       options_.max_payload_bytes}) {}
 
 PluginSession::~PluginSession() {
   {
@@ -235,9 +218,10 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   info.methods.assign(hello.methods().begin(), hello.methods().end());
   info.requested_capabilities.assign(hello.requested_capabilities().begin(),
                                      hello.requested_capabilities().end());
-  info.shared_input = hello.has_shared_input() && hello.shared_input().max_buffers() > 0 &&
-                      hello.shared_input().max_buffer_bytes() > 0;
+  info.shared_input = SessionBuffers::OffersSharedInput(hello);
   if (info.shared_input) info.shared_input_caps = hello.shared_input();
+  info.shared_result = SessionBuffers::OffersSharedResult(hello);
+  if (info.shared_result) info.shared_result_caps = hello.shared_result();
   info.max_data_channels = std::min(hello.data_channels().max_open(), kMaxDataChannels);
 
   auto reject = [&](absl::Status why) -> absl::Status {
@@ -267,7 +251,8 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
     }
   }
   info_ = info;  // from here on errors name the plugin
-  absl::StatusOr<uint32_t> version = NegotiateVersion(params, info.protocol);
+  absl::StatusOr<uint32_t> version = VersionNegotiator::NegotiateWithManifest(
+      params.host_versions, params.manifest_versions, info.protocol);
   if (!version.ok()) return reject(version.status());
   info.protocol_version = *version;
   info_ = info;
@@ -314,14 +299,7 @@ absl::StatusOr<PluginInfo> PluginSession::Handshake(const HandshakeParams& param
   last_message_at_ = absl::Now();
   last_waiter_at_ = absl::InfinitePast();
   if (auto s = channel_.SetReceiveTimeout(kBlockingSlice); !s.ok()) return HandshakeFailure(s);
-  if (info.shared_input && options_.shared_inputs.max_buffers > 0) {
-    SharedInputPool::Options o = options_.shared_inputs;
-    o.max_buffers = std::min<size_t>(o.max_buffers, info.shared_input_caps.max_buffers());
-    o.max_buffer_bytes = std::min(o.max_buffer_bytes, info.shared_input_caps.max_buffer_bytes());
-    auto pool = std::make_shared<SharedInputPool>(o);
-    std::lock_guard<std::mutex> lock(mu_);
-    shared_pool_ = std::move(pool);
-  }
+  buffers_.Enable(hello, w->limits());
   reader_ = std::thread([this] { ReaderLoop(); });
   return info;
 }
@@ -501,7 +479,7 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
                            absl::StrCat(Label(), ": method '", call->method,
                                         "' failed: ", result.error().message()));
       } else if (result.has_payload()) {
-        auto p = Payload::FromProto(result.payload(), &dg.fds, options_.max_payload_bytes);
+        auto p = buffers_.DecodeResult(call->result_buffer_id, result.payload(), &dg.fds);
         if (!p.ok()) {
           // Put the call back so Fail() answers it with the violation.
           {
@@ -580,7 +558,6 @@ absl::StatusOr<SharedInput> PluginSession::AcquireInput(size_t size) {
     return absl::InvalidArgumentError(
         absl::StrCat(Label(), ": AcquireInput(0); send an empty Payload instead"));
   }
-  std::shared_ptr<SharedInputPool> pool;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!reader_.joinable()) {
@@ -588,17 +565,8 @@ absl::StatusOr<SharedInput> PluginSession::AcquireInput(size_t size) {
           absl::StrCat(Label(), ": AcquireInput() before a successful Handshake()"));
     }
     if (!failure_.ok()) return failure_;
-    pool = shared_pool_;
   }
-  if (pool != nullptr) {
-    // Out of buffers (or over the caps) falls through to the memfd path.
-    if (auto lease = pool->Acquire(size); lease.ok()) {
-      return SharedInput::FromLease(std::move(pool), *lease, size);
-    }
-  }
-  auto memfd = MemfdPayload::CreateWritable("cordon-input", size);
-  if (!memfd.ok()) return memfd.status();
-  return SharedInput::FromMemfd(std::move(*memfd));
+  return buffers_.AcquireInput(size);
 }
 
 absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, SharedInput input,
@@ -614,12 +582,9 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, SharedInpu
     if (!payload.ok()) return payload.status();
     return Call(method, *payload, timeout);
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (input.pool_ != shared_pool_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Label(), ": Call('", method, "') with an input acquired from another session"));
-    }
+  if (!buffers_.Owns(input)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Label(), ": Call('", method, "') with an input acquired from another session"));
   }
   bool answered = false;
   auto out = CallImpl(
@@ -636,26 +601,15 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, SharedInpu
   return out;
 }
 
-PluginSession::SharedInputStats PluginSession::shared_input_stats() const {
-  std::shared_ptr<SharedInputPool> pool;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pool = shared_pool_;
-  }
-  SharedInputStats stats;
-  if (pool == nullptr) return stats;
-  stats.enabled = true;
-  stats.created = pool->buffers_created();
-  stats.free = pool->free_buffers();
-  return stats;
-}
-
 absl::StatusOr<Payload> PluginSession::CallImpl(
     absl::string_view method, absl::Duration timeout,
     const std::function<absl::Status(cordon::v1::Payload*, std::vector<UniqueFd>*)>& fill,
     SharedInput* shared, bool* answered) {
   auto call = std::make_shared<PendingCall>();
   call->method = std::string(method);
+  // Lent before the call is registered, so that whichever thread reads the result sees it.
+  SessionBuffers::ResultLoan loan = buffers_.LendResultBuffer();
+  call->result_buffer_id = loan.buffer_id();
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -686,23 +640,10 @@ absl::StatusOr<Payload> PluginSession::CallImpl(
   req->set_timeout_ms(static_cast<uint64_t>(
       std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))))));
   std::vector<UniqueFd> fds;
-  absl::Status sent = absl::OkStatus();
-  if (shared != nullptr && shared->lease_.needs_announce) {
-    // Same channel, sent first: the plugin maps the buffer before it reads the request.
-    auto peer = shared->pool_->PeerFd(shared->lease_.buffer_id);
-    sent = peer.status();
-    if (sent.ok()) {
-      Envelope announce;
-      announce.mutable_shared_buffer_announce()->set_buffer_id(shared->lease_.buffer_id);
-      announce.mutable_shared_buffer_announce()->set_fd_index(0);
-      int raw = peer->get();
-      sent = SendEnvelope(announce, absl::MakeConstSpan(&raw, 1));
-    }
-    if (sent.ok()) {
-      shared->pool_->MarkAnnounced(shared->lease_.buffer_id);
-      shared->lease_.needs_announce = false;
-    }
-  }
+  absl::Status sent = buffers_.Announce(
+      shared, &loan,
+      [this](const Envelope& e, absl::Span<const int> f) { return SendEnvelope(e, f); });
+  req->set_result_buffer_id(loan.buffer_id());
   if (sent.ok()) sent = fill(req->mutable_payload(), &fds);
   if (sent.ok()) {
     std::vector<int> raw;
@@ -716,6 +657,7 @@ absl::StatusOr<Payload> PluginSession::CallImpl(
     return absl::Status(sent.code(),
                         absl::StrCat(Label(), ": sending call '", method, "': ", sent.message()));
   }
+  loan.set_reusable(false);  // sent: the plugin may write it until its result is consumed
   if (!WaitFor(
           lock, [&] { return call->done; }, deadline)) {
     pending_.erase(id);
@@ -728,6 +670,7 @@ absl::StatusOr<Payload> PluginSession::CallImpl(
     return s;
   }
   if (answered != nullptr) *answered = call->answered;
+  loan.set_reusable(call->answered);
   return std::move(call->result);
 }
 

@@ -23,8 +23,10 @@
 #include "ipc/payload.h"
 #include "ipc/protocol_violation.h"
 #include "ipc/seqpacket_channel.h"
+#include "ipc/session_buffers.h"
 #include "ipc/shared_input.h"
 #include "ipc/shared_input_pool.h"
+#include "ipc/shared_result_pool.h"
 #include "ipc/unique_fd.h"
 #include "ipc/version_negotiator.h"
 
@@ -42,6 +44,9 @@ struct PluginInfo {
   // The plugin's opt-in to shared-buffer inputs (Hello.shared_input) and its caps.
   bool shared_input = false;
   cordon::v1::SharedInputSupport shared_input_caps;
+  // The plugin's opt-in to shared result buffers (Hello.shared_result) and its caps.
+  bool shared_result = false;
+  cordon::v1::SharedResultSupport shared_result_caps;
   // How many data channels the plugin serves at once (Hello.data_channels, capped at
   // kMaxDataChannels); 0: it serves none, the host never sends it DataChannelOpen.
   uint32_t max_data_channels = 0;
@@ -91,6 +96,11 @@ class PluginSession {
     // Shared input buffers (AcquireInput), used with plugins that opt in; the plugin's own caps
     // from its Hello lower these. max_buffers = 0: never used (always the memfd path).
     SharedInputPool::Options shared_inputs;
+    // Shared result buffers, lent to the calls of a plugin that opts in so that it writes large
+    // results in place; the host copies each result out once and Call() returns that copy. The
+    // plugin's caps, the payload caps and the memory limit in HandshakeParams.limits lower
+    // buffer_bytes. max_buffers = 0: never lent (results come inline or as sealed memfds).
+    SharedResultPool::Options shared_results;
     // Unsolicited messages (heartbeat, log, broker request): sustained rate and burst.
     uint32_t max_unsolicited_per_second = 500;
     uint32_t unsolicited_burst = 1000;
@@ -121,7 +131,9 @@ class PluginSession {
 
   // One call. Exceeding `timeout` is a call_deadline_exceeded violation (the plugin is hung).
   // A structured error from the plugin comes back as a status with the plugin's code and a
-  // message naming the plugin and the method; the session stays healthy.
+  // message naming the plugin and the method; the session stays healthy. A result the plugin
+  // wrote in the shared result buffer lent to the call comes back as the host's private copy
+  // (Payload::is_owned_view(); its block is reused once the payload is dropped).
   absl::StatusOr<Payload> Call(absl::string_view method, const Payload& input,
                                absl::Duration timeout);
   absl::StatusOr<std::string> CallBytes(absl::string_view method, absl::string_view input,
@@ -136,12 +148,10 @@ class PluginSession {
   // pool when the plugin answered; on a timeout or any failure it is retired, never rewritten
   // while the plugin might still read it.
   absl::StatusOr<Payload> Call(absl::string_view method, SharedInput input, absl::Duration timeout);
-  struct SharedInputStats {
-    bool enabled = false;  // the plugin opted in and the options allow it
-    size_t created = 0;    // buffers announced or being filled, retired ones included
-    size_t free = 0;       // ready for the next AcquireInput
-  };
-  SharedInputStats shared_input_stats() const;
+  using SharedInputStats = SessionBuffers::InputStats;
+  SharedInputStats shared_input_stats() const { return buffers_.input_stats(); }
+  using SharedResultStats = SessionBuffers::ResultStats;
+  SharedResultStats shared_result_stats() const { return buffers_.result_stats(); }
 
   absl::Status SendBrokerResponse(const cordon::v1::BrokerResponse& response,
                                   absl::Span<const int> fds = {});
@@ -216,8 +226,8 @@ class PluginSession {
   static constexpr absl::Duration kBlockingSlice = absl::Milliseconds(50);
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<PendingCall>> pending_;
-  // Set by Handshake() when the plugin opted in to shared inputs.
-  std::shared_ptr<SharedInputPool> shared_pool_;
+  // Shared input and result buffers, enabled by Handshake() for a plugin that opts in.
+  SessionBuffers buffers_;
 
   // Reader-role state (only the thread holding the role touches it).
   double tokens_ = 0;

@@ -37,6 +37,7 @@ class SharedInput {
 
  private:
   friend class PluginSession;
+  friend class SessionBuffers;
   static SharedInput FromLease(std::shared_ptr<SharedInputPool> pool, SharedInputPool::Lease lease,
                                size_t size);
   static SharedInput FromMemfd(MemfdPayload memfd);

@@ -1,10 +1,8 @@
 #include "ipc/shared_payload_buffer.h"
 
 #include <fcntl.h>
-#include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,15 +45,11 @@ void SharedPayloadBuffer::Unmap() {
 absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::Create(absl::string_view name,
                                                                 uint64_t capacity) {
   if (capacity == 0) return absl::InvalidArgumentError("shared payload buffer of 0 bytes");
-  std::string n(name.substr(0, 200));
-  int raw =
-      static_cast<int>(::syscall(SYS_memfd_create, n.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (raw < 0) return absl::ErrnoToStatus(errno, "memfd_create shared payload buffer");
+  auto fd = MemfdPayload::CreateSized(name, capacity);
+  if (!fd.ok()) return fd.status();
   SharedPayloadBuffer b;
-  b.fd_.reset(raw);
-  if (::ftruncate(raw, static_cast<off_t>(capacity)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("ftruncate shared buffer to ", capacity));
-  }
+  b.fd_ = std::move(*fd);
+  const int raw = b.fd_.get();
   auto m = MemfdPayload::MapPopulated(raw, capacity, /*writable=*/true);
   if (!m.ok()) return m.status();
   b.map_ = *m;
@@ -111,13 +105,18 @@ absl::Span<char> SharedPayloadBuffer::mutable_data() {
   return absl::Span<char>(static_cast<char*>(map_), capacity_);
 }
 
-absl::StatusOr<absl::string_view> SharedPayloadBuffer::View(uint64_t offset,
-                                                            uint64_t length) const {
-  if (offset > capacity_ || length > capacity_ - offset) {
+absl::Status SharedPayloadBuffer::CheckRange(uint64_t offset, uint64_t length, uint64_t capacity) {
+  if (offset > capacity || length > capacity - offset) {
     return ViolationStatus(ViolationKind::kBadPayload,
                            absl::StrCat("shared payload range [", offset, ", +", length,
-                                        ") is outside the buffer of ", capacity_, " bytes"));
+                                        ") is outside the buffer of ", capacity, " bytes"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::string_view> SharedPayloadBuffer::View(uint64_t offset,
+                                                            uint64_t length) const {
+  if (absl::Status s = CheckRange(offset, length, capacity_); !s.ok()) return s;
   return absl::string_view(static_cast<const char*>(map_) + offset, length);
 }
 

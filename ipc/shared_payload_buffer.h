@@ -46,6 +46,9 @@ class SharedPayloadBuffer {
   absl::Span<char> mutable_data();
   // Bytes [offset, offset + length), bounds-checked (the numbers come from the other side).
   absl::StatusOr<absl::string_view> View(uint64_t offset, uint64_t length) const;
+  // kBadPayload unless [offset, offset + length) lies within `capacity` bytes, computed without
+  // overflow (offset and length come from the other side).
+  static absl::Status CheckRange(uint64_t offset, uint64_t length, uint64_t capacity);
   uint64_t capacity() const { return capacity_; }
   bool writable() const { return writable_; }
 

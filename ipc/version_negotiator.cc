@@ -33,4 +33,20 @@ absl::StatusOr<uint32_t> VersionNegotiator::Negotiate(const VersionSpan& host,
   return hi;
 }
 
+absl::StatusOr<uint32_t> VersionNegotiator::NegotiateWithManifest(
+    const VersionSpan& host, const std::optional<VersionSpan>& manifest,
+    const VersionSpan& plugin) {
+  if (!manifest.has_value()) return Negotiate(host, plugin);
+  VersionSpan allowed{std::max(host.min, manifest->min), std::min(host.max, manifest->max)};
+  absl::StatusOr<uint32_t> version = Negotiate(allowed, plugin);
+  if (version.ok() || (absl::IsInvalidArgument(version.status()) && allowed.min <= allowed.max)) {
+    return version;  // chosen, or the Hello's own range is invalid (the message says so)
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "protocol version mismatch: the plugin's Hello announces ", plugin.ToString(),
+      ", its manifest declares ", manifest->ToString(), " and the host speaks ", host.ToString(),
+      "; the version must lie in all three (fix the manifest's protocol range or rebuild the "
+      "plugin)"));
+}
+
 }  // namespace cordon::ipc

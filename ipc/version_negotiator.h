@@ -2,6 +2,7 @@
 #define CORDON_IPC_VERSION_NEGOTIATOR_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,11 @@ class VersionNegotiator {
   // Errors: InvalidArgument for an empty/inverted plugin range (min 0 or min > max);
   // FailedPrecondition when the ranges are disjoint. Both name both ranges.
   static absl::StatusOr<uint32_t> Negotiate(const VersionSpan& host, const VersionSpan& plugin);
+  // The highest version in host ∩ manifest (when given) ∩ plugin (the Hello's range); a
+  // mismatch names every range, so a plugin never runs a version its manifest does not claim.
+  static absl::StatusOr<uint32_t> NegotiateWithManifest(const VersionSpan& host,
+                                                        const std::optional<VersionSpan>& manifest,
+                                                        const VersionSpan& plugin);
 };
 
 }  // namespace cordon::ipc

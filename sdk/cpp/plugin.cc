@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ipc/protocol_violation.h"
@@ -48,7 +49,10 @@ Plugin::Plugin(Options options)
         ipc::EnvelopeLimits l;
         l.max_bytes = options_.max_data_datagram_bytes;
         return l;
-      }()) {}
+      }()),
+      shared_(SharedBufferSet::Caps{options_.max_shared_buffers, options_.max_shared_buffer_bytes,
+                                    options_.max_result_buffers,
+                                    options_.max_result_buffer_bytes}) {}
 
 Plugin::~Plugin() = default;
 
@@ -138,10 +142,7 @@ absl::Status Plugin::Handshake() {
   hello->set_sdk(kSdkId);
   for (const auto& [name, handler] : handlers_) hello->add_methods(name);
   for (const auto& c : options_.requested_capabilities) *hello->add_requested_capabilities() = c;
-  if (options_.max_shared_buffers > 0 && options_.max_shared_buffer_bytes > 0) {
-    hello->mutable_shared_input()->set_max_buffers(options_.max_shared_buffers);
-    hello->mutable_shared_input()->set_max_buffer_bytes(options_.max_shared_buffer_bytes);
-  }
+  shared_.OfferIn(hello);
   if (options_.max_data_channels > 0) {
     hello->mutable_data_channels()->set_max_open(options_.max_data_channels);
   }
@@ -229,7 +230,14 @@ absl::Status Plugin::Loop() {
         HandleCall(env.call_request(), std::move(fds));
         break;
       case Envelope::kSharedBufferAnnounce:
-        AcceptSharedBuffer(env.shared_buffer_announce(), std::move(fds));
+        if (auto s = shared_.AcceptInput(env.shared_buffer_announce(), &fds); !s.ok()) {
+          LogRefused("shared input buffer", env.shared_buffer_announce().buffer_id(), s);
+        }
+        break;
+      case Envelope::kResultBufferAnnounce:
+        if (auto s = shared_.AcceptResult(env.result_buffer_announce(), &fds); !s.ok()) {
+          LogRefused("shared result buffer", env.result_buffer_announce().buffer_id(), s);
+        }
         break;
       case Envelope::kDataChannelOpen:
         if (auto s = OpenDataChannel(env.data_channel_open(), std::move(fds)); !s.ok()) return s;
@@ -396,51 +404,22 @@ absl::StatusOr<ipc::UniqueFd> Plugin::Connect(absl::string_view endpoint, absl::
   return std::move(reply->fds[index]);
 }
 
-void Plugin::AcceptSharedBuffer(const cordon::v1::SharedBufferAnnounce& announce,
-                                std::vector<ipc::UniqueFd> fds) {
+void Plugin::LogRefused(absl::string_view what, uint64_t id, const absl::Status& why) {
   // The host is trusted, but a confused one must not make this plugin map without bound; a
-  // refused buffer only fails the calls that name it.
-  absl::Status s = absl::OkStatus();
-  if (options_.max_shared_buffers == 0) {
-    s = absl::FailedPreconditionError("this plugin did not offer shared inputs");
-  } else if (shared_buffers_.size() >= options_.max_shared_buffers) {
-    s = absl::ResourceExhaustedError(
-        absl::StrCat("already ", shared_buffers_.size(), " shared buffers (the cap offered)"));
-  } else if (shared_buffers_.count(announce.buffer_id()) != 0) {
-    s = absl::AlreadyExistsError("buffer id announced twice");
-  } else if (announce.fd_index() >= fds.size() || !fds[announce.fd_index()].valid()) {
-    s = absl::InvalidArgumentError("announcement without its fd");
-  } else {
-    auto buffer = ipc::SharedPayloadBuffer::OpenReadOnly(std::move(fds[announce.fd_index()]),
-                                                         options_.max_shared_buffer_bytes);
-    if (buffer.ok()) {
-      shared_buffers_.emplace(announce.buffer_id(), std::move(*buffer));
-      return;
-    }
-    s = buffer.status();
-  }
-  std::string msg =
-      absl::StrCat("refused shared input buffer ", announce.buffer_id(), ": ", s.message());
+  // refused input buffer fails only the calls that name it, a refused result buffer only
+  // sends results as memfds.
+  std::string msg = absl::StrCat("refused ", what, " ", id, ": ", why.message());
   std::fprintf(stderr, "%s: %s\n", options_.name.c_str(), msg.c_str());
   (void)Log(cordon::v1::LogMessage::WARNING, msg);
-}
-
-absl::StatusOr<ipc::Payload> Plugin::ResolveShared(const cordon::v1::SharedRef& ref) const {
-  auto it = shared_buffers_.find(ref.buffer_id());
-  if (it == shared_buffers_.end()) {
-    return ipc::ViolationStatus(ipc::ViolationKind::kBadPayload,
-                                absl::StrCat("call input names shared buffer ", ref.buffer_id(),
-                                             " which was never announced (or was refused)"));
-  }
-  // View() checks offset + length against the mapping without overflowing.
-  auto view = it->second.View(ref.offset(), ref.length());
-  if (!view.ok()) return view.status();
-  return ipc::Payload::Borrowed(*view);
 }
 
 void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
                         std::optional<uint64_t> data_id) {
   const bool data = data_id.has_value();
+  // A data-channel caller is a host client: it may not lend (or make this plugin write) the
+  // host's result buffers. The lend ends once the result is sent (or dropped).
+  shared_.BeginCall(data ? 0 : request.result_buffer_id());
+  absl::Cleanup end_call = [this] { shared_.EndCall(); };
   CallContext ctx;
   ctx.id = request.id();
   ctx.method = request.method();
@@ -459,7 +438,7 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     uint64_t cap = welcome_.limits().max_payload_bytes();
     if (cap == 0) cap = uint64_t{1} << 30;
     auto input = request.payload().has_shared()
-                     ? ResolveShared(request.payload().shared())
+                     ? shared_.ResolveInput(request.payload().shared())
                      : ipc::Payload::FromProto(request.payload(), &fds, cap);
     if (!input.ok()) {
       out = input.status();
@@ -485,7 +464,11 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     // Over the cap fails at Encode below, with a clear error to the caller.
     result->mutable_payload()->set_inline_(std::string(out->data()));
   } else if (out.ok()) {
-    absl::Status s = out->ToProto(threshold, result->mutable_payload(), &out_fds);
+    // A large result the handler wrote into the lent buffer goes as a reference to it.
+    absl::Status s = absl::OkStatus();
+    if (out->size() <= threshold || !shared_.ToSharedRef(*out, result->mutable_payload())) {
+      s = out->ToProto(threshold, result->mutable_payload(), &out_fds);
+    }
     if (!s.ok()) {
       out_fds.clear();
       SetError(s, result->mutable_error());

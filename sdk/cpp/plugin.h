@@ -20,8 +20,9 @@
 #include "ipc/envelope_codec.h"
 #include "ipc/payload.h"
 #include "ipc/seqpacket_channel.h"
-#include "ipc/shared_payload_buffer.h"
 #include "ipc/version_negotiator.h"
+#include "sdk/cpp/output.h"
+#include "sdk/cpp/shared_buffer_set.h"
 
 namespace cordon::sdk {
 
@@ -33,9 +34,9 @@ struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-// Returns the result bytes (ipc::Payload converts from std::string; for large results build a
-// sealed ipc::MemfdPayload and wrap it with ipc::Payload::FromSealedMemfd), or a status that
-// reaches the host as a structured error with the same code.
+// Returns the result bytes (ipc::Payload converts from std::string; for large results write them
+// in place into Plugin::AcquireOutput() and return Output::Finish()), or a status that reaches
+// the host as a structured error with the same code.
 using Handler =
     std::function<absl::StatusOr<ipc::Payload>(const CallContext&, const ipc::Payload& input)>;
 
@@ -65,6 +66,14 @@ class Plugin {
     // copy what it keeps). 0 buffers: not offered, inputs travel inline or as memfds.
     uint32_t max_shared_buffers = 8;
     uint64_t max_shared_buffer_bytes = uint64_t{256} << 20;
+    // Shared result buffers: offered in the Hello with these caps, so a host may lend each call
+    // one of up to max_result_buffers buffers it created (mapped read-write here on first use,
+    // then reused), into which AcquireOutput() lets the handler write its result in place; the
+    // host copies it out once. The pages written stay allocated, on this plugin's memory
+    // account, for the rest of the session. 0 buffers: not offered, AcquireOutput() returns
+    // memfds.
+    uint32_t max_result_buffers = 4;
+    uint64_t max_result_buffer_bytes = uint64_t{256} << 20;
   };
 
   explicit Plugin(Options options);
@@ -103,6 +112,13 @@ class Plugin {
   // rate, heartbeat interval, open files; 0 where the host sets none. Valid after the
   // handshake; for information (the host enforces them).
   const cordon::v1::PluginLimits& limits() const { return welcome_.limits(); }
+
+  // A result of `size` bytes for the handler to write in place and return with Finish():
+  // a range of the shared result buffer the host lent to this call when there is one and it
+  // fits (sent as a reference the host copies out once: no page allocated per call), else a
+  // memfd (sealed at Finish()). Call only from a handler (the serving thread); the output is
+  // valid until the handler returns. See Output.
+  absl::StatusOr<Output> AcquireOutput(size_t size) { return shared_.AcquireOutput(size); }
 
   // Broker requests: ask the host to do something beyond computing for this plugin. Call only
   // from a handler (the serving thread); messages that arrive meanwhile are queued and served
@@ -161,11 +177,8 @@ class Plugin {
   void HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc::UniqueFd> fds,
                   std::optional<uint64_t> data_id = std::nullopt);
   void HeartbeatLoop(absl::Duration interval);
-  // Maps an announced shared input buffer (serving thread).
-  void AcceptSharedBuffer(const cordon::v1::SharedBufferAnnounce& announce,
-                          std::vector<ipc::UniqueFd> fds);
-  // A call input naming a range of an announced buffer, bounds-checked; kBadPayload otherwise.
-  absl::StatusOr<ipc::Payload> ResolveShared(const cordon::v1::SharedRef& ref) const;
+  // Logs (to stderr and the host) a refused buffer announcement.
+  void LogRefused(absl::string_view what, uint64_t id, const absl::Status& why);
 
   Options options_;
   ipc::EnvelopeCodec codec_;
@@ -178,8 +191,8 @@ class Plugin {
   std::map<uint64_t, std::unique_ptr<ipc::SeqpacketChannel>> data_channels_;
   uint64_t last_data_channel_id_ = 0;  // ids only ever increase
   cordon::v1::Welcome welcome_;
-  // Announced shared input buffers by id (serving thread only).
-  std::map<uint64_t, ipc::SharedPayloadBuffer> shared_buffers_;
+  // Announced shared input and result buffers (serving thread only).
+  SharedBufferSet shared_;
 
   std::mutex mu_;
   std::condition_variable cv_;

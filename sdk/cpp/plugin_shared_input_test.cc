@@ -24,6 +24,7 @@
 #include "ipc/envelope_codec.h"
 #include "ipc/plugin_session.h"
 #include "ipc/shared_payload_buffer.h"
+#include "sdk/cpp/forked_plugin_testing.h"
 #include "sdk/cpp/plugin.h"
 
 namespace cordon::sdk {
@@ -82,43 +83,10 @@ void RegisterHandlers(Plugin& p) {
              });
 }
 
-class ForkedPlugin {
+class ForkedPlugin : public ForkedSdkPlugin {
  public:
-  ForkedPlugin(Plugin::Options options, PluginSession::Options session_options) {
-    auto fds = ipc::SeqpacketChannel::SocketPair();
-    EXPECT_TRUE(fds.ok());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      fds->first.reset();
-      Plugin plugin(options);
-      RegisterHandlers(plugin);
-      absl::Status s = plugin.ServeFd(fds->second.release());
-      ::_exit(s.ok() ? 0 : 10 + static_cast<int>(s.code()));
-    }
-    fds->second.reset();
-    session_options.on_violation = [this](const ProtocolViolation& v) {
-      std::lock_guard<std::mutex> lock(mu_);
-      violations_.push_back(v);
-    };
-    session_ = std::make_unique<PluginSession>(std::move(fds->first), session_options);
-  }
-  ~ForkedPlugin() {
-    session_.reset();
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
-  PluginSession& session() { return *session_; }
-  std::vector<ProtocolViolation> violations() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return violations_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::unique_ptr<PluginSession> session_;
-  std::mutex mu_;
-  std::vector<ProtocolViolation> violations_;
+  ForkedPlugin(Plugin::Options options, PluginSession::Options session_options)
+      : ForkedSdkPlugin(std::move(options), std::move(session_options), RegisterHandlers) {}
 };
 
 Plugin::Options PluginOptions() {

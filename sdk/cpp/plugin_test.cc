@@ -21,6 +21,7 @@
 #include "ipc/memfd_payload.h"
 #include "ipc/plugin_session.h"
 #include "ipc/utf8_text.h"
+#include "sdk/cpp/forked_plugin_testing.h"
 
 namespace cordon::sdk {
 namespace {
@@ -111,59 +112,22 @@ void RegisterStandardHandlers(Plugin& p) {
              });
 }
 
-// A plugin process forked from the test: the session's end of the socketpair stays here.
-class ForkedPlugin {
+// A plugin process forked from the test with the standard handlers (and `setup`'s).
+class ForkedPlugin : public ForkedSdkPlugin {
  public:
   ForkedPlugin(Plugin::Options options, PluginSession::Options session_options,
-               std::function<void(Plugin&)> setup = nullptr) {
-    auto fds = ipc::SeqpacketChannel::SocketPair();
-    EXPECT_TRUE(fds.ok());
-    // Fork before the session's reader thread exists: the child starts single-threaded.
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      fds->first.reset();
-      Plugin plugin(options);
-      RegisterStandardHandlers(plugin);
-      if (setup) setup(plugin);
-      absl::Status s = plugin.ServeFd(fds->second.release());
-      ::_exit(s.ok() ? 0 : 10 + static_cast<int>(s.code()));
-    }
-    fds->second.reset();
-    session_options.plugin_label = "plugin testplugin";
-    session_options.on_violation = [this](const ProtocolViolation& v) {
-      std::lock_guard<std::mutex> lock(mu_);
-      violations_.push_back(v);
-    };
-    session_ = std::make_unique<PluginSession>(std::move(fds->first), session_options);
-  }
-  ~ForkedPlugin() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
-  PluginSession& session() { return *session_; }
-  // Exit code, or 128+signal.
-  int Wait() {
-    session_.reset();
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void Kill() { ::kill(pid_, SIGKILL); }
-  std::vector<ProtocolViolation> violations() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return violations_;
-  }
+               std::function<void(Plugin&)> setup = nullptr)
+      : ForkedSdkPlugin(std::move(options), Labeled(std::move(session_options)),
+                        [setup](Plugin& p) {
+                          RegisterStandardHandlers(p);
+                          if (setup) setup(p);
+                        }) {}
 
  private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-  std::unique_ptr<PluginSession> session_;
-  std::mutex mu_;
-  std::vector<ProtocolViolation> violations_;
+  static PluginSession::Options Labeled(PluginSession::Options o) {
+    o.plugin_label = "plugin testplugin";
+    return o;
+  }
 };
 
 ipc::HandshakeParams Params() {

@@ -1,0 +1,157 @@
+#include "ipc/session_buffers.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "ipc/memfd_payload.h"
+#include "ipc/protocol_violation.h"
+
+namespace cordon::ipc {
+
+SessionBuffers::ResultLoan::ResultLoan(ResultLoan&& o) noexcept
+    : pool_(std::move(o.pool_)), lease_(std::exchange(o.lease_, {})), reusable_(o.reusable_) {}
+
+SessionBuffers::ResultLoan::~ResultLoan() {
+  if (pool_ != nullptr) pool_->Release(lease_.buffer_id, reusable_);
+}
+
+bool SessionBuffers::OffersSharedInput(const cordon::v1::Hello& hello) {
+  return hello.has_shared_input() && hello.shared_input().max_buffers() > 0 &&
+         hello.shared_input().max_buffer_bytes() > 0;
+}
+
+bool SessionBuffers::OffersSharedResult(const cordon::v1::Hello& hello) {
+  return hello.has_shared_result() && hello.shared_result().max_buffers() > 0 &&
+         hello.shared_result().max_buffer_bytes() > 0;
+}
+
+void SessionBuffers::Enable(const cordon::v1::Hello& hello,
+                            const cordon::v1::PluginLimits& welcome) {
+  std::shared_ptr<SharedInputPool> inputs;
+  std::shared_ptr<SharedResultPool> results;
+  if (OffersSharedInput(hello) && options_.inputs.max_buffers > 0) {
+    SharedInputPool::Options o = options_.inputs;
+    o.max_buffers = std::min<size_t>(o.max_buffers, hello.shared_input().max_buffers());
+    o.max_buffer_bytes = std::min(o.max_buffer_bytes, hello.shared_input().max_buffer_bytes());
+    inputs = std::make_shared<SharedInputPool>(o);
+  }
+  if (OffersSharedResult(hello) && options_.results.max_buffers > 0) {
+    SharedResultPool::Options o = options_.results;
+    o.max_buffers = std::min<size_t>(o.max_buffers, hello.shared_result().max_buffers());
+    // No result may exceed the payload caps (the host's and the one Welcome announced), and
+    // the plugin pays for the pages it writes, so its memory limit bounds a buffer too.
+    o.buffer_bytes = std::min(
+        {o.buffer_bytes, hello.shared_result().max_buffer_bytes(), options_.max_payload_bytes});
+    for (uint64_t cap : {welcome.max_payload_bytes(), welcome.memory_bytes()}) {
+      if (cap > 0) o.buffer_bytes = std::min(o.buffer_bytes, cap);
+    }
+    if (o.buffer_bytes > 0) results = std::make_shared<SharedResultPool>(o);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  inputs_ = std::move(inputs);
+  results_ = std::move(results);
+}
+
+std::shared_ptr<SharedInputPool> SessionBuffers::inputs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inputs_;
+}
+
+std::shared_ptr<SharedResultPool> SessionBuffers::results() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return results_;
+}
+
+absl::StatusOr<SharedInput> SessionBuffers::AcquireInput(size_t size) {
+  if (std::shared_ptr<SharedInputPool> pool = inputs(); pool != nullptr) {
+    // Out of buffers (or over the caps) falls through to the memfd path.
+    if (auto lease = pool->Acquire(size); lease.ok()) {
+      return SharedInput::FromLease(std::move(pool), *lease, size);
+    }
+  }
+  auto memfd = MemfdPayload::CreateWritable("cordon-input", size);
+  if (!memfd.ok()) return memfd.status();
+  return SharedInput::FromMemfd(std::move(*memfd));
+}
+
+bool SessionBuffers::Owns(const SharedInput& input) const { return input.pool_ == inputs(); }
+
+SessionBuffers::ResultLoan SessionBuffers::LendResultBuffer() {
+  ResultLoan loan;
+  std::shared_ptr<SharedResultPool> pool = results();
+  if (pool == nullptr) return loan;
+  // All lent (concurrent calls): this call lends none; its result comes inline or as a memfd.
+  if (auto lease = pool->Acquire(); lease.ok()) {
+    loan.pool_ = std::move(pool);
+    loan.lease_ = *lease;
+  }
+  return loan;
+}
+
+absl::Status SessionBuffers::Announce(SharedInput* input, ResultLoan* loan, const SendFn& send) {
+  auto announce = [&](const cordon::v1::Envelope& env, absl::StatusOr<UniqueFd> fd) {
+    if (!fd.ok()) return fd.status();
+    int raw = fd->get();
+    return send(env, absl::MakeConstSpan(&raw, 1));
+  };
+  if (input != nullptr && input->pool_ != nullptr && input->lease_.needs_announce) {
+    cordon::v1::Envelope env;
+    env.mutable_shared_buffer_announce()->set_buffer_id(input->lease_.buffer_id);
+    env.mutable_shared_buffer_announce()->set_fd_index(0);
+    if (absl::Status s = announce(env, input->pool_->PeerFd(input->lease_.buffer_id)); !s.ok()) {
+      return s;
+    }
+    input->pool_->MarkAnnounced(input->lease_.buffer_id);
+    input->lease_.needs_announce = false;
+  }
+  if (loan->pool_ != nullptr && loan->lease_.needs_announce) {
+    cordon::v1::Envelope env;
+    env.mutable_result_buffer_announce()->set_buffer_id(loan->lease_.buffer_id);
+    env.mutable_result_buffer_announce()->set_fd_index(0);
+    if (absl::Status s = announce(env, loan->pool_->PeerFd(loan->lease_.buffer_id)); !s.ok()) {
+      return s;
+    }
+    loan->pool_->MarkAnnounced(loan->lease_.buffer_id);
+    loan->lease_.needs_announce = false;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Payload> SessionBuffers::DecodeResult(uint64_t lent_id,
+                                                     const cordon::v1::Payload& proto,
+                                                     std::vector<UniqueFd>* fds) const {
+  if (!proto.has_shared()) return Payload::FromProto(proto, fds, options_.max_payload_bytes);
+  std::shared_ptr<SharedResultPool> pool = results();
+  if (pool == nullptr) {
+    return ViolationStatus(ViolationKind::kBadPayload,
+                           "shared-buffer result from a plugin that is lent no result buffers "
+                           "(its hello did not offer shared_result)");
+  }
+  // Checked strictly before anything is read, then copied once: the caller gets a private
+  // snapshot that the plugin, which can rewrite the buffer at any time, cannot change.
+  return pool->CopyOut(lent_id, proto.shared(), options_.max_payload_bytes);
+}
+
+SessionBuffers::InputStats SessionBuffers::input_stats() const {
+  InputStats stats;
+  std::shared_ptr<SharedInputPool> pool = inputs();
+  if (pool == nullptr) return stats;
+  stats.enabled = true;
+  stats.created = pool->buffers_created();
+  stats.free = pool->free_buffers();
+  return stats;
+}
+
+SessionBuffers::ResultStats SessionBuffers::result_stats() const {
+  ResultStats stats;
+  std::shared_ptr<SharedResultPool> pool = results();
+  if (pool == nullptr) return stats;
+  stats.enabled = true;
+  stats.created = pool->buffers_created();
+  stats.free = pool->free_buffers();
+  stats.copied = pool->results_copied();
+  stats.buffer_bytes = pool->options().buffer_bytes;
+  return stats;
+}
+
+}  // namespace cordon::ipc
