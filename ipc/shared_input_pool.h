@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "ipc/leased_buffers.h"
 #include "ipc/shared_payload_buffer.h"
 #include "ipc/unique_fd.h"
 
@@ -56,18 +57,9 @@ class SharedInputPool {
   size_t buffers_created() const;
 
  private:
-  struct Entry {
-    SharedPayloadBuffer buffer;
-    bool leased = false;
-    bool announced = false;
-  };
-
   const Options options_;
   mutable std::mutex mu_;
-  std::map<uint64_t, Entry> entries_;  // live buffers
-  uint64_t next_id_ = 1;
-  size_t created_ = 0;
-  uint64_t total_bytes_ = 0;  // live plus retired
+  LeasedBuffers<SharedPayloadBuffer> buffers_{"shared input buffer"};
 };
 
 }  // namespace cordon::ipc

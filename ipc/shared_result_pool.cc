@@ -13,53 +13,36 @@ SharedResultPool::SharedResultPool(Options options)
 
 absl::StatusOr<SharedResultPool::Lease> SharedResultPool::Acquire() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, e] : entries_) {  // ordered by id: the lowest free one
+  for (auto& [id, e] : buffers_.entries()) {  // ordered by id: the lowest free one
     if (e.leased) continue;
     e.leased = true;
     return Lease{id, !e.announced};
   }
-  if (created_ >= options_.max_buffers) {
+  if (buffers_.created() >= options_.max_buffers) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("all ", created_, " shared result buffers are lent (max_buffers ",
+        absl::StrCat("all ", buffers_.created(), " shared result buffers are lent (max_buffers ",
                      options_.max_buffers, ")"));
   }
   // Cheap: no page is allocated until the plugin writes one.
   auto buffer = SharedResultBuffer::Create("cordon-shared-result", options_.buffer_bytes);
   if (!buffer.ok()) return buffer.status();
-  const uint64_t id = next_id_++;
-  Entry& e = entries_[id];
-  e.buffer = std::make_shared<const SharedResultBuffer>(std::move(*buffer));
-  e.leased = true;
-  ++created_;
-  return Lease{id, true};
+  return Lease{buffers_.AddLeased(std::move(*buffer), options_.buffer_bytes), true};
 }
 
 absl::StatusOr<UniqueFd> SharedResultPool::PeerFd(uint64_t buffer_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(buffer_id);
-  if (it == entries_.end()) {
-    return absl::NotFoundError(absl::StrCat("no shared result buffer ", buffer_id));
-  }
-  return it->second.buffer->PeerFd();
+  return buffers_.PeerFd(buffer_id);
 }
 
 void SharedResultPool::MarkAnnounced(uint64_t buffer_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(buffer_id);
-  if (it != entries_.end()) it->second.announced = true;
+  buffers_.MarkAnnounced(buffer_id);
 }
 
 void SharedResultPool::Release(uint64_t buffer_id, bool reusable) {
-  std::shared_ptr<const SharedResultBuffer> retired;  // unmapped outside the lock
+  std::shared_ptr<SharedResultBuffer> retired;  // unmapped after the lock is released
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(buffer_id);
-  if (it == entries_.end()) return;
-  if (reusable) {
-    it->second.leased = false;
-  } else {
-    retired = std::move(it->second.buffer);
-    entries_.erase(it);
-  }
+  retired = buffers_.Release(buffer_id, reusable);
 }
 
 absl::StatusOr<Payload> SharedResultPool::CopyOut(uint64_t lent_id,
@@ -78,8 +61,8 @@ absl::StatusOr<Payload> SharedResultPool::CopyOut(uint64_t lent_id,
   std::shared_ptr<const SharedResultBuffer> buffer;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = entries_.find(lent_id);
-    if (it != entries_.end() && it->second.leased) buffer = it->second.buffer;
+    auto it = buffers_.entries().find(lent_id);
+    if (it != buffers_.entries().end() && it->second.leased) buffer = it->second.buffer;
   }
   if (buffer == nullptr) return violation("no such buffer is lent");
   if (ref.length() > max_bytes) {
@@ -106,14 +89,12 @@ absl::StatusOr<Payload> SharedResultPool::CopyOut(uint64_t lent_id,
 
 size_t SharedResultPool::buffers_created() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return created_;
+  return buffers_.created();
 }
 
 size_t SharedResultPool::free_buffers() const {
   std::lock_guard<std::mutex> lock(mu_);
-  size_t n = 0;
-  for (const auto& [id, e] : entries_) n += e.leased ? 0 : 1;
-  return n;
+  return buffers_.free_count();
 }
 
 uint64_t SharedResultPool::results_copied() const {

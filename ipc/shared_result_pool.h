@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "cordon/v1/common.pb.h"
 #include "ipc/landing_buffer_pool.h"
+#include "ipc/leased_buffers.h"
 #include "ipc/payload.h"
 #include "ipc/shared_result_buffer.h"
 #include "ipc/unique_fd.h"
@@ -73,18 +74,11 @@ class SharedResultPool {
   const LandingBufferPool& landing() const { return *landing_; }
 
  private:
-  struct Entry {
-    std::shared_ptr<const SharedResultBuffer> buffer;  // CopyOut holds it without the lock
-    bool leased = false;
-    bool announced = false;
-  };
-
   const Options options_;
   const std::shared_ptr<LandingBufferPool> landing_;
   mutable std::mutex mu_;
-  std::map<uint64_t, Entry> entries_;  // live buffers
-  uint64_t next_id_ = 1;
-  size_t created_ = 0;
+  // CopyOut holds a buffer's shared_ptr without the lock.
+  LeasedBuffers<SharedResultBuffer> buffers_{"shared result buffer"};
   uint64_t copied_ = 0;
 };
 

@@ -391,64 +391,17 @@ TEST(SharedInputTest, SdkRefusesAnnouncementsOverItsCapsAndUnsealedBuffers) {
   EXPECT_NE(r.error().message().find("never announced"), std::string::npos);
 }
 
-// A hostile plugin on the host side: sends a shared reference as its result, or an
-// announcement of its own.
-class FakePlugin {
- public:
-  explicit FakePlugin(std::function<void(ipc::SeqpacketChannel&, ipc::EnvelopeCodec&)> after) {
-    auto fds = ipc::SeqpacketChannel::SocketPair();
-    EXPECT_TRUE(fds.ok());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      fds->first.reset();
-      ipc::SeqpacketChannel ch(std::move(fds->second), {});
-      ipc::EnvelopeCodec codec{ipc::EnvelopeLimits{}};
-      Envelope hello;
-      hello.mutable_hello()->set_name("fake");
-      hello.mutable_hello()->set_version("1.0.0");
-      hello.mutable_hello()->mutable_protocol()->set_min(1);
-      hello.mutable_hello()->mutable_protocol()->set_max(1);
-      hello.mutable_hello()->add_methods("m");
-      hello.mutable_hello()->mutable_shared_input()->set_max_buffers(4);
-      hello.mutable_hello()->mutable_shared_input()->set_max_buffer_bytes(1 << 20);
-      (void)ch.Send(*codec.Encode(hello));
-      (void)ch.Receive(absl::Now() + absl::Seconds(10));  // welcome
-      Envelope ready;
-      ready.mutable_ready();
-      (void)ch.Send(*codec.Encode(ready));
-      after(ch, codec);
-      (void)ch.Receive(absl::Now() + absl::Seconds(10));  // until the host hangs up
-      ::_exit(0);
-    }
-    fds->second.reset();
-    PluginSession::Options so;
-    so.on_violation = [this](const ProtocolViolation& v) {
-      std::lock_guard<std::mutex> lock(mu_);
-      violations_.push_back(v);
-    };
-    session_ = std::make_unique<PluginSession>(std::move(fds->first), so);
-  }
-  ~FakePlugin() {
-    session_.reset();
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
-  PluginSession& session() { return *session_; }
-  std::vector<ProtocolViolation> violations() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return violations_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::unique_ptr<PluginSession> session_;
-  std::mutex mu_;
-  std::vector<ProtocolViolation> violations_;
-};
+// A hostile plugin on the host side, opted in to shared inputs: sends a shared reference as
+// its result, or an announcement of its own.
+cordon::v1::Hello SharedInputHello() {
+  cordon::v1::Hello hello = FakeHello();
+  hello.mutable_shared_input()->set_max_buffers(4);
+  hello.mutable_shared_input()->set_max_buffer_bytes(1 << 20);
+  return hello;
+}
 
 TEST(SharedInputTest, PluginSendingASharedResultIsABadPayloadViolation) {
-  FakePlugin fp([](ipc::SeqpacketChannel& ch, ipc::EnvelopeCodec& codec) {
+  FakePlugin fp(SharedInputHello(), [](ipc::SeqpacketChannel& ch, ipc::EnvelopeCodec& codec) {
     auto dg = ch.Receive(absl::Now() + absl::Seconds(10));
     if (!dg.ok()) return;
     auto req = codec.Decode(dg->bytes);
@@ -467,7 +420,7 @@ TEST(SharedInputTest, PluginSendingASharedResultIsABadPayloadViolation) {
 }
 
 TEST(SharedInputTest, PluginSendingAnAnnouncementIsAnUnexpectedMessage) {
-  FakePlugin fp([](ipc::SeqpacketChannel& ch, ipc::EnvelopeCodec& codec) {
+  FakePlugin fp(SharedInputHello(), [](ipc::SeqpacketChannel& ch, ipc::EnvelopeCodec& codec) {
     auto dg = ch.Receive(absl::Now() + absl::Seconds(10));
     if (!dg.ok()) return;
     Envelope a;

@@ -4,8 +4,6 @@
 // copy and stay put), concurrent calls, every fallback to memfds (no opt-in on either side,
 // too large, a second output, data channels), and hostile references from a fake plugin.
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -326,95 +324,58 @@ TEST(SharedResultTest, DataChannelCallersCannotLendTheHostsBuffers) {
   EXPECT_TRUE(fp.session().status().ok());
 }
 
-// A plugin that opts in to shared results and answers every call with the reference `ref`
-// builds from the buffer id its request lent.
-class RefPlugin {
- public:
-  explicit RefPlugin(std::function<cordon::v1::SharedRef(uint64_t lent)> ref) {
-    auto fds = ipc::SeqpacketChannel::SocketPair();
-    EXPECT_TRUE(fds.ok());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      fds->first.reset();
-      ipc::SeqpacketChannel ch(std::move(fds->second), {});
-      Envelope hello;
-      hello.mutable_hello()->set_name("refs");
-      hello.mutable_hello()->set_version("1.0.0");
-      hello.mutable_hello()->mutable_protocol()->set_min(1);
-      hello.mutable_hello()->mutable_protocol()->set_max(1);
-      hello.mutable_hello()->add_methods("m");
-      hello.mutable_hello()->mutable_shared_result()->set_max_buffers(2);
-      hello.mutable_hello()->mutable_shared_result()->set_max_buffer_bytes(1 << 20);
-      (void)ch.Send(hello.SerializeAsString());
-      (void)ch.Receive(absl::Now() + absl::Seconds(10));  // welcome
-      Envelope ready;
-      ready.mutable_ready();
-      (void)ch.Send(ready.SerializeAsString());
-      for (;;) {
-        auto dg = ch.Receive(absl::Now() + absl::Seconds(10));
-        if (!dg.ok()) ::_exit(0);
-        Envelope in;
-        if (!in.ParseFromString(dg->bytes) || !in.has_call_request()) continue;
-        Envelope out;
-        out.mutable_call_result()->set_id(in.call_request().id());
-        *out.mutable_call_result()->mutable_payload()->mutable_shared() =
-            ref(in.call_request().result_buffer_id());
-        (void)ch.Send(out.SerializeAsString());
-      }
-    }
-    fds->second.reset();
-    PluginSession::Options so;
-    so.on_violation = [this](const ipc::ProtocolViolation& v) { kinds_.push_back(v.kind); };
-    session_ = std::make_unique<PluginSession>(std::move(fds->first), so);
-  }
-  ~RefPlugin() {
-    session_.reset();
-    ::kill(pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
-  PluginSession& session() { return *session_; }
-  // Written on the session's receiving thread before the failed call returns.
-  std::vector<ViolationKind> kinds_;
-
- private:
-  pid_t pid_ = -1;
-  std::unique_ptr<PluginSession> session_;
+// A plugin that opts in to shared results (one 1 MiB buffer) and answers each call with a
+// reference into its buffer: {lent id + id_delta, offset, length}.
+struct RefAnswer {
+  const char* name;
+  int64_t id_delta;  // -1000: buffer id 0
+  uint64_t offset;
+  uint64_t length;
 };
 
-cordon::v1::SharedRef Ref(uint64_t id, uint64_t offset, uint64_t length) {
-  cordon::v1::SharedRef r;
-  r.set_buffer_id(id);
-  r.set_offset(offset);
-  r.set_length(length);
-  return r;
+FakePlugin RefPlugin(const RefAnswer& a) {
+  cordon::v1::Hello hello = FakeHello();
+  hello.mutable_shared_result()->set_max_buffers(1);
+  hello.mutable_shared_result()->set_max_buffer_bytes(1 << 20);
+  return FakePlugin(hello, [a](ipc::SeqpacketChannel& ch, ipc::EnvelopeCodec& codec) {
+    auto dg = ch.Receive(absl::Now() + absl::Seconds(10));  // the buffer's announcement
+    dg = ch.Receive(absl::Now() + absl::Seconds(10));       // the call
+    if (!dg.ok()) return;
+    auto in = codec.Decode(dg->bytes);
+    if (!in.ok() || !in->has_call_request()) return;
+    const uint64_t lent = in->call_request().result_buffer_id();
+    Envelope out;
+    out.mutable_call_result()->set_id(in->call_request().id());
+    auto* ref = out.mutable_call_result()->mutable_payload()->mutable_shared();
+    ref->set_buffer_id(a.id_delta == -1000 ? 0 : lent + a.id_delta);
+    ref->set_offset(a.offset);
+    ref->set_length(a.length);
+    (void)ch.Send(*codec.Encode(out));
+  });
 }
 
 TEST(SharedResultTest, ABadReferenceIsABadPayloadViolationAndFailsTheSession) {
   const uint64_t max = std::numeric_limits<uint64_t>::max();
   const uint64_t cap = 1 << 20;
-  struct Case {
-    const char* name;
-    std::function<cordon::v1::SharedRef(uint64_t)> ref;
-  } cases[] = {
-      {"another id", [](uint64_t lent) { return Ref(lent + 1, 0, 10); }},
-      {"no id", [](uint64_t) { return Ref(0, 0, 10); }},
-      {"offset past the end", [&](uint64_t lent) { return Ref(lent, cap + 1, 0); }},
-      {"length past the end", [&](uint64_t lent) { return Ref(lent, 10, cap); }},
-      {"offset + length wraps", [&](uint64_t lent) { return Ref(lent, max, 2); }},
-      {"length over the payload cap", [&](uint64_t lent) { return Ref(lent, 0, max); }},
+  const RefAnswer bad[] = {
+      {"another id", 1, 0, 10},
+      {"no id", -1000, 0, 10},
+      {"offset past the end", 0, cap + 1, 0},
+      {"length past the end", 0, 10, cap},
+      {"offset + length wraps", 0, max, 2},
+      {"length over the payload cap", 0, 0, max},
   };
-  for (const Case& c : cases) {
-    RefPlugin fp(c.ref);
-    ASSERT_TRUE(fp.session().Handshake({}).ok()) << c.name;
+  for (const RefAnswer& a : bad) {
+    FakePlugin fp = RefPlugin(a);
+    ASSERT_TRUE(fp.session().Handshake({}).ok()) << a.name;
     auto out = fp.session().CallBytes("m", "x", absl::Seconds(10));
-    EXPECT_FALSE(out.ok()) << c.name;
-    EXPECT_FALSE(fp.session().status().ok()) << c.name;
-    ASSERT_EQ(fp.kinds_.size(), 1u) << c.name;
-    EXPECT_EQ(fp.kinds_[0], ViolationKind::kBadPayload) << c.name;
+    EXPECT_FALSE(out.ok()) << a.name;
+    EXPECT_FALSE(fp.session().status().ok()) << a.name;
+    ASSERT_EQ(fp.violations().size(), 1u) << a.name;
+    EXPECT_EQ(fp.violations()[0].kind, ViolationKind::kBadPayload) << a.name;
   }
   // The same fake naming its lent buffer correctly is served (zeros: it wrote nothing).
-  RefPlugin good([](uint64_t lent) { return Ref(lent, 5, 100); });
+  FakePlugin good = RefPlugin({"good", 0, 5, 100});
   ASSERT_TRUE(good.session().Handshake({}).ok());
   auto out = good.session().CallBytes("m", "x", absl::Seconds(10));
   ASSERT_TRUE(out.ok()) << out.status();
