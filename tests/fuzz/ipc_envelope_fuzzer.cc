@@ -2,13 +2,15 @@
 //
 // Input: a sequence of datagrams, each a little-endian u16 length followed by that many bytes.
 // The first datagram is also fed to EnvelopeCodec::Decode on its own. Then a PluginSession
-// completes a handshake with a well-behaved Hello/Ready, every datagram is delivered as if the
-// plugin had sent it after the handshake, and one call is made so that results for call id 1
-// are matched. The session must end healthy or with an error status; never crash, leak fds or
-// hang.
+// completes a handshake with a well-behaved Hello/Ready (opting in to shared results), one call
+// (id 1) is made and lent result buffer 1 (64 KiB), and once its request is out every datagram
+// is delivered as if the plugin had sent it, so that results for call id 1 are matched and
+// shared references in them reach the reference checks and the copy. The session must end
+// healthy or with an error status; never crash, leak fds or hang.
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -62,13 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hello.mutable_hello()->mutable_protocol()->set_max(1);
   hello.mutable_hello()->set_name("fuzz");
   hello.mutable_hello()->set_version("1.0.0");
+  hello.mutable_hello()->mutable_shared_result()->set_max_buffers(1);
+  hello.mutable_hello()->mutable_shared_result()->set_max_buffer_bytes(64 * 1024);
   Envelope ready;
   ready.mutable_ready();
-  // Everything is queued before the session reads: no second thread needed on this side.
+  // Queued before the session reads, so the handshake needs no second thread on this side.
   if (!peer.Send(Encoded(hello)).ok() || !peer.Send(Encoded(ready)).ok()) return 0;
-  for (const auto& d : datagrams) {
-    if (d.size() > 60 * 1024 || !peer.Send(d).ok()) break;
-  }
 
   PluginSession::Options options;
   options.plugin_label = "plugin fuzz";
@@ -76,8 +77,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cordon::ipc::HandshakeParams params;
   params.timeout = absl::Seconds(5);
   if (!session.Handshake(params).ok()) return 0;
-  peer.Close();  // EOF after the last datagram: the session always ends
   // Returns as soon as the session fails (EOF at the latest) or id 1 is answered.
-  (void)session.CallBytes("m", "x", absl::Seconds(10));
+  std::thread caller([&] { (void)session.CallBytes("m", "x", absl::Seconds(10)); });
+  // The call is outstanding once its request arrives (after the welcome and the buffer's
+  // announcement, whose fd is dropped here).
+  for (;;) {
+    auto dg = peer.Receive(absl::Now() + absl::Seconds(10));
+    if (!dg.ok()) break;
+    auto env = codec.Decode(dg->bytes);
+    if (env.ok() && env->has_call_request()) break;
+  }
+  for (const auto& d : datagrams) {
+    if (d.size() > 60 * 1024 || !peer.Send(d).ok()) break;
+  }
+  peer.Close();  // EOF after the last datagram: the session always ends
+  caller.join();
   return 0;
 }
