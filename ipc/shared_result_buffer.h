@@ -52,6 +52,12 @@ class SharedResultBuffer {
   // page-cache lookup: no inode lock the plugin could hold up) and read with pread(), which
   // returns zeros for holes without allocating; the rest is one memcpy from the mapping.
   absl::Status CopyOut(uint64_t offset, uint64_t length, char* dst) const;
+  // Host side, for SharedResultPool::Options::danger_unstable_result_views only: the range as
+  // a view of the host's read-only mapping, no copy. The plugin can change these bytes while
+  // they are read. FailedPrecondition when a page of the range is not resident (reading it
+  // would allocate it on the host's account): the caller copies instead. Range errors as for
+  // CopyOut.
+  absl::StatusOr<absl::string_view> DangerUnstableView(uint64_t offset, uint64_t length) const;
 
   // Plugin side: checks that `fd` is a memfd open read-write with the seals above and no write
   // seal, of at most max_capacity bytes. It is mapped on the first Writable(), so a plugin that
@@ -64,6 +70,8 @@ class SharedResultBuffer {
 
  private:
   void Unmap();
+  // CopyOut's work on one thread, the range already checked.
+  absl::Status CopyRange(uint64_t offset, uint64_t length, char* dst) const;
 
   UniqueFd fd_;
   void* map_ = nullptr;

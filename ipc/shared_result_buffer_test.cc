@@ -132,6 +132,32 @@ TEST(SharedResultBufferTest, HolesReadAsZerosWithoutTheHostAllocatingThem) {
   EXPECT_EQ(dst[kCap - 1], 0);
 }
 
+TEST(SharedResultBufferTest, LargeCopiesSplitOverTwoThreadsGiveTheSameBytes) {
+  constexpr uint64_t kBig = 24 << 20;  // over the parallel-copy threshold
+  auto host = SharedResultBuffer::Create("t", kBig);
+  ASSERT_TRUE(host.ok());
+  auto fd = host->PeerFd();
+  ASSERT_TRUE(fd.ok());
+  auto plugin = SharedResultBuffer::OpenWritable(std::move(*fd), kBig);
+  ASSERT_TRUE(plugin.ok());
+  auto span = plugin->Writable();
+  ASSERT_TRUE(span.ok());
+  for (size_t i = 0; i < kBig; ++i) (*span)[i] = static_cast<char>(i * 13 + 1);
+  // A hole in what the second thread copies.
+  auto watch = host->PeerFd();
+  ASSERT_TRUE(watch.ok());
+  const uint64_t hole = 20 << 20;
+  ASSERT_EQ(::fallocate(watch->get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, 8192), 0);
+  const blkcnt_t before = Blocks(watch->get());
+  const uint64_t offset = 4096 + 3, length = kBig - offset - 5;
+  std::vector<char> dst(length);
+  ASSERT_TRUE(host->CopyOut(offset, length, dst.data()).ok());
+  EXPECT_EQ(Blocks(watch->get()), before);
+  std::vector<char> want(span->data() + offset, span->data() + offset + length);
+  EXPECT_TRUE(dst == want);
+  EXPECT_EQ(dst[hole - offset], 0);
+}
+
 TEST(SharedResultBufferTest, PluginSideRefusesWhatIsNotAHostResultBuffer) {
   // Not sealed against resizing: the host could shrink it under the plugin's mapping.
   auto plain = MemfdPayload::CreateSized("t", 4096);

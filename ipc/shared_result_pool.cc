@@ -14,7 +14,7 @@ SharedResultPool::SharedResultPool(Options options)
 absl::StatusOr<SharedResultPool::Lease> SharedResultPool::Acquire() {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [id, e] : buffers_.entries()) {  // ordered by id: the lowest free one
-    if (e.leased) continue;
+    if (e.leased || Viewed(id)) continue;
     e.leased = true;
     return Lease{id, !e.announced};
   }
@@ -74,6 +74,22 @@ absl::StatusOr<Payload> SharedResultPool::CopyOut(uint64_t lent_id,
     return s;
   }
   if (ref.length() == 0) return Payload();
+  if (options_.danger_unstable_result_views) {
+    // A page missing from the range falls through to the copy, which reads holes without
+    // allocating them.
+    if (auto view = buffer->DangerUnstableView(ref.offset(), ref.length()); view.ok()) {
+      // The owner keeps the mapping alive; the weak reference keeps the buffer from being lent
+      // (and rewritten by a plugin told its last result was taken) while any copy lives.
+      // An owner of its own (not `buffer`, which the pool's entry shares) so that it expires
+      // with the caller's last copy.
+      std::shared_ptr<const void> owner =
+          std::make_shared<std::shared_ptr<const SharedResultBuffer>>(buffer);
+      std::lock_guard<std::mutex> lock(mu_);
+      ++viewed_;
+      views_[lent_id] = owner;
+      return Payload::Owned(*view, std::move(owner));
+    }
+  }
   auto block = landing_->Acquire(ref.length());
   if (!block.ok()) return block.status();
   if (absl::Status s = buffer->CopyOut(ref.offset(), ref.length(), (*block)->data()); !s.ok()) {
@@ -94,7 +110,19 @@ size_t SharedResultPool::buffers_created() const {
 
 size_t SharedResultPool::free_buffers() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return buffers_.free_count();
+  size_t n = 0;
+  for (const auto& [id, e] : buffers_.entries()) n += (e.leased || Viewed(id)) ? 0 : 1;
+  return n;
+}
+
+bool SharedResultPool::Viewed(uint64_t buffer_id) const {
+  auto it = views_.find(buffer_id);
+  return it != views_.end() && !it->second.expired();
+}
+
+uint64_t SharedResultPool::results_viewed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return viewed_;
 }
 
 uint64_t SharedResultPool::results_copied() const {

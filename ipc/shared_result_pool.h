@@ -37,6 +37,13 @@ class SharedResultPool {
     uint64_t buffer_bytes = uint64_t{256} << 20;
     // The host's copies, kept for reuse once the caller drops them.
     LandingBufferPool::Options landing;
+    // DANGER. CopyOut returns a view of the plugin's buffer instead of a copy (when every page
+    // of the range is resident; otherwise it copies). The plugin can rewrite those bytes while
+    // the caller reads them: a caller that checks a byte and then uses it again reads what the
+    // plugin chose in between (a double fetch). Only for callers that read each byte once and
+    // trust none of it, e.g. ones that stream a result to a file or a socket. The buffer is not
+    // lent again until the last copy of the returned Payload is dropped. Off by default.
+    bool danger_unstable_result_views = false;
   };
 
   struct Lease {
@@ -62,7 +69,8 @@ class SharedResultPool {
   // The result of a call that was lent buffer `lent_id` (0: none) names `ref`. Violations
   // (kBadPayload) before anything is read: no buffer lent, another buffer's id, a length over
   // max_bytes, a range outside the buffer (offset + length computed without overflow). Then the
-  // bytes are copied once into a landing block and returned as Payload::Owned.
+  // bytes are copied once into a landing block and returned as Payload::Owned (or viewed in
+  // place, see danger_unstable_result_views).
   absl::StatusOr<Payload> CopyOut(uint64_t lent_id, const cordon::v1::SharedRef& ref,
                                   uint64_t max_bytes);
 
@@ -71,15 +79,23 @@ class SharedResultPool {
   size_t buffers_created() const;
   size_t free_buffers() const;
   uint64_t results_copied() const;
+  // Results returned as views (danger_unstable_result_views).
+  uint64_t results_viewed() const;
   const LandingBufferPool& landing() const { return *landing_; }
 
  private:
+  // Under mu_: a view of the buffer (danger_unstable_result_views) is still alive.
+  bool Viewed(uint64_t buffer_id) const;
+
   const Options options_;
   const std::shared_ptr<LandingBufferPool> landing_;
   mutable std::mutex mu_;
   // CopyOut holds a buffer's shared_ptr without the lock.
   LeasedBuffers<SharedResultBuffer> buffers_{"shared result buffer"};
   uint64_t copied_ = 0;
+  uint64_t viewed_ = 0;
+  // Buffers with a live view (danger_unstable_result_views): not lent until it expires.
+  std::map<uint64_t, std::weak_ptr<const void>> views_;
 };
 
 }  // namespace cordon::ipc

@@ -162,5 +162,53 @@ TEST(SharedResultPoolTest, ReusesTheLandingBlockOnceTheCallerDropsTheResult) {
   EXPECT_EQ(r->data(), std::string(400000, 'q'));
 }
 
+TEST(SharedResultPoolTest, DangerViewsAreInPlaceAndHoldTheBufferBackFromLending) {
+  SharedResultPool::Options o = Opts(1);
+  o.danger_unstable_result_views = true;
+  SharedResultPool pool(o);
+  ASSERT_TRUE(pool.Acquire().ok());
+  SharedResultBuffer plugin;
+  absl::Span<char> w = PluginWrites(pool, 1, &plugin, 'v');
+  {
+    auto p = pool.CopyOut(1, Ref(1, 10, 100), kCap);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->data(), std::string(100, 'v'));
+    EXPECT_EQ(pool.results_viewed(), 1u);
+    EXPECT_EQ(pool.results_copied(), 0u);
+    EXPECT_EQ(pool.landing().blocks_created(), 0u);
+    // The danger the name warns of: the plugin changes what the caller reads.
+    w[10] = 'X';
+    EXPECT_EQ(p->data()[0], 'X');
+    // The call ends (its lease is released) while the caller still holds the view: the buffer
+    // is not lent again, so the plugin is never told its bytes were taken.
+    pool.Release(1, /*reusable=*/true);
+    EXPECT_EQ(pool.free_buffers(), 0u);
+    EXPECT_TRUE(absl::IsResourceExhausted(pool.Acquire().status()));
+    Payload moved = std::move(*p);  // whoever holds it holds the buffer back
+    p = absl::InternalError("dropped");
+    EXPECT_TRUE(absl::IsResourceExhausted(pool.Acquire().status()));
+    EXPECT_EQ(moved.size(), 100u);
+  }
+  EXPECT_EQ(pool.free_buffers(), 1u);
+  auto again = pool.Acquire();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->buffer_id, 1u);
+  // Range checks are the same as for copies.
+  ExpectBadPayload(pool.CopyOut(1, Ref(1, 1, kCap), kCap), "outside the buffer");
+}
+
+TEST(SharedResultPoolTest, DangerViewsStillCopyRangesThePluginNeverWrote) {
+  SharedResultPool::Options o = Opts(1);
+  o.danger_unstable_result_views = true;
+  SharedResultPool pool(o);
+  ASSERT_TRUE(pool.Acquire().ok());
+  // Nothing written: a view would fault the pages in on the host's account.
+  auto p = pool.CopyOut(1, Ref(1, 0, 8192), kCap);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->data(), std::string(8192, '\0'));
+  EXPECT_EQ(pool.results_viewed(), 0u);
+  EXPECT_EQ(pool.results_copied(), 1u);
+}
+
 }  // namespace
 }  // namespace cordon::ipc

@@ -167,17 +167,35 @@ void SocketReceiver(int s, size_t size, bool fresh_buffer) {
   }
 }
 
-// A C++ SDK plugin whose "sum" handler checksums its input and returns the 8-byte sum.
-// max_shared_buffers = 0: it does not opt in to shared inputs.
-void SumPlugin(int s, uint32_t max_shared_buffers) {
+// A C++ SDK plugin. "sum" checksums its input and returns the 8-byte sum. "produce" returns
+// `size` (its 8-byte input) bytes of `src`, written in place into Plugin::AcquireOutput();
+// the copy from `src` is production (as for the socket sender, whose bytes are ready in its
+// buffer), timed here and left in *production_ns for the host to subtract. opt_in false: it
+// offers neither shared inputs nor shared results (inputs and results travel as memfds).
+void BenchPlugin(int s, bool opt_in, const std::vector<char>* src, int64_t* production_ns) {
   sdk::Plugin::Options o;
   o.name = "bench-sum";
   o.version = "1.0.0";
-  o.max_shared_buffers = max_shared_buffers;
+  if (!opt_in) {
+    o.max_shared_buffers = 0;
+    o.max_result_buffers = 0;
+  }
   sdk::Plugin plugin(o);
   plugin.Register(
       "sum", [](const sdk::CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
         return U64(Checksum(in.data().data(), in.size()));
+      });
+  plugin.Register(
+      "produce",
+      [&](const sdk::CallContext&, const ipc::Payload& in) -> absl::StatusOr<ipc::Payload> {
+        const size_t size = std::min<size_t>(GetU64(in.ToString(), 0), src->size());
+        auto out = plugin.AcquireOutput(size);
+        if (!out.ok()) return out.status();
+        auto t0 = Clock::now();
+        std::memcpy(out->data().data(), src->data(), size);
+        *production_ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        return std::move(*out).Finish();
       });
   (void)plugin.ServeFd(::dup(s));
 }
@@ -351,11 +369,22 @@ void RunSize(size_t size, int reps) {
 
   // End to end: PluginSession::Call to a real SDK plugin process that checksums the input and
   // returns 8 bytes. Forked before any session exists (no threads in the parent at fork).
-  Peer shared_plugin([](int s) { SumPlugin(s, 8); });
-  Peer memfd_plugin([](int s) { SumPlugin(s, 0); });
+  // One shared page where a plugin leaves its last production time.
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) Die("mmap shared page");
+  auto* production_ns = static_cast<int64_t*>(page);
+  Peer shared_plugin([&](int s) { BenchPlugin(s, true, &src, production_ns); });
+  Peer memfd_plugin([&](int s) { BenchPlugin(s, false, &src, production_ns); });
+  Peer view_plugin([&](int s) { BenchPlugin(s, true, &src, production_ns); });
   ipc::PluginSession shared_session(UniqueFd(::dup(shared_plugin.fd())), {});
   ipc::PluginSession memfd_session(UniqueFd(::dup(memfd_plugin.fd())), {});
-  if (!shared_session.Handshake({}).ok() || !memfd_session.Handshake({}).ok()) Die("handshake");
+  ipc::PluginSession::Options view_options;
+  view_options.shared_results.danger_unstable_result_views = true;
+  ipc::PluginSession view_session(UniqueFd(::dup(view_plugin.fd())), view_options);
+  if (!shared_session.Handshake({}).ok() || !memfd_session.Handshake({}).ok() ||
+      !view_session.Handshake({}).ok()) {
+    Die("handshake");
+  }
   auto session_sum = [&](ipc::PluginSession& session, const ipc::Payload& input) {
     auto out = session.Call("sum", input, absl::Seconds(30));
     if (!out.ok() || out->size() != 8) Die("session call");
@@ -394,6 +423,38 @@ void RunSize(size_t size, int reps) {
     return acquired_call(shared_session, true);
   });
 
+  // Plugin -> host: the plugin writes the result in place (Plugin::AcquireOutput); the host
+  // checksums the Payload Call() returns. Production (the plugin's copy from its bytes) is
+  // subtracted, as the socket rows start from bytes ready in the sender's buffer.
+  auto produced_call = [&](ipc::PluginSession& session, bool want_shared) {
+    *production_ns = 0;
+    auto t0 = Clock::now();
+    auto out = session.Call("produce", ipc::Payload(U64(size)), absl::Seconds(30));
+    if (!out.ok() || out->size() != size || out->is_owned_view() != want_shared) {
+      Die("produce call");
+    }
+    uint64_t sum = Checksum(out->data().data(), out->size());
+    double t = Secs(t0) - static_cast<double>(*production_ns) * 1e-9;
+    check(sum);
+    return t;
+  };
+  add("Call result: memfd (no opt-in), in place",
+      [&] { return produced_call(memfd_session, false); });
+  add("Call result: shared buffer, in place, host copies",
+      [&] { return produced_call(shared_session, true); });
+  add("Call result: shared buffer, in place, host copies, busy", [&] {
+    if (!shared_session.CallBytes("sum", "12345678", absl::Seconds(30)).ok()) Die("warm call");
+    return produced_call(shared_session, true);
+  });
+  // The same without the copy: the host checksums the plugin's buffer in place. Not a safe
+  // default (the plugin can change the bytes as they are read), so an option named Danger.
+  add("Call result: DANGER unstable view, no copy",
+      [&] { return produced_call(view_session, true); });
+  add("Call result: DANGER unstable view, no copy, busy", [&] {
+    if (!view_session.CallBytes("sum", "12345678", absl::Seconds(30)).ok()) Die("warm call");
+    return produced_call(view_session, true);
+  });
+
   for (int r = 0; r < reps + 1; ++r) {  // round 0 warms up
     for (auto& p : paths) {
       double t = p->run();
@@ -408,14 +469,15 @@ void RunSize(size_t size, int reps) {
   };
   double sock_reused_t = median(paths[2]->samples);
   double sock_fresh_t = median(paths[3]->samples);
-  std::printf("%3.0f MiB, median of %d rounds       %-10s %-11s %-14s %-14s\n", mib, reps, "time",
-              "GiB/s", "vs socket reused", "vs socket fresh");
+  std::printf("%3.0f MiB, median of %d rounds                 %-10s %-11s %-14s %-14s\n", mib, reps,
+              "time", "GiB/s", "vs socket reused", "vs socket fresh");
   for (auto& p : paths) {
     double t = median(p->samples);
-    std::printf("%3.0f MiB  %-46s %9.3f ms %7.2f GiB/s   %6.2fx   %6.2fx\n", mib, p->name.c_str(),
+    std::printf("%3.0f MiB  %-56s %9.3f ms %7.2f GiB/s   %6.2fx   %6.2fx\n", mib, p->name.c_str(),
                 t * 1e3, mib / 1024 / t, sock_reused_t / t, sock_fresh_t / t);
   }
   if (pool.misses() != 0) Die("pool miss");
+  ::munmap(page, 4096);
 }
 
 }  // namespace

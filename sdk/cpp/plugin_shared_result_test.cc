@@ -194,6 +194,37 @@ TEST(SharedResultTest, TheHostsBytesStayPutWhileThePluginRewritesItsBuffer) {
   EXPECT_TRUE(fp.violations().empty());
 }
 
+TEST(SharedResultTest, DangerViewsAreTheBufferItselfAndKeepItFromBeingLentAgain) {
+  PluginSession::Options so;
+  so.shared_results.danger_unstable_result_views = true;
+  ResultPlugin fp(PluginOptions(), so);
+  ASSERT_TRUE(fp.session().Handshake({}).ok());
+  const size_t size = 1 << 20;
+  {
+    auto first = Call(fp.session(), "produce", size, 3);
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_TRUE(first->data() == Expected(size, 3));
+    EXPECT_EQ(fp.session().shared_result_stats().viewed, 1u);
+    EXPECT_EQ(fp.session().shared_result_stats().copied, 0u);
+    // While `first` lives, buffer 1 is not lent: the next call writes buffer 2, and the bytes
+    // the caller holds are not overwritten.
+    auto second = Call(fp.session(), "produce", size, 4);
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_TRUE(second->data() == Expected(size, 4));
+    EXPECT_TRUE(first->data() == Expected(size, 3));
+    EXPECT_EQ(fp.session().shared_result_stats().created, 2u);
+    EXPECT_EQ(fp.session().shared_result_stats().free, 0u);
+  }
+  // Both dropped: calls one at a time go back to buffer 1, no new buffer.
+  auto third = Call(fp.session(), "produce", size, 5);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->data() == Expected(size, 5));
+  EXPECT_EQ(fp.session().shared_result_stats().created, 2u);
+  EXPECT_EQ(fp.session().shared_result_stats().viewed, 3u);
+  EXPECT_TRUE(fp.session().Shutdown(absl::Seconds(10)).ok());
+  EXPECT_TRUE(fp.violations().empty());
+}
+
 TEST(SharedResultTest, ConcurrentCallsAreLentDifferentBuffers) {
   int gate[2];
   ASSERT_EQ(::pipe2(gate, O_CLOEXEC), 0);
