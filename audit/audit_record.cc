@@ -140,14 +140,23 @@ AuditRecord& AuditRecord::Set(std::string_view key, bool value) {
 AuditRecord& AuditRecord::SetStrings(std::string_view key, absl::Span<const std::string> values) {
   std::string out = "[";
   std::string hex = "[";
+  std::string lens = "[";
   bool clean = true;
+  bool cut = false;
   const size_t n = std::min(values.size(), kMaxArrayItems);
   for (size_t i = 0; i < n; ++i) {
     if (i) {
       out.push_back(',');
       hex.push_back(',');
+      lens.push_back(',');
     }
     const std::string_view kept = CutUtf8(values[i], kMaxStringBytes);
+    if (kept.size() != values[i].size()) {
+      cut = true;
+      absl::StrAppend(&lens, values[i].size());
+    } else {
+      lens.append("null");
+    }
     if (AppendJsonString(&out, kept)) {
       hex.append("null");
     } else {
@@ -157,8 +166,12 @@ AuditRecord& AuditRecord::SetStrings(std::string_view key, absl::Span<const std:
   }
   out.push_back(']');
   hex.push_back(']');
+  lens.push_back(']');
   Put(key, std::move(out));
   if (n != values.size()) Put(absl::StrCat(ToAbsl(key), "_len"), absl::StrCat(values.size()));
+  // An item cut to kMaxStringBytes keeps its original length at its index, as `<key>_len`
+  // does for a single string.
+  if (cut) Put(absl::StrCat(ToAbsl(key), "_item_lens"), std::move(lens));
   // As for a single string: the exact bytes of an item with invalid UTF-8 (an argv element
   // with a stray byte) must survive, at the same index as the item.
   if (!clean) Put(absl::StrCat(ToAbsl(key), "_hex"), std::move(hex));
@@ -174,6 +187,7 @@ AuditRecord& AuditRecord::SetInts(std::string_view key, absl::Span<const uint64_
   }
   out.push_back(']');
   Put(key, std::move(out));
+  if (n != values.size()) Put(absl::StrCat(ToAbsl(key), "_len"), absl::StrCat(values.size()));
   return *this;
 }
 

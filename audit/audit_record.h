@@ -51,7 +51,10 @@ class AuditRecord {
   AuditRecord& Set(std::string_view key, double value);
   AuditRecord& Set(std::string_view key, bool value);
   // A JSON array of strings. If any item is not valid UTF-8, `<key>_hex` is an array of the
-  // same length holding the exact bytes of each such item in hex and null for the others.
+  // same length holding the exact bytes of each such item in hex and null for the others. If
+  // any item was cut to kMaxStringBytes, `<key>_item_lens` holds the original length of each
+  // cut item and null for the others. More than kMaxArrayItems items: the rest are left out
+  // and `<key>_len` is the original count (SetInts too).
   AuditRecord& SetStrings(std::string_view key, absl::Span<const std::string> values);
   AuditRecord& SetInts(std::string_view key, absl::Span<const uint64_t> values);
   AuditRecord& SetObject(std::string_view key, const AuditRecord& nested_fields);

@@ -150,5 +150,33 @@ TEST(AuditRecordTest, InvalidUtf8InArraysAndPluginKeepsExactBytes) {
   EXPECT_EQ(Fields(clean).Find("argv_hex"), nullptr);
 }
 
+TEST(AuditRecordTest, LongArrayItemsKeepTheirOriginalLengthAtTheirIndex) {
+  const std::vector<std::string> argv = {"/bin/x", std::string(10000, 'a'), "ok"};
+  AuditRecord r("plugin.start");
+  r.SetStrings("argv", argv);
+  const JsonValue v = Fields(r);
+  ASSERT_EQ(v.Find("argv")->array().size(), 3u);
+  EXPECT_EQ(v.Find("argv")->array()[1].string_value().size(), AuditRecord::kMaxStringBytes);
+  const JsonValue* lens = v.Find("argv_item_lens");
+  ASSERT_NE(lens, nullptr);
+  ASSERT_EQ(lens->array().size(), 3u);
+  EXPECT_EQ(lens->array()[0].kind(), JsonValue::Kind::kNull);
+  EXPECT_EQ(lens->array()[1].string_value(), "10000");
+  EXPECT_EQ(lens->array()[2].kind(), JsonValue::Kind::kNull);
+  EXPECT_EQ(v.Find("argv_len"), nullptr);  // the count was not cut
+  AuditRecord whole("plugin.start");
+  whole.SetStrings("argv", {"/bin/x", "y"});
+  EXPECT_EQ(Fields(whole).Find("argv_item_lens"), nullptr);
+}
+
+TEST(AuditRecordTest, IntArraysOverTheItemCapRecordTheirCount) {
+  std::vector<uint64_t> args(AuditRecord::kMaxArrayItems + 5, 1);
+  AuditRecord r("seccomp.violation");
+  r.SetInts("args", args);
+  const JsonValue v = Fields(r);
+  EXPECT_EQ(v.Find("args")->array().size(), AuditRecord::kMaxArrayItems);
+  EXPECT_EQ(v.Find("args_len")->string_value(), "261");
+}
+
 }  // namespace
 }  // namespace cordon::audit
