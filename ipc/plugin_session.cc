@@ -510,7 +510,8 @@ void PluginSession::HandleDatagram(SeqpacketChannel::Datagram dg) {
       if (!unsolicited_ok()) return;
       if (options_.on_broker_request) {
         options_.on_broker_request(env->broker_request(), std::move(dg.fds));
-      } else {
+      } else if (env->broker_request().id() != 0) {
+        // id 0 is fire-and-forget (structured logs): never answered, with or without a broker.
         Envelope r;
         r.mutable_broker_response()->set_id(env->broker_request().id());
         r.mutable_broker_response()->mutable_error()->set_code(
@@ -548,7 +549,10 @@ absl::StatusOr<Payload> PluginSession::Call(absl::string_view method, const Payl
   return CallImpl(
       method, timeout,
       [&](cordon::v1::Payload* out, std::vector<UniqueFd>* fds) {
-        return input.ToProto(options_.inline_threshold, out, fds);
+        // Inline only what fits the channel's datagram cap with its envelope.
+        return input.ToProto(
+            std::min<size_t>(options_.inline_threshold, channel_.options().max_datagram_bytes / 2),
+            out, fds);
       },
       nullptr, nullptr);
 }

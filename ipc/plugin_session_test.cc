@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -332,6 +333,41 @@ TEST_F(PluginSessionTest, StructuredErrorKeepsSessionHealthy) {
   auto out2 = session_->CallBytes("m", "k", absl::Seconds(5));
   EXPECT_TRUE(absl::IsUnknown(out2.status())) << out2.status();
   EXPECT_TRUE(session_->status().ok());
+  EXPECT_EQ(violations_.count(), 0u);
+}
+
+TEST_F(PluginSessionTest, WithoutABrokerRequestsAreRefusedAndLogsAreNotAnswered) {
+  std::atomic<uint64_t> first_answer_id{~uint64_t{0}};
+  std::atomic<int32_t> first_answer_code{-1};
+  Start([&](ScriptedPlugin& p) {
+    p.Handshake();
+    auto req = p.Next();
+    ASSERT_TRUE(req.ok() && req->has_call_request());
+    // A structured log (id 0: fire-and-forget), then a request that wants an answer.
+    Envelope log;
+    log.mutable_broker_request()->set_id(0);
+    log.mutable_broker_request()->mutable_log()->set_message("note");
+    ASSERT_TRUE(p.Send(log).ok());
+    Envelope open;
+    open.mutable_broker_request()->set_id(7);
+    open.mutable_broker_request()->mutable_open_file()->set_path("/data/x");
+    ASSERT_TRUE(p.Send(open).ok());
+    // The host handles them in order: had it answered the log, that answer would come first.
+    auto answer = p.Next();
+    ASSERT_TRUE(answer.ok() && answer->has_broker_response());
+    first_answer_id = answer->broker_response().id();
+    first_answer_code = answer->broker_response().error().code();
+    Envelope res;
+    res.mutable_call_result()->set_id(req->call_request().id());
+    res.mutable_call_result()->mutable_payload()->set_inline_("done");
+    ASSERT_TRUE(p.Send(res).ok());
+    p.Next().IgnoreError();
+  });
+  ASSERT_TRUE(Handshake().ok());
+  auto out = session_->CallBytes("m", "k", absl::Seconds(5));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(first_answer_id.load(), 7u);
+  EXPECT_EQ(first_answer_code.load(), static_cast<int32_t>(absl::StatusCode::kUnimplemented));
   EXPECT_EQ(violations_.count(), 0u);
 }
 

@@ -454,12 +454,7 @@ void Plugin::HandleCall(const cordon::v1::CallRequest& request, std::vector<ipc:
     }
   }
   // A data-channel peer takes no fds: results travel inline there, within its datagram cap.
-  // A host announcing a smaller datagram cap (Welcome.limits.max_message_bytes) gets results
-  // above half of it as memfds, so an inline result always fits with its envelope.
-  size_t threshold = options_.inline_threshold;
-  if (uint64_t cap = welcome_.limits().max_message_bytes(); cap > 0) {
-    threshold = std::min<size_t>(threshold, cap / 2);
-  }
+  const size_t threshold = InlineThreshold();
   if (out.ok() && data) {
     // Over the cap fails at Encode below, with a clear error to the caller.
     result->mutable_payload()->set_inline_(std::string(out->data()));
@@ -514,6 +509,16 @@ absl::StatusOr<ipc::UniqueFd> Plugin::OpenFile(absl::string_view path, const Ope
   return std::move(reply->fds[index]);
 }
 
+size_t Plugin::InlineThreshold() const {
+  // A host announcing a smaller datagram cap (Welcome.limits.max_message_bytes) gets payloads
+  // above half of it as memfds, so an inline payload always fits with its envelope.
+  size_t threshold = options_.inline_threshold;
+  if (uint64_t cap = welcome_.limits().max_message_bytes(); cap > 0) {
+    threshold = std::min<size_t>(threshold, cap / 2);
+  }
+  return threshold;
+}
+
 absl::StatusOr<std::string> Plugin::CallHost(absl::string_view function, absl::string_view input,
                                              absl::Duration deadline) {
   cordon::v1::BrokerRequest req;
@@ -521,7 +526,7 @@ absl::StatusOr<std::string> Plugin::CallHost(absl::string_view function, absl::s
   req.mutable_host_call()->set_timeout_ms(
       static_cast<uint64_t>(std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline))));
   std::vector<ipc::UniqueFd> fds;
-  if (auto s = ipc::Payload(input).ToProto(options_.inline_threshold,
+  if (auto s = ipc::Payload(input).ToProto(InlineThreshold(),
                                            req.mutable_host_call()->mutable_payload(), &fds);
       !s.ok()) {
     return s;

@@ -163,6 +163,9 @@ class Plugin {
   absl::Status Send(const cordon::v1::Envelope& envelope, const std::vector<ipc::UniqueFd>& fds);
   absl::Status Handshake();
   absl::Status Loop();
+  // Payloads up to this size go inline: options_.inline_threshold, lowered to half the
+  // datagram cap the host announced in Welcome.
+  size_t InlineThreshold() const;
   // Waits for a datagram on the channel or a data channel: nullopt for the channel, else the
   // id of a data channel that has one.
   absl::StatusOr<std::optional<uint64_t>> WaitAny();

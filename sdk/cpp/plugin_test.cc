@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ipc/memfd_payload.h"
 #include "ipc/plugin_session.h"
@@ -354,6 +355,32 @@ TEST(PluginSdkTest, BrokerCallHostAndStructuredLog) {
   EXPECT_EQ(logs[0].message(), "careful");
   EXPECT_EQ(logs[0].level(), cordon::v1::LogMessage::WARNING);
   EXPECT_EQ(logs[0].fields().at("k"), "v");
+  EXPECT_TRUE(fp.session().status().ok());
+}
+
+// A host with an 8 KiB datagram cap announces it in Welcome: a 10000-byte host call input must
+// then travel as a memfd, not inline (an oversized datagram would be a violation that kills
+// the plugin).
+TEST(PluginSdkTest, CallHostInputsFollowTheDatagramCapTheHostAnnounced) {
+  PluginSession* session = nullptr;
+  PluginSession::Options o;
+  o.channel.max_datagram_bytes = 8192;
+  o.on_broker_request = [&](const cordon::v1::BrokerRequest& req, std::vector<UniqueFd> fds) {
+    cordon::v1::BrokerResponse resp;
+    resp.set_id(req.id());
+    auto in = ipc::Payload::FromProto(req.host_call().payload(), &fds, 1 << 20);
+    resp.mutable_host_call()->mutable_payload()->set_inline_(
+        in.ok() ? absl::StrCat(req.host_call().payload().has_memfd() ? "memfd " : "inline ",
+                               in->size(), " ", in->data() == std::string(10000, 'h'))
+                : in.status().ToString());
+    ASSERT_TRUE(session->SendBrokerResponse(resp).ok());
+  };
+  ForkedPlugin fp(DefaultOptions(), o);
+  session = &fp.session();
+  ASSERT_TRUE(fp.session().Handshake(Params()).ok());
+  auto out = fp.session().CallBytes("host", std::string(10000, 'h'), absl::Seconds(5));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "memfd 10000 1");
   EXPECT_TRUE(fp.session().status().ok());
 }
 
