@@ -487,6 +487,19 @@ void Broker::HandleLog(const cordon::v1::LogMessage& message) {
   (void)Log(0, message.level(), message.message(), nullptr);
 }
 
+void Broker::HandleOutput(bool is_stderr, std::string_view line, bool cut) {
+  if (flooding()) return;
+  if (!grants_.log()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (output_discarded_++ != 0) return;
+  }
+  google::protobuf::Map<std::string, std::string> fields;
+  fields["stream"] = is_stderr ? "stderr" : "stdout";
+  if (cut) fields["cut"] = "true";
+  (void)Log(0, is_stderr ? cordon::v1::LogMessage::WARNING : cordon::v1::LogMessage::INFO,
+            std::string(line), &fields);
+}
+
 absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string& message,
                          const google::protobuf::Map<std::string, std::string>* fields) {
   absl::Time start = absl::Now();
@@ -516,8 +529,13 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
     }
     return status;
   };
-  if (!grants_.log())
-    return audit(absl::PermissionDeniedError("log is not granted to this plugin"));
+  if (!grants_.log()) {
+    const bool output = fields != nullptr && fields->count("stream") != 0;
+    return audit(absl::PermissionDeniedError(
+        output ? "log is not granted to this plugin, so its stdout and stderr output is "
+                 "discarded (request capability kind \"log\" under a profile that allows logs)"
+               : "log is not granted to this plugin"));
+  }
   uint64_t dropped_before = 0;
   bool dropped = false;
   bool first_drop = false;

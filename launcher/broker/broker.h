@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -111,6 +112,12 @@ class Broker {
   // A LogMessage envelope from the plugin (no answer goes back). LogRequest broker requests
   // (level, message, fields) go through HandleRequest and take the same path.
   void HandleLog(const cordon::v1::LogMessage& message);
+  // One line of the plugin's stdout (INFO) or stderr (WARNING), field `stream` (and `cut` for a
+  // line cut at its length bound): the same grant,
+  // rate limit and record as a log line. Without the log grant the output is discarded, and
+  // only the first line discarded is recorded (a denial naming the reason), so a plugin
+  // cannot turn its output into one denial record per line.
+  void HandleOutput(bool is_stderr, std::string_view line, bool cut);
 
   const GrantSet& grants() const { return grants_; }
   uint64_t held_fds() const;
@@ -191,6 +198,7 @@ class Broker {
   FdCensus census_;
   uint32_t in_flight_ = 0;
   uint64_t logs_dropped_ = 0;
+  uint64_t output_discarded_ = 0;  // lines of output without the log grant
   TokenBucket refusals_;
   uint64_t refusals_total_ = 0;
   // Written under mu_; read without it on every request.

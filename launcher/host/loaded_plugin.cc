@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cordon/v1/envelope.pb.h"
 #include "launcher/host/effective_limits.h"
+#include "launcher/host/output_lines.h"
 #include "launcher/host/sandbox_spec_builder.h"
 #include "launcher/sandbox/sandbox_spawner.h"
 #include "sandbox-profiles/compiled_cache.h"
@@ -21,6 +23,9 @@ namespace cordon::host {
 namespace {
 
 constexpr char kPluginDir[] = "/plugin";
+// A line of the plugin's stdout or stderr longer than this is cut (the broker's default cap
+// on one log message).
+constexpr size_t kMaxOutputLineBytes = 4096;
 
 absl::Status Named(const std::string& label, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("plugin ", label, ": ", status.message()));
@@ -279,6 +284,24 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   ipc::UniqueFd host_end(pair[0]);
   ipc::UniqueFd plugin_end(pair[1]);
 
+  // stdio: never the host's. stdin is /dev/null; stdout and stderr are pipes whose lines
+  // take the log path (grant, rate limit, record, log sink), so a plugin can neither read the
+  // host's input nor write into the host's output (`cordon call`'s stdout is the result's)
+  // or its terminal.
+  ipc::UniqueFd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!null_in.valid()) {
+    return plugin->FailLoad(absl::ErrnoToStatus(errno, "open /dev/null for the plugin's stdin"));
+  }
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    return plugin->FailLoad(absl::ErrnoToStatus(errno, "pipe2 for the plugin's stdout"));
+  }
+  ipc::UniqueFd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return plugin->FailLoad(absl::ErrnoToStatus(errno, "pipe2 for the plugin's stderr"));
+  }
+  ipc::UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
+
   LaunchOverrides overrides;
   overrides.command.push_back(plugin->bundle_.entry_path.string());
   for (const std::string& arg : manifest.args()) overrides.command.push_back(arg);
@@ -292,6 +315,9 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   // A host is multi-threaded: the sandbox must not die with whichever thread loaded it. The
   // lifeline pipe still kills it when the host process dies.
   plan->spec.die_with_spawning_thread = false;
+  plan->spec.stdio[0] = null_in.get();
+  plan->spec.stdio[1] = out_write.get();
+  plan->spec.stdio[2] = err_write.get();
   plugin->kill_on_violation_ = plan->kill_on_violation;
   if (plan->wall_time_ms > 0) plugin->wall_time_limit_ = absl::Milliseconds(plan->wall_time_ms);
   plugin->default_timeout_ = limits.call_timeout();
@@ -327,6 +353,12 @@ absl::StatusOr<std::unique_ptr<LoadedPlugin>> LoadedPlugin::Load(const LoadReque
   if (!process.ok()) return plugin->FailLoad(process.status());
   plugin->process_ = std::move(*process);
   plugin_end.reset();
+  // Only the plugin writes the pipes now: EOF comes when its last process is gone.
+  null_in.reset();
+  out_write.reset();
+  err_write.reset();
+  plugin->stdout_read_ = std::move(out_read);
+  plugin->stderr_read_ = std::move(err_read);
   // Before the supervisor thread polls. The entry runs already; a failure only costs the
   // tmp_size record (the tmpfs size still holds), and plugin.probe says so, since a host
   // library has no stderr of its own.
@@ -393,6 +425,19 @@ void LoadedPlugin::SuperviseUntilExit() {
   options.kill_on_violation = kill_on_violation_;
   options.wall_time_limit = wall_time_limit_;
   options.quota_event_fd = quotas_->event_fd();
+  // The supervisor owns (and closes) the read ends from here on.
+  options.stdout_pipe = stdout_read_.release();
+  options.stderr_pipe = stderr_read_.release();
+  OutputLines lines[2] = {OutputLines(kMaxOutputLineBytes,
+                                      [this](std::string_view line, bool cut) {
+                                        broker_->HandleOutput(false, line, cut);
+                                      }),
+                          OutputLines(kMaxOutputLineBytes, [this](std::string_view line, bool cut) {
+                            broker_->HandleOutput(true, line, cut);
+                          })};
+  options.on_output = [&lines](bool is_stderr, std::string_view bytes) {
+    lines[is_stderr ? 1 : 0].Feed(bytes);
+  };
   // A cgroup's counters or a watched /tmp: either needs the once-a-second look.
   if (quotas_->polls()) {
     options.on_quota_poll = [this]() -> absl::Status {
@@ -404,6 +449,8 @@ void LoadedPlugin::SuperviseUntilExit() {
   }
   supervisor::SandboxSupervisor supervisor(process_.get(), auditor_.get(), options);
   absl::StatusOr<supervisor::SupervisionResult> result = supervisor.Run();
+  // Last lines without a newline, before the exit record.
+  for (OutputLines& l : lines) l.Flush();
   // Folded broker refusals are counted before the exit record, not after it.
   broker_->FlushQuotaCounts();
   std::string reason;
@@ -528,8 +575,13 @@ std::future<absl::StatusOr<std::string>> LoadedPlugin::CallAsync(std::string met
 
 absl::Status LoadedPlugin::Shutdown(absl::Duration grace) {
   PluginState current = state();
-  if (current == PluginState::kStopped || current == PluginState::kFailed) {
-    return WaitForExit(absl::InfiniteDuration());
+  if (current == PluginState::kStopped) return WaitForExit(absl::InfiniteDuration());
+  if (current == PluginState::kFailed) {
+    (void)WaitForExit(absl::InfiniteDuration());
+    std::lock_guard<std::mutex> lock(mu_);
+    return absl::FailedPreconditionError(absl::StrCat("plugin ", label(), " had already failed",
+                                                      failure_reason_.empty() ? "" : ": ",
+                                                      failure_reason_));
   }
   if (!session_->status().ok()) {
     // The channel is already gone (the plugin crashed or exited): there is nothing to drain.

@@ -19,6 +19,7 @@
 #include "audit/audit_log.h"
 #include "ipc/manifest_loader.h"
 #include "ipc/plugin_session.h"
+#include "ipc/unique_fd.h"
 #include "launcher/broker/broker.h"
 #include "launcher/host/audit_failure_enforcer.h"
 #include "launcher/host/plugin_quotas.h"
@@ -93,6 +94,8 @@ class LoadedPlugin {
 
   // draining → stopped: refuses new calls, lets the plugin finish and exit within grace.
   // Otherwise it is killed (failed, with the grace in the reason) and DeadlineExceeded returned.
+  // Already stopped: OK. Already failed: waits for the exit and returns FailedPrecondition with
+  // the recorded reason, so a caller never reads a failure as a clean stop.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
   // Kills the whole sandbox now (failed, with `reason`).
   void Kill(const std::string& reason = "killed by the host");
@@ -153,6 +156,9 @@ class LoadedPlugin {
   std::unique_ptr<supervisor::PluginAuditor> auditor_;
   std::unique_ptr<PluginQuotas> quotas_;
   std::unique_ptr<sandbox::SandboxProcess> process_;
+  // Read ends of the plugin's stdout and stderr pipes, until the supervisor takes them.
+  ipc::UniqueFd stdout_read_;
+  ipc::UniqueFd stderr_read_;
   // Declared before session_: the session's callbacks use it, so it must outlive the session.
   std::unique_ptr<broker::Broker> broker_;
   std::string plugin_id_;

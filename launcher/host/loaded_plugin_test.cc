@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,6 +25,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing_util::AuditTrail;
 using testing_util::BundleFactory;
 using testing_util::EchoBundle;
 using testing_util::ProcessGone;
@@ -103,13 +105,75 @@ TEST(LoadedPluginTest, NameDifferentFromTheManifestIsRejected) {
   EXPECT_THAT(plugin.status().message(), HasSubstr("manifest says 'misbehaving'"));
 }
 
+// The plugin's stdio are never the host's: stdin is /dev/null, and what it writes on stdout and
+// stderr arrives as log lines (stream field; a last line without a newline at exit) through
+// the log grant.
+TEST(LoadedPluginTest, PluginStdoutAndStderrBecomeLogLinesAndStdinIsEmpty) {
+  BundleFactory bundles;
+  std::mutex mu;
+  std::vector<broker::LogEntry> lines;
+  LoadRequest request = Request(
+      bundles.Make("stdio", "misbehaving", {}, "capabilities { kind: \"log\" target: \"\" }\n"));
+  request.profile = "fs-reader";  // allows plugin logs
+  request.log_sink = [&](const broker::LogEntry& entry) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(entry);
+  };
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  absl::StatusOr<std::string> out = (*plugin)->Call("stdio", "hi");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "stdin read 0");
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());  // the exit flushes "tail"
+  std::lock_guard<std::mutex> lock(mu);
+  std::map<std::string, broker::LogEntry> by_message;
+  for (const broker::LogEntry& e : lines) by_message[e.message] = e;
+  ASSERT_EQ(by_message.count("out:hi"), 1u) << lines.size();
+  EXPECT_EQ(by_message["out:hi"].level, "INFO");
+  EXPECT_EQ(by_message["out:hi"].fields["stream"], "stdout");
+  ASSERT_EQ(by_message.count("err:hi"), 1u);
+  EXPECT_EQ(by_message["err:hi"].level, "WARNING");
+  EXPECT_EQ(by_message["err:hi"].fields["stream"], "stderr");
+  ASSERT_EQ(by_message.count("tail"), 1u);
+  EXPECT_EQ(by_message["tail"].fields["stream"], "stderr");
+}
+
+TEST(LoadedPluginTest, PluginOutputWithoutTheLogGrantIsDiscardedWithOneRecord) {
+  BundleFactory bundles;
+  AuditTrail trail;
+  int sunk = 0;
+  LoadRequest request = Request(bundles.Make("stdio", "misbehaving", {}));
+  request.audit_log = trail.log();
+  request.log_sink = [&](const broker::LogEntry&) { ++sunk; };
+  absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(request);
+  ASSERT_TRUE(plugin.ok()) << plugin.status();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*plugin)->Call("stdio", "x").ok());
+  ASSERT_TRUE((*plugin)->Shutdown(absl::Seconds(5)).ok());
+  EXPECT_EQ(sunk, 0);
+  int denials = 0;
+  for (const audit::JsonValue& r : trail.Records()) {
+    const audit::JsonValue* type = r.Find("type");
+    const audit::JsonValue* capability = r.Find("capability");
+    if (type != nullptr && type->string_value() == "capability.use" && capability != nullptr &&
+        capability->string_value() == "log") {
+      ++denials;
+      EXPECT_EQ(r.Find("decision")->string_value(), "deny");
+      EXPECT_THAT(r.Find("reason")->string_value(), HasSubstr("output is discarded"));
+    }
+  }
+  EXPECT_EQ(denials, 1);  // 11 lines of output, one record
+}
+
 TEST(LoadedPluginTest, KillEndsTheSandboxAndCallsFailClearly) {
   absl::StatusOr<std::unique_ptr<LoadedPlugin>> plugin = LoadedPlugin::Load(Request(EchoBundle()));
   ASSERT_TRUE(plugin.ok()) << plugin.status();
   pid_t pid = (*plugin)->host_pid();
   ASSERT_GT(pid, 0);
   (*plugin)->Kill();
-  (*plugin)->Shutdown(absl::Seconds(2)).IgnoreError();
+  // A failed plugin's shutdown says so (and why), rather than looking like a clean stop.
+  absl::Status shut = (*plugin)->Shutdown(absl::Seconds(2));
+  EXPECT_TRUE(absl::IsFailedPrecondition(shut)) << shut;
+  EXPECT_THAT(shut.message(), HasSubstr("had already failed"));
   EXPECT_EQ((*plugin)->state(), PluginState::kFailed);
   EXPECT_TRUE(ProcessGone(pid));
   absl::StatusOr<std::string> result = (*plugin)->Call("echo", "x");

@@ -35,8 +35,7 @@ SandboxSupervisor::SandboxSupervisor(sandbox::SandboxProcess* process, PluginAud
                                      SupervisorOptions options)
     : process_(process), auditor_(auditor), options_(options) {}
 
-absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result,
-                                                   bool* listener_open) {
+absl::Status SandboxSupervisor::HandleNotification(SupervisionResult* result, bool* listener_open) {
   SeccompNotifier notifier(process_->listener_fd());
   absl::StatusOr<std::optional<SeccompViolation>> received = notifier.Receive();
   if (!received.ok()) {
@@ -89,6 +88,10 @@ bool SandboxSupervisor::Pump(int from, int to) {
   ssize_t n = read(from, buffer, sizeof(buffer));
   if (n < 0) return errno == EAGAIN || errno == EINTR;
   if (n == 0) return false;
+  if (options_.on_output) {
+    options_.on_output(to == STDERR_FILENO, std::string_view(buffer, static_cast<size_t>(n)));
+    return true;
+  }
   const char* data = buffer;
   while (n > 0) {
     ssize_t written = write(to, data, static_cast<size_t>(n));
@@ -128,7 +131,9 @@ void SandboxSupervisor::DrainOutput() {
     // Every writer is dead once the sandbox is reaped, so this ends at EOF; the bound only
     // guards against a descendant that escaped the pid namespace, which cannot happen.
     for (int rounds = 0; rounds < 4096; ++rounds) {
-      struct pollfd p {*fd, POLLIN, 0};
+      struct pollfd p {
+        *fd, POLLIN, 0
+      };
       if (poll(&p, 1, 1000) <= 0 || !Pump(*fd, target)) break;
     }
     close(*fd);
@@ -247,7 +252,8 @@ absl::StatusOr<SupervisionResult> SandboxSupervisor::Run() {
       (void)!read(timer_fd.get(), &expirations, sizeof(expirations));
     }
     if ((polls[kTimer].revents & POLLIN) && result.kill_reason == KillReason::kNone) {
-      uint64_t limit_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.wall_time_limit));
+      uint64_t limit_ms =
+          static_cast<uint64_t>(absl::ToInt64Milliseconds(options_.wall_time_limit));
       uint64_t observed_ms =
           static_cast<uint64_t>(absl::ToInt64Milliseconds(absl::Now() - process_->started()));
       result.kill_reason = KillReason::kWallTime;

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,10 @@ struct SupervisorOptions {
   int stdin_pipe = -1;
   int stdout_pipe = -1;
   int stderr_pipe = -1;
+  // Loaded plugins: what arrives on stdout_pipe / stderr_pipe goes here, in chunks as read,
+  // instead of to the caller's fds 1 and 2 (a host's stdout and stderr are not the plugin's
+  // to write). Called on the supervising thread.
+  std::function<void(bool is_stderr, std::string_view bytes)> on_output;
   // Quota events while the plugin runs: on_quota_poll is called when quota_event_fd polls
   // readable and at least once a second (some counters, e.g. v1 pids refusals, are never
   // notified). It records what it finds; an error (the record failed) ends the sandbox like a
@@ -79,8 +84,9 @@ class SandboxSupervisor {
                                 const SupervisorOptions& options);
 
  private:
-  // Copies what is readable on `from` to `to`; false once `from` is at EOF or fails.
-  static bool Pump(int from, int to);
+  // Copies what is readable on `from` to `to` (or on_output); false once `from` is at EOF or
+  // fails.
+  bool Pump(int from, int to);
   // Reads the caller's stdin into the program's stdin pipe without ever blocking on a pipe the
   // program does not read; false once either side is finished.
   bool PumpStdin();

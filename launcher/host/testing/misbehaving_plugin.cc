@@ -185,6 +185,21 @@ int main(int argc, char** argv) {
                     }
                     return std::string("burnt");
                   });
+  // Reads stdin (the host gives /dev/null: 0 bytes), writes "out:<input>" to stdout,
+  // "err:<input>" to stderr and "tail" without a newline to stderr.
+  plugin.Register("stdio",
+                  [](const cordon::sdk::CallContext&,
+                     const cordon::ipc::Payload& in) -> absl::StatusOr<cordon::ipc::Payload> {
+                    char c;
+                    const ssize_t got = read(STDIN_FILENO, &c, 1);
+                    const std::string out = absl::StrCat("out:", in.data(), "\n");
+                    const std::string err = absl::StrCat("err:", in.data(), "\ntail");
+                    if (write(STDOUT_FILENO, out.data(), out.size()) < 0 ||
+                        write(STDERR_FILENO, err.data(), err.size()) < 0) {
+                      return absl::ErrnoToStatus(errno, "write stdout/stderr");
+                    }
+                    return absl::StrCat("stdin read ", got);
+                  });
   plugin.Register("keyctl",
                   [](const cordon::sdk::CallContext&,
                      const cordon::ipc::Payload&) -> absl::StatusOr<cordon::ipc::Payload> {
