@@ -214,11 +214,15 @@ TEST(CgroupV1BackendTest, CpuRateThrottlesAndUsageIsCounted) {
   TestChild child = TestChild::Start([] {
     rlimit cpu{2, 2};  // backstop: SIGXCPU after 2 s of CPU
     setrlimit(RLIMIT_CPU, &cpu);
-    // 40 ms of CPU at 10 ms per 100 ms period cannot finish without being throttled.
+    // 40 ms of CPU at 10 ms per 100 ms period cannot finish without being throttled. Counted
+    // from here, after Go(), i.e. inside the cgroup: what the child spent before it was moved
+    // is its own CPU time but not the cgroup's.
     timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    const long long start = t.tv_sec * 1000000000LL + t.tv_nsec;
     for (long i = 0; i < 1000000000L; ++i) {
       clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-      if (t.tv_sec > 0 || t.tv_nsec >= 40000000L) return 0;
+      if (t.tv_sec * 1000000000LL + t.tv_nsec - start >= 40000000LL) return 0;
     }
     return 5;
   });

@@ -24,6 +24,7 @@
 #include <climits>
 #include <cstring>
 
+#include "launcher/sandbox/init_filter.h"
 #include "launcher/sandbox/landlock_rules.h"
 #include "launcher/sandbox/setup_step.h"
 
@@ -582,8 +583,16 @@ void SandboxChild::RunInit(const ChildPlan& plan, const ChildFds& fds) {
   }
   if (program < 0) Fail(error_fd, SetupStep::kForkPlugin, errno);
 
+  // Init's own filter, now that it only waits (InitFilter lists what that takes); the program
+  // has exec'd (or is on its way, with its own filter). no_new_privs is set (DropPrivileges).
+  // Before the error pipe closes, so a refusal still reaches the launcher as a setup failure;
+  // the sandbox then ends with init.
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &InitFilter::Program()) != 0) {
+    Fail(error_fd, SetupStep::kLoadInitSeccomp, errno);
+  }
   // Init keeps only what it needs: the program must see EOF on its channels when it dies,
-  // and the launcher must see EOF on the error pipe once the program has exec'd.
+  // and the launcher must see EOF on the error pipe once the program has exec'd. close is
+  // allowed by the filter.
   for (int fd = 3; fd < layout.exec; ++fd) close(fd);
   close(layout.exec);
   close(layout.error);

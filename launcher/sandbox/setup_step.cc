@@ -43,6 +43,7 @@ const char* SetupStepName(SetupStep step) {
     case SetupStep::kSendProgramPidfd: return "send the program's pidfd to the launcher";
     case SetupStep::kLandlock: return "apply the Landlock ruleset";
     case SetupStep::kLoadSeccomp: return "load seccomp filter";
+    case SetupStep::kLoadInitSeccomp: return "load the sandbox init's own seccomp filter";
     case SetupStep::kHandOffListener: return "hand the seccomp listener to the launcher";
     case SetupStep::kExec: return "execute the program";
     case SetupStep::kJoinCgroup: return "join the plugin's cgroup (v1 tasks file)";
@@ -85,6 +86,7 @@ const char* SetupStepAdvice(SetupStep step, int error_number) {
       return "the kernel refused the Landlock ruleset that keeps brokered and inherited fds "
              "from being reopened with more access; report this with the kernel version";
     case SetupStep::kLoadSeccomp:
+    case SetupStep::kLoadInitSeccomp:
       return "the kernel refused the seccomp filter; check that the kernel supports seccomp "
              "filters (CONFIG_SECCOMP_FILTER)";
     case SetupStep::kForkPlugin:

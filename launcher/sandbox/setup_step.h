@@ -50,6 +50,7 @@ enum class SetupStep : int32_t {
   kExec,
   kJoinCgroup,
   kSendTmpDir,
+  kLoadInitSeccomp,
   kCount,
 };
 

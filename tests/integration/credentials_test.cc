@@ -45,6 +45,20 @@ TEST_P(CredentialsTest, NoCapabilitiesNoNewPrivsSeccompFilter) {
   EXPECT_EQ(r.Line("status Seccomp"), "status Seccomp 2") << r.out;
 }
 
+// The sandbox's init has a filter of its own (InitFilter), no capabilities and no_new_privs.
+TEST_P(CredentialsTest, InitHasItsOwnSeccompFilterAndNoCapabilities) {
+  std::vector<std::string> args;
+  if (GetParam()) args = {"--profile", "minimal"};
+  args.push_back("--");
+  args.push_back(CordonRunner::Probe("sandbox_probe", GetParam()));
+  args.push_back("initstatus");
+  RunResult r = RunCordon(args);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.Line("initstatus Seccomp"), "initstatus Seccomp 2") << r.out;
+  EXPECT_EQ(r.Line("initstatus NoNewPrivs"), "initstatus NoNewPrivs 1") << r.out;
+  EXPECT_EQ(r.Line("initstatus CapEff"), "initstatus CapEff 0000000000000000") << r.out;
+}
+
 TEST_P(CredentialsTest, ProgramSeesSandboxIdsWithoutGroups) {
   std::vector<std::string> args;
   if (GetParam()) args = {"--profile", "minimal"};

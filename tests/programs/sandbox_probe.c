@@ -1,6 +1,8 @@
 // sandbox_probe COMMAND [ARG...]: reports what the sandbox looks like from inside, one fact
 // per line, for tests/integration to assert on.
 //   status            "status <Field> <value>" for the Cap*, NoNewPrivs, Seccomp lines
+//   initstatus        the same for the sandbox's pid 1 ("initstatus <Field> <value>"), once
+//                     its Seccomp line says 2 (at most 200000 looks)
 //   ids               "ids uid=.. euid=.. gid=.. egid=.. groups=N"
 //   fds               "fd <n> <target>" for every open fd (excluding the directory fd used)
 //   procs             "proc <pid> <comm>" for every process in /proc, then "procs count=N"
@@ -23,6 +25,7 @@
 //   ns                "ns <type> <link>" for user, pid, mnt, net, ipc, uts, cgroup
 //   cgroup            "cgroup <line>" for each line of /proc/self/cgroup
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -43,10 +46,11 @@ extern char** environ;
 
 static char buf[1 << 16];
 
-static int cmd_status(void) {
-  long n = probe_read_file("/proc/self/status", buf, sizeof(buf));
+// `prefix` <Field> <value> for the Cap*, NoNewPrivs and Seccomp lines of `path`.
+static int cmd_status(const char* path, const char* prefix) {
+  long n = probe_read_file(path, buf, sizeof(buf));
   if (n < 0) {
-    probe_result("status", n, (int)-n);
+    probe_result(prefix, n, (int)-n);
     return 1;
   }
   for (char* line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
@@ -56,7 +60,7 @@ static int cmd_status(void) {
       *colon = '\0';
       char* value = colon + 1;
       while (*value == ' ' || *value == '\t') ++value;
-      printf("status %s %s\n", line, value);
+      printf("%s %s %s\n", prefix, line, value);
     }
   }
   return 0;
@@ -275,7 +279,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   const char* cmd = argv[1];
-  if (strcmp(cmd, "status") == 0) return cmd_status();
+  if (strcmp(cmd, "status") == 0) return cmd_status("/proc/self/status", "status");
+  if (strcmp(cmd, "initstatus") == 0) {
+    // Init loads its filter just after the program starts (it cannot before: the program
+    // would inherit it), so a fast program may look first. Wait for it, bounded.
+    for (int i = 0; i < 200000; ++i) {
+      long n = probe_read_file("/proc/1/status", buf, sizeof(buf));
+      if (n > 0 && strstr(buf, "Seccomp:\t2") != NULL) break;
+      sched_yield();
+    }
+    return cmd_status("/proc/1/status", "initstatus");
+  }
   if (strcmp(cmd, "ids") == 0) return cmd_ids();
   if (strcmp(cmd, "fds") == 0) return cmd_fds();
   if (strcmp(cmd, "procs") == 0) return cmd_procs();
