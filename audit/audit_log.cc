@@ -91,8 +91,23 @@ absl::Status AuditLog::OpenActive() {
   }
   auto file = std::make_shared<File>();
   file->fd = fd;
-  // Two writers would interleave two chains in one file.
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  // Rotation renames the file: never a device such as /dev/null (which is written, unsynced,
+  // and never rotated).
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit log ", options_.path, ": fstat: ", strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode) &&
+      (options_.rotate_bytes > 0 || options_.rotate_age > absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit log ", options_.path,
+                     " is not a regular file, so it cannot be rotated; drop "
+                     "--audit-rotate-size/--audit-rotate-age or log to a file"));
+  }
+  // Two writers would interleave two chains in one file. (Not a device: two launchers logging
+  // to /dev/null must not lock each other out.)
+  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("audit log ", options_.path, " is locked by another process (",
                      strerror(errno), "); only one launcher may write a log"));
@@ -223,7 +238,16 @@ void AuditLog::NotifyFailure(const absl::Status& status) {
 
 int AuditLog::DoFdatasync(int fd) {
   if (options_.fdatasync_for_testing) return options_.fdatasync_for_testing(fd);
-  return fdatasync(fd);
+  if (fdatasync(fd) == 0) return 0;
+  const int error = errno;
+  // A log that is not a regular file (/dev/null, a FIFO a collector reads) has nothing to
+  // sync, and the kernel says so with EINVAL or EROFS: not a failure of the log.
+  struct stat st;
+  if ((error == EINVAL || error == EROFS) && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+    return 0;
+  }
+  errno = error;
+  return -1;
 }
 
 timespec AuditLog::Now() const {

@@ -167,6 +167,35 @@ TEST(AuditLogDurabilityTest, SyncModeAppendersShareFdatasync) {
   EXPECT_EQ(v.records, uint64_t{kThreads});
 }
 
+// /dev/null (or another device) as the log: records are written and never synced (the kernel
+// answers fdatasync there with EINVAL, which is not a failure of the log), two logs may share
+// it, and rotation, which would rename it, is refused at open.
+TEST(AuditLogDurabilityTest, DeviceLogIsWrittenUnsyncedUnlockedAndNeverRotated) {
+  AuditLogOptions o;
+  o.path = "/dev/null";
+  o.durability = Durability::kSync;
+  bool failed = false;
+  o.on_failure_callback = [&](const absl::Status&, OnWriteFailure) { failed = true; };
+  auto first = AuditLog::Open(o);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = AuditLog::Open(o);
+  ASSERT_TRUE(second.ok()) << second.status();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE((*first)->Append(Rec(i)).ok());
+    EXPECT_TRUE((*second)->Append(Rec(i)).ok());
+  }
+  EXPECT_TRUE((*first)->Flush().ok());
+  EXPECT_FALSE(failed);
+  o.rotate_bytes = 4096;
+  auto rotating = AuditLog::Open(o);
+  ASSERT_FALSE(rotating.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(rotating.status())) << rotating.status();
+  EXPECT_THAT(rotating.status().message(), HasSubstr("cannot be rotated"));
+  struct stat st;
+  ASSERT_EQ(stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+}
+
 TEST(AuditLogDurabilityTest, FailedFsyncIsFatalAndReported) {
   TempDir dir;
   AuditLogOptions o;
