@@ -28,15 +28,22 @@ std::string StatusIds(const std::string& status, const std::string& key) {
   return absl::StrReplaceAll(line, {{"\t", " "}}).substr(1);
 }
 
-class CredentialsTest : public ::testing::TestWithParam<bool> {};
+// The parameter: the static probe under the minimal profile (true) or the dynamic one under
+// the default profile (false).
+class CredentialsTest : public ::testing::TestWithParam<bool> {
+ protected:
+  RunResult RunProbe(const std::string& command) {
+    std::vector<std::string> args;
+    if (GetParam()) args = {"--profile", "minimal"};
+    args.push_back("--");
+    args.push_back(CordonRunner::Probe("sandbox_probe", GetParam()));
+    args.push_back(command);
+    return RunCordon(args);
+  }
+};
 
 TEST_P(CredentialsTest, NoCapabilitiesNoNewPrivsSeccompFilter) {
-  std::vector<std::string> args;
-  if (GetParam()) args = {"--profile", "minimal"};
-  args.push_back("--");
-  args.push_back(CordonRunner::Probe("sandbox_probe", GetParam()));
-  args.push_back("status");
-  RunResult r = RunCordon(args);
+  RunResult r = RunProbe("status");
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   for (const std::string cap : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
     EXPECT_EQ(r.Line("status " + cap), "status " + cap + " 0000000000000000") << r.out;
@@ -47,12 +54,7 @@ TEST_P(CredentialsTest, NoCapabilitiesNoNewPrivsSeccompFilter) {
 
 // The sandbox's init has a filter of its own (InitFilter), no capabilities and no_new_privs.
 TEST_P(CredentialsTest, InitHasItsOwnSeccompFilterAndNoCapabilities) {
-  std::vector<std::string> args;
-  if (GetParam()) args = {"--profile", "minimal"};
-  args.push_back("--");
-  args.push_back(CordonRunner::Probe("sandbox_probe", GetParam()));
-  args.push_back("initstatus");
-  RunResult r = RunCordon(args);
+  RunResult r = RunProbe("initstatus");
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("initstatus Seccomp"), "initstatus Seccomp 2") << r.out;
   EXPECT_EQ(r.Line("initstatus NoNewPrivs"), "initstatus NoNewPrivs 1") << r.out;
@@ -60,12 +62,7 @@ TEST_P(CredentialsTest, InitHasItsOwnSeccompFilterAndNoCapabilities) {
 }
 
 TEST_P(CredentialsTest, ProgramSeesSandboxIdsWithoutGroups) {
-  std::vector<std::string> args;
-  if (GetParam()) args = {"--profile", "minimal"};
-  args.push_back("--");
-  args.push_back(CordonRunner::Probe("sandbox_probe", GetParam()));
-  args.push_back("ids");
-  RunResult r = RunCordon(args);
+  RunResult r = RunProbe("ids");
   ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_EQ(r.Line("ids"), "ids uid=1000 euid=1000 gid=1000 egid=1000 groups=0") << r.out;
 }
