@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git lld
   libseccomp-dev seccomp libcap-dev libprotobuf-dev protobuf-compiler libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   clang libclang-rt-14-dev clang-format

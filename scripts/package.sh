@@ -35,7 +35,7 @@ for generator in ${generators//;/ }; do
   esac
   # Flags passed explicitly (not only via the environment) so that a reconfigure picks them up.
   cmake -S "$root" -B "$tree" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_INSTALL_PREFIX=/usr \
-    -DCMAKE_INSTALL_LIBDIR="$libdir" \
+    -DCMAKE_INSTALL_LIBDIR="$libdir" -DCORDON_LLD=OFF \
     -DCMAKE_C_FLAGS="${CFLAGS:-}" -DCMAKE_CXX_FLAGS="${CXXFLAGS:-}" \
     -DCMAKE_EXE_LINKER_FLAGS="${LDFLAGS:-}" >/dev/null
   # Only what the packages contain: the binary, the host library and the generated man
