@@ -24,6 +24,8 @@ namespace cordon::audit {
 // alive across a concurrent rotation.
 struct AuditLog::File {
   int fd = -1;
+  // False for a device (/dev/null): nothing to sync, never rotated.
+  bool regular = true;
   ~File() {
     if (fd >= 0) close(fd);
   }
@@ -98,8 +100,8 @@ absl::Status AuditLog::OpenActive() {
     return absl::FailedPreconditionError(
         absl::StrCat("audit log ", options_.path, ": fstat: ", strerror(errno)));
   }
-  if (!S_ISREG(st.st_mode) &&
-      (options_.rotate_bytes > 0 || options_.rotate_age > absl::ZeroDuration())) {
+  file->regular = S_ISREG(st.st_mode);
+  if (!file->regular && (options_.rotate_bytes > 0 || options_.rotate_age > absl::ZeroDuration())) {
     return absl::InvalidArgumentError(
         absl::StrCat("audit log ", options_.path,
                      " is not a regular file, so it cannot be rotated; drop "
@@ -107,7 +109,7 @@ absl::Status AuditLog::OpenActive() {
   }
   // Two writers would interleave two chains in one file. (Not a device: two launchers logging
   // to /dev/null must not lock each other out.)
-  if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (file->regular && flock(fd, LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("audit log ", options_.path, " is locked by another process (",
                      strerror(errno), "); only one launcher may write a log"));
@@ -236,18 +238,11 @@ void AuditLog::NotifyFailure(const absl::Status& status) {
   if (options_.on_failure_callback) options_.on_failure_callback(status, options_.on_failure);
 }
 
-int AuditLog::DoFdatasync(int fd) {
-  if (options_.fdatasync_for_testing) return options_.fdatasync_for_testing(fd);
-  if (fdatasync(fd) == 0) return 0;
-  const int error = errno;
-  // A log that is not a regular file (/dev/null, a FIFO a collector reads) has nothing to
-  // sync, and the kernel says so with EINVAL or EROFS: not a failure of the log.
-  struct stat st;
-  if ((error == EINVAL || error == EROFS) && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-    return 0;
-  }
-  errno = error;
-  return -1;
+int AuditLog::DoFdatasync(const File& file) {
+  // A device (/dev/null, a terminal) has nothing to sync: the kernel would answer EINVAL.
+  if (!file.regular) return 0;
+  if (options_.fdatasync_for_testing) return options_.fdatasync_for_testing(file.fd);
+  return fdatasync(file.fd);
 }
 
 timespec AuditLog::Now() const {
@@ -260,7 +255,7 @@ timespec AuditLog::Now() const {
 absl::Status AuditLog::RotateLocked() {
   // The old file must be durable before the name moves, or a crash could leave a rotated file
   // shorter than the chain that continues in the new one.
-  if (DoFdatasync(file_->fd) != 0) {
+  if (DoFdatasync(*file_) != 0) {
     return absl::DataLossError(absl::StrCat(
         "audit log ", options_.path, ": fdatasync before rotation failed: ", strerror(errno)));
   }
@@ -468,7 +463,7 @@ absl::Status AuditLog::SyncUpTo(uint64_t seq) {
     file = file_;
     target = written_seq_.load(std::memory_order_acquire);
   }
-  if (DoFdatasync(file->fd) != 0) {
+  if (DoFdatasync(*file) != 0) {
     const int e = errno;
     // After a failed fsync the kernel may have dropped the dirty pages: nothing written since
     // the last good sync can be trusted, so the log stops for good.

@@ -99,7 +99,7 @@ class AuditLog {
   absl::Status FailLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyFailure(const absl::Status& status);
   absl::Status SyncUpTo(uint64_t seq);
-  int DoFdatasync(int fd);
+  int DoFdatasync(const File& file);
   timespec Now() const;
   void FlusherLoop();
 

@@ -81,9 +81,16 @@ SessionBuffers::ResultLoan SessionBuffers::LendResultBuffer() {
   std::shared_ptr<SharedResultPool> pool = results();
   if (pool == nullptr) return loan;
   // All lent (concurrent calls): this call lends none; its result comes inline or as a memfd.
-  if (auto lease = pool->Acquire(); lease.ok()) {
+  // So does a call whose buffer could not be made (memfd_create or mmap refused), which the
+  // stats count and name instead of dropping.
+  absl::StatusOr<SharedResultPool::Lease> lease = pool->Acquire();
+  if (lease.ok()) {
     loan.pool_ = std::move(pool);
     loan.lease_ = *lease;
+  } else if (!absl::IsResourceExhausted(lease.status())) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++lend_failures_;
+    last_lend_error_ = std::string(lease.status().message());
   }
   return loan;
 }
@@ -151,6 +158,9 @@ SessionBuffers::ResultStats SessionBuffers::result_stats() const {
   stats.free = pool->free_buffers();
   stats.copied = pool->results_copied();
   stats.viewed = pool->results_viewed();
+  std::lock_guard<std::mutex> lock(mu_);
+  stats.lend_failures = lend_failures_;
+  stats.last_lend_error = last_lend_error_;
   stats.buffer_bytes = pool->options().buffer_bytes;
   return stats;
 }

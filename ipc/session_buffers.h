@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -39,11 +40,13 @@ class SessionBuffers {
     size_t free = 0;       // ready for the next AcquireInput
   };
   struct ResultStats {
-    bool enabled = false;       // the plugin opted in and the options allow it
-    size_t created = 0;         // buffers announced or lent, retired ones included
-    size_t free = 0;            // not lent to an outstanding call
-    uint64_t copied = 0;        // results copied out of a shared buffer
-    uint64_t viewed = 0;        // results viewed in place (danger_unstable_result_views)
+    bool enabled = false;        // the plugin opted in and the options allow it
+    size_t created = 0;          // buffers announced or lent, retired ones included
+    size_t free = 0;             // not lent to an outstanding call
+    uint64_t copied = 0;         // results copied out of a shared buffer
+    uint64_t viewed = 0;         // results viewed in place (danger_unstable_result_views)
+    uint64_t lend_failures = 0;  // calls that lent no buffer because making one failed
+    std::string last_lend_error;
     uint64_t buffer_bytes = 0;  // capacity of each buffer
   };
 
@@ -112,6 +115,8 @@ class SessionBuffers {
   mutable std::mutex mu_;
   std::shared_ptr<SharedInputPool> inputs_;    // set by Enable() on opt-in
   std::shared_ptr<SharedResultPool> results_;  // set by Enable() on opt-in
+  uint64_t lend_failures_ = 0;                 // guarded by mu_
+  std::string last_lend_error_;                // guarded by mu_
 };
 
 }  // namespace cordon::ipc

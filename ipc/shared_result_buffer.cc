@@ -103,8 +103,9 @@ absl::StatusOr<SharedResultBuffer> SharedResultBuffer::Create(absl::string_view 
   if (m == MAP_FAILED) {
     return absl::ErrnoToStatus(errno, absl::StrCat("mmap shared result buffer of ", capacity));
   }
-  // Honoured only with shmem huge pages enabled on the host (docs/performance-ipc.md).
-  (void)::madvise(m, capacity, MADV_HUGEPAGE);
+  // No MADV_HUGEPAGE here: the host should fault nothing in through this mapping, and a hole
+  // it did fault (see CopyOut) would then cost a 2 MiB page instead of 4 KiB. The plugin's
+  // mapping asks for huge pages; it is the one that allocates.
   SharedResultBuffer b;
   b.fd_ = std::move(*fd);
   b.map_ = m;

@@ -23,8 +23,10 @@ namespace cordon::ipc {
 //
 // Pages belong to whoever first touches them: a page the plugin writes is allocated on the
 // plugin's memory cgroup and stays there while the buffer lives (reused for every later
-// result); the host allocates none (see CopyOut). Not thread-safe on the plugin side; CopyOut
-// is const and may run on several threads.
+// result). The host allocates none, but for a page the plugin punches out between CopyOut's
+// residency check and its copy: at most one page per page of the buffer over the session,
+// since such a page stays in the file. Not thread-safe on the plugin side; CopyOut is const
+// and may run on several threads.
 class SharedResultBuffer {
  public:
   static constexpr unsigned kRequiredSeals =

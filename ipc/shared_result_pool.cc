@@ -1,5 +1,6 @@
 #include "ipc/shared_result_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,8 +9,20 @@
 
 namespace cordon::ipc {
 
+namespace {
+
+// The host's copies kept for reuse stay within one buffer's worth: a plugin returning a few
+// large results must not leave the host holding several of them for the rest of the session.
+LandingBufferPool::Options LandingOptions(const SharedResultPool::Options& options) {
+  LandingBufferPool::Options landing = options.landing;
+  landing.max_free_bytes = std::min(landing.max_free_bytes, options.buffer_bytes);
+  return landing;
+}
+
+}  // namespace
+
 SharedResultPool::SharedResultPool(Options options)
-    : options_(options), landing_(LandingBufferPool::Create(options.landing)) {}
+    : options_(options), landing_(LandingBufferPool::Create(LandingOptions(options))) {}
 
 absl::StatusOr<SharedResultPool::Lease> SharedResultPool::Acquire() {
   std::lock_guard<std::mutex> lock(mu_);

@@ -35,13 +35,16 @@ class SharedResultPool {
     // Capacity of each buffer; the session lowers it to the plugin's cap, the payload cap and the
     // plugin's memory limit. Larger results travel as sealed memfds.
     uint64_t buffer_bytes = uint64_t{256} << 20;
-    // The host's copies, kept for reuse once the caller drops them.
+    // The host's copies, kept for reuse once the caller drops them; max_free_bytes is lowered
+    // to buffer_bytes.
     LandingBufferPool::Options landing;
     // DANGER. CopyOut returns a view of the plugin's buffer instead of a copy (when every page
     // of the range is resident; otherwise it copies). The plugin can rewrite those bytes while
     // the caller reads them: a caller that checks a byte and then uses it again reads what the
     // plugin chose in between (a double fetch). Only for callers that read each byte once and
-    // trust none of it, e.g. ones that stream a result to a file or a socket. The buffer is not
+    // trust none of it, e.g. ones that stream a result to a file or a socket. A page the plugin
+    // punches out after the residency check is faulted in on the host's account when read
+    // (bounded by the buffer's size, as for copies). The buffer is not
     // lent again until the last copy of the returned Payload is dropped. Off by default.
     bool danger_unstable_result_views = false;
   };

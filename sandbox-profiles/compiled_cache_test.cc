@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "sandbox-profiles/profile_loader.h"
 #include "sandbox-profiles/seccomp_compiler.h"
+#include "tests/integration/temp_dir.h"
 
 namespace cordon::profiles {
 namespace {
@@ -23,14 +24,6 @@ using ::testing::HasSubstr;
 
 class CompiledCacheTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/cordon-compiled-cache-test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dir_ = root_ + "/cache";
-  }
-  void TearDown() override { std::filesystem::remove_all(root_); }
-
   std::unique_ptr<CompiledCache> OpenOrDie() {
     absl::StatusOr<std::unique_ptr<CompiledCache>> cache = CompiledCache::Open(dir_);
     EXPECT_TRUE(cache.ok()) << cache.status();
@@ -49,8 +42,9 @@ class CompiledCacheTest : public ::testing::Test {
 
   static std::string SomeResult(uint32_t answer) { return absl::StrCat("result ", answer); }
 
-  std::string root_;
-  std::string dir_;
+  integration::TempDir tree_;
+  const std::string root_ = tree_.path();
+  const std::string dir_ = tree_.File("cache");
 };
 
 bool SameProgram(const std::vector<sock_filter>& a, const std::vector<sock_filter>& b) {

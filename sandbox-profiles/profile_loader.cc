@@ -213,12 +213,16 @@ absl::StatusOr<cordon::v1::Profile> ProfileLoader::LoadCached(std::string_view n
   if (!text.ok()) return text.status();
   // The build ids of this code (parser, validator, defaults and the schema compiled into it)
   // and of the protobuf runtime (the same object when linked statically, the default).
-  static const std::string* build = new std::string(
-      absl::StrCat(BuildIdOf(reinterpret_cast<const void*>(&ProfileLoader::ParseText)), " ",
-                   BuildIdOf(reinterpret_cast<const void*>(
-                       static_cast<bool (*)(const std::string&, google::protobuf::Message*)>(
-                           &google::protobuf::TextFormat::ParseFromString)))));
-  if (cache == nullptr || build->size() < 2) return ParseText(*text, *path);
+  // Either id missing: no cache, since the key would no longer change with that code.
+  static const std::string* build = [] {
+    const std::string cordon = BuildIdOf(reinterpret_cast<const void*>(&ProfileLoader::ParseText));
+    const std::string protobuf = BuildIdOf(reinterpret_cast<const void*>(
+        static_cast<bool (*)(const std::string&, google::protobuf::Message*)>(
+            &google::protobuf::TextFormat::ParseFromString)));
+    return new std::string(
+        cordon.empty() || protobuf.empty() ? std::string() : absl::StrCat(cordon, " ", protobuf));
+  }();
+  if (cache == nullptr || build->empty()) return ParseText(*text, *path);
   constexpr std::string_view kKind = "profile";
   const std::string input =
       absl::StrCat("cordon profile 1\nbuild ", *build, "\nsource ", *path, "\n", *text);

@@ -497,11 +497,12 @@ void Broker::HandleOutput(bool is_stderr, std::string_view line, bool cut) {
   fields["stream"] = is_stderr ? "stderr" : "stdout";
   if (cut) fields["cut"] = "true";
   (void)Log(0, is_stderr ? cordon::v1::LogMessage::WARNING : cordon::v1::LogMessage::INFO,
-            std::string(line), &fields);
+            std::string(line), &fields, /*plugin_output=*/true);
 }
 
 absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string& message,
-                         const google::protobuf::Map<std::string, std::string>* fields) {
+                         const google::protobuf::Map<std::string, std::string>* fields,
+                         bool plugin_output) {
   absl::Time start = absl::Now();
   CapabilityUse use;
   use.request_id = request_id;
@@ -530,11 +531,11 @@ absl::Status Broker::Log(uint64_t request_id, int level_value, const std::string
     return status;
   };
   if (!grants_.log()) {
-    const bool output = fields != nullptr && fields->count("stream") != 0;
     return audit(absl::PermissionDeniedError(
-        output ? "log is not granted to this plugin, so its stdout and stderr output is "
-                 "discarded (request capability kind \"log\" under a profile that allows logs)"
-               : "log is not granted to this plugin"));
+        plugin_output
+            ? "log is not granted to this plugin, so its stdout and stderr output is "
+              "discarded (request capability kind \"log\" under a profile that allows logs)"
+            : "log is not granted to this plugin"));
   }
   uint64_t dropped_before = 0;
   bool dropped = false;

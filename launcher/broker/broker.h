@@ -120,6 +120,7 @@ class Broker {
   void HandleOutput(bool is_stderr, std::string_view line, bool cut);
 
   const GrantSet& grants() const { return grants_; }
+  const BrokerLimits& limits() const { return limits_; }
   uint64_t held_fds() const;
   // Reports the refusals still folded, one QuotaHit per quota, so none goes uncounted. Call
   // when the plugin exits (before its exit record); the destructor calls it too.
@@ -166,8 +167,11 @@ class Broker {
                     absl::Status* status);
   // Takes a request token and a concurrency slot; QuotaHit + ResourceExhausted otherwise.
   // The log path shared by LogMessage envelopes and LogRequests; the status is the answer.
+  // plugin_output: the line came from the plugin's stdout/stderr (HandleOutput), which only
+  // changes what a denial says.
   absl::Status Log(uint64_t request_id, int level, const std::string& message,
-                   const google::protobuf::Map<std::string, std::string>* fields);
+                   const google::protobuf::Map<std::string, std::string>* fields,
+                   bool plugin_output = false);
   absl::Status Admit();
   absl::Status ReserveFd();
   void SettleFd(const ipc::UniqueFd* fd);

@@ -23,9 +23,6 @@ namespace cordon::host {
 namespace {
 
 constexpr char kPluginDir[] = "/plugin";
-// A line of the plugin's stdout or stderr longer than this is cut (the broker's default cap
-// on one log message).
-constexpr size_t kMaxOutputLineBytes = 4096;
 
 absl::Status Named(const std::string& label, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("plugin ", label, ": ", status.message()));
@@ -428,13 +425,14 @@ void LoadedPlugin::SuperviseUntilExit() {
   // The supervisor owns (and closes) the read ends from here on.
   options.stdout_pipe = stdout_read_.release();
   options.stderr_pipe = stderr_read_.release();
-  OutputLines lines[2] = {OutputLines(kMaxOutputLineBytes,
-                                      [this](std::string_view line, bool cut) {
-                                        broker_->HandleOutput(false, line, cut);
-                                      }),
-                          OutputLines(kMaxOutputLineBytes, [this](std::string_view line, bool cut) {
-                            broker_->HandleOutput(true, line, cut);
-                          })};
+  // A line of stdout or stderr is cut where the broker would cut a log message.
+  const size_t max_line = broker_->limits().max_log_message_bytes;
+  OutputLines lines[2] = {
+      OutputLines(max_line, [this](std::string_view line,
+                                   bool cut) { broker_->HandleOutput(false, line, cut); }),
+      OutputLines(max_line, [this](std::string_view line, bool cut) {
+        broker_->HandleOutput(true, line, cut);
+      })};
   options.on_output = [&lines](bool is_stderr, std::string_view bytes) {
     lines[is_stderr ? 1 : 0].Feed(bytes);
   };

@@ -9,6 +9,10 @@ OutputLines::OutputLines(size_t max_line_bytes, EmitFn emit)
     : max_line_bytes_(std::max<size_t>(1, max_line_bytes)), emit_(std::move(emit)) {}
 
 void OutputLines::Feed(std::string_view bytes) {
+  // A line cut exactly at the bound whose newline comes next: that newline ends the cut line,
+  // not an empty one (which would cost a log record of nothing).
+  if (bytes.empty()) return;
+  if (std::exchange(skip_newline_, false) && bytes.front() == '\n') bytes.remove_prefix(1);
   while (!bytes.empty()) {
     const size_t room = max_line_bytes_ - pending_.size();
     const size_t newline = bytes.substr(0, room + 1).find('\n');
@@ -28,6 +32,8 @@ void OutputLines::Feed(std::string_view bytes) {
     bytes.remove_prefix(room);
     Emit(pending_, true);
     pending_.clear();
+    // (A newline right here would have made it a whole line above.)
+    skip_newline_ = bytes.empty();
   }
 }
 

@@ -31,6 +31,8 @@ class OutputLines {
   const size_t max_line_bytes_;
   const EmitFn emit_;
   std::string pending_;
+  // The last Feed ended with a line cut exactly at the bound.
+  bool skip_newline_ = false;
   uint64_t lines_ = 0;
 };
 

@@ -65,5 +65,18 @@ TEST(OutputLinesTest, MemoryStaysBoundedUnderAFlood) {
   }
 }
 
+TEST(OutputLinesTest, ANewlineRightAfterACutInTheNextChunkEndsTheCutLine) {
+  Collected c;
+  OutputLines out(8, c.Fn());
+  out.Feed(std::string(8, 'x'));  // exactly the bound, its newline not read yet
+  out.Feed("\nnext\n");
+  ASSERT_EQ(c.lines.size(), 2u);  // no empty line in between
+  EXPECT_EQ(c.lines[0].first, std::string(8, 'x'));
+  EXPECT_EQ(c.lines[1].first, "next");
+  out.Feed("\n");  // an empty line of its own is still one
+  ASSERT_EQ(c.lines.size(), 3u);
+  EXPECT_EQ(c.lines[2].first, "");
+}
+
 }  // namespace
 }  // namespace cordon::host

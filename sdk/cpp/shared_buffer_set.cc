@@ -79,7 +79,6 @@ absl::StatusOr<ipc::Payload> SharedBufferSet::ResolveInput(const cordon::v1::Sha
 }
 
 void SharedBufferSet::BeginCall(uint64_t result_buffer_id) {
-  in_call_ = true;
   lent_ = result_buffer_id;
   output_taken_ = false;
   call_live_ = std::make_shared<bool>(true);
@@ -88,13 +87,12 @@ void SharedBufferSet::BeginCall(uint64_t result_buffer_id) {
 void SharedBufferSet::EndCall() {
   if (call_live_ != nullptr) *call_live_ = false;  // outputs of this call stop being writable
   call_live_.reset();
-  in_call_ = false;
   lent_ = 0;
   output_taken_ = false;
 }
 
 absl::StatusOr<Output> SharedBufferSet::AcquireOutput(size_t size) {
-  if (!in_call_) {
+  if (call_live_ == nullptr) {
     return absl::FailedPreconditionError("AcquireOutput() outside a handler");
   }
   if (size == 0) {

@@ -66,8 +66,7 @@ class SharedBufferSet {
   const Caps caps_;
   std::map<uint64_t, ipc::SharedPayloadBuffer> inputs_;
   std::map<uint64_t, ipc::SharedResultBuffer> results_;
-  // The current call.
-  bool in_call_ = false;
+  // The current call (call_live_ is set while one runs).
   uint64_t lent_ = 0;
   bool output_taken_ = false;
   std::shared_ptr<bool> call_live_;
