@@ -127,6 +127,18 @@ absl::Status MemfdPayload::Shrink(uint64_t size) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<UniqueFd> MemfdPayload::Reopen(int fd, int access) {
+  const std::string path = absl::StrCat("/proc/self/fd/", fd);
+  const int reopened = ::open(path.c_str(), (access & O_ACCMODE) | O_CLOEXEC);
+  if (reopened < 0) {
+    return absl::ErrnoToStatus(
+        errno,
+        absl::StrCat("reopen ", path, (access & O_ACCMODE) == O_RDWR ? " read-write" : " read-only",
+                     " (is /proc mounted?)"));
+  }
+  return UniqueFd(reopened);
+}
+
 absl::StatusOr<UniqueFd> MemfdPayload::CreateSized(absl::string_view name, uint64_t size) {
   auto fd = NewMemfd(name);
   if (!fd.ok()) return fd.status();

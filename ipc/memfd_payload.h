@@ -35,6 +35,10 @@ class MemfdPayload {
   // A sealable (MFD_ALLOW_SEALING), close-on-exec memfd of `size` bytes, unmapped and with no
   // page allocated yet.
   static absl::StatusOr<UniqueFd> CreateSized(absl::string_view name, uint64_t size);
+  // A new open file description of the file behind `fd` (through /proc/self/fd), with
+  // `access` (O_RDONLY or O_RDWR), close-on-exec: what a peer gets, so that nothing it does to
+  // its offset, flags or locks touches ours, and so that its access is only what we chose.
+  static absl::StatusOr<UniqueFd> Reopen(int fd, int access);
   // Convenience: a sealed memfd holding a copy of `data`.
   static absl::StatusOr<UniqueFd> CreateSealed(absl::string_view name, absl::string_view data);
   // Validates seals and size of a received memfd and maps it read-only.

@@ -22,13 +22,7 @@ absl::StatusOr<UniqueFd> ReadOnlyReopen(UniqueFd fd) {
   int fl = ::fcntl(fd.get(), F_GETFL);
   if (fl < 0) return absl::ErrnoToStatus(errno, "F_GETFL on offered memfd");
   if ((fl & O_ACCMODE) == O_RDONLY) return fd;
-  std::string path = absl::StrCat("/proc/self/fd/", fd.get());
-  int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ro < 0) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("reopen ", path, " read-only (is /proc mounted?)"));
-  }
-  return UniqueFd(ro);
+  return MemfdPayload::Reopen(fd.get(), O_RDONLY);
 }
 
 }  // namespace

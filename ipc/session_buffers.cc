@@ -95,31 +95,40 @@ SessionBuffers::ResultLoan SessionBuffers::LendResultBuffer() {
   return loan;
 }
 
+namespace {
+
+// Sends the announcement of a leased buffer (`field` picks SharedBufferAnnounce or
+// ResultBufferAnnounce) with a fresh peer fd of it, once per buffer.
+template <typename Pool, typename Lease, typename Announcement>
+absl::Status AnnounceOnce(Pool& pool, Lease& lease, Announcement* (cordon::v1::Envelope::*field)(),
+                          const SessionBuffers::SendFn& send) {
+  if (!lease.needs_announce) return absl::OkStatus();
+  absl::StatusOr<UniqueFd> fd = pool.PeerFd(lease.buffer_id);
+  if (!fd.ok()) return fd.status();
+  cordon::v1::Envelope env;
+  Announcement* announcement = (env.*field)();
+  announcement->set_buffer_id(lease.buffer_id);
+  announcement->set_fd_index(0);
+  const int raw = fd->get();
+  if (absl::Status s = send(env, absl::MakeConstSpan(&raw, 1)); !s.ok()) return s;
+  pool.MarkAnnounced(lease.buffer_id);
+  lease.needs_announce = false;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status SessionBuffers::Announce(SharedInput* input, ResultLoan* loan, const SendFn& send) {
-  auto announce = [&](const cordon::v1::Envelope& env, absl::StatusOr<UniqueFd> fd) {
-    if (!fd.ok()) return fd.status();
-    int raw = fd->get();
-    return send(env, absl::MakeConstSpan(&raw, 1));
-  };
-  if (input != nullptr && input->pool_ != nullptr && input->lease_.needs_announce) {
-    cordon::v1::Envelope env;
-    env.mutable_shared_buffer_announce()->set_buffer_id(input->lease_.buffer_id);
-    env.mutable_shared_buffer_announce()->set_fd_index(0);
-    if (absl::Status s = announce(env, input->pool_->PeerFd(input->lease_.buffer_id)); !s.ok()) {
+  if (input != nullptr && input->pool_ != nullptr) {
+    if (absl::Status s = AnnounceOnce(*input->pool_, input->lease_,
+                                      &cordon::v1::Envelope::mutable_shared_buffer_announce, send);
+        !s.ok()) {
       return s;
     }
-    input->pool_->MarkAnnounced(input->lease_.buffer_id);
-    input->lease_.needs_announce = false;
   }
-  if (loan->pool_ != nullptr && loan->lease_.needs_announce) {
-    cordon::v1::Envelope env;
-    env.mutable_result_buffer_announce()->set_buffer_id(loan->lease_.buffer_id);
-    env.mutable_result_buffer_announce()->set_fd_index(0);
-    if (absl::Status s = announce(env, loan->pool_->PeerFd(loan->lease_.buffer_id)); !s.ok()) {
-      return s;
-    }
-    loan->pool_->MarkAnnounced(loan->lease_.buffer_id);
-    loan->lease_.needs_announce = false;
+  if (loan->pool_ != nullptr) {
+    return AnnounceOnce(*loan->pool_, loan->lease_,
+                        &cordon::v1::Envelope::mutable_result_buffer_announce, send);
   }
   return absl::OkStatus();
 }

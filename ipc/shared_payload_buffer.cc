@@ -91,13 +91,7 @@ absl::StatusOr<SharedPayloadBuffer> SharedPayloadBuffer::OpenReadOnly(UniqueFd f
 
 absl::StatusOr<UniqueFd> SharedPayloadBuffer::PeerFd() const {
   if (!fd_.valid()) return absl::FailedPreconditionError("shared payload buffer is empty");
-  std::string path = absl::StrCat("/proc/self/fd/", fd_.get());
-  int ro = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ro < 0) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("reopen ", path, " read-only (is /proc mounted?)"));
-  }
-  return UniqueFd(ro);
+  return MemfdPayload::Reopen(fd_.get(), O_RDONLY);
 }
 
 absl::Span<char> SharedPayloadBuffer::mutable_data() {

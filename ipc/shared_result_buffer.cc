@@ -118,13 +118,7 @@ absl::StatusOr<UniqueFd> SharedResultBuffer::PeerFd() const {
     return absl::FailedPreconditionError(
         "PeerFd() of a shared result buffer the host does not own");
   }
-  std::string path = absl::StrCat("/proc/self/fd/", fd_.get());
-  int rw = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (rw < 0) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("reopen ", path, " read-write (is /proc mounted?)"));
-  }
-  return UniqueFd(rw);
+  return MemfdPayload::Reopen(fd_.get(), O_RDWR);
 }
 
 absl::Status SharedResultBuffer::CopyOut(uint64_t offset, uint64_t length, char* dst) const {
